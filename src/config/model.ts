@@ -1,0 +1,134 @@
+/**
+ * The typed model of one or more loaded hadesfiles, after schema and semantic checks.
+ * Values are still unexpanded (`${VAR}` stays as written): env resolution and the
+ * planner expand them. Every entity keeps the position it was declared at, so later
+ * stages (env contracts, planning) can report `file:line:col` too.
+ */
+import type { Position } from '../errors.js';
+
+/** A file mode already checked and parsed from its source token (0644, "0644", 0o644). */
+export type Mode = number;
+
+/** `become: true` → root; a string → that user. Undefined → no privilege change. */
+export type Become = string | undefined;
+
+export interface HostSpec {
+  name: string;
+  addr: string; // address or DNS name; for local hosts "localhost"
+  user?: string;
+  port?: number; // undefined = ssh config / 22
+  identityFile?: string; // absolute, ~ expanded, relative to the declaring file
+  passphraseEnv?: string; // env var holding the identity_file passphrase
+  local: boolean; // actions run on the orchestrator's own shell
+  jump?: string; // host name or user@addr:port
+  connectTimeoutMs?: number;
+  become?: Become;
+  /** Inventory order across all loaded files (0-based). Deterministic ordering uses this. */
+  order: number;
+  pos: Position;
+  /** Host is the built-in `localhost` (not declared in any file). */
+  builtin?: boolean;
+}
+
+export interface EnvContractVar {
+  required: boolean;
+  default?: string;
+  pos: Position;
+}
+
+export interface ActionSpec {
+  kind: string; // run | mkdir | copy | template | wait | push | pull | promote
+  name?: string;
+  /** The action's value as written (string for run, object for the others), unexpanded. */
+  spec: unknown;
+  become?: Become;
+  index: number;
+  pos: Position;
+  /** Positions of the action's fields (e.g. "mode", "path") for precise errors later. */
+  fieldPos: Record<string, Position>;
+}
+
+export interface JobSpec {
+  name: string;
+  local: boolean;
+  guard?: { if: string; pos: Position };
+  /** undefined = no contract (job receives all step/plan vars). */
+  env?: Record<string, EnvContractVar>;
+  artifacts: Record<string, { path: string; pos: Position }>; // absolute paths
+  actions: ActionSpec[];
+  become?: Become;
+  /** Directory of the declaring file: relative `src:` paths resolve against it. */
+  baseDir: string;
+  pos: Position;
+}
+
+export type Parallelism = { kind: 'count'; n: number } | { kind: 'percent'; percent: number };
+
+export interface StepSpec {
+  name: string;
+  job: string;
+  targets: string[];
+  limit?: number;
+  parallelism?: Parallelism;
+  env: Record<string, string>;
+  envPos: Record<string, Position>;
+  pos: Position;
+}
+
+export interface PlanSpec {
+  name: string;
+  env: Record<string, string>;
+  envPos: Record<string, Position>;
+  steps: StepSpec[];
+  pos: Position;
+}
+
+export interface FilesystemRegistrySpec {
+  name: string;
+  type: 'filesystem';
+  path: string; // absolute
+  artifactType?: string;
+  pos: Position;
+}
+
+export interface OciRegistrySpec {
+  name: string;
+  type: 'oci';
+  url: string;
+  plainHttp: boolean;
+  insecure: boolean;
+  artifactType?: string;
+  username?: string;
+  passwordEnv?: string;
+  registryConfig?: string; // absolute
+  pos: Position;
+}
+
+export type RegistrySpec = FilesystemRegistrySpec | OciRegistrySpec;
+
+export interface Hadesfile {
+  /** The files that were loaded, in load order (absolute paths). */
+  files: string[];
+  /** Directory of the first file: .env, .hades/ (audit logs) live here. */
+  baseDir: string;
+  hosts: Map<string, HostSpec>; // insertion order = inventory order
+  targets: Map<string, { hosts: string[]; pos: Position }>;
+  jobs: Map<string, JobSpec>;
+  plans: Map<string, PlanSpec>;
+  registries: Map<string, RegistrySpec>;
+  knownHosts: string[]; // absolute paths of extra known_hosts files
+  secretPatterns: string[]; // extra glob patterns (in addition to the defaults)
+}
+
+/** Action kinds that make a whole job run once per step on the orchestrator. */
+export const ORCHESTRATOR_ACTIONS = new Set(['push', 'promote', 'wait']);
+export const ACTION_KINDS = ['run', 'mkdir', 'copy', 'template', 'wait', 'push', 'pull', 'promote'] as const;
+
+export const BUILTIN_ENV = [
+  'HADES_PLAN',
+  'HADES_RUN_ID',
+  'HADES_STEP',
+  'HADES_TARGET',
+  'HADES_HOST_NAME',
+  'HADES_HOST_ADDR',
+] as const;

@@ -1,0 +1,80 @@
+/**
+ * One interface for every artifact registry: `filesystem` (an OCI Image Layout per
+ * artifact name on disk) and `oci` (a remote registry through the oras CLI).
+ * Registries are immutable: a tag once written never changes (semver alias tags are the
+ * one documented exception). Every read is digest-verified.
+ */
+import type { Readable } from 'node:stream';
+
+export const DEFAULT_ARTIFACT_TYPE = 'application/vnd.hades.artifact.v1';
+
+/** What a name:tag resolves to: the artifact's manifest and its single payload layer. */
+export interface ArtifactDescriptor {
+  registry: string; // registry name from the hadesfile
+  name: string;
+  tag?: string;
+  /** Digest of the image manifest ("sha256:…"): the artifact's identity. */
+  manifestDigest: string;
+  artifactType: string;
+  created?: string; // org.opencontainers.image.created
+  annotations: Record<string, string>;
+  /** The payload: one file (or a tar+gzip of a directory). */
+  layer: {
+    digest: string; // "sha256:…" of the bytes delivered to hosts
+    size: number;
+    mediaType: string;
+    title: string; // org.opencontainers.image.title
+    /** True when the layer is a tar+gzip of a directory (oras's io.deis.oras.content.unpack). */
+    directory: boolean;
+  };
+}
+
+export interface PushSource {
+  /** A file or a directory on the orchestrator. */
+  path: string;
+  /** Overrides the default artifact type. */
+  artifactType?: string;
+  /** Fixed creation time (ISO 8601) so identical bytes give identical manifests. */
+  created?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface PushResult {
+  descriptor: ArtifactDescriptor;
+  /** True when the tag already held exactly this content (idempotent success). */
+  unchanged: boolean;
+}
+
+export interface TagInfo {
+  tag: string;
+  manifestDigest: string;
+  size: number;
+  created?: string;
+  /** Semver alias tags (v1, v1.2, latest) move; every other tag is immutable. */
+  mutable: boolean;
+}
+
+export interface Registry {
+  readonly name: string;
+  readonly type: 'filesystem' | 'oci';
+  push(name: string, tag: string, source: PushSource, opts?: { extraTags?: string[]; semverAliases?: boolean }): Promise<PushResult>;
+  /** name + (tag | digest) → descriptor. Throws ArtifactNotFound when absent. */
+  resolve(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor>;
+  exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean>;
+  /** A stream of the payload layer; errors if the bytes don't match the digest. */
+  open(desc: ArtifactDescriptor): Promise<Readable>;
+  names(): Promise<string[]>;
+  tags(name: string): Promise<TagInfo[]>;
+  /** Copy name:tag into `target` as name:(asTag ?? tag), by digest, verified on arrival. */
+  copyTo(target: Registry, name: string, tag: string, asTag?: string): Promise<PushResult>;
+}
+
+export class ArtifactNotFound extends Error {
+  constructor(
+    readonly registry: string,
+    readonly ref: string,
+  ) {
+    super(`artifact ${ref} not found in registry "${registry}"`);
+    this.name = 'ArtifactNotFound';
+  }
+}
