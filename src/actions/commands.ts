@@ -1,0 +1,79 @@
+/**
+ * Pure builders for the generated commands (mkdir, file delivery). Every value is quoted.
+ * The same strings run on SSH hosts and on the local shell. Tested as exact strings.
+ */
+import { dirname, basename } from 'node:path/posix';
+import { becomeWrap, octal, quote } from '../transport/shell.js';
+
+export interface Ownership {
+  owner?: string;
+  group?: string;
+}
+
+/** `stat` format and expected value for the ownership that was asked for, if any. */
+function ownershipTest(o: Ownership, file: string): string {
+  if (!o.owner && !o.group) return '';
+  const fmt = o.owner && o.group ? '%U:%G' : o.owner ? '%U' : '%G';
+  const want = o.owner && o.group ? `${o.owner}:${o.group}` : (o.owner ?? o.group)!;
+  return ` && [ "$(stat -c ${fmt} ${file})" = ${quote(want)} ]`;
+}
+
+function chownCmd(o: Ownership, file: string): string {
+  if (!o.owner && !o.group) return '';
+  const spec = o.owner ? (o.group ? `${o.owner}:${o.group}` : o.owner) : `:${o.group}`;
+  return `chown ${quote(spec)} ${file} && `;
+}
+
+/** `stat -c %a` prints modes without the leading zero (644, 4755). */
+function statMode(mode: number): string {
+  return mode.toString(8);
+}
+
+const SHA = `sha256sum`;
+
+/**
+ * mkdir: idempotent; converges mode (and owner/group when given).
+ * Prints "unchanged" when the directory already is as asked, else creates/fixes it and prints "changed".
+ */
+export function mkdirCommand(path: string, mode: number, own: Ownership, become?: string): string {
+  const p = quote(path);
+  const script =
+    `if [ -d ${p} ] && [ "$(stat -c %a ${p})" = ${statMode(mode)} ]${ownershipTest(own, p)}; then echo unchanged; ` +
+    `else mkdir -p ${p} && chmod ${octal(mode)} ${p} && ${chownCmd(own, p)}echo changed; fi`;
+  return becomeWrap(script, become);
+}
+
+/** Temp file name beside the destination, unique per run and action; shown in dry-run. */
+export function tempPathFor(dst: string, runId: string, actionIndex: number): string {
+  return `${dirname(dst)}/.${basename(dst)}.hades-tmp-${runId}-${actionIndex}`;
+}
+
+/**
+ * The check before sending bytes. Exit 3 + message when the parent directory is missing;
+ * prints "unchanged" when dst is a regular file with this sha256, mode (and owner), else "changed".
+ */
+export function fileCheckCommand(dst: string, sha256: string, mode: number, own: Ownership, become?: string): string {
+  const f = quote(dst);
+  const d = quote(dirname(dst));
+  const script =
+    `if [ ! -d ${d} ]; then echo ${quote(`parent directory ${dirname(dst)} does not exist`)} >&2; exit 3; fi; ` +
+    `if [ -f ${f} ] && [ ! -L ${f} ] && [ "$(stat -c %a ${f})" = ${statMode(mode)} ]${ownershipTest(own, f)} && ` +
+    `[ "$(${SHA} ${f} | cut -d ' ' -f 1)" = ${sha256} ]; then echo unchanged; else echo changed; fi`;
+  return becomeWrap(script, become);
+}
+
+/**
+ * Receives the bytes on stdin into `tmp` (beside dst, private until renamed), fsyncs it,
+ * verifies sha256 on the host, applies mode and ownership, then renames over dst (atomic).
+ * Any failure or interruption removes the temp file; dst is either old or new, never partial.
+ */
+export function fileWriteCommand(dst: string, tmp: string, sha256: string, mode: number, own: Ownership, become?: string): string {
+  const f = quote(dst);
+  const t = quote(tmp);
+  const script =
+    `trap 'rm -f ${t}' EXIT; trap 'exit 1' HUP INT TERM PIPE; umask 077; ` +
+    `cat > ${t} && sync ${t} && s=$(${SHA} ${t} | cut -d ' ' -f 1) && ` +
+    `if [ "$s" != ${sha256} ]; then echo "checksum mismatch on host: expected ${sha256}, got $s" >&2; exit 4; fi && ` +
+    `chmod ${octal(mode)} ${t} && ${chownCmd(own, t)}mv -f ${t} ${f} && trap - EXIT`;
+  return becomeWrap(script, become);
+}

@@ -1,0 +1,63 @@
+/** `copy: {src | artifact, dst, mode (0644), owner?, group?}` — atomic, skipped when identical. */
+import { isAbsolute, resolve } from 'node:path';
+import type { FileEntry } from '../plan/types.js';
+import { deliverFile, describeFile, planFileEntry } from './deliver.js';
+import { absolutePath, modeField, ownership } from './fields.js';
+import type { ActionModule, PlanContext } from './types.js';
+
+interface CopySpec {
+  src?: string;
+  artifact?: string;
+  dst: string;
+  mode?: unknown;
+  owner?: string;
+  group?: string;
+}
+
+/** The orchestrator-side file a copy reads: `src` relative to the declaring file, or a job artifact. */
+export function localSource(ctx: PlanContext, s: { src?: string; artifact?: string }): { path: string; field: string } | undefined {
+  if (s.artifact !== undefined) {
+    const name = ctx.expand(String(s.artifact), 'artifact');
+    const art = ctx.job.artifacts[name];
+    if (!art) {
+      const known = Object.keys(ctx.job.artifacts);
+      ctx.problems.add(`${ctx.action.kind}.artifact: job "${ctx.job.name}" has no artifact "${name}"`, ctx.fieldPos('artifact'), known.length ? `declared artifacts: ${known.join(', ')}` : 'declare it under the job\'s artifacts:');
+      return undefined;
+    }
+    return { path: resolve(ctx.job.baseDir, ctx.expand(art.path, 'artifact')), field: 'artifact' };
+  }
+  if (typeof s.src !== 'string') {
+    ctx.problems.add(`${ctx.action.kind}: needs src (or artifact)`, ctx.action.pos);
+    return undefined;
+  }
+  const src = ctx.expand(s.src, 'src');
+  return { path: isAbsolute(src) ? src : resolve(ctx.job.baseDir, src), field: 'src' };
+}
+
+export const copyAction: ActionModule<FileEntry> = {
+  kind: 'copy',
+  plan(spec, ctx) {
+    const s = spec as CopySpec;
+    const src = localSource(ctx, s);
+    const dst = absolutePath(ctx, s.dst, 'dst');
+    const mode = modeField(ctx, s.mode, 0o644);
+    const own = ownership(ctx, s);
+    if (!src || dst === undefined) return undefined;
+    const fact = ctx.sources.get(src.path, 'digest');
+    if (!fact) {
+      ctx.sources.need(src.path, 'digest');
+      return undefined;
+    }
+    if (fact.error) {
+      ctx.problems.add(`copy.${src.field}: ${fact.error}`, ctx.fieldPos(src.field));
+      return undefined;
+    }
+    if (fact.isDirectory) {
+      ctx.problems.add(`copy.${src.field}: ${src.path} is a directory; copy takes one file`, ctx.fieldPos(src.field), 'publish directories with push and deliver them with pull');
+      return undefined;
+    }
+    return planFileEntry(ctx, 'copy', { type: 'file', path: src.path, sha256: fact.sha256, size: fact.size }, dst, mode, own, `copy ${dst}`);
+  },
+  describe: describeFile,
+  run: deliverFile,
+};

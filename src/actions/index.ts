@@ -1,0 +1,20 @@
+/** The action kinds this build knows, by name. */
+import type { ActionEntry } from '../plan/types.js';
+import { copyAction } from './copy.js';
+import { mkdirAction } from './mkdir.js';
+import { runAction } from './run.js';
+import { templateAction } from './template.js';
+import type { ActionModule } from './types.js';
+import { waitAction } from './wait.js';
+
+const modules: Record<string, ActionModule<any>> = {
+  run: runAction,
+  mkdir: mkdirAction,
+  copy: copyAction,
+  template: templateAction,
+  wait: waitAction,
+};
+
+export function actionModule(kind: string): ActionModule<ActionEntry> | undefined {
+  return modules[kind];
+}

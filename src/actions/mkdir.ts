@@ -1,0 +1,41 @@
+/** `mkdir: {path, mode (0755), owner?, group?}` — idempotent, converges mode and ownership. */
+import type { MkdirEntry } from '../plan/types.js';
+import { octal } from '../transport/shell.js';
+import { mkdirCommand } from './commands.js';
+import { execQuiet } from './exec.js';
+import { absolutePath, modeField, ownership } from './fields.js';
+import type { ActionModule } from './types.js';
+
+export const mkdirAction: ActionModule<MkdirEntry> = {
+  kind: 'mkdir',
+  plan(spec, ctx) {
+    const s = spec as { path: string; mode?: number; owner?: string; group?: string };
+    const path = absolutePath(ctx, s.path, 'path');
+    const mode = modeField(ctx, s.mode, 0o755);
+    const own = ownership(ctx, s);
+    if (path === undefined) return undefined;
+    return {
+      kind: 'mkdir',
+      index: ctx.action.index,
+      title: ctx.action.name ?? `mkdir ${path}`,
+      become: ctx.become,
+      pos: ctx.action.pos,
+      path,
+      mode,
+      ...own,
+      exec: mkdirCommand(path, mode, own, ctx.become),
+    };
+  },
+  describe(e) {
+    return [`mkdir ${e.path} mode ${octal(e.mode)}${ownText(e)}`, `$ ${e.exec}`];
+  },
+  async run(e, rt) {
+    const res = await execQuiet(rt, e.exec, `mkdir ${e.path}`, e.become);
+    return { status: res.stdout.includes('unchanged') ? 'unchanged' : 'changed' };
+  },
+};
+
+export function ownText(e: { owner?: string; group?: string }): string {
+  if (!e.owner && !e.group) return '';
+  return ` owner ${e.owner ?? '-'}:${e.group ?? '-'}`;
+}

@@ -1,0 +1,105 @@
+/**
+ * `template: {src, dst, mode (0644), owner?, group?, vars?}` — a Jinja-like template
+ * (nunjucks) rendered at plan time, per host, with context `env`, `host` {name, addr},
+ * `target`, `plan`, `step` and `vars`. Outputting an undefined variable is an error.
+ * Delivered like copy: atomic, skipped when identical.
+ */
+import { createRequire } from 'node:module';
+import { isAbsolute, resolve } from 'node:path';
+import type { Environment } from 'nunjucks';
+import type { FileEntry } from '../plan/types.js';
+import { deliverFile, describeFile, planFileEntry, sha256Hex } from './deliver.js';
+import { absolutePath, modeField, ownership } from './fields.js';
+import type { ActionModule, PlanContext } from './types.js';
+
+interface TemplateSpec {
+  src: string;
+  dst: string;
+  mode?: unknown;
+  owner?: string;
+  group?: string;
+  vars?: Record<string, unknown>;
+}
+
+let nunjucksLib: typeof import('nunjucks') | undefined;
+let nunjucksEnv: Environment | undefined;
+function engine(): { lib: typeof import('nunjucks'); env: Environment } {
+  if (!nunjucksLib || !nunjucksEnv) {
+    // Loaded on first use: `hades validate` never pays for it.
+    nunjucksLib = createRequire(import.meta.url)('nunjucks') as typeof import('nunjucks');
+    nunjucksEnv = new nunjucksLib.Environment(null, { autoescape: false, throwOnUndefined: true, trimBlocks: true, lstripBlocks: true });
+  }
+  return { lib: nunjucksLib, env: nunjucksEnv };
+}
+
+function expandDeep(ctx: PlanContext, v: unknown): unknown {
+  if (typeof v === 'string') return ctx.expand(v, 'vars');
+  if (Array.isArray(v)) return v.map((x) => expandDeep(ctx, x));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expandDeep(ctx, x)]));
+  return v;
+}
+
+/** Renders a template; on error returns a message with the template's file:line:col. */
+export function renderTemplate(text: string, path: string, context: Record<string, unknown>): { content: string } | { error: string } {
+  try {
+    const { lib, env } = engine();
+    return { content: new lib.Template(text, env, path, true).render(context) };
+  } catch (e) {
+    const msg = (e as Error).message;
+    const m = /\[Line (\d+), Column (\d+)\]\s*(?:\n\s*)?([\s\S]*)$/.exec(msg);
+    if (m) return { error: `${path}:${m[1]}:${m[2]}: ${m[3]!.replace(/^\s*(Template render error:)?\s*/, '').trim()}` };
+    return { error: `${path}: ${msg.replace(/^\s*\(.*?\)\s*/, '').replace(/\s+/g, ' ').trim()}` };
+  }
+}
+
+export const templateAction: ActionModule<FileEntry> = {
+  kind: 'template',
+  plan(spec, ctx) {
+    const s = spec as TemplateSpec;
+    const dst = absolutePath(ctx, s.dst, 'dst');
+    const mode = modeField(ctx, s.mode, 0o644);
+    const own = ownership(ctx, s);
+    if (typeof s.src !== 'string') {
+      ctx.problems.add('template: needs src', ctx.action.pos);
+      return undefined;
+    }
+    const srcRaw = ctx.expand(s.src, 'src');
+    const src = isAbsolute(srcRaw) ? srcRaw : resolve(ctx.job.baseDir, srcRaw);
+    if (dst === undefined) return undefined;
+    const fact = ctx.sources.get(src, 'text');
+    if (!fact) {
+      ctx.sources.need(src, 'text');
+      return undefined;
+    }
+    if (fact.error || fact.text === undefined) {
+      ctx.problems.add(`template.src: ${fact.error ?? `${src} is not a readable text file`}`, ctx.fieldPos('src'));
+      return undefined;
+    }
+    const context = {
+      env: ctx.env,
+      host: { name: ctx.host.name, addr: ctx.host.addr },
+      target: ctx.targets.join(','),
+      targets: ctx.targets,
+      plan: ctx.plan,
+      step: ctx.step.name,
+      vars: expandDeep(ctx, s.vars ?? {}),
+    };
+    const r = renderTemplate(fact.text, src, context);
+    if ('error' in r) {
+      ctx.problems.add(`template for host "${ctx.host.name}": ${r.error}`, ctx.fieldPos('src'), 'every variable a template prints must be defined (use {% if x is defined %} or the default filter)');
+      return undefined;
+    }
+    const content = r.content;
+    return planFileEntry(
+      ctx,
+      'template',
+      { type: 'inline', content, sha256: sha256Hex(content), size: Buffer.byteLength(content), origin: `template ${src}` },
+      dst,
+      mode,
+      own,
+      `template ${dst}`,
+    );
+  },
+  describe: describeFile,
+  run: deliverFile,
+};

@@ -1,0 +1,101 @@
+/**
+ * The small interface every action kind implements:
+ *  - plan(): pure — from the job's action spec and the host's env to a fully built entry
+ *    (every structured field expanded, validated and quoted into commands);
+ *  - describe(): the dry-run lines for an entry;
+ *  - run(): executes the entry against a transport (never schedules, never reports directly).
+ */
+import type { ActionSpec, HostSpec, JobSpec } from '../config/model.js';
+import type { Problems, Position } from '../errors.js';
+import type { ActionEntry, PlannedHost } from '../plan/types.js';
+import type { Transport } from '../transport/types.js';
+
+/** Facts about orchestrator-side files, read before planning (planning itself does no I/O). */
+export interface FileFact {
+  path: string;
+  sha256: string;
+  size: number;
+  isDirectory: boolean;
+  /** Why the file cannot be used (missing, unreadable); the other fields are then meaningless. */
+  error?: string;
+  /** Template sources only: the text. */
+  text?: string;
+}
+
+export interface Sources {
+  get(path: string, want: 'digest' | 'text'): FileFact | undefined;
+  /** Paths the planner asked for but did not have (the CLI reads them and plans again). */
+  need(path: string, want: 'digest' | 'text'): void;
+  /** True when the planner asked for sources it did not have: its result is incomplete. */
+  pending(): boolean;
+}
+
+export interface PlanContext {
+  plan: string;
+  runId: string;
+  step: { name: string; index: number };
+  targets: string[];
+  job: JobSpec;
+  action: ActionSpec;
+  host: HostSpec;
+  /** The env of the job on this host, built-ins included: structured fields expand from it. */
+  env: Record<string, string>;
+  become?: string;
+  sources: Sources;
+  problems: Problems;
+  /** `${VAR}`-expand a structured field; missing vars become problems at `pos`. */
+  expand(value: string, field: string): string;
+  fieldPos(field: string): Position;
+}
+
+export type ActionStatus = 'ok' | 'changed' | 'unchanged';
+
+export interface ActionOutcome {
+  status: ActionStatus;
+  /** Extra detail for reports, e.g. "sent 1.2 MB". */
+  detail?: string;
+}
+
+export type GateAnswer = 'approved' | 'declined' | 'timeout';
+export interface Gatekeeper {
+  approve(req: { step: string; message: string; timeoutMs?: number; signal: AbortSignal }): Promise<GateAnswer>;
+}
+
+export interface ActionRuntime {
+  transport: Transport;
+  host: PlannedHost;
+  step: string;
+  /** Aborted on the second Ctrl-C (or an immediate abort): kill what runs. */
+  signal: AbortSignal;
+  /** Aborted on the first Ctrl-C: long waits (timed pauses) end early. */
+  stopSignal: AbortSignal;
+  output(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  gate: Gatekeeper;
+  openSource(path: string): NodeJS.ReadableStream;
+}
+
+export interface ActionModule<E extends ActionEntry = ActionEntry> {
+  kind: E['kind'];
+  plan(spec: unknown, ctx: PlanContext): E | undefined;
+  describe(entry: E): string[];
+  run(entry: E, rt: ActionRuntime): Promise<ActionOutcome>;
+}
+
+/** An action failed for a reason worth one clear line. */
+export class ActionFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode?: number | null,
+  ) {
+    super(message);
+    this.name = 'ActionFailure';
+  }
+}
+
+/** A gate was declined (exit code 3). */
+export class GateDeclined extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GateDeclined';
+  }
+}

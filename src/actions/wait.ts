@@ -1,0 +1,60 @@
+/**
+ * `wait: {message?, timeout?}` — a manual gate; `wait: {duration: 30s}` — a timed pause.
+ * Runs once per step on the orchestrator. Without a TTY a gate fails closed unless
+ * `--yes` or `--approve <step>` was given (the Gatekeeper decides); declined → exit 3.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { WaitEntry } from '../plan/types.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { ActionFailure, GateDeclined, type ActionModule } from './types.js';
+
+export const waitAction: ActionModule<WaitEntry> = {
+  kind: 'wait',
+  plan(spec, ctx) {
+    const s = (spec ?? {}) as { message?: string; timeout?: unknown; duration?: unknown };
+    const dur = (field: 'timeout' | 'duration'): number | undefined => {
+      const raw = s[field];
+      if (raw === undefined || raw === null) return undefined;
+      const ms = parseDuration(typeof raw === 'number' ? raw : ctx.expand(String(raw), field));
+      if (ms === undefined) ctx.problems.add(`wait.${field}: invalid duration ${JSON.stringify(raw)}`, ctx.fieldPos(field), 'write e.g. 30s, 5m, 1h30m or 250ms');
+      return ms;
+    };
+    const durationMs = dur('duration');
+    const timeoutMs = dur('timeout');
+    const message = s.message !== undefined ? ctx.expand(String(s.message), 'message') : undefined;
+    return {
+      kind: 'wait',
+      index: ctx.action.index,
+      title: ctx.action.name ?? (durationMs !== undefined ? `pause ${formatDuration(durationMs)}` : 'approval gate'),
+      pos: ctx.action.pos,
+      ...(message !== undefined ? { message } : {}),
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(durationMs !== undefined ? { durationMs } : {}),
+    };
+  },
+  describe(e) {
+    if (e.durationMs !== undefined) return [`pause for ${formatDuration(e.durationMs)}`];
+    return [
+      `gate: ${e.message ?? 'continue?'}${e.timeoutMs !== undefined ? ` (declined after ${formatDuration(e.timeoutMs)} without an answer)` : ''}`,
+      'asks on a TTY; without one, needs --yes or --approve <step>',
+    ];
+  },
+  async run(e, rt) {
+    if (e.durationMs !== undefined) {
+      try {
+        await sleep(e.durationMs, undefined, { signal: AbortSignal.any([rt.signal, rt.stopSignal]) });
+      } catch {
+        throw new ActionFailure('pause interrupted');
+      }
+      return { status: 'ok' };
+    }
+    const answer = await rt.gate.approve({
+      step: rt.step,
+      message: e.message ?? `continue after step "${rt.step}"?`,
+      timeoutMs: e.timeoutMs,
+      signal: AbortSignal.any([rt.signal, rt.stopSignal]),
+    });
+    if (answer === 'approved') return { status: 'ok', detail: 'approved' };
+    throw new GateDeclined(answer === 'timeout' ? `gate in step "${rt.step}" timed out without approval` : `gate in step "${rt.step}" was declined`);
+  },
+};

@@ -1,0 +1,164 @@
+/**
+ * Runs a RunPlan — the same object `--dry-run` prints. Steps in order; within a step,
+ * batches in order; within a batch, hosts concurrently; per host, the guard then the
+ * actions in order. First failure: no new host, batch or step starts; hosts already
+ * running finish their current action and stop. The engine emits events and never
+ * imports a reporter.
+ */
+import type { Readable } from 'node:stream';
+import { ActionFailure, GateDeclined, type ActionRuntime, type Gatekeeper } from '../actions/types.js';
+import { actionModule } from '../actions/index.js';
+import type { PlannedHost, PlannedStep, RunPlan } from '../plan/types.js';
+import { envScript } from '../transport/shell.js';
+import type { Transport } from '../transport/types.js';
+import type { RunControl } from './control.js';
+import type { ActionSummary, Emit, HadesEvent, HostSummary, RunStatus, RunSummary, StepSummary } from './events.js';
+import { EXIT } from '../errors.js';
+
+export interface EngineOptions {
+  transportFor(host: PlannedHost): Transport;
+  gate: Gatekeeper;
+  emit: Emit;
+  control: RunControl;
+  openSource(path: string): Readable;
+}
+
+type Halt = 'failed' | 'declined' | undefined;
+
+/** Splits output chunks into whole lines per stream (so redaction and prefixes see lines). */
+class LineSplitter {
+  private rest = '';
+  constructor(private readonly onLine: (line: string) => void) {}
+  push(chunk: Buffer): void {
+    const text = this.rest + chunk.toString('utf8');
+    const lines = text.split('\n');
+    this.rest = lines.pop()!;
+    for (const l of lines) this.onLine(l.endsWith('\r') ? l.slice(0, -1) : l);
+  }
+  flush(): void {
+    if (this.rest) this.onLine(this.rest);
+    this.rest = '';
+  }
+}
+
+function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSummary> {
+  const started = Date.now();
+  const { control } = opts;
+  let halt: Halt;
+  const emit = (e: Omit<HadesEvent, 'runId' | 'ts'>) => opts.emit({ runId: plan.runId, ts: new Date().toISOString(), ...e } as HadesEvent);
+  const halted = () => halt !== undefined || control.stopping;
+
+  const onStop = () => emit({ type: 'run.stopping', message: 'interrupt: no new work starts; waiting for running actions (interrupt again to abort them)' });
+  control.stopSignal.addEventListener('abort', onStop, { once: true });
+
+  emit({ type: 'run.start', message: `plan ${plan.plan}`, hosts: [...new Set(plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.map((h) => h.host))))] });
+
+  async function runHost(step: PlannedStep, batch: number, ph: PlannedHost): Promise<HostSummary> {
+    const t0 = Date.now();
+    const actions: ActionSummary[] = [];
+    const base = { step: step.name, stepIndex: step.index, batch, host: ph.host };
+    emit({ type: 'host.start', ...base });
+    const done = (status: HostSummary['status'], error?: string): HostSummary => {
+      const durationMs = Date.now() - t0;
+      emit({ type: 'host.end', ...base, status, durationMs, ...(error ? { message: error } : {}) });
+      return { host: ph.host, status, actions, durationMs, ...(error ? { error } : {}) };
+    };
+    const transport = opts.transportFor(ph);
+    try {
+      await transport.connect();
+    } catch (e) {
+      halt ??= 'failed';
+      return done('failed', errorMessage(e));
+    }
+
+    if (ph.guard) {
+      try {
+        const res = await transport.exec(ph.guard.exec, { stdin: envScript(ph.env), signal: control.abortSignal });
+        if (res.exitCode !== 0) return done('skipped', `guard exited ${res.exitCode ?? res.signal}: ${ph.guard.command}`);
+      } catch (e) {
+        halt ??= 'failed';
+        return done('failed', `guard could not run: ${errorMessage(e)}`);
+      }
+    }
+
+    for (const entry of ph.actions) {
+      if (halted()) return done('stopped', control.stopping ? 'interrupted before this action' : 'stopped: another host failed');
+      const mod = actionModule(entry.kind)!;
+      const a = { ...base, action: entry.title, actionIndex: entry.index, kind: entry.kind };
+      emit({ type: 'action.start', ...a, command: mod.describe(entry as never).join('\n') });
+      const splitters = {
+        stdout: new LineSplitter((data) => emit({ type: 'action.output', ...a, stream: 'stdout', data })),
+        stderr: new LineSplitter((data) => emit({ type: 'action.output', ...a, stream: 'stderr', data })),
+      };
+      const rt: ActionRuntime = {
+        transport,
+        host: ph,
+        step: step.name,
+        signal: control.abortSignal,
+        stopSignal: control.stopSignal,
+        output: (stream, chunk) => splitters[stream].push(chunk),
+        gate: opts.gate,
+        openSource: (p) => opts.openSource(p),
+      };
+      const ta = Date.now();
+      try {
+        const out = await mod.run(entry as never, rt);
+        splitters.stdout.flush();
+        splitters.stderr.flush();
+        const durationMs = Date.now() - ta;
+        actions.push({ index: entry.index, title: entry.title, kind: entry.kind, status: out.status, durationMs });
+        emit({ type: 'action.end', ...a, status: out.status, durationMs, ...(out.detail ? { message: out.detail } : {}) });
+      } catch (e) {
+        splitters.stdout.flush();
+        splitters.stderr.flush();
+        const durationMs = Date.now() - ta;
+        const declined = e instanceof GateDeclined;
+        const msg = control.abortSignal.aborted && !(e instanceof ActionFailure) ? `aborted: ${errorMessage(e)}` : errorMessage(e);
+        const exitCode = e instanceof ActionFailure ? e.exitCode : undefined;
+        actions.push({ index: entry.index, title: entry.title, kind: entry.kind, status: declined ? 'declined' : 'failed', durationMs, error: msg, ...(exitCode !== undefined ? { exitCode } : {}) });
+        emit({ type: 'action.end', ...a, status: declined ? 'declined' : 'failed', durationMs, message: msg, ...(exitCode !== undefined ? { exitCode } : {}) });
+        halt ??= declined ? 'declined' : 'failed';
+        return done('failed', msg);
+      }
+    }
+    return done('ok');
+  }
+
+  const steps: StepSummary[] = [];
+  for (const step of plan.steps) {
+    const allHosts = step.batches.flatMap((b) => b.hosts);
+    if (halted()) {
+      steps.push({ name: step.name, status: 'not-run', hosts: allHosts.map((h) => ({ host: h.host, status: 'not-started', actions: [] })) });
+      continue;
+    }
+    emit({ type: 'step.start', step: step.name, stepIndex: step.index, hosts: allHosts.map((h) => h.host), message: step.runsOn === 'orchestrator' ? step.runsOnReason : undefined });
+    const hostResults: HostSummary[] = [];
+    for (const batch of step.batches) {
+      if (halted()) {
+        hostResults.push(...batch.hosts.map((h) => ({ host: h.host, status: 'not-started' as const, actions: [] })));
+        continue;
+      }
+      emit({ type: 'batch.start', step: step.name, stepIndex: step.index, batch: batch.index, hosts: batch.hosts.map((h) => h.host) });
+      const results = await Promise.all(batch.hosts.map((h) => runHost(step, batch.index, h)));
+      hostResults.push(...results);
+      emit({ type: 'batch.end', step: step.name, stepIndex: step.index, batch: batch.index, status: results.every((r) => r.status === 'ok' || r.status === 'skipped') ? 'ok' : 'failed' });
+    }
+    const anyFailed = hostResults.some((h) => h.status === 'failed');
+    const declined = hostResults.some((h) => h.actions.some((a) => a.status === 'declined'));
+    const status: StepSummary['status'] = declined ? 'declined' : anyFailed ? 'failed' : hostResults.some((h) => h.status === 'stopped' || h.status === 'not-started') ? 'stopped' : 'ok';
+    steps.push({ name: step.name, status, hosts: hostResults });
+    emit({ type: 'step.end', step: step.name, stepIndex: step.index, status });
+  }
+
+  control.stopSignal.removeEventListener('abort', onStop);
+  const status: RunStatus = control.stopping ? 'interrupted' : halt === 'declined' ? 'declined' : halt === 'failed' ? 'failed' : 'ok';
+  const exitCode = { ok: EXIT.ok, failed: EXIT.failed, declined: EXIT.declined, interrupted: EXIT.interrupted }[status];
+  const summary: RunSummary = { runId: plan.runId, plan: plan.plan, status, exitCode, durationMs: Date.now() - started, steps };
+  emit({ type: 'run.end', status, exitCode, durationMs: summary.durationMs, summary });
+  return summary;
+}

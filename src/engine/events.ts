@@ -1,0 +1,81 @@
+/**
+ * One event shape for every sink (listr2, plain lines, JSON lines, the audit log), so
+ * every view shows the same truth. JSON output is exactly these objects, one per line.
+ */
+export type EventType =
+  | 'run.start'
+  | 'step.start'
+  | 'step.end'
+  | 'batch.start'
+  | 'batch.end'
+  | 'host.start'
+  | 'host.end'
+  | 'action.start'
+  | 'action.output'
+  | 'action.end'
+  | 'gate.wait'
+  | 'run.stopping'
+  | 'run.end';
+
+export type HostStatus = 'ok' | 'failed' | 'skipped' | 'stopped' | 'not-started';
+export type ActionResultStatus = 'ok' | 'changed' | 'unchanged' | 'failed' | 'declined';
+export type StepStatus = 'ok' | 'failed' | 'declined' | 'stopped' | 'not-run';
+export type RunStatus = 'ok' | 'failed' | 'declined' | 'interrupted';
+
+export interface ActionSummary {
+  index: number;
+  title: string;
+  kind: string;
+  status: ActionResultStatus;
+  durationMs: number;
+  exitCode?: number | null;
+  error?: string;
+}
+
+export interface HostSummary {
+  host: string;
+  status: HostStatus;
+  actions: ActionSummary[];
+  error?: string;
+  durationMs?: number;
+}
+
+export interface StepSummary {
+  name: string;
+  status: StepStatus;
+  hosts: HostSummary[];
+}
+
+export interface RunSummary {
+  runId: string;
+  plan: string;
+  status: RunStatus;
+  exitCode: number;
+  durationMs: number;
+  steps: StepSummary[];
+}
+
+export interface HadesEvent {
+  type: EventType;
+  runId: string;
+  ts: string; // ISO 8601
+  step?: string;
+  stepIndex?: number;
+  batch?: number;
+  host?: string;
+  action?: string; // action title
+  actionIndex?: number;
+  kind?: string; // action kind
+  status?: string;
+  exitCode?: number | null;
+  durationMs?: number;
+  stream?: 'stdout' | 'stderr';
+  data?: string; // one line of output (no trailing newline)
+  message?: string;
+  /** action.start: what will run, as dry-run shows it (exact commands). */
+  command?: string;
+  hosts?: string[]; // batch.start / step.start
+  summary?: RunSummary; // run.end
+}
+
+export type Emit = (e: HadesEvent) => void;

@@ -1,0 +1,158 @@
+/**
+ * The planner: pure. Plan → steps → hosts (inventory order, de-duplicated) → `limit` →
+ * batches by `parallelism` → per-host action lists with every command already built.
+ * It reads nothing: orchestrator-side file facts come in through `Sources`; when a source
+ * is missing the planner records the need and the caller plans again with it.
+ */
+import type { ActionSpec, Hadesfile, HostSpec, JobSpec, PlanSpec } from '../config/model.js';
+import { ORCHESTRATOR_ACTIONS } from '../config/model.js';
+import { builtinEnv, type StepEnv } from '../env/resolve.js';
+import { expand } from '../env/expand.js';
+import { Problems, type Position } from '../errors.js';
+import { batchSize, chunk, ORCHESTRATOR_HOST, resolveTargets } from '../inventory/targets.js';
+import { actionModule } from '../actions/index.js';
+import type { FileFact, PlanContext, Sources } from '../actions/types.js';
+import { runWithEnv } from '../transport/shell.js';
+import type { ActionEntry, PlannedHost, PlannedStep, RunPlan } from './types.js';
+
+/** Sources backed by a map the caller filled. Pure. */
+export class MapSources implements Sources {
+  readonly needed = new Map<string, 'digest' | 'text'>();
+  constructor(readonly facts: Map<string, FileFact> = new Map()) {}
+  get(path: string, want: 'digest' | 'text'): FileFact | undefined {
+    const f = this.facts.get(path);
+    if (!f) return undefined;
+    if (want === 'text' && f.text === undefined && !f.error && !f.isDirectory) return undefined;
+    return f;
+  }
+  need(path: string, want: 'digest' | 'text'): void {
+    if (this.needed.get(path) !== 'text') this.needed.set(path, want);
+  }
+  pending(): boolean {
+    return this.needed.size > 0;
+  }
+}
+
+export interface PlanInput {
+  hf: Hadesfile;
+  plan: PlanSpec;
+  stepEnvs: StepEnv[];
+  runId: string;
+  sources: Sources;
+  secretNames?: string[];
+}
+
+/** Why a job runs once per step on the orchestrator, or undefined when it runs on hosts. */
+export function orchestratorReason(job: JobSpec): string | undefined {
+  if (job.local) return 'job is local';
+  const kinds = [...new Set(job.actions.filter((a) => ORCHESTRATOR_ACTIONS.has(a.kind)).map((a) => a.kind))];
+  return kinds.length ? `job has ${kinds.join('/')} (runs on the orchestrator)` : undefined;
+}
+
+function effectiveBecome(action: ActionSpec, job: JobSpec, host: HostSpec): string | undefined {
+  return action.become ?? job.become ?? host.become;
+}
+
+/** Dedupes problems (the same mistake on 2,000 hosts is one error). */
+class DedupProblems extends Problems {
+  private readonly seen = new Set<string>();
+  override add(message: string, pos?: Position, hint?: string): void {
+    const key = `${pos?.file}:${pos?.line}:${pos?.col}:${message}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    super.add(message, pos, hint);
+  }
+}
+
+export function buildRunPlan(input: PlanInput): RunPlan {
+  const { hf, plan, runId, sources } = input;
+  const problems = new DedupProblems();
+  const steps: PlannedStep[] = [];
+
+  input.stepEnvs.forEach(({ step, job, env: stepEnv }, stepIndex) => {
+    const reason = orchestratorReason(job);
+    const resolved = resolveTargets(hf, step.targets);
+    for (const u of resolved.unknown) problems.add(`step "${step.name}": unknown target or host "${u}"`, step.pos);
+    const candidates = resolved.hosts;
+    let hosts: HostSpec[];
+    if (reason) hosts = [ORCHESTRATOR_HOST];
+    else hosts = step.limit !== undefined ? candidates.slice(0, step.limit) : candidates;
+    if (!reason && hosts.length === 0 && resolved.unknown.length === 0)
+      problems.add(`step "${step.name}" targets no hosts`, step.pos, 'list at least one host in its targets');
+    const size = reason ? 1 : batchSize(hosts.length, step.parallelism);
+
+    const plannedHosts: PlannedHost[] = hosts.map((host) => {
+      const env = {
+        ...stepEnv,
+        ...builtinEnv({ plan: plan.name, runId, step: step.name, target: step.targets.join(','), hostName: host.name, hostAddr: host.addr }),
+      };
+      const hostBecome = reason ? undefined : host.become;
+      const actions: ActionEntry[] = [];
+      for (const action of job.actions) {
+        const mod = actionModule(action.kind);
+        if (!mod) {
+          problems.add(`action "${action.kind}" is not supported by this version of Hades`, action.pos);
+          continue;
+        }
+        const fieldPos = (f: string) => action.fieldPos[f] ?? action.pos;
+        const ctx: PlanContext = {
+          plan: plan.name,
+          runId,
+          step: { name: step.name, index: stepIndex },
+          targets: step.targets,
+          job,
+          action,
+          host,
+          env,
+          become: action.become ?? job.become ?? hostBecome,
+          sources,
+          problems,
+          fieldPos,
+          expand(value: string, field: string): string {
+            const r = expand(value, env);
+            for (const m of r.missing)
+              problems.add(
+                `${action.kind}.${field}: \${${m}} is not set in step "${step.name}"`,
+                fieldPos(field),
+                job.env && !(m in job.env) ? `job "${job.name}" declares env, so it receives only the vars it declares: add ${m} to its env` : `set ${m} in the step's or plan's env, an env file, or with -e ${m}=...`,
+              );
+            return r.value;
+          },
+        };
+        const entry = mod.plan(action.spec, ctx);
+        if (entry) actions.push(entry);
+      }
+      const guard = job.guard ? { command: job.guard.if, exec: runWithEnv(job.guard.if, effectiveBecome({ become: undefined } as ActionSpec, job, reason ? ORCHESTRATOR_HOST : host)) } : undefined;
+      return {
+        host: host.name,
+        addr: host.addr,
+        ...(host.user ? { user: host.user } : {}),
+        ...(host.port ? { port: host.port } : {}),
+        transport: host.local ? 'local' : 'ssh',
+        env,
+        ...(guard ? { guard } : {}),
+        actions,
+      };
+    });
+
+    steps.push({
+      index: stepIndex,
+      name: step.name,
+      job: job.name,
+      targets: step.targets,
+      runsOn: reason ? 'orchestrator' : 'hosts',
+      ...(reason ? { runsOnReason: reason } : {}),
+      ...(step.limit !== undefined ? { limit: step.limit } : {}),
+      ...(step.parallelism ? { parallelism: step.parallelism.kind === 'count' ? String(step.parallelism.n) : `${step.parallelism.percent}%` } : {}),
+      batchSize: size,
+      candidates: candidates.map((h) => h.name),
+      batches: chunk(plannedHosts, size).map((hs, i) => ({ index: i, hosts: hs })),
+      env: stepEnv,
+      pos: step.pos,
+    });
+  });
+
+  // With sources still to read, the caller reads them and plans again; report problems then.
+  if (!sources.pending()) problems.throwIfAny();
+  return { version: 1, runId, plan: plan.name, files: hf.files, steps, secretNames: input.secretNames ?? [] };
+}

@@ -1,0 +1,109 @@
+/**
+ * The RunPlan: a plain, serialisable object — steps → batches → hosts → actions — with
+ * every generated command already built and quoted. `--dry-run` prints it; the engine
+ * executes the very same object. Nothing here is computed at run time except the
+ * documented remote checks (e.g. "skip if sha256 = …").
+ */
+import type { Position } from '../errors.js';
+
+export type ByteSource =
+  | { type: 'file'; path: string; sha256: string; size: number }
+  | { type: 'inline'; content: string; sha256: string; size: number; origin: string };
+
+interface BaseEntry {
+  index: number; // position in the job's action list (0-based)
+  /** Display name: the action's `name`, else a short summary. */
+  title: string;
+  become?: string;
+  pos: Position;
+}
+
+export interface RunEntry extends BaseEntry {
+  kind: 'run';
+  command: string; // the user's command, as written (the shell expands $VARS)
+  exec: string; // exactly what the transport runs; env arrives on stdin
+}
+
+export interface MkdirEntry extends BaseEntry {
+  kind: 'mkdir';
+  path: string;
+  mode: number;
+  owner?: string;
+  group?: string;
+  exec: string; // prints "unchanged" or "changed"
+}
+
+/** copy and template: a file delivered atomically, skipped when identical. */
+export interface FileEntry extends BaseEntry {
+  kind: 'copy' | 'template';
+  source: ByteSource;
+  dst: string;
+  mode: number;
+  owner?: string;
+  group?: string;
+  /** Prints "unchanged" (digest, mode and owner match) or "changed"; exit 3: parent dir missing. */
+  check: string;
+  /** Reads the bytes on stdin into a temp file beside dst, verifies sha256, chmod/chown, renames. */
+  write: string;
+  tmp: string;
+}
+
+export interface WaitEntry extends BaseEntry {
+  kind: 'wait';
+  message?: string;
+  timeoutMs?: number;
+  durationMs?: number;
+}
+
+export type ActionEntry = RunEntry | MkdirEntry | FileEntry | WaitEntry;
+
+export interface PlannedCommand {
+  command: string;
+  exec: string;
+}
+
+export interface PlannedHost {
+  host: string;
+  addr: string;
+  user?: string;
+  port?: number;
+  transport: 'ssh' | 'local';
+  /** The env the job's commands get on this host (step env + HADES_* built-ins). */
+  env: Record<string, string>;
+  guard?: PlannedCommand;
+  actions: ActionEntry[];
+}
+
+export interface PlannedBatch {
+  index: number;
+  hosts: PlannedHost[];
+}
+
+export interface PlannedStep {
+  index: number;
+  name: string;
+  job: string;
+  targets: string[];
+  /** 'orchestrator': once per step on the orchestrator (local job, or a job with wait/push/promote). */
+  runsOn: 'hosts' | 'orchestrator';
+  runsOnReason?: string;
+  limit?: number;
+  parallelism?: string; // as written: "2", "50%"
+  batchSize: number;
+  /** Hosts the targets resolve to, before `limit`, in inventory order. */
+  candidates: string[];
+  batches: PlannedBatch[];
+  /** The env the job receives in this step (without the per-host built-ins). */
+  env: Record<string, string>;
+  pos: Position;
+}
+
+export interface RunPlan {
+  version: 1;
+  runId: string;
+  plan: string;
+  files: string[];
+  steps: PlannedStep[];
+  /** Names of variables treated as secrets (values redacted in every output). */
+  secretNames: string[];
+}

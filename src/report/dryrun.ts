@@ -1,0 +1,45 @@
+/**
+ * `--dry-run`: the RunPlan as text — every step, batch, host and action with the exact
+ * commands and the env each gets (secrets redacted). Touches nothing.
+ */
+import { actionModule } from '../actions/index.js';
+import type { Redactor } from '../env/secrets.js';
+import type { RunPlan } from '../plan/types.js';
+
+function envLine(env: Record<string, string>, redactor: Redactor): string {
+  const shown = redactor.env(env);
+  return Object.entries(shown)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(' ');
+}
+
+export function renderPlan(plan: RunPlan, redactor: Redactor): string {
+  const out: string[] = [];
+  out.push(`plan ${plan.plan} (run ${plan.runId}) from ${plan.files.join(', ')}`);
+  out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}\` runs`);
+  const total = plan.steps.length;
+  for (const s of plan.steps) {
+    out.push('');
+    const sel =
+      s.runsOn === 'orchestrator'
+        ? `once on the orchestrator (${s.runsOnReason})`
+        : `${s.batches.reduce((n, b) => n + b.hosts.length, 0)} of ${s.candidates.length} host(s)${s.limit !== undefined ? ` (limit ${s.limit})` : ''}, batches of ${s.batchSize}${s.parallelism ? ` (parallelism ${s.parallelism})` : ''}`;
+    out.push(`step ${s.index + 1}/${total} "${s.name}": job ${s.job}, targets ${s.targets.join(', ')} → ${sel}`);
+    out.push(`  env: ${envLine(s.env, redactor) || '(none)'}`);
+    for (const b of s.batches) {
+      out.push(`  batch ${b.index + 1}/${s.batches.length}: ${b.hosts.map((h) => h.host).join(', ')}`);
+      for (const h of b.hosts) {
+        const where = h.transport === 'local' ? 'local shell' : `ssh ${h.user ? `${h.user}@` : ''}${h.addr}${h.port ? `:${h.port}` : ''}`;
+        out.push(`    host ${h.host} (${where})`);
+        const builtins = Object.fromEntries(Object.entries(h.env).filter(([k]) => k.startsWith('HADES_HOST_')));
+        out.push(`      env +: ${envLine(builtins, redactor)}`);
+        if (h.guard) out.push(`      guard (skip this host unless it exits 0): $ ${h.guard.command}`);
+        h.actions.forEach((a, i) => {
+          out.push(`      ${i + 1}. [${a.kind}] ${a.title}${a.become ? `  (become ${a.become} via sudo -n)` : ''}`);
+          for (const line of actionModule(a.kind)!.describe(a as never)) out.push(`         ${redactor.text(line)}`);
+        });
+      }
+    }
+  }
+  return out.join('\n');
+}

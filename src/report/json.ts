@@ -1,0 +1,11 @@
+/** JSON lines: exactly the event objects (documented in README, stable). */
+import type { HadesEvent } from '../engine/events.js';
+import type { Sink } from './sink.js';
+
+export class JsonSink implements Sink {
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  event(e: HadesEvent): void {
+    this.out.write(JSON.stringify(e) + '\n');
+  }
+  async close(): Promise<void> {}
+}

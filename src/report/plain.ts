@@ -1,0 +1,45 @@
+/** Plain lines for CI logs: one line per event, `[host]` prefixed, stable, no colour. */
+import type { HadesEvent } from '../engine/events.js';
+import { formatDuration } from '../actions/duration.js';
+import type { Sink } from './sink.js';
+import { formatSummary } from './summary.js';
+
+export function plainLine(e: HadesEvent): string | undefined {
+  const h = `[${e.host}]`;
+  switch (e.type) {
+    case 'run.start':
+      return `run ${e.runId}: ${e.message}`;
+    case 'step.start':
+      return `== step ${e.step}${e.message ? ` (${e.message})` : ''}: ${e.hosts?.length ?? 0} host(s)`;
+    case 'batch.start':
+      return `-- step ${e.step} batch ${(e.batch ?? 0) + 1}: ${e.hosts?.join(', ')}`;
+    case 'host.end':
+      if (e.status === 'ok') return undefined;
+      return `${h} ${e.status}${e.message ? `: ${e.message}` : ''}`;
+    case 'action.start':
+      return `${h} > ${e.action}`;
+    case 'action.output':
+      return `${h} ${e.stream === 'stderr' ? '!' : '|'} ${e.data}`;
+    case 'action.end':
+      return `${h} ${e.status === 'failed' || e.status === 'declined' ? 'FAILED' : e.status} ${e.action} (${formatDuration(e.durationMs ?? 0)})${e.message ? `: ${e.message}` : ''}`;
+    case 'gate.wait':
+      return `?? step ${e.step}: ${e.message}`;
+    case 'step.end':
+      return `== step ${e.step}: ${e.status}`;
+    case 'run.stopping':
+      return `!! ${e.message}`;
+    case 'run.end':
+      return e.summary ? formatSummary(e.summary) : `run ${e.status}`;
+    default:
+      return undefined;
+  }
+}
+
+export class PlainSink implements Sink {
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  event(e: HadesEvent): void {
+    const line = plainLine(e);
+    if (line !== undefined) this.out.write(line + '\n');
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,97 @@
+/**
+ * The orchestrator's own shell. Runs exactly the same command strings an SSH host gets
+ * (`sh -c COMMAND`), so local and remote semantics are identical.
+ *
+ * Children run in their own process group (detached): a Ctrl-C in the terminal reaches
+ * Hades only, which lets in-flight commands finish; an abort kills the whole group.
+ */
+import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
+import type { ExecOptions, ExecResult, Transport } from './types.js';
+import { TransportError } from './types.js';
+
+const DEFAULT_CAPTURE = 1 << 20;
+
+export class Tail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor(private readonly limit: number) {}
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size > this.limit && this.chunks.length > 1) {
+      this.size -= this.chunks.shift()!.length;
+    }
+  }
+  toString(): string {
+    const all = Buffer.concat(this.chunks);
+    return (all.length > this.limit ? all.subarray(all.length - this.limit) : all).toString('utf8');
+  }
+}
+
+export class LocalTransport implements Transport {
+  constructor(readonly name: string) {}
+
+  async connect(): Promise<void> {}
+
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+      if (opts.signal?.aborted) return reject(new TransportError(this.name, 'aborted before start'));
+      const child = spawn('/bin/sh', ['-c', command], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+        env: process.env,
+      });
+      const limit = opts.captureLimit ?? DEFAULT_CAPTURE;
+      const out = new Tail(limit);
+      const err = new Tail(limit);
+      child.stdout.on('data', (c: Buffer) => {
+        out.push(c);
+        opts.onStdout?.(c);
+      });
+      child.stderr.on('data', (c: Buffer) => {
+        err.push(c);
+        opts.onStderr?.(c);
+      });
+      const onAbort = () => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      child.stdin.on('error', () => {
+        /* EPIPE when the command doesn't read its stdin: not an error of ours */
+      });
+      feedStdin(child.stdin, opts.stdin);
+      child.on('error', (e) => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        reject(new TransportError(this.name, `cannot start /bin/sh: ${e.message}`, { cause: e }));
+      });
+      child.on('close', (code, signal) => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve({
+          exitCode: code,
+          ...(signal ? { signal } : {}),
+          stdout: out.toString(),
+          stderr: err.toString(),
+        });
+      });
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+export function feedStdin(sink: NodeJS.WritableStream, input: ExecOptions['stdin']): void {
+  if (input === undefined) {
+    sink.end();
+  } else if (typeof input === 'string' || Buffer.isBuffer(input)) {
+    sink.end(input);
+  } else {
+    const src = input as Readable;
+    src.on('error', (e) => (sink as unknown as { destroy(e?: Error): void }).destroy(e));
+    src.pipe(sink);
+  }
+}
