@@ -43,20 +43,7 @@ export const copyAction: ActionModule<FileEntry> = {
     const mode = modeField(ctx, s.mode, 0o644);
     const own = ownership(ctx, s);
     if (!src || dst === undefined) return undefined;
-    const fact = ctx.sources.get(src.path, 'digest');
-    if (!fact) {
-      ctx.sources.need(src.path, 'digest');
-      return undefined;
-    }
-    if (fact.error) {
-      ctx.problems.add(`copy.${src.field}: ${fact.error}`, ctx.fieldPos(src.field));
-      return undefined;
-    }
-    if (fact.isDirectory) {
-      ctx.problems.add(`copy.${src.field}: ${src.path} is a directory; copy takes one file`, ctx.fieldPos(src.field), 'publish directories with push and deliver them with pull');
-      return undefined;
-    }
-    return planFileEntry(ctx, 'copy', { type: 'file', path: src.path, sha256: fact.sha256, size: fact.size }, dst, mode, own, `copy ${dst}`);
+    return planFileEntry(ctx, 'copy', { type: 'file', path: src.path }, dst, mode, own, `copy ${dst}`);
   },
   describe: describeFile,
   run: deliverFile,

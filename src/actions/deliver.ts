@@ -5,7 +5,7 @@ import { octal } from '../transport/shell.js';
 import { fileCheckCommand, fileWriteCommand, tempPathFor } from './commands.js';
 import { execQuiet } from './exec.js';
 import { ownText } from './mkdir.js';
-import type { ActionOutcome, ActionRuntime, PlanContext } from './types.js';
+import { ActionFailure, type ActionOutcome, type ActionRuntime, type PlanContext } from './types.js';
 
 export function sha256Hex(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -20,38 +20,57 @@ export function planFileEntry(
   own: { owner?: string; group?: string },
   title: string,
 ): FileEntry {
-  const tmp = tempPathFor(dst, ctx.runId, ctx.action.index);
   return {
     kind,
     index: ctx.action.index,
     title: ctx.action.name ?? title,
-    become: ctx.become,
+    ...(ctx.become ? { become: ctx.become } : {}),
     pos: ctx.action.pos,
     source,
     dst,
     mode,
     ...own,
-    check: fileCheckCommand(dst, source.sha256, mode, own, ctx.become),
-    write: fileWriteCommand(dst, tmp, source.sha256, mode, own, ctx.become),
-    tmp,
+    tmp: tempPathFor(dst, ctx.runId, ctx.action.index),
+  };
+}
+
+export function fileCommands(e: FileEntry, sha256: string): { check: string; write: string } {
+  const own = { owner: e.owner, group: e.group };
+  return {
+    check: fileCheckCommand(e.dst, sha256, e.mode, own, e.become),
+    write: fileWriteCommand(e.dst, e.tmp, sha256, e.mode, own, e.become),
   };
 }
 
 export function describeFile(e: FileEntry): string[] {
-  const from = e.source.type === 'file' ? e.source.path : e.source.origin;
+  const src = e.source;
+  const sha = src.type === 'inline' ? src.sha256 : `<sha256 of ${src.path}>`;
+  const { check, write } = fileCommands(e, sha);
+  const what = src.type === 'inline' ? `${src.origin} (${src.size} bytes, sha256 ${sha})` : `${src.path} (sha256 taken when the step runs)`;
   return [
-    `${from} -> ${e.dst} mode ${octal(e.mode)}${ownText(e)} (${e.source.size} bytes, sha256 ${e.source.sha256})`,
-    `skip if ${e.dst} has sha256 ${e.source.sha256.slice(0, 12)}… and mode ${octal(e.mode)}${ownText(e)}`,
-    `$ ${e.check}`,
-    `$ ${e.write}  < ${e.source.type === 'file' ? e.source.path : '(rendered content)'}`,
+    `${what} -> ${e.dst} mode ${octal(e.mode)}${ownText(e)}`,
+    `skip if ${e.dst} already has this sha256 and mode ${octal(e.mode)}${ownText(e)}`,
+    `$ ${check}`,
+    `$ ${write}  < ${src.type === 'file' ? src.path : '(rendered content)'}`,
   ];
 }
 
 export async function deliverFile(e: FileEntry, rt: ActionRuntime): Promise<ActionOutcome> {
   const what = `${e.kind} ${e.dst}`;
-  const check = await execQuiet(rt, e.check, what, e.become);
-  if (check.stdout.trim() === 'unchanged') return { status: 'unchanged' };
-  const stdin = e.source.type === 'file' ? rt.openSource(e.source.path) : Buffer.from(e.source.content, 'utf8');
-  await execQuiet(rt, e.write, what, e.become, { stdin: stdin as never });
-  return { status: 'changed', detail: `${e.source.size} bytes` };
+  let sha256: string;
+  let size: number;
+  if (e.source.type === 'inline') ({ sha256, size } = e.source);
+  else {
+    try {
+      ({ sha256, size } = await rt.files.digest(e.source.path));
+    } catch (err) {
+      throw new ActionFailure(`${what}: cannot read source ${e.source.path}: ${(err as Error).message}`);
+    }
+  }
+  const { check, write } = fileCommands(e, sha256);
+  const res = await execQuiet(rt, check, what, e.become);
+  if (res.stdout.trim() === 'unchanged') return { status: 'unchanged', detail: `sha256 ${sha256.slice(0, 12)}` };
+  const stdin = e.source.type === 'file' ? rt.files.open(e.source.path) : Buffer.from(e.source.content, 'utf8');
+  await execQuiet(rt, write, what, e.become, { stdin: stdin as never });
+  return { status: 'changed', detail: `${size} bytes, sha256 ${sha256.slice(0, 12)}` };
 }

@@ -56,7 +56,7 @@ export interface ActionOutcome {
   detail?: string;
 }
 
-export type GateAnswer = 'approved' | 'declined' | 'timeout';
+export type GateAnswer = 'approved' | 'declined' | 'timeout' | 'no-tty';
 export interface Gatekeeper {
   approve(req: { step: string; message: string; timeoutMs?: number; signal: AbortSignal }): Promise<GateAnswer>;
 }
@@ -71,7 +71,13 @@ export interface ActionRuntime {
   stopSignal: AbortSignal;
   output(stream: 'stdout' | 'stderr', chunk: Buffer): void;
   gate: Gatekeeper;
-  openSource(path: string): NodeJS.ReadableStream;
+  /** Orchestrator files: digest taken once per run (cached), and streams of their bytes. */
+  files: SourceFiles;
+}
+
+export interface SourceFiles {
+  digest(path: string): Promise<{ sha256: string; size: number }>;
+  open(path: string): NodeJS.ReadableStream;
 }
 
 export interface ActionModule<E extends ActionEntry = ActionEntry> {

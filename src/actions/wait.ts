@@ -55,6 +55,8 @@ export const waitAction: ActionModule<WaitEntry> = {
       signal: AbortSignal.any([rt.signal, rt.stopSignal]),
     });
     if (answer === 'approved') return { status: 'ok', detail: 'approved' };
+    if (answer === 'no-tty')
+      throw new GateDeclined(`gate in step "${rt.step}" needs approval and there is no TTY to ask on: pass --yes or --approve ${rt.step}`);
     throw new GateDeclined(answer === 'timeout' ? `gate in step "${rt.step}" timed out without approval` : `gate in step "${rt.step}" was declined`);
   },
 };

@@ -5,8 +5,7 @@
  * running finish their current action and stop. The engine emits events and never
  * imports a reporter.
  */
-import type { Readable } from 'node:stream';
-import { ActionFailure, GateDeclined, type ActionRuntime, type Gatekeeper } from '../actions/types.js';
+import { ActionFailure, GateDeclined, type ActionRuntime, type Gatekeeper, type SourceFiles } from '../actions/types.js';
 import { actionModule } from '../actions/index.js';
 import type { PlannedHost, PlannedStep, RunPlan } from '../plan/types.js';
 import { envScript } from '../transport/shell.js';
@@ -20,7 +19,8 @@ export interface EngineOptions {
   gate: Gatekeeper;
   emit: Emit;
   control: RunControl;
-  openSource(path: string): Readable;
+  /** Orchestrator-side files (digests cached for the run). */
+  files: SourceFiles;
 }
 
 type Halt = 'failed' | 'declined' | undefined;
@@ -103,7 +103,7 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         stopSignal: control.stopSignal,
         output: (stream, chunk) => splitters[stream].push(chunk),
         gate: opts.gate,
-        openSource: (p) => opts.openSource(p),
+        files: opts.files,
       };
       const ta = Date.now();
       try {

@@ -30,7 +30,11 @@ export class Tail {
 }
 
 export class LocalTransport implements Transport {
-  constructor(readonly name: string) {}
+  /** `cwd`: where commands run — the hadesfile's directory, so relative paths agree with `src:`. */
+  constructor(
+    readonly name: string,
+    readonly cwd?: string,
+  ) {}
 
   async connect(): Promise<void> {}
 
@@ -41,6 +45,7 @@ export class LocalTransport implements Transport {
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
         env: process.env,
+        ...(this.cwd ? { cwd: this.cwd } : {}),
       });
       const limit = opts.captureLimit ?? DEFAULT_CAPTURE;
       const out = new Tail(limit);

@@ -1,0 +1,54 @@
+/** Shared by the commands: load the files, resolve a plan's env and plan it. */
+import { randomBytes } from 'node:crypto';
+import { loadHadesfile } from '../config/load.js';
+import type { Hadesfile, PlanSpec } from '../config/model.js';
+import { planWithSources } from '../config/sources.js';
+import { loadEnvSources, resolvePlanEnv } from '../env/resolve.js';
+import { DEFAULT_SECRET_PATTERNS, Redactor } from '../env/secrets.js';
+import { Problems, UserError } from '../errors.js';
+import type { RunPlan } from '../plan/types.js';
+import type { CommonOptions } from './main.js';
+
+export function loadFiles(opts: CommonOptions): Hadesfile {
+  return loadHadesfile({ files: opts.file, inventory: opts.inventory, cwd: process.cwd() });
+}
+
+export function findPlan(hf: Hadesfile, name: string): PlanSpec {
+  const plan = hf.plans.get(name);
+  if (!plan) {
+    const names = [...hf.plans.keys()];
+    throw new UserError({
+      message: `unknown plan "${name}"`,
+      hint: names.length ? `plans in ${hf.files.join(', ')}: ${names.join(', ')}` : `no plans are declared in ${hf.files.join(', ')}`,
+    });
+  }
+  return plan;
+}
+
+/** A unique, sortable run id: UTC timestamp + random suffix. */
+export function makeRunId(now = new Date()): string {
+  const ts = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${ts}-${randomBytes(3).toString('hex')}`;
+}
+
+export interface Prepared {
+  hf: Hadesfile;
+  plan: RunPlan;
+  redactor: Redactor;
+  envFiles: string[];
+}
+
+export async function preparePlan(name: string, opts: CommonOptions): Promise<Prepared> {
+  const hf = loadFiles(opts);
+  const spec = findPlan(hf, name);
+  const problems = new Problems();
+  const sources = loadEnvSources(hf, { cliVars: opts.env, envFiles: opts.envFile, cwd: process.cwd(), osEnv: process.env }, problems);
+  const stepEnvs = resolvePlanEnv(hf, spec, sources, problems);
+  const redactor = new Redactor([...DEFAULT_SECRET_PATTERNS, ...hf.secretPatterns, ...opts.secretPattern]);
+  for (const s of stepEnvs) redactor.learn(s.env);
+  redactor.learn(sources.fileVars);
+  redactor.learn(sources.cliVars);
+  const secretNames = [...new Set(stepEnvs.flatMap((s) => Object.keys(s.env)).filter((k) => redactor.isSecret(k)))];
+  const plan = await planWithSources({ hf, plan: spec, stepEnvs, runId: makeRunId(), secretNames });
+  return { hf, plan, redactor, envFiles: sources.files };
+}

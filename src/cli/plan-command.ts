@@ -1,0 +1,122 @@
+/** `hades plan <name>`: prepare → (dry-run | execute with sinks, gates, Ctrl-C handling). */
+import { RunFiles } from '../engine/files.js';
+import { hostname, userInfo } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { parseDuration } from '../actions/duration.js';
+import { RunControl } from '../engine/control.js';
+import { runPlan } from '../engine/engine.js';
+import { EXIT } from '../errors.js';
+import type { PlannedHost } from '../plan/types.js';
+import { AuditSink } from '../report/audit.js';
+import { renderPlan } from '../report/dryrun.js';
+import { JsonSink } from '../report/json.js';
+import { PlainSink } from '../report/plain.js';
+import { EventBus, type Sink } from '../report/sink.js';
+import { LocalTransport } from '../transport/local.js';
+import { TransportPool } from '../transport/pool.js';
+import type { Transport } from '../transport/types.js';
+import { preparePlan } from './context.js';
+import { CliGatekeeper } from './gate.js';
+import type { RunOptions } from './main.js';
+import { VERSION } from './version.js';
+
+export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
+  if (o !== 'auto') return o;
+  return process.stdout.isTTY && !process.env.CI ? 'tty' : 'plain';
+}
+
+export async function planCommand(name: string, opts: RunOptions): Promise<number> {
+  const { hf, plan, redactor, envFiles } = await preparePlan(name, opts);
+  const mode = outputMode(opts.output);
+
+  if (opts.dryRun) {
+    if (mode === 'json') process.stdout.write(JSON.stringify(redactor.deep({ ...plan, steps: plan.steps.map((s) => ({ ...s, env: redactor.env(s.env), batches: s.batches.map((b) => ({ ...b, hosts: b.hosts.map((h) => ({ ...h, env: redactor.env(h.env) })) })) })) })) + '\n');
+    else process.stdout.write(renderPlan(plan, redactor) + '\n');
+    return EXIT.ok;
+  }
+
+  const sinks: Sink[] = [];
+  let tty: { idle(): Promise<void> } | undefined;
+  if (mode === 'json') sinks.push(new JsonSink());
+  else if (mode === 'plain') sinks.push(new PlainSink());
+  else {
+    const { TtySink } = await import('../report/tty.js');
+    const t = new TtySink(plan);
+    tty = t;
+    sinks.push(t);
+  }
+  const logDir = opts.logDir ? (isAbsolute(opts.logDir) ? opts.logDir : resolve(process.cwd(), opts.logDir)) : join(hf.baseDir, '.hades', 'runs');
+  const audit = new AuditSink(logDir, plan.runId, {
+    hades: VERSION,
+    user: safeUser(),
+    host: hostname(),
+    cwd: process.cwd(),
+    argv: redactor.deep(process.argv.slice(2)),
+    plan: plan.plan,
+    files: hf.files,
+    envFiles,
+    steps: plan.steps.map((s) => ({ name: s.name, job: s.job, env: redactor.env(s.env), hosts: s.batches.flatMap((b) => b.hosts.map((h) => h.host)) })),
+  });
+  sinks.push(audit);
+  const bus = new EventBus(redactor, sinks);
+
+  const control = new RunControl();
+  const onSignal = () => {
+    if (control.interrupt() === 'abort') {
+      process.stderr.write('\nhades: aborting running actions\n');
+      setTimeout(() => process.exit(EXIT.interrupted), 5000).unref();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const connectTimeoutMs = opts.connectTimeout !== undefined ? parseDuration(opts.connectTimeout) : undefined;
+  const pool = new TransportPool({
+    hosts: hf.hosts,
+    knownHostsFiles: [...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
+    acceptNewHosts: opts.acceptNewHosts,
+    ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+  });
+  const local = new Map<string, Transport>();
+  const transportFor = (ph: PlannedHost): Transport => {
+    const spec = hf.hosts.get(ph.host);
+    if (ph.transport === 'local' || !spec) {
+      let t = local.get(ph.host);
+      if (!t) local.set(ph.host, (t = new LocalTransport(ph.host, hf.baseDir)));
+      return t;
+    }
+    return pool.get(spec);
+  };
+
+  const gate = new CliGatekeeper({
+    yes: opts.yes,
+    approve: opts.approve,
+    interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+    ...(tty ? { beforePrompt: () => tty!.idle() } : {}),
+  });
+
+  try {
+    const summary = await runPlan(plan, {
+      transportFor,
+      gate,
+      emit: bus.emit,
+      control,
+      files: new RunFiles(),
+    });
+    return summary.exitCode;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await pool.closeAll();
+    await bus.close();
+    if (mode !== 'json') process.stderr.write(`audit log: ${audit.path}\n`);
+  }
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The TTY view: a listr2 tree per step — batches → hosts, each host showing its current
+ * action and last output line. listr2 redraws on its own timer, so a chatty command never
+ * slows the engine. Steps with an approval gate render as plain lines (a prompt and a
+ * live renderer cannot share the terminal). NO_COLOR is honoured by listr2's colours.
+ */
+import { Listr, type ListrTaskWrapper } from 'listr2';
+import type { HadesEvent } from '../engine/events.js';
+import type { RunPlan } from '../plan/types.js';
+import { plainLine } from './plain.js';
+import type { Sink } from './sink.js';
+import { formatSummary } from './summary.js';
+
+interface HostView {
+  settle?: (err?: Error) => void;
+  promise: Promise<void>;
+  task?: ListrTaskWrapper<unknown, never, never>;
+  title: string;
+  output?: string;
+  skipped?: string;
+  done: boolean;
+}
+
+export class TtySink implements Sink {
+  private chain: Promise<void> = Promise.resolve();
+  private hosts = new Map<string, HostView>();
+  private plainStep = false;
+
+  constructor(
+    private readonly plan: RunPlan,
+    private readonly out: NodeJS.WritableStream = process.stdout,
+  ) {}
+
+  /** Resolves when no live renderer is drawing (before a gate prompts). */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
+  private key(step: number | undefined, host: string | undefined): string {
+    return `${step}/${host}`;
+  }
+
+  private startStep(e: HadesEvent): void {
+    const step = this.plan.steps[e.stepIndex!]!;
+    const hasGate = step.batches.some((b) => b.hosts.some((h) => h.actions.some((a) => a.kind === 'wait' && a.durationMs === undefined)));
+    this.plainStep = hasGate;
+    if (hasGate) {
+      this.chain = this.chain.then(() => {
+        this.out.write(plainLine(e) + '\n');
+      });
+      return;
+    }
+    for (const b of step.batches)
+      for (const h of b.hosts) {
+        const view: HostView = { title: h.host, done: false, promise: Promise.resolve() };
+        view.promise = new Promise<void>((resolve, reject) => {
+          view.settle = (err) => (err ? reject(err) : resolve());
+        });
+        view.promise.catch(() => {});
+        this.hosts.set(this.key(step.index, h.host), view);
+      }
+    const where = step.runsOn === 'orchestrator' ? ` (${step.runsOnReason})` : '';
+    const list = new Listr(
+      [
+        {
+          title: `step ${step.index + 1}/${this.plan.steps.length}: ${step.name} — job ${step.job}${where}`,
+          task: (_ctx, t) =>
+            t.newListr(
+              step.batches.map((b) => ({
+                title: step.batches.length > 1 ? `batch ${b.index + 1}/${step.batches.length}` : `${b.hosts.length} host(s)`,
+                task: (_c: unknown, bt: ListrTaskWrapper<unknown, never, never>) =>
+                  bt.newListr(
+                    b.hosts.map((h) => ({
+                      title: h.host,
+                      task: (_x: unknown, ht: ListrTaskWrapper<unknown, never, never>) => {
+                        const v = this.hosts.get(this.key(step.index, h.host))!;
+                        v.task = ht;
+                        if (v.output) ht.output = v.output;
+                        ht.title = v.title;
+                        if (v.skipped) ht.skip(v.skipped);
+                        return v.promise;
+                      },
+                    })),
+                    { concurrent: true, exitOnError: false },
+                  ),
+              })),
+              { exitOnError: false },
+            ),
+        },
+      ],
+      { exitOnError: false, rendererOptions: { collapseSubtasks: false, showErrorMessage: true }, collectErrors: false } as never,
+    );
+    this.chain = this.chain.then(() => list.run().then(
+      () => undefined,
+      () => undefined,
+    ));
+  }
+
+  event(e: HadesEvent): void {
+    if (this.plainStep && e.type !== 'run.end' && e.type !== 'step.start') {
+      const line = plainLine(e);
+      if (line !== undefined) this.chain = this.chain.then(() => void this.out.write(line + '\n'));
+      if (e.type === 'step.end') this.plainStep = false;
+      return;
+    }
+    const v = this.hosts.get(this.key(e.stepIndex, e.host));
+    const set = (fn: (v: HostView) => void) => {
+      if (v) fn(v);
+    };
+    switch (e.type) {
+      case 'run.start':
+        this.out.write(`${plainLine(e)}\n`);
+        break;
+      case 'step.start':
+        this.startStep(e);
+        break;
+      case 'action.start':
+        set((v) => {
+          v.title = `${e.host}: ${e.action}`;
+          v.output = '';
+          if (v.task) {
+            v.task.title = v.title;
+            v.task.output = '';
+          }
+        });
+        break;
+      case 'action.output':
+        set((v) => {
+          v.output = e.data ?? '';
+          if (v.task) v.task.output = v.output;
+        });
+        break;
+      case 'action.end':
+        set((v) => {
+          if (e.status === 'failed' || e.status === 'declined') v.title = `${e.host}: ${e.action} — ${e.message}`;
+          if (v.task) v.task.title = v.title;
+        });
+        break;
+      case 'host.end':
+        set((v) => {
+          v.done = true;
+          if (e.status === 'ok') {
+            v.title = `${e.host}`;
+            if (v.task) v.task.title = v.title;
+            v.settle?.();
+          } else if (e.status === 'skipped') {
+            v.skipped = `${e.host}: skipped — ${e.message ?? ''}`;
+            v.task?.skip(v.skipped);
+            v.settle?.();
+          } else {
+            v.settle?.(new Error(`${e.host}: ${e.status}${e.message ? ` — ${e.message}` : ''}`));
+          }
+        });
+        break;
+      case 'step.end':
+        for (const [k, hv] of this.hosts) {
+          if (!k.startsWith(`${e.stepIndex}/`) || hv.done) continue;
+          hv.done = true;
+          hv.skipped = `${hv.title}: not started`;
+          hv.task?.skip(hv.skipped);
+          hv.settle?.();
+        }
+        break;
+      case 'run.stopping':
+        this.chain = this.chain.then(() => void process.stderr.write(`${plainLine(e)}\n`));
+        break;
+      case 'run.end':
+        this.chain = this.chain.then(() => void (e.summary && this.out.write(formatSummary(e.summary) + '\n')));
+        break;
+      default:
+        break;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+  }
+}
