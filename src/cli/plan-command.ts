@@ -13,7 +13,6 @@ import { JsonSink } from '../report/json.js';
 import { PlainSink } from '../report/plain.js';
 import { EventBus, type Sink } from '../report/sink.js';
 import { LocalTransport } from '../transport/local.js';
-import { TransportPool } from '../transport/pool.js';
 import type { Transport } from '../transport/types.js';
 import { preparePlan } from './context.js';
 import { CliGatekeeper } from './gate.js';
@@ -70,13 +69,19 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const connectTimeoutMs = opts.connectTimeout !== undefined ? parseDuration(opts.connectTimeout) : undefined;
-  const pool = new TransportPool({
-    hosts: hf.hosts,
-    knownHostsFiles: [...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
-    acceptNewHosts: opts.acceptNewHosts,
-    ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
-  });
+  // ssh2 loads only when the plan has SSH hosts (local-only runs start faster).
+  const sshHosts = plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.filter((h) => h.transport === 'ssh')));
+  let pool: import('../transport/pool.js').TransportPool | undefined;
+  if (sshHosts.length) {
+    const { TransportPool } = await import('../transport/pool.js');
+    const connectTimeoutMs = opts.connectTimeout !== undefined ? parseDuration(opts.connectTimeout) : undefined;
+    pool = new TransportPool({
+      hosts: hf.hosts,
+      knownHostsFiles: [...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
+      acceptNewHosts: opts.acceptNewHosts,
+      ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+    });
+  }
   const local = new Map<string, Transport>();
   const transportFor = (ph: PlannedHost): Transport => {
     const spec = hf.hosts.get(ph.host);
@@ -85,7 +90,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       if (!t) local.set(ph.host, (t = new LocalTransport(ph.host, hf.baseDir)));
       return t;
     }
-    return pool.get(spec);
+    return pool!.get(spec);
   };
 
   const gate = new CliGatekeeper({
@@ -107,7 +112,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await pool.closeAll();
+    await pool?.closeAll();
     await bus.close();
     if (mode !== 'json') process.stderr.write(`audit log: ${audit.path}\n`);
   }

@@ -46,7 +46,7 @@ export interface PlanInput {
 export function orchestratorReason(job: JobSpec): string | undefined {
   if (job.local) return 'job is local';
   const kinds = [...new Set(job.actions.filter((a) => ORCHESTRATOR_ACTIONS.has(a.kind)).map((a) => a.kind))];
-  return kinds.length ? `job has ${kinds.join('/')} (runs on the orchestrator)` : undefined;
+  return kinds.length ? `job has ${kinds.join('/')}` : undefined;
 }
 
 function effectiveBecome(action: ActionSpec, job: JobSpec, host: HostSpec): string | undefined {

@@ -7,7 +7,8 @@
 import type { Position } from '../errors.js';
 
 export type ByteSource =
-  | { type: 'file'; path: string; sha256: string; size: number }
+  /** An orchestrator file: its digest is taken when the step runs (an earlier step may build it). */
+  | { type: 'file'; path: string }
   | { type: 'inline'; content: string; sha256: string; size: number; origin: string };
 
 interface BaseEntry {
@@ -41,11 +42,14 @@ export interface FileEntry extends BaseEntry {
   mode: number;
   owner?: string;
   group?: string;
-  /** Prints "unchanged" (digest, mode and owner match) or "changed"; exit 3: parent dir missing. */
-  check: string;
-  /** Reads the bytes on stdin into a temp file beside dst, verifies sha256, chmod/chown, renames. */
-  write: string;
+  /** Temp file beside dst that the bytes land in before the verified rename. */
   tmp: string;
+  /**
+   * The check (prints "unchanged"/"changed"; exit 3: parent dir missing) and the write
+   * (stdin → tmp, fsync, sha256 verified on the host, chmod/chown, rename) are built by
+   * fileCheckCommand/fileWriteCommand from these fields and the source's sha256 — at plan
+   * time for inline content, when the step runs for orchestrator files.
+   */
 }
 
 export interface WaitEntry extends BaseEntry {

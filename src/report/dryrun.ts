@@ -36,7 +36,7 @@ export function renderPlan(plan: RunPlan, redactor: Redactor): string {
         if (h.guard) out.push(`      guard (skip this host unless it exits 0): $ ${h.guard.command}`);
         h.actions.forEach((a, i) => {
           out.push(`      ${i + 1}. [${a.kind}] ${a.title}${a.become ? `  (become ${a.become} via sudo -n)` : ''}`);
-          for (const line of actionModule(a.kind)!.describe(a as never)) out.push(`         ${redactor.text(line)}`);
+          for (const line of actionModule(a.kind)!.describe(a as never)) out.push(`         ${redactor.text(line).replace(/\n/g, '\n           ')}`);
         });
       }
     }

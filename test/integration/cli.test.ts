@@ -1,0 +1,106 @@
+/** The CLI surface: exit codes, errors, dry-run, init, schema, list, the example. */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { project, ROOT, runCli } from '../helpers/cli.js';
+
+describe('cli', () => {
+  it('--help works, and package.json exposes hades and orchestrate', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: hades');
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    expect(pkg.bin).toEqual({ hades: 'dist/cli/main.js', orchestrate: 'dist/cli/main.js' });
+  });
+
+  it('unknown plan → exit 2 listing the plans that exist', async () => {
+    const r = await runCli(['plan', 'nope', '-f', 'hadesfile.example.yaml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown plan "nope"');
+    expect(r.stderr).toContain(': release');
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('a bad hadesfile → exit 2 with file:line:col, all errors at once', async () => {
+    const dir = project({
+      'hadesfile.yaml': `jobs:
+  j:
+    actions:
+      - mkdir: { path: /x, mode: 644 }
+plans:
+  p:
+    steps:
+      - { name: s, job: missing, targets: localhost }
+`,
+    });
+    const r = await runCli(['validate'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/hadesfile\.yaml:4:\d+: error: .*ambiguous mode 644; write 0644/);
+    expect(r.stderr).toMatch(/hadesfile\.yaml:8:\d+: error: .*missing/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a missing required variable fails before anything runs (exit 2)', async () => {
+    const dir = project({
+      'hadesfile.yaml': `jobs:
+  j:
+    env: { VERSION: }
+    actions:
+      - run: touch ran.txt
+plans:
+  p:
+    steps:
+      - { name: s, job: j, targets: localhost }
+`,
+    });
+    const r = await runCli(['plan', 'p', '--output', 'plain'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('job "j" requires "VERSION", which is not set');
+    expect(existsSync(join(dir, 'ran.txt'))).toBe(false);
+    const ok = await runCli(['plan', 'p', '--output', 'plain', '-e', 'VERSION=1'], { cwd: dir });
+    expect(ok.code).toBe(0);
+    expect(existsSync(join(dir, 'ran.txt'))).toBe(true); // local commands run in the hadesfile's directory
+  });
+
+  it('--dry-run prints the plan and touches nothing', async () => {
+    rmSync('/tmp/hades-demo', { recursive: true, force: true });
+    const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('step 2/4 "canary": job deploy, targets app-servers → 1 of 3 host(s) (limit 1)');
+    expect(r.stdout).toContain('batch 1/2: app-1, app-2');
+    expect(existsSync('/tmp/hades-demo')).toBe(false);
+    const j = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--dry-run', '--output', 'json']);
+    const plan = JSON.parse(j.stdout);
+    expect(plan.steps.map((s: { name: string }) => s.name)).toEqual(['build', 'canary', 'gate', 'rollout']);
+  });
+
+  it('the example runs green with --yes (the README command)', async () => {
+    rmSync('/tmp/hades-demo', { recursive: true, force: true });
+    const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--yes'], { env: { CI: 'true' } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    for (const h of ['app-1', 'app-2', 'app-3']) expect(readFileSync(`/tmp/hades-demo/${h}/myapp.txt`, 'utf8')).toBe('myapp 1.0.0\n');
+  });
+
+  it('init writes a working starter project', async () => {
+    const dir = project({});
+    const r = await runCli(['init', 'proj'], { cwd: dir });
+    expect(r.code).toBe(0);
+    const p = join(dir, 'proj');
+    expect((await runCli(['validate'], { cwd: p })).code).toBe(0);
+    const run = await runCli(['plan', 'deploy', '--yes', '--output', 'plain'], { cwd: p });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const again = await runCli(['init', 'proj'], { cwd: dir });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('already has');
+  });
+
+  it('schema prints the JSON schema; list shows plans, targets, hosts', async () => {
+    const s = await runCli(['schema']);
+    expect(s.code).toBe(0);
+    expect(JSON.parse(s.stdout).properties).toHaveProperty('plans');
+    const l = await runCli(['list', '-f', 'hadesfile.example.yaml']);
+    expect(l.code).toBe(0);
+    expect(l.stdout).toContain('- canary: job deploy on app-servers (app-1, app-2, app-3) [limit 1]');
+    expect(l.stdout).toContain('app-servers: app-1, app-2, app-3');
+  });
+});
