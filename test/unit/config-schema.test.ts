@@ -8,9 +8,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
-import standaloneCode from 'ajv/dist/standalone/index.js';
+import standaloneModule from 'ajv/dist/standalone/index.js';
 import { describe, expect, it } from 'vitest';
 import { loadSchema } from '../../src/config/load.js';
+
+// CommonJS interop: the module is the function itself under Node, `.default` in the typings.
+type StandaloneCode = typeof standaloneModule.default;
+const standaloneCode: StandaloneCode =
+  typeof standaloneModule === 'function' ? (standaloneModule as unknown as StandaloneCode) : standaloneModule.default;
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const schemaFile = `${root}schemas/hadesfile.schema.json`;

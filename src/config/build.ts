@@ -1,0 +1,431 @@
+/**
+ * One parsed hadesfile → typed declarations (hosts, targets, jobs, plans, registries), plus
+ * the checks that need only that file (modes, one action per item, src xor artifact, ...).
+ *
+ * The input has already been through the JSON schema, whose errors are reported separately;
+ * this code is tolerant of whatever the schema rejected (it skips such values silently, so a
+ * mistake is reported once) and never throws on malformed input.
+ */
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Position, Problem } from '../errors.js';
+import { parseDuration } from './duration.js';
+import { parseModeToken } from './mode.js';
+import {
+  ACTION_KINDS,
+  BUILTIN_ENV,
+  type ActionSpec,
+  type Become,
+  type EnvContractVar,
+  type HostSpec,
+  type JobSpec,
+  type Parallelism,
+  type PlanSpec,
+  type RegistrySpec,
+  type StepSpec,
+} from './model.js';
+import { ociUrlProblem } from './oci-url.js';
+import { describe } from './schema-errors.js';
+import { didYouMean } from './suggest.js';
+import type { Locator, Path } from './yaml-positions.js';
+
+export interface SourceFile {
+  abs: string;
+  /** As shown in messages: relative to cwd when inside it, else absolute. */
+  display: string;
+  dir: string;
+  role: 'main' | 'inventory';
+  loc?: Locator;
+  data?: unknown;
+  /** False when the YAML did not parse: its declarations are unknown. */
+  parsed: boolean;
+}
+
+export interface HostDecl {
+  spec: HostSpec;
+  file: SourceFile;
+  jumpPos?: Position;
+}
+export interface TargetDecl {
+  name: string;
+  hosts: string[];
+  hostPos: Position[];
+  pos: Position;
+  file: SourceFile;
+}
+export interface StepRefs {
+  jobPos: Position;
+  targetPos: Position[];
+}
+export interface PlanDecl {
+  plan: PlanSpec;
+  steps: StepRefs[];
+  file: SourceFile;
+}
+export interface FileDecls {
+  hosts: HostDecl[];
+  targets: TargetDecl[];
+  jobs: Array<{ job: JobSpec; file: SourceFile }>;
+  plans: PlanDecl[];
+  registries: Array<{ reg: RegistrySpec; file: SourceFile }>;
+  knownHosts: string[];
+  secretPatterns: string[];
+  /** Every name declared in the file, even those whose bodies are broken (no cascading "unknown" errors). */
+  names: { hosts: Set<string>; targets: Set<string>; jobs: Set<string>; registries: Set<string> };
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const q = (s: string): string => JSON.stringify(s);
+const BUILTIN = new Set<string>(BUILTIN_ENV);
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MODE_ACTIONS = new Set(['mkdir', 'copy', 'template', 'pull']);
+const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+
+/** `~` / `~/x` → home; relative → against `dir`. A value starting with `$` stays as written (expanded later). */
+export function resolveUserPath(dir: string, p: string): string {
+  if (p.startsWith('$')) return p;
+  if (p === '~') return homedir();
+  if (p.startsWith('~/')) return join(homedir(), p.slice(2));
+  return isAbsolute(p) ? resolve(p) : resolve(dir, p);
+}
+
+export function buildFile(f: SourceFile, problems: Problem[]): FileDecls {
+  const out: FileDecls = {
+    hosts: [],
+    targets: [],
+    jobs: [],
+    plans: [],
+    registries: [],
+    knownHosts: [],
+    secretPatterns: [],
+    names: { hosts: new Set(), targets: new Set(), jobs: new Set(), registries: new Set() },
+  };
+  if (!f.loc || !isObj(f.data)) return out;
+  const loc: Locator = f.loc;
+  const data: Obj = f.data;
+  const add = (message: string, pos: Position, hint: string): void => {
+    problems.push({ pos, message, hint });
+  };
+
+  /** A scalar as a string, as written for numbers and booleans (1.10 stays "1.10"). */
+  const scalarText = (path: Path, v: unknown): string | undefined => {
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' || typeof v === 'boolean') return loc.plainText(path) ?? String(v);
+    return undefined;
+  };
+
+  /**
+   * `become:` as written → an own `become` property: true → "root", a string → that user,
+   * false → undefined (present: explicitly no privilege change, overriding an outer become).
+   * Absent → no property (inherit).
+   */
+  const setBecome = (target: { become?: Become }, v: unknown, path: Path): void => {
+    if (v === true) target.become = 'root';
+    else if (v === false) target.become = undefined;
+    else if (typeof v === 'string' && v) {
+      if (/^(yes|no|on|off)$/i.test(v)) {
+        add(`ambiguous become ${q(v)}`, loc.valuePos(path), `write true (sudo to root), false, or a user name; YAML 1.2 reads ${v} as the string ${q(v)}`);
+      } else target.become = v;
+    }
+  };
+
+  const builtinCheck = (name: string, path: Path): boolean => {
+    if (!BUILTIN.has(name)) return true;
+    add(`${name} is a built-in variable and cannot be set`, loc.keyPos(path), `Hades sets ${BUILTIN_ENV.join(', ')} itself; use another name`);
+    return false;
+  };
+
+  /** A plan or step env map: NAME → string. */
+  const envMap = (path: Path, v: unknown): { env: Record<string, string>; envPos: Record<string, Position> } => {
+    const env: Record<string, string> = {};
+    const envPos: Record<string, Position> = {};
+    if (!isObj(v)) return { env, envPos };
+    for (const [k, val] of Object.entries(v)) {
+      const p = [...path, k];
+      if (!ENV_NAME.test(k) || !builtinCheck(k, p)) continue;
+      const s = scalarText(p, val);
+      if (s === undefined) continue;
+      env[k] = s;
+      envPos[k] = loc.keyPos(p);
+    }
+    return { env, envPos };
+  };
+
+  // ---------------------------------------------------------------- hosts
+  const hostFrom = (name: string, h: Obj, path: Path, pos: Position): void => {
+    out.names.hosts.add(name);
+    const local = h.local === true;
+    const spec: HostSpec = { name, addr: str(h.addr) ?? (local ? 'localhost' : name), local, order: 0, pos };
+    if (str(h.user)) spec.user = h.user as string;
+    if (typeof h.port === 'number' && Number.isInteger(h.port) && h.port >= 1 && h.port <= 65535) spec.port = h.port;
+    const idf = str(h.identity_file);
+    const key = str(h.key);
+    if (idf !== undefined && key !== undefined) {
+      add(`host ${q(name)} has both identity_file and key`, loc.keyPos([...path, 'key']), 'key is another name for identity_file: keep one');
+    }
+    if (idf ?? key) spec.identityFile = resolveUserPath(f.dir, (idf ?? key)!);
+    if (str(h.passphrase_env) && ENV_NAME.test(h.passphrase_env as string)) spec.passphraseEnv = h.passphrase_env as string;
+    if (str(h.jump)) spec.jump = h.jump as string;
+    const ct = h.connect_timeout;
+    if (typeof ct === 'number' && Number.isInteger(ct) && ct >= 1) spec.connectTimeoutMs = ct * 1000;
+    else if (typeof ct === 'string') {
+      const ms = parseDuration(ct);
+      if (ms === 0) add(`connect_timeout ${q(ct)} of host ${q(name)} must be longer than 0`, loc.valuePos([...path, 'connect_timeout']), 'write a duration such as 10s');
+      else if (ms !== undefined) spec.connectTimeoutMs = ms;
+    }
+    setBecome(spec, h.become, [...path, 'become']);
+    out.hosts.push({ spec, file: f, jumpPos: spec.jump !== undefined ? loc.valuePos([...path, 'jump']) : undefined });
+  };
+  if (Array.isArray(data.hosts)) {
+    data.hosts.forEach((h, i) => {
+      if (isObj(h) && str(h.name)) hostFrom(h.name as string, h, ['hosts', i], loc.valuePos(['hosts', i]));
+    });
+  } else if (isObj(data.hosts)) {
+    for (const [name, h] of Object.entries(data.hosts)) {
+      out.names.hosts.add(name);
+      if (h === null || isObj(h)) hostFrom(name, h ?? {}, ['hosts', name], loc.keyPos(['hosts', name]));
+    }
+  }
+
+  // ---------------------------------------------------------------- targets
+  if (isObj(data.targets)) {
+    for (const [name, list] of Object.entries(data.targets)) {
+      out.names.targets.add(name);
+      if (!Array.isArray(list)) continue;
+      const t: TargetDecl = { name, hosts: [], hostPos: [], pos: loc.keyPos(['targets', name]), file: f };
+      list.forEach((h, i) => {
+        if (typeof h !== 'string' || h === '') return;
+        const pos = loc.valuePos(['targets', name, i]);
+        if (t.hosts.includes(h)) {
+          add(`host ${q(h)} is listed twice in target ${q(name)}`, pos, 'remove the repeated entry');
+          return;
+        }
+        t.hosts.push(h);
+        t.hostPos.push(pos);
+      });
+      out.targets.push(t);
+    }
+  }
+
+  // ---------------------------------------------------------------- registries
+  if (isObj(data.registries)) {
+    for (const [name, r] of Object.entries(data.registries)) {
+      out.names.registries.add(name);
+      if (!isObj(r)) continue;
+      const path = ['registries', name];
+      const pos = loc.keyPos(path);
+      const artifactType = str(r.artifact_type);
+      if (r.type === 'filesystem' && str(r.path)) {
+        out.registries.push({
+          reg: { name, type: 'filesystem', path: resolveUserPath(f.dir, r.path as string), ...(artifactType ? { artifactType } : {}), pos },
+          file: f,
+        });
+      } else if (r.type === 'oci' && str(r.url)) {
+        const url = r.url as string;
+        const why = url.includes('${') ? undefined : ociUrlProblem(url);
+        if (why) {
+          add(`invalid url ${q(url)} for registry ${q(name)}: ${why}`, loc.valuePos([...path, 'url']), 'write host[:port]/repository-prefix, e.g. registry.example.com:5000/team (set plain_http: true for an http registry)');
+        }
+        out.registries.push({
+          reg: {
+            name,
+            type: 'oci',
+            url,
+            plainHttp: r.plain_http === true,
+            insecure: r.insecure === true,
+            ...(artifactType ? { artifactType } : {}),
+            ...(str(r.username) ? { username: r.username as string } : {}),
+            ...(str(r.password_env) ? { passwordEnv: r.password_env as string } : {}),
+            ...(str(r.registry_config) ? { registryConfig: resolveUserPath(f.dir, r.registry_config as string) } : {}),
+            pos,
+          },
+          file: f,
+        });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- jobs
+  if (isObj(data.jobs)) {
+    for (const [name, j] of Object.entries(data.jobs)) {
+      out.names.jobs.add(name);
+      if (!isObj(j)) continue;
+      const jp: Path = ['jobs', name];
+      const job: JobSpec = { name, local: j.local === true, artifacts: {}, actions: [], baseDir: f.dir, pos: loc.keyPos(jp) };
+      if (isObj(j.guard) && str(j.guard.if)) job.guard = { if: j.guard.if as string, pos: loc.keyPos([...jp, 'guard']) };
+      setBecome(job, j.become, [...jp, 'become']);
+      if (isObj(j.env)) {
+        const env: Record<string, EnvContractVar> = {};
+        for (const [k, v] of Object.entries(j.env)) {
+          const p = [...jp, 'env', k];
+          if (!ENV_NAME.test(k) || !builtinCheck(k, p)) continue;
+          const pos = loc.keyPos(p);
+          if (v === null) env[k] = { required: true, pos };
+          else if (isObj(v)) {
+            const d = scalarText([...p, 'default'], v.default);
+            if (d !== undefined) env[k] = { required: false, default: d, pos };
+          } else {
+            const d = scalarText(p, v);
+            if (d !== undefined) env[k] = { required: false, default: d, pos };
+          }
+        }
+        job.env = env;
+      }
+      if (isObj(j.artifacts)) {
+        for (const [a, v] of Object.entries(j.artifacts)) {
+          if (isObj(v) && str(v.path)) job.artifacts[a] = { path: resolveUserPath(f.dir, v.path as string), pos: loc.keyPos([...jp, 'artifacts', a]) };
+        }
+      }
+      const artifactNames = isObj(j.artifacts) ? Object.keys(j.artifacts) : [];
+      const artifactRef = (kind: string, a: unknown, path: Path): void => {
+        if (typeof a !== 'string' || artifactNames.includes(a)) return;
+        add(
+          `job ${q(name)} has no artifact ${q(a)} (used by ${kind})`,
+          loc.valuePos(path),
+          didYouMean(a, artifactNames) ??
+            (artifactNames.length ? `declared artifacts: ${artifactNames.join(', ')}` : `declare it under the job's artifacts: (${a}: {path: ./file})`),
+        );
+      };
+      if (Array.isArray(j.actions)) {
+        j.actions.forEach((item, i) => {
+          const a = buildAction(item, i, [...jp, 'actions', i]);
+          if (!a) return;
+          if ((a.kind === 'copy' || a.kind === 'push') && isObj(a.spec)) artifactRef(a.kind, a.spec.artifact, [...jp, 'actions', i, a.kind, 'artifact']);
+          job.actions.push(a);
+        });
+      }
+      out.jobs.push({ job, file: f });
+    }
+  }
+
+  function buildAction(item: unknown, index: number, path: Path): ActionSpec | undefined {
+    if (!isObj(item)) return undefined;
+    const keys = Object.keys(item);
+    const kinds = keys.filter((k) => (ACTION_KINDS as readonly string[]).includes(k));
+    const unknown = keys.filter((k) => !kinds.includes(k) && k !== 'name' && k !== 'become');
+    const place = describe(path, data);
+    if (kinds.length === 0) {
+      if (unknown.length === 0) add(`${place} has no action`, loc.valuePos(path), `add exactly one of: ${ACTION_KINDS.join(', ')}`);
+      return undefined;
+    }
+    if (kinds.length > 1) {
+      add(
+        `${place} has ${kinds.length} action keys (${kinds.join(', ')}); an item holds exactly one`,
+        loc.keyPos([...path, kinds[1]!]),
+        `split it into separate list items: - ${kinds[0]}: ... and - ${kinds[1]}: ...`,
+      );
+      return undefined;
+    }
+    const kind = kinds[0]!;
+    const raw = item[kind];
+    const kp = [...path, kind];
+    const kindPos = loc.keyPos(kp);
+    const fieldPos: Record<string, Position> = {};
+    let spec: unknown = raw;
+    if (kind === 'run') fieldPos.run = loc.valuePos(kp);
+    if (isObj(raw)) {
+      const s: Obj = { ...raw };
+      spec = s;
+      for (const k of Object.keys(raw)) fieldPos[k] = loc.valuePos([...kp, k]);
+      const has = (k: string): boolean => raw[k] !== undefined && raw[k] !== null;
+      if (MODE_ACTIONS.has(kind) && (typeof raw.mode === 'number' || typeof raw.mode === 'string')) {
+        const r = parseModeToken(loc.token([...kp, 'mode']) ?? String(raw.mode));
+        if ('mode' in r) s.mode = r.mode;
+        else add(r.error, fieldPos.mode!, r.hint);
+      }
+      if (kind === 'copy') {
+        if (has('src') && has('artifact')) {
+          add(`copy has both src and artifact`, loc.keyPos([...kp, 'artifact']), 'copy takes one source: a local file (src) or one of the job\'s artifacts (artifact)');
+        } else if (!has('src') && !has('artifact')) {
+          add(`copy needs src or artifact`, kindPos, 'add src: (a file relative to this hadesfile) or artifact: (one of the job\'s artifacts)');
+        }
+      }
+      if (kind === 'pull') {
+        if (has('tag') && has('digest')) {
+          add(`pull has both tag and digest`, loc.keyPos([...kp, 'digest']), 'pull one reference: a tag or a digest');
+        } else if (!has('tag') && !has('digest')) {
+          add(`pull needs tag or digest`, kindPos, 'add tag: (e.g. ${VERSION}) or digest: sha256:...');
+        }
+        if (typeof raw.digest === 'string' && !raw.digest.includes('$') && !DIGEST.test(raw.digest)) {
+          add(`invalid digest ${q(raw.digest)}`, fieldPos.digest!, 'a digest is sha256: followed by 64 lowercase hex digits');
+        }
+      }
+      if (kind === 'wait' && has('duration') && (has('message') || has('timeout'))) {
+        add(
+          `wait has duration together with ${has('message') ? 'message' : 'timeout'}`,
+          loc.keyPos([...kp, 'duration']),
+          'duration pauses for a fixed time; message (with an optional timeout) waits for the operator: use one or the other',
+        );
+      }
+    }
+    const a: ActionSpec = { kind, spec, index, pos: kindPos, fieldPos };
+    if (str(item.name)) a.name = item.name as string;
+    setBecome(a, item.become, [...path, 'become']);
+    return a;
+  }
+
+  // ---------------------------------------------------------------- plans
+  if (isObj(data.plans)) {
+    for (const [name, pl] of Object.entries(data.plans)) {
+      if (!isObj(pl)) continue;
+      const pp: Path = ['plans', name];
+      const plan: PlanSpec = { name, ...envMap([...pp, 'env'], pl.env), steps: [], pos: loc.keyPos(pp) };
+      const decl: PlanDecl = { plan, steps: [], file: f };
+      const seen = new Map<string, Position>();
+      if (Array.isArray(pl.steps)) {
+        pl.steps.forEach((st, i) => {
+          if (!isObj(st)) return;
+          const sp = [...pp, 'steps', i];
+          const stepName = str(st.name) ?? '';
+          if (stepName) {
+            const first = seen.get(stepName);
+            if (first) {
+              add(`duplicate step name ${q(stepName)} in plan ${q(name)} (first at line ${first.line})`, loc.valuePos([...sp, 'name']), 'step names must be unique within a plan');
+            } else seen.set(stepName, loc.valuePos([...sp, 'name']));
+          }
+          const targets: string[] = [];
+          const targetPos: Position[] = [];
+          if (typeof st.targets === 'string' && st.targets) {
+            targets.push(st.targets);
+            targetPos.push(loc.valuePos([...sp, 'targets']));
+          } else if (Array.isArray(st.targets)) {
+            st.targets.forEach((t, ti) => {
+              if (typeof t !== 'string' || !t) return;
+              targets.push(t);
+              targetPos.push(loc.valuePos([...sp, 'targets', ti]));
+            });
+          }
+          const step: StepSpec = { name: stepName, job: str(st.job) ?? '', targets, ...envMap([...sp, 'env'], st.env), pos: loc.valuePos(sp) };
+          if (typeof st.limit === 'number' && Number.isInteger(st.limit) && st.limit >= 1) step.limit = st.limit;
+          const par = parseParallelism(st.parallelism);
+          if (par) step.parallelism = par;
+          plan.steps.push(step);
+          decl.steps.push({ jobPos: loc.valuePos([...sp, 'job']), targetPos });
+        });
+      }
+      out.plans.push(decl);
+    }
+  }
+
+  // ---------------------------------------------------------------- lists
+  if (Array.isArray(data.known_hosts)) {
+    for (const p of data.known_hosts) if (typeof p === 'string' && p) out.knownHosts.push(resolveUserPath(f.dir, p));
+  }
+  if (Array.isArray(data.secret_patterns)) {
+    for (const p of data.secret_patterns) if (typeof p === 'string' && p) out.secretPatterns.push(p);
+  }
+  return out;
+}
+
+/** `2`, `"2"` → count; `"25%"` → percent (1..100). Anything else → undefined (the schema reports it). */
+export function parseParallelism(v: unknown): Parallelism | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 1 ? { kind: 'count', n: v } : undefined;
+  if (typeof v !== 'string') return undefined;
+  let m = /^([1-9][0-9]*)$/.exec(v);
+  if (m) return { kind: 'count', n: Number(m[1]) };
+  m = /^([1-9][0-9]?|100)%$/.exec(v);
+  if (m) return { kind: 'percent', percent: Number(m[1]) };
+  return undefined;
+}
