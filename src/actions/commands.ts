@@ -77,3 +77,47 @@ export function fileWriteCommand(dst: string, tmp: string, sha256: string, mode:
     `chmod ${octal(mode)} ${t} && ${chownCmd(own, t)}mv -f ${t} ${f} && trap - EXIT`;
   return becomeWrap(script, become);
 }
+
+/**
+ * Directory delivery check: the marker file `.hades-artifact` inside `to` names the
+ * artifact digest that was extracted there. Exit 3 when the parent directory is missing.
+ */
+export function dirCheckCommand(to: string, digest: string, become?: string): string {
+  const d = quote(to);
+  const parent = quote(dirname(to));
+  const script =
+    `if [ ! -d ${parent} ]; then echo ${quote(`parent directory ${dirname(to)} does not exist`)} >&2; exit 3; fi; ` +
+    `if [ -d ${d} ] && [ "$(cat ${quote(`${to}/.hades-artifact`)} 2>/dev/null)" = ${quote(digest)} ]; then echo unchanged; else echo changed; fi`;
+  return becomeWrap(script, become);
+}
+
+/**
+ * Receives a tar (gzip'd when `gzip`) on stdin beside `to`, verifies its sha256 on the host,
+ * extracts it into a fresh temp directory (`--strip-components` drops the archive's top
+ * directory), writes the marker, then swaps it into place: the old directory is moved
+ * aside and removed only after the new one is in. Entries were checked on the orchestrator
+ * before any byte was sent (no absolute paths, no `..`, no links leaving the root).
+ */
+export function dirWriteCommand(
+  to: string,
+  tmp: string,
+  sha256: string,
+  digest: string,
+  opts: { gzip: boolean; stripComponents: number; owner?: string; group?: string },
+  become?: string,
+): string {
+  const d = quote(to);
+  const t = quote(tmp);
+  const a = quote(`${tmp}.tar`);
+  const old = quote(`${tmp}.old`);
+  const own = { owner: opts.owner, group: opts.group };
+  const chown = own.owner || own.group ? `chown -R ${quote(own.owner ? (own.group ? `${own.owner}:${own.group}` : own.owner) : `:${own.group}`)} ${t} && ` : '';
+  const script =
+    `trap 'rm -rf ${t} ${a}' EXIT; trap 'exit 1' HUP INT TERM PIPE; umask 022; ` +
+    `cat > ${a} && s=$(${SHA} ${a} | cut -d ' ' -f 1) && ` +
+    `if [ "$s" != ${sha256} ]; then echo "checksum mismatch on host: expected ${sha256}, got $s" >&2; exit 4; fi && ` +
+    `mkdir ${t} && tar -x${opts.gzip ? 'z' : ''}f ${a} -C ${t} --no-same-owner${opts.stripComponents ? ` --strip-components=${opts.stripComponents}` : ''} && rm -f ${a} && ` +
+    `printf '%s\\n' ${quote(digest)} > ${quote(`${tmp}/.hades-artifact`)} && ${chown}` +
+    `if [ -e ${d} ]; then mv ${d} ${old} && mv ${t} ${d} && rm -rf ${old}; else mv ${t} ${d}; fi && trap - EXIT`;
+  return becomeWrap(script, become);
+}

@@ -6,6 +6,9 @@ import { runAction } from './run.js';
 import { templateAction } from './template.js';
 import type { ActionModule } from './types.js';
 import { waitAction } from './wait.js';
+import { pushAction } from './push.js';
+import { pullAction } from './pull.js';
+import { promoteAction } from './promote.js';
 
 const modules: Record<string, ActionModule<any>> = {
   run: runAction,
@@ -13,6 +16,9 @@ const modules: Record<string, ActionModule<any>> = {
   copy: copyAction,
   template: templateAction,
   wait: waitAction,
+  push: pushAction,
+  pull: pullAction,
+  promote: promoteAction,
 };
 
 export function actionModule(kind: string): ActionModule<ActionEntry> | undefined {

@@ -25,7 +25,7 @@ export const runAction: ActionModule<RunEntry> = {
     return [`$ ${e.command}${e.become ? `   (as ${e.become}, via sudo -n)` : ''}`];
   },
   async run(e, rt) {
-    await execStreaming(rt, e.exec, 'command', e.become, { stdin: envScript(rt.host.env) }).catch((err) => {
+    await execStreaming(rt, e.exec, 'command', e.become, { stdin: envScript(rt.env) }).catch((err) => {
       if (err instanceof ActionFailure && err.exitCode !== undefined && err.exitCode !== null && !/sudo/.test(err.message))
         throw new ActionFailure(`command exited with code ${err.exitCode}: ${firstLine(e.command)}`, err.exitCode);
       throw err;

@@ -6,9 +6,10 @@
  *  - run(): executes the entry against a transport (never schedules, never reports directly).
  */
 import type { ActionSpec, HostSpec, JobSpec } from '../config/model.js';
-import type { Problems, Position } from '../errors.js';
+import type { Problem, Problems, Position } from '../errors.js';
 import type { ActionEntry, PlannedHost } from '../plan/types.js';
 import type { Transport } from '../transport/types.js';
+import type { ArtifactDescriptor, Registry } from '../registry/types.js';
 
 /** Facts about orchestrator-side files, read before planning (planning itself does no I/O). */
 export interface FileFact {
@@ -54,6 +55,18 @@ export interface ActionOutcome {
   status: ActionStatus;
   /** Extra detail for reports, e.g. "sent 1.2 MB". */
   detail?: string;
+  /** Variables the job's later actions receive (e.g. HADES_ARTIFACT_DIGEST after push/pull). */
+  env?: Record<string, string>;
+}
+
+/** Registries during a run: tags resolved once, payloads read and verified once. */
+export interface ArtifactAccess {
+  registry(name: string): Registry;
+  resolve(registry: string, name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor>;
+  /** A local, verified copy of the artifact's payload layer (read once per run, cached by digest). */
+  materialize(desc: ArtifactDescriptor): Promise<string>;
+  /** Checks an archive payload's entries before extraction (once per digest per run). */
+  inspectArchive(desc: ArtifactDescriptor, localPath: string): Promise<{ gzip: boolean; stripComponents: number; problems: Problem[] }>;
 }
 
 export type GateAnswer = 'approved' | 'declined' | 'timeout' | 'no-tty';
@@ -73,6 +86,9 @@ export interface ActionRuntime {
   gate: Gatekeeper;
   /** Orchestrator files: digest taken once per run (cached), and streams of their bytes. */
   files: SourceFiles;
+  artifacts: ArtifactAccess;
+  /** The env commands get now: the host's env plus what earlier actions of the job added. */
+  env: Record<string, string>;
 }
 
 export interface SourceFiles {

@@ -25,6 +25,7 @@ export interface RunOptions extends CommonOptions {
   knownHosts: string[];
   acceptNewHosts: boolean;
   connectTimeout?: string;
+  cacheDir?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
     .option('--known-hosts <file>', 'extra known_hosts file (repeatable)', collect, [])
     .option('--accept-new-hosts', 'accept and record keys of hosts not yet known (never a changed key)', false)
     .option('--connect-timeout <duration>', 'SSH connect timeout (default 10s)')
+    .option('--cache-dir <dir>', 'local artifact cache (default ~/.cache/hades)')
     .action(async (name: string, opts: RunOptions) => {
       const { planCommand } = await import('./plan-command.js');
       process.exitCode = await planCommand(name, opts);

@@ -1,5 +1,7 @@
 /** `hades plan <name>`: prepare → (dry-run | execute with sinks, gates, Ctrl-C handling). */
 import { RunFiles } from '../engine/files.js';
+import { RunArtifacts, defaultCacheDir } from '../engine/artifacts.js';
+import { openRegistry } from '../registry/open.js';
 import { hostname, userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseDuration } from '../actions/duration.js';
@@ -107,6 +109,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       emit: bus.emit,
       control,
       files: new RunFiles(),
+      artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir()),
     });
     return summary.exitCode;
   } finally {

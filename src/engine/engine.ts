@@ -5,7 +5,7 @@
  * running finish their current action and stop. The engine emits events and never
  * imports a reporter.
  */
-import { ActionFailure, GateDeclined, type ActionRuntime, type Gatekeeper, type SourceFiles } from '../actions/types.js';
+import { ActionFailure, GateDeclined, type ActionRuntime, type ArtifactAccess, type Gatekeeper, type SourceFiles } from '../actions/types.js';
 import { actionModule } from '../actions/index.js';
 import type { PlannedHost, PlannedStep, RunPlan } from '../plan/types.js';
 import { envScript } from '../transport/shell.js';
@@ -21,6 +21,7 @@ export interface EngineOptions {
   control: RunControl;
   /** Orchestrator-side files (digests cached for the run). */
   files: SourceFiles;
+  artifacts: ArtifactAccess;
 }
 
 type Halt = 'failed' | 'declined' | undefined;
@@ -86,6 +87,7 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
       }
     }
 
+    const env = { ...ph.env };
     for (const entry of ph.actions) {
       if (halted()) return done('stopped', control.stopping ? 'interrupted before this action' : 'stopped: another host failed');
       const mod = actionModule(entry.kind)!;
@@ -104,10 +106,13 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         output: (stream, chunk) => splitters[stream].push(chunk),
         gate: opts.gate,
         files: opts.files,
+        artifacts: opts.artifacts,
+        env,
       };
       const ta = Date.now();
       try {
         const out = await mod.run(entry as never, rt);
+        if (out.env) Object.assign(env, out.env);
         splitters.stdout.flush();
         splitters.stderr.flush();
         const durationMs = Date.now() - ta;

@@ -49,8 +49,13 @@ export function orchestratorReason(job: JobSpec): string | undefined {
   return kinds.length ? `job has ${kinds.join('/')}` : undefined;
 }
 
-function effectiveBecome(action: ActionSpec, job: JobSpec, host: HostSpec): string | undefined {
-  return action.become ?? job.become ?? host.become;
+/**
+ * Most specific wins: action, then job, then host. A `become` key that is present decides,
+ * even when it says "no privilege change" (`become: false` → undefined); absent → inherit.
+ */
+export function effectiveBecome(action: Pick<ActionSpec, 'become'> | undefined, job: Pick<JobSpec, 'become'>, host: Pick<HostSpec, 'become'> | undefined): string | undefined {
+  for (const level of [action, job, host]) if (level && Object.hasOwn(level, 'become')) return level.become;
+  return undefined;
 }
 
 /** Dedupes problems (the same mistake on 2,000 hosts is one error). */
@@ -86,7 +91,6 @@ export function buildRunPlan(input: PlanInput): RunPlan {
         ...stepEnv,
         ...builtinEnv({ plan: plan.name, runId, step: step.name, target: step.targets.join(','), hostName: host.name, hostAddr: host.addr }),
       };
-      const hostBecome = reason ? undefined : host.become;
       const actions: ActionEntry[] = [];
       for (const action of job.actions) {
         const mod = actionModule(action.kind);
@@ -104,7 +108,7 @@ export function buildRunPlan(input: PlanInput): RunPlan {
           action,
           host,
           env,
-          become: action.become ?? job.become ?? hostBecome,
+          become: effectiveBecome(action, job, reason ? undefined : host),
           sources,
           problems,
           fieldPos,
@@ -122,7 +126,7 @@ export function buildRunPlan(input: PlanInput): RunPlan {
         const entry = mod.plan(action.spec, ctx);
         if (entry) actions.push(entry);
       }
-      const guard = job.guard ? { command: job.guard.if, exec: runWithEnv(job.guard.if, effectiveBecome({ become: undefined } as ActionSpec, job, reason ? ORCHESTRATOR_HOST : host)) } : undefined;
+      const guard = job.guard ? { command: job.guard.if, exec: runWithEnv(job.guard.if, effectiveBecome(undefined, job, reason ? undefined : host)) } : undefined;
       return {
         host: host.name,
         addr: host.addr,

@@ -59,7 +59,46 @@ export interface WaitEntry extends BaseEntry {
   durationMs?: number;
 }
 
-export type ActionEntry = RunEntry | MkdirEntry | FileEntry | WaitEntry;
+/** push: publish a job artifact (file or directory on the orchestrator) to a registry. */
+export interface PushEntry extends BaseEntry {
+  kind: 'push';
+  registry: string;
+  artifact: string; // the job artifact's name
+  path: string; // absolute, on the orchestrator
+  name: string;
+  tag: string;
+  tags: string[]; // extra tags
+  semverAliases: boolean;
+  artifactType?: string;
+}
+
+/** pull: deliver an artifact from a registry to the step's hosts. */
+export interface PullEntry extends BaseEntry {
+  kind: 'pull';
+  registry: string;
+  name: string;
+  tag?: string;
+  digest?: string;
+  to: string;
+  mode: number;
+  owner?: string;
+  group?: string;
+  /** Extract a tar (or tar.gz) file artifact into `to`; directory artifacts always extract. */
+  extract: boolean;
+  tmp: string;
+}
+
+/** promote: copy name:tag between registries by digest; no host involved. */
+export interface PromoteEntry extends BaseEntry {
+  kind: 'promote';
+  from: string;
+  to: string;
+  name: string;
+  tag: string;
+  asTag?: string;
+}
+
+export type ActionEntry = RunEntry | MkdirEntry | FileEntry | WaitEntry | PushEntry | PullEntry | PromoteEntry;
 
 export interface PlannedCommand {
   command: string;

@@ -149,3 +149,26 @@ describe('dry-run rendering', () => {
     expect(text).toContain('mv -f /opt/app/.app.hades-tmp-RUN1-1 /opt/app/app');
   });
 });
+
+describe('become', () => {
+  it('most specific wins; an explicit become: false (undefined, present) overrides an outer one', async () => {
+    const { effectiveBecome } = await import('../../src/plan/plan.js');
+    expect(effectiveBecome({}, {}, { become: 'root' })).toBe('root');
+    expect(effectiveBecome({}, { become: 'app' }, { become: 'root' })).toBe('app');
+    expect(effectiveBecome({ become: 'root' }, { become: 'app' }, {})).toBe('root');
+    expect(effectiveBecome({ become: undefined }, { become: 'app' }, { become: 'root' })).toBeUndefined();
+    expect(effectiveBecome(undefined, {}, undefined)).toBeUndefined();
+  });
+
+  it('generated commands go through sudo -n; the guard too', () => {
+    const h = hosts.map((x, i) => (i === 0 ? { ...x, become: 'root' } : x));
+    const j = job('deploy', [action('mkdir', { path: '/opt/x' }), action('run', 'id -u', 1, { become: undefined })], { guard: { if: 'true', pos: { file: 'h', line: 1, col: 1 } } });
+    const p = plan('release', [step('s', 'deploy', ['web-1'])]);
+    const hf = hadesfile({ hosts: h, jobs: [j], plans: [p] });
+    const rp = buildRunPlan({ hf, plan: p, stepEnvs: [{ step: p.steps[0]!, job: j, env: {} }], runId: 'R', sources: new MapSources() });
+    const ph = rp.steps[0]!.batches[0]!.hosts[0]!;
+    expect((ph.actions[0] as { exec: string }).exec.startsWith('sudo -n -- sh -c ')).toBe(true);
+    expect((ph.actions[1] as { exec: string }).exec.startsWith('sudo')).toBe(false);
+    expect(ph.guard!.exec.startsWith('sudo -n -- sh -c ')).toBe(true);
+  });
+});

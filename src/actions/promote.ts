@@ -1,0 +1,44 @@
+/**
+ * `promote: {from, to, name, tag, as_tag?}` — copies an artifact between registries by
+ * digest (the destination's digest equals the source's), verified on arrival. Idempotent;
+ * refused when the destination tag holds other content. Runs on the orchestrator.
+ */
+import type { PromoteEntry } from '../plan/types.js';
+import { ActionFailure, type ActionModule } from './types.js';
+import { digestEnv, refField, registryField } from './registry-fields.js';
+
+export const promoteAction: ActionModule<PromoteEntry> = {
+  kind: 'promote',
+  plan(spec, ctx) {
+    const s = spec as { from: string; to: string; name: string; tag: string; as_tag?: string };
+    const from = registryField(ctx, s.from, 'from');
+    const to = registryField(ctx, s.to, 'to');
+    const name = refField(ctx, s.name, 'name', 'name');
+    const tag = refField(ctx, s.tag, 'tag', 'tag');
+    const asTag = refField(ctx, s.as_tag, 'as_tag', 'tag');
+    if (!from || !to || !name || !tag) return undefined;
+    return {
+      kind: 'promote',
+      index: ctx.action.index,
+      title: ctx.action.name ?? `promote ${name}:${tag} ${from} → ${to}`,
+      pos: ctx.action.pos,
+      from,
+      to,
+      name,
+      tag,
+      ...(asTag ? { asTag } : {}),
+    };
+  },
+  describe(e) {
+    return [`copy ${e.name}:${e.tag} from "${e.from}" to "${e.to}" as ${e.name}:${e.asTag ?? e.tag}, by digest, verified on arrival`];
+  },
+  async run(e, rt) {
+    try {
+      const res = await rt.artifacts.registry(e.from).copyTo(rt.artifacts.registry(e.to), e.name, e.tag, e.asTag);
+      const d = res.descriptor;
+      return { status: res.unchanged ? 'unchanged' : 'changed', detail: `${e.name}:${e.asTag ?? e.tag} = ${d.manifestDigest}`, env: digestEnv(d.manifestDigest, d.layer.digest) };
+    } catch (err) {
+      throw new ActionFailure(`promote ${e.name}:${e.tag} from "${e.from}" to "${e.to}": ${(err as Error).message}`);
+    }
+  },
+};

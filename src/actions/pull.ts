@@ -1,0 +1,110 @@
+/**
+ * `pull: {registry, name, tag | digest, to, mode (0644), owner?, group?, extract?}` — on the
+ * step's hosts. The orchestrator resolves the tag and reads + verifies the payload once per
+ * run; each host gets the bytes streamed over its existing connection into a temp file
+ * beside `to`, verifies sha256, then chmod/chown and rename. Skipped (no bytes sent) when
+ * `to` already has that digest and mode. Directory artifacts (and `extract: true` tars)
+ * are checked entry by entry on the orchestrator first, then extracted into `to`.
+ */
+import { createReadStream } from 'node:fs';
+import type { PullEntry } from '../plan/types.js';
+import { octal } from '../transport/shell.js';
+import { dirCheckCommand, dirWriteCommand, fileCheckCommand, fileWriteCommand, tempPathFor } from './commands.js';
+import { execQuiet } from './exec.js';
+import { absolutePath, modeField, ownership } from './fields.js';
+import { ownText } from './mkdir.js';
+import { digestEnv, refField, registryField } from './registry-fields.js';
+import { ActionFailure, type ActionModule } from './types.js';
+
+interface PullSpec {
+  registry: string;
+  name: string;
+  tag?: string;
+  digest?: string;
+  to: string;
+  mode?: unknown;
+  owner?: string;
+  group?: string;
+  extract?: boolean;
+}
+
+export const pullAction: ActionModule<PullEntry> = {
+  kind: 'pull',
+  plan(spec, ctx) {
+    const s = spec as PullSpec;
+    const registry = registryField(ctx, s.registry, 'registry');
+    const name = refField(ctx, s.name, 'name', 'name');
+    const tag = refField(ctx, s.tag, 'tag', 'tag');
+    const digest = refField(ctx, s.digest, 'digest', 'digest');
+    const to = absolutePath(ctx, s.to, 'to');
+    const mode = modeField(ctx, s.mode, 0o644);
+    const own = ownership(ctx, s);
+    if (!registry || !name || (!tag && !digest) || to === undefined) {
+      if (s.tag === undefined && s.digest === undefined) ctx.problems.add('pull: needs tag or digest', ctx.action.pos);
+      return undefined;
+    }
+    return {
+      kind: 'pull',
+      index: ctx.action.index,
+      title: ctx.action.name ?? `pull ${name}:${tag ?? digest} to ${to}`,
+      ...(ctx.become ? { become: ctx.become } : {}),
+      pos: ctx.action.pos,
+      registry,
+      name,
+      ...(tag ? { tag } : {}),
+      ...(digest ? { digest } : {}),
+      to,
+      mode,
+      ...own,
+      extract: s.extract === true,
+      tmp: tempPathFor(to, ctx.runId, ctx.action.index),
+    };
+  },
+  describe(e) {
+    const ref = e.digest ? `${e.name}@${e.digest}` : `${e.name}:${e.tag}`;
+    const sha = '<sha256 of the payload>';
+    const own = { owner: e.owner, group: e.group };
+    return [
+      `${ref} from registry "${e.registry}" -> ${e.to} mode ${octal(e.mode)}${ownText(e)}${e.extract ? ' (extracted)' : ''}`,
+      `resolved and verified once per run on the orchestrator; skip if ${e.to} already has the payload's sha256 and mode`,
+      'a file payload:',
+      `$ ${fileCheckCommand(e.to, sha, e.mode, own, e.become)}`,
+      `$ ${fileWriteCommand(e.to, e.tmp, sha, e.mode, own, e.become)}`,
+      'a directory payload (or extract: true): entries checked on the orchestrator first, then',
+      `$ ${dirCheckCommand(e.to, '<manifest digest>', e.become)}`,
+      `$ ${dirWriteCommand(e.to, e.tmp, sha, '<manifest digest>', { gzip: true, stripComponents: 1, ...own }, e.become)}`,
+    ];
+  },
+  async run(e, rt) {
+    const ref = e.digest ? `${e.name}@${e.digest}` : `${e.name}:${e.tag}`;
+    const what = `pull ${ref} to ${e.to}`;
+    let desc;
+    let local: string;
+    try {
+      desc = await rt.artifacts.resolve(e.registry, e.name, { ...(e.tag ? { tag: e.tag } : {}), ...(e.digest ? { digest: e.digest } : {}) });
+      local = await rt.artifacts.materialize(desc);
+    } catch (err) {
+      throw new ActionFailure(`${what}: ${(err as Error).message}`);
+    }
+    const sha = desc.layer.digest.replace(/^sha256:/, '');
+    const env = digestEnv(desc.manifestDigest, desc.layer.digest);
+    const own = { owner: e.owner, group: e.group };
+
+    if (!desc.layer.directory && !e.extract) {
+      const check = await execQuiet(rt, fileCheckCommand(e.to, sha, e.mode, own, e.become), what, e.become);
+      if (check.stdout.trim() === 'unchanged') return { status: 'unchanged', detail: desc.manifestDigest, env };
+      await execQuiet(rt, fileWriteCommand(e.to, e.tmp, sha, e.mode, own, e.become), what, e.become, { stdin: createReadStream(local) });
+      return { status: 'changed', detail: `${desc.layer.size} bytes, ${desc.manifestDigest}`, env };
+    }
+
+    const archive = await rt.artifacts.inspectArchive(desc, local);
+    if (archive.problems.length)
+      throw new ActionFailure(`${what}: refusing to extract ${ref}: ${archive.problems.map((p) => p.message).join('; ')} (nothing was written on the host)`);
+    const check = await execQuiet(rt, dirCheckCommand(e.to, desc.manifestDigest, e.become), what, e.become);
+    if (check.stdout.trim() === 'unchanged') return { status: 'unchanged', detail: desc.manifestDigest, env };
+    await execQuiet(rt, dirWriteCommand(e.to, e.tmp, sha, desc.manifestDigest, { gzip: archive.gzip, stripComponents: archive.stripComponents, ...own }, e.become), what, e.become, {
+      stdin: createReadStream(local),
+    });
+    return { status: 'changed', detail: `extracted ${desc.layer.size} bytes, ${desc.manifestDigest}`, env };
+  },
+};

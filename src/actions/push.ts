@@ -1,0 +1,75 @@
+/**
+ * `push: {registry, artifact, name, tag, tags?, aliases?: semver, artifact_type?}` —
+ * publishes a job artifact (a file or a directory on the orchestrator). Runs once per step
+ * on the orchestrator. Same content under an existing tag → "unchanged"; different
+ * content → refused (registries are immutable).
+ */
+import { resolve } from 'node:path';
+import type { PushEntry } from '../plan/types.js';
+import { ActionFailure, type ActionModule } from './types.js';
+import { digestEnv, refField, registryField } from './registry-fields.js';
+
+interface PushSpec {
+  registry: string;
+  artifact: string;
+  name: string;
+  tag: string;
+  tags?: string[];
+  aliases?: string;
+  artifact_type?: string;
+}
+
+export const pushAction: ActionModule<PushEntry> = {
+  kind: 'push',
+  plan(spec, ctx) {
+    const s = spec as PushSpec;
+    const registry = registryField(ctx, s.registry, 'registry');
+    const artifact = ctx.expand(String(s.artifact ?? ''), 'artifact');
+    const art = ctx.job.artifacts[artifact];
+    if (!art) {
+      const known = Object.keys(ctx.job.artifacts);
+      ctx.problems.add(`push.artifact: job "${ctx.job.name}" has no artifact "${artifact}"`, ctx.fieldPos('artifact'), known.length ? `declared artifacts: ${known.join(', ')}` : "declare it under the job's artifacts: {NAME: {path}}");
+    }
+    const name = refField(ctx, s.name, 'name', 'name');
+    const tag = refField(ctx, s.tag, 'tag', 'tag');
+    const tags = (s.tags ?? []).map((t, i) => refField(ctx, t, `tags`, 'tag') ?? `#${i}`);
+    if (!registry || !art || !name || !tag) return undefined;
+    return {
+      kind: 'push',
+      index: ctx.action.index,
+      title: ctx.action.name ?? `push ${name}:${tag} to ${registry}`,
+      pos: ctx.action.pos,
+      registry,
+      artifact,
+      path: resolve(ctx.job.baseDir, ctx.expand(art.path, 'artifact')),
+      name,
+      tag,
+      tags,
+      semverAliases: s.aliases === 'semver',
+      ...(s.artifact_type ? { artifactType: ctx.expand(s.artifact_type, 'artifact_type') } : {}),
+    };
+  },
+  describe(e) {
+    const extra = [...e.tags.map((t) => `${e.name}:${t}`), ...(e.semverAliases ? ['semver aliases (vX.Y, vX, latest)'] : [])];
+    return [
+      `publish ${e.path} as ${e.name}:${e.tag} in registry "${e.registry}"${extra.length ? ` (+ ${extra.join(', ')})` : ''}`,
+      'unchanged if the tag already holds these bytes; refused if it holds others (immutable)',
+      'sets HADES_ARTIFACT_DIGEST (manifest) and HADES_ARTIFACT_SHA256 (payload) for the next actions',
+    ];
+  },
+  async run(e, rt) {
+    const reg = rt.artifacts.registry(e.registry);
+    try {
+      const res = await reg.push(e.name, e.tag, { path: e.path, ...(e.artifactType ? { artifactType: e.artifactType } : {}) }, { extraTags: e.tags, semverAliases: e.semverAliases });
+      const d = res.descriptor;
+      const moved = (res.aliases ?? []).filter((a) => a.moved).map((a) => a.tag);
+      return {
+        status: res.unchanged ? 'unchanged' : 'changed',
+        detail: `${e.name}:${e.tag} = ${d.manifestDigest}${moved.length ? `; aliases ${moved.join(', ')}` : ''}`,
+        env: digestEnv(d.manifestDigest, d.layer.digest),
+      };
+    } catch (err) {
+      throw new ActionFailure(`push ${e.name}:${e.tag} to "${e.registry}": ${(err as Error).message}`);
+    }
+  },
+};
