@@ -1,5 +1,5 @@
 /** Helpers for planning structured fields: expand, validate, normalise. Pure. */
-import { parseModeText } from './mode.js';
+import { parseModeToken } from '../config/mode.js';
 import type { PlanContext } from './types.js';
 
 /** An absolute path on the host, `${VAR}`-expanded and checked. */
@@ -30,7 +30,7 @@ export function modeField(ctx: PlanContext, raw: unknown, dflt: number): number 
   if (raw === undefined || raw === null) return dflt;
   if (typeof raw === 'number') return raw;
   if (typeof raw === 'string') {
-    const r = parseModeText(raw);
+    const r = parseModeToken(raw);
     if ('mode' in r) return r.mode;
     ctx.problems.add(`${ctx.action.kind}.mode: ${r.error}`, ctx.fieldPos('mode'), r.hint);
     return dflt;

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WaitEntry } from '../plan/types.js';
-import { formatDuration, parseDuration } from './duration.js';
+import { durationField, formatDuration } from '../config/duration.js';
 import { ActionFailure, GateDeclined, type ActionModule } from './types.js';
 
 export const waitAction: ActionModule<WaitEntry> = {
@@ -15,7 +15,7 @@ export const waitAction: ActionModule<WaitEntry> = {
     const dur = (field: 'timeout' | 'duration'): number | undefined => {
       const raw = s[field];
       if (raw === undefined || raw === null) return undefined;
-      const ms = parseDuration(typeof raw === 'number' ? raw : ctx.expand(String(raw), field));
+      const ms = durationField(typeof raw === 'number' ? raw : ctx.expand(String(raw), field));
       if (ms === undefined) ctx.problems.add(`wait.${field}: invalid duration ${JSON.stringify(raw)}`, ctx.fieldPos(field), 'write e.g. 30s, 5m, 1h30m or 250ms');
       return ms;
     };

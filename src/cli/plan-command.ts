@@ -4,7 +4,7 @@ import { RunArtifacts, defaultCacheDir } from '../engine/artifacts.js';
 import { openRegistry } from '../registry/open.js';
 import { hostname, userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { parseDuration } from '../actions/duration.js';
+import { durationField } from '../config/duration.js';
 import { RunControl } from '../engine/control.js';
 import { runPlan } from '../engine/engine.js';
 import { EXIT } from '../errors.js';
@@ -76,7 +76,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   let pool: import('../transport/pool.js').TransportPool | undefined;
   if (sshHosts.length) {
     const { TransportPool } = await import('../transport/pool.js');
-    const connectTimeoutMs = opts.connectTimeout !== undefined ? parseDuration(opts.connectTimeout) : undefined;
+    const connectTimeoutMs = opts.connectTimeout !== undefined ? durationField(opts.connectTimeout) : undefined;
     pool = new TransportPool({
       hosts: hf.hosts,
       knownHostsFiles: [...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],

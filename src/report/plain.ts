@@ -1,6 +1,6 @@
 /** Plain lines for CI logs: one line per event, `[host]` prefixed, stable, no colour. */
 import type { HadesEvent } from '../engine/events.js';
-import { formatDuration } from '../actions/duration.js';
+import { formatDuration } from '../config/duration.js';
 import type { Sink } from './sink.js';
 import { formatSummary } from './summary.js';
 

@@ -1,6 +1,6 @@
 /** The end-of-run summary as text: per step, per host, what ran, what failed, what never started. */
 import type { HostSummary, RunSummary } from '../engine/events.js';
-import { formatDuration } from '../actions/duration.js';
+import { formatDuration } from '../config/duration.js';
 
 function hostLine(h: HostSummary): string {
   const counts = new Map<string, number>();
