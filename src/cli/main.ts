@@ -7,6 +7,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, RunError, UserError } from '../errors.js';
 import { VERSION } from './version.js';
+import { registryCommand } from './registry-command.js';
 
 export interface CommonOptions {
   file: string[];
@@ -92,6 +93,7 @@ export function buildProgram(): Command {
         process.exitCode = await initCommand(dir);
       }),
   );
+  program.addCommand(registryCommand(common));
   program.addCommand(
     new Command('schema').description('print the hadesfile JSON Schema (for editors)').action(async () => {
       const { schemaCommand } = await import('./info-commands.js');
