@@ -39,10 +39,42 @@ export interface PushSource {
   annotations?: Record<string, string>;
 }
 
+/** What a push with `semverAliases` did to one alias tag (v1.2, v1, latest). */
+export interface AliasUpdate {
+  tag: string;
+  /** True when the alias now points at the pushed artifact (also when it already did). */
+  moved: boolean;
+  /** The version the alias pointed to before (e.g. "v1.2.0"), when it existed. */
+  previous?: string;
+  /** Why it was not moved: it points to a newer version, or an immutable tag has that name. */
+  reason?: string;
+}
+
 export interface PushResult {
   descriptor: ArtifactDescriptor;
   /** True when the tag already held exactly this content (idempotent success). */
   unchanged: boolean;
+  /** With `semverAliases`: one entry per alias tag of the pushed version (empty for pre-releases). */
+  aliases?: AliasUpdate[];
+}
+
+/** One blob of an artifact being copied between registries; `open()` streams it, verified by the source. */
+export interface BlobSource {
+  mediaType: string;
+  digest: string;
+  size: number;
+  open(): Promise<Readable>;
+}
+
+/**
+ * An artifact by value, for copies between registries of any type: the exact manifest bytes
+ * (so the manifest digest is preserved) and its blobs (config + layers).
+ */
+export interface ArtifactBundle {
+  descriptor: ArtifactDescriptor;
+  manifest: Buffer;
+  manifestMediaType: string;
+  blobs: BlobSource[];
 }
 
 export interface TagInfo {
@@ -66,7 +98,19 @@ export interface Registry {
   names(): Promise<string[]>;
   tags(name: string): Promise<TagInfo[]>;
   /** Copy name:tag into `target` as name:(asTag ?? tag), by digest, verified on arrival. */
-  copyTo(target: Registry, name: string, tag: string, asTag?: string): Promise<PushResult>;
+  copyTo(target: Registry, name: string, tag: string, asTag?: string, opts?: { semverAliases?: boolean }): Promise<PushResult>;
+  /** The artifact by value (manifest bytes + blobs), the source side of a copy. */
+  exportArtifact?(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactBundle>;
+  /**
+   * Stores an artifact given by value under name:tag, keeping its manifest digest: blobs are
+   * verified on arrival, then the tag is written with the usual immutability rules.
+   */
+  importArtifact?(
+    name: string,
+    tag: string,
+    bundle: ArtifactBundle,
+    opts?: { extraTags?: string[]; semverAliases?: boolean },
+  ): Promise<PushResult>;
 }
 
 export class ArtifactNotFound extends Error {

@@ -1,0 +1,632 @@
+/**
+ * The `filesystem` registry: one OCI Image Layout per artifact name under the registry's path
+ * (`<path>/<name>/`, names may be nested: `team/app` → `<path>/team/app/`), byte-compatible
+ * with `oras push/pull --oci-layout`.
+ *
+ * An artifact is an image manifest with `artifactType`, the OCI empty config, and ONE layer:
+ *   - a file: its raw bytes, mediaType application/vnd.oci.image.layer.v1.tar (oras's default
+ *     for files), annotation org.opencontainers.image.title = basename;
+ *   - a directory: a reproducible tar+gzip (see archive.ts), mediaType …tar+gzip, with oras's
+ *     io.deis.oras.content.digest (uncompressed tar) and io.deis.oras.content.unpack "true".
+ * The manifest's org.opencontainers.image.created is pinned — PushSource.created, else
+ * SOURCE_DATE_EPOCH, else the file's mtime (a directory: the newest file mtime inside) — so the
+ * same bytes always give the same manifest digest.
+ *
+ * Tags are immutable: the same tag with the same manifest digest is an idempotent success
+ * (`unchanged`), anything else is refused naming the existing digest. The one exception are
+ * semver alias tags (opt-in `semverAliases`): pushing v1.2.3 (or 1.2.3) moves v1.2, v1 and
+ * latest (1.2, 1, latest) — each only forward: an alias already on a newer version stays
+ * (publishing a v1.0.9 hotfix after v1.2.0 moves v1.0 but not v1 or latest). Pre-releases
+ * (v1.2.3-rc1) move nothing. Alias entries carry io.hades.tag.mutable "true" and
+ * io.hades.tag.version (the version they point to). A normal push to a tag that currently is
+ * an alias is refused (aliases are not frozen by accident); an alias whose name is taken by an
+ * immutable tag is not moved, and the push result says so.
+ *
+ * Concurrency: blobs are content-addressed and written atomically without a lock; the
+ * check-then-write of tags in index.json happens inside a per-layout lock (lock.ts), and the
+ * index is replaced atomically, so readers (who never lock) see the old or the new index.
+ */
+import { createReadStream, promises as fsp, type Stats } from 'node:fs';
+import { basename, join, resolve as resolvePath } from 'node:path';
+import { Readable } from 'node:stream';
+import type { FilesystemRegistrySpec } from '../config/model.js';
+import { RunError, UserError } from '../errors.js';
+import { newestMtime, packDirectory, scanDirectory } from './archive.js';
+import { digestOf, verifyBytes } from './digest.js';
+import {
+  ANNOTATION,
+  EMPTY_DIGEST,
+  EMPTY_JSON,
+  MEDIA_TYPE,
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  ensureLayout,
+  isLayout,
+  layoutPath,
+  manifestBytes,
+  openBlobVerified,
+  readBlobVerified,
+  readIndex,
+  storeBlob,
+  storeBlobBytes,
+  sweepTempFiles,
+  validateLayoutName,
+  writeIndex,
+  hasVerifiedBlob,
+  sortedAnnotations,
+} from './layout.js';
+import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './lock.js';
+import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from './reference.js';
+import {
+  ArtifactNotFound,
+  DEFAULT_ARTIFACT_TYPE,
+  type AliasUpdate,
+  type ArtifactBundle,
+  type ArtifactDescriptor,
+  type PushResult,
+  type PushSource,
+  type Registry,
+  type TagInfo,
+} from './types.js';
+
+export interface FilesystemRegistryOptions {
+  /** Longest wait for a layout's index lock (default 30 s). */
+  lockTimeoutMs?: number;
+  /** A lock older than this is stale (default 60 s); a lock whose process is gone (same host) is stale at once. */
+  staleLockMs?: number;
+  /** Where SOURCE_DATE_EPOCH is read from (default process.env). */
+  env?: Record<string, string | undefined>;
+}
+
+/** Media type grammar (RFC 6838 type/subtype). */
+const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+/** Annotations Hades sets itself; a PushSource can't override them. */
+const RESERVED_ANNOTATIONS = new Set<string>([
+  ANNOTATION.created,
+  ANNOTATION.refName,
+  ANNOTATION.title,
+  ANNOTATION.contentDigest,
+  ANNOTATION.unpack,
+  ANNOTATION.mutable,
+  ANNOTATION.aliasOf,
+]);
+const STALE_TEMP_MS = 60 * 60 * 1000;
+/** OCI distribution's limit for manifests; anything larger is not read into memory. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+function iso(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function isCode(e: unknown, ...codes: string[]): boolean {
+  return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
+}
+
+function check(problem: string | null, hint?: string): void {
+  if (problem) throw new UserError({ message: problem, ...(hint ? { hint } : {}) });
+}
+
+/** A safe file name for the payload on hosts: one path component. */
+function titleProblem(title: unknown): string | null {
+  if (typeof title !== 'string' || title === '') return 'has no org.opencontainers.image.title annotation (file name)';
+  if (title === '.' || title === '..' || title.includes('/') || title.includes('\0') || Buffer.byteLength(title) > 255)
+    return `has an unsafe title ${JSON.stringify(title)} (it must be a plain file name)`;
+  return null;
+}
+
+interface TagWrite {
+  tag: string;
+  mutable: boolean;
+  /** For aliases: the version tag they point to. */
+  version?: string;
+}
+
+export class FilesystemRegistry implements Registry {
+  readonly type = 'filesystem' as const;
+  readonly name: string;
+  /** The registry's root directory. */
+  readonly root: string;
+  private readonly lockTimeoutMs: number;
+  private readonly staleLockMs: number;
+  private readonly env: Record<string, string | undefined>;
+
+  constructor(spec: FilesystemRegistrySpec, opts: FilesystemRegistryOptions = {}) {
+    this.name = spec.name;
+    this.root = resolvePath(spec.path);
+    this.defaultArtifactType = spec.artifactType ?? DEFAULT_ARTIFACT_TYPE;
+    this.lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.staleLockMs = opts.staleLockMs ?? DEFAULT_STALE_LOCK_MS;
+    this.env = opts.env ?? process.env;
+  }
+
+  readonly defaultArtifactType: string;
+
+  /** `<root>/<name>` for a valid name (UserError otherwise). */
+  layoutOf(name: string): string {
+    check(validateLayoutName(name));
+    return layoutPath(this.root, name);
+  }
+
+  private what(name: string, ref: string): string {
+    return `registry "${this.name}": artifact ${name}${ref}`;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // push
+
+  async push(
+    name: string,
+    tag: string,
+    source: PushSource,
+    opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+  ): Promise<PushResult> {
+    const layout = this.layoutOf(name);
+    const tags = this.checkTags(tag, opts);
+    const artifactType = source.artifactType ?? this.defaultArtifactType;
+    check(
+      MEDIA_TYPE_RE.test(artifactType) ? null : `artifact type ${JSON.stringify(artifactType)} is not a media type (type/subtype)`,
+    );
+    const extra = source.annotations ?? {};
+    for (const [k, v] of Object.entries(extra)) {
+      if (k === '' || typeof v !== 'string') check(`annotation ${JSON.stringify(k)} must have a non-empty key and a string value`);
+      if (RESERVED_ANNOTATIONS.has(k))
+        check(`annotation ${k} is set by Hades itself`, k === ANNOTATION.created ? 'set `created` instead' : undefined);
+    }
+    if (source.created !== undefined && !(RFC3339.test(source.created) && Number.isFinite(Date.parse(source.created))))
+      check(`created ${JSON.stringify(source.created)} is not an RFC 3339 time such as 2024-05-01T12:00:00Z`);
+
+    const path = resolvePath(source.path);
+    let st: Stats;
+    try {
+      st = await fsp.stat(path);
+    } catch (e) {
+      throw new UserError({
+        message: `cannot push ${path}: ${isCode(e, 'ENOENT') ? 'no such file or directory' : (e as Error).message}`,
+      });
+    }
+    if (!st.isFile() && !st.isDirectory()) check(`cannot push ${path}: not a regular file or directory`);
+    const title = basename(path);
+    check(titleProblem(title) ? `cannot push ${path}: it has no usable file name` : null);
+
+    await ensureLayout(layout);
+    await sweepTempFiles(layout, STALE_TEMP_MS).catch(() => 0);
+
+    // Re-publishing the same bytes under an existing tag must be "unchanged" even when the
+    // source was rebuilt (new mtime): reuse the tag's pinned `created`, so identical content
+    // gives the identical manifest; other content still differs and is refused.
+    const existingCreated = source.created === undefined ? await this.createdOfTag(layout, tag) : undefined;
+
+    let layer: Descriptor;
+    let created: string;
+    if (st.isFile()) {
+      created = source.created ?? existingCreated ?? this.pinnedCreated(Math.floor(st.mtimeMs / 1000));
+      const stored = await storeBlob(layout, createReadStream(path, { highWaterMark: 1024 * 1024 }));
+      if (stored.size !== st.size)
+        throw new RunError(`${path} changed while it was being pushed (size ${st.size} → ${stored.size}); push again`);
+      layer = { mediaType: MEDIA_TYPE.layerTar, digest: stored.digest, size: stored.size, annotations: { [ANNOTATION.title]: title } };
+    } else {
+      const entries = await scanDirectory(path, title);
+      created = source.created ?? existingCreated ?? this.pinnedCreated(newestMtime(entries));
+      const mtime = Math.max(0, Math.floor(Date.parse(created) / 1000));
+      const packed = packDirectory(entries, mtime);
+      const stored = await storeBlob(layout, packed.stream);
+      layer = {
+        mediaType: MEDIA_TYPE.layerTarGzip,
+        digest: stored.digest,
+        size: stored.size,
+        annotations: {
+          [ANNOTATION.contentDigest]: packed.tar().digest,
+          [ANNOTATION.unpack]: 'true',
+          [ANNOTATION.title]: title,
+        },
+      };
+    }
+    await storeBlobBytes(layout, EMPTY_JSON, EMPTY_DIGEST, 'empty config');
+    const manifest = manifestBytes({ artifactType, layer, annotations: { ...extra, [ANNOTATION.created]: created } });
+    const manifestDigest = digestOf(manifest);
+    await storeBlobBytes(layout, manifest, manifestDigest, 'manifest');
+    const descriptor = this.describe(name, tag, manifestDigest, JSON.parse(manifest.toString('utf8')) as ImageManifest);
+    return this.commitTags(layout, name, descriptor, manifest.length, tags, opts.semverAliases === true ? tag : undefined);
+  }
+
+  /** The `created` annotation of an existing immutable tag, if there is one. */
+  private async createdOfTag(layout: string, tag: string): Promise<string | undefined> {
+    const index = await readIndex(layout);
+    const entry = index?.manifests.find((m) => m.annotations?.[ANNOTATION.refName] === tag && m.annotations?.[ANNOTATION.mutable] !== 'true');
+    if (!entry) return undefined;
+    const manifest = JSON.parse((await readBlobVerified(layout, entry, 'manifest')).toString('utf8')) as ImageManifest;
+    return manifest.annotations?.[ANNOTATION.created];
+  }
+
+  private pinnedCreated(mtimeSeconds: number): string {
+    const sde = this.env.SOURCE_DATE_EPOCH;
+    if (sde !== undefined && sde !== '') {
+      if (!/^\d{1,12}$/.test(sde))
+        throw new UserError({ message: `SOURCE_DATE_EPOCH=${JSON.stringify(sde)} is not a whole number of seconds since 1970` });
+      return iso(Number(sde));
+    }
+    return iso(Math.max(0, mtimeSeconds));
+  }
+
+  private checkTags(tag: string, opts: { extraTags?: string[]; semverAliases?: boolean }): string[] {
+    check(validateTag(tag));
+    const all = [tag];
+    for (const t of opts.extraTags ?? []) {
+      check(validateTag(t));
+      if (!all.includes(t)) all.push(t);
+    }
+    if (opts.semverAliases) {
+      const v = parseSemverTag(tag);
+      check(
+        v ? null : `semver aliases need a version tag like v1.2.3 or 1.2.3, not ${JSON.stringify(tag)}`,
+        'drop semver_aliases for this push, or tag it with a version',
+      );
+      for (const a of semverAliases(tag))
+        if (all.includes(a)) check(`tag ${a} can't be both pushed explicitly and moved as a semver alias of ${tag}`);
+    }
+    return all;
+  }
+
+  /**
+   * Inside the layout's lock: check every tag against index.json, then write them all (or none).
+   * `aliasesOf` is the version tag whose semver aliases move.
+   */
+  private async commitTags(
+    layout: string,
+    name: string,
+    descriptor: ArtifactDescriptor,
+    manifestSize: number,
+    tags: string[],
+    aliasesOf: string | undefined,
+  ): Promise<PushResult> {
+    const digest = descriptor.manifestDigest;
+    const lock = await acquireLock(join(layout, '.lock'), {
+      timeoutMs: this.lockTimeoutMs,
+      staleMs: this.staleLockMs,
+      purpose: `push ${name}:${tags[0]}`,
+    });
+    try {
+      await ensureLayout(layout);
+      const index: ImageIndex = (await readIndex(layout)) ?? { schemaVersion: 2, mediaType: MEDIA_TYPE.index, manifests: [] };
+      const byTag = (t: string): Descriptor[] => index.manifests.filter((m) => m.annotations?.[ANNOTATION.refName] === t);
+      const writes: TagWrite[] = [];
+      this.throwConflicts(index, name, tags, digest);
+      let unchanged = true;
+      for (const t of tags) {
+        if (byTag(t).length === 0) {
+          writes.push({ tag: t, mutable: false });
+          unchanged = false;
+        }
+      }
+
+      const aliases: AliasUpdate[] = [];
+      if (aliasesOf !== undefined) {
+        const version = parseSemverTag(aliasesOf)!;
+        for (const a of semverAliases(aliasesOf)) {
+          const cur = byTag(a);
+          if (cur.length && !cur.some((m) => m.annotations?.[ANNOTATION.mutable] === 'true')) {
+            aliases.push({ tag: a, moved: false, reason: `an immutable tag ${a} exists (${cur[0]!.digest})` });
+            continue;
+          }
+          const prevName = cur[0]?.annotations?.[ANNOTATION.aliasOf];
+          const prev: SemverTag | null = prevName ? parseSemverTag(prevName) : null;
+          if (prev && compareSemver(version, prev) < 0) {
+            aliases.push({ tag: a, moved: false, previous: prevName, reason: `it points to the newer ${prevName}` });
+            continue;
+          }
+          aliases.push({ tag: a, moved: true, ...(prevName ? { previous: prevName } : {}) });
+          if (cur.length === 1 && cur[0]!.digest === digest && prevName === aliasesOf) continue;
+          writes.push({ tag: a, mutable: true, version: aliasesOf });
+        }
+      }
+
+      if (writes.length) {
+        const setTags = new Set(writes.map((w) => w.tag));
+        const kept = index.manifests.filter((m) => !setTags.has(m.annotations?.[ANNOTATION.refName] ?? '\0'));
+        const added = writes.map((w) =>
+          this.indexEntry(descriptor, manifestSize, w.tag, w.mutable ? { [ANNOTATION.mutable]: 'true', [ANNOTATION.aliasOf]: w.version! } : {}),
+        );
+        const next: ImageIndex = { ...index, manifests: [...kept, ...added] };
+        await lock.assertHeld();
+        await writeIndex(layout, next);
+      }
+      return { descriptor, unchanged, ...(aliasesOf !== undefined ? { aliases } : {}) };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Refuses (UserError) when any immutable tag exists with other content, or is a moving alias. */
+  private throwConflicts(index: ImageIndex | null, name: string, tags: string[], digest: string): void {
+    const conflicts: string[] = [];
+    for (const t of tags) {
+      const cur = (index?.manifests ?? []).filter((m) => m.annotations?.[ANNOTATION.refName] === t);
+      if (cur.length === 0) continue;
+      if (cur.some((m) => m.annotations?.[ANNOTATION.mutable] === 'true')) {
+        const to = cur[0]!.annotations?.[ANNOTATION.aliasOf];
+        conflicts.push(
+          `tag ${t} of ${name} is a moving semver alias${to ? ` (now ${to}, ${cur[0]!.digest})` : ''}; ` +
+            `it can't be pushed as an immutable tag — push an exact version tag`,
+        );
+        continue;
+      }
+      const other = cur.find((m) => m.digest !== digest);
+      if (other) conflicts.push(`tag ${t} of ${name} already exists with ${other.digest}; registries are immutable — push a new tag`);
+    }
+    if (conflicts.length) throw new UserError(conflicts.map((message) => ({ message })));
+  }
+
+  private indexEntry(d: ArtifactDescriptor, size: number, tag: string, extra: Record<string, string>): Descriptor {
+    return {
+      mediaType: MEDIA_TYPE.manifest,
+      digest: d.manifestDigest,
+      size,
+      annotations: sortedAnnotations({
+        ...(d.created !== undefined ? { [ANNOTATION.created]: d.created } : {}),
+        [ANNOTATION.refName]: tag,
+        ...extra,
+      }),
+      artifactType: d.artifactType,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // reading
+
+  /** Manifest → descriptor; refuses manifests that are not a one-layer artifact. */
+  private describe(name: string, tag: string | undefined, manifestDigest: string, m: ImageManifest): ArtifactDescriptor {
+    const ref = tag !== undefined ? `:${tag}` : `@${manifestDigest}`;
+    const bad = (why: string): never => {
+      throw new RunError(`${this.what(name, ref)} ${why}`);
+    };
+    if (typeof m !== 'object' || m === null) bad('has a manifest that is not a JSON object');
+    if (m.mediaType === MEDIA_TYPE.index || Array.isArray((m as { manifests?: unknown }).manifests))
+      bad('is an image index (several manifests); Hades artifacts are a single manifest');
+    if (m.schemaVersion !== 2 || (m.mediaType !== undefined && m.mediaType !== MEDIA_TYPE.manifest))
+      bad(`has an unsupported manifest (mediaType ${JSON.stringify(m.mediaType)})`);
+    if (!Array.isArray(m.layers) || m.layers.length !== 1)
+      bad(`has ${Array.isArray(m.layers) ? m.layers.length : 'no'} layers; Hades artifacts carry exactly one file or directory`);
+    const l = m.layers[0]!;
+    if (typeof l.digest !== 'string' || validateDigest(l.digest) || typeof l.size !== 'number' || l.size < 0)
+      bad('has an invalid layer descriptor');
+    const title = l.annotations?.[ANNOTATION.title];
+    const tp = titleProblem(title);
+    if (tp) bad(`layer ${tp}`);
+    const annotations = { ...(m.annotations ?? {}) };
+    const artifactType = m.artifactType ?? m.config?.mediaType ?? '';
+    return {
+      registry: this.name,
+      name,
+      ...(tag !== undefined ? { tag } : {}),
+      manifestDigest,
+      artifactType,
+      ...(annotations[ANNOTATION.created] !== undefined ? { created: annotations[ANNOTATION.created] } : {}),
+      annotations,
+      layer: {
+        digest: l.digest,
+        size: l.size,
+        mediaType: l.mediaType,
+        title: title!,
+        directory: l.annotations?.[ANNOTATION.unpack] === 'true',
+      },
+    };
+  }
+
+  /** The index entry a tag points to (null when absent). */
+  private async tagEntry(layout: string, name: string, tag: string): Promise<Descriptor | null> {
+    const index = await readIndex(layout);
+    if (!index) return null;
+    const cur = index.manifests.filter((m) => m.annotations?.[ANNOTATION.refName] === tag);
+    if (cur.length === 0) return null;
+    const digests = new Set(cur.map((m) => m.digest));
+    if (digests.size > 1)
+      throw new RunError(`${this.what(name, `:${tag}`)}: index.json has the tag on ${digests.size} different manifests (${[...digests].join(', ')})`);
+    return cur[0]!;
+  }
+
+  private async loadManifest(
+    name: string,
+    ref: { tag?: string; digest?: string },
+  ): Promise<{ layout: string; bytes: Buffer; manifest: ImageManifest; descriptor: ArtifactDescriptor; mediaType: string }> {
+    const layout = this.layoutOf(name);
+    if (ref.tag === undefined && ref.digest === undefined) throw new UserError(`artifact ${name}: a tag or a digest is required`);
+    if (ref.tag !== undefined) check(validateTag(ref.tag));
+    if (ref.digest !== undefined) check(validateDigest(ref.digest));
+    const refText = `${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
+    const notFound = (): never => {
+      throw new ArtifactNotFound(this.name, `${name}${refText}`);
+    };
+    let desc: { digest: string; size?: number; mediaType?: string };
+    if (ref.tag !== undefined) {
+      const entry = await this.tagEntry(layout, name, ref.tag);
+      if (!entry) return notFound();
+      if (ref.digest !== undefined && entry.digest !== ref.digest)
+        throw new UserError({
+          message: `tag ${ref.tag} of ${name} in registry "${this.name}" is ${entry.digest}, not the expected ${ref.digest}`,
+        });
+      desc = entry;
+    } else {
+      const index = await readIndex(layout);
+      const entry = index?.manifests.find((m) => m.digest === ref.digest);
+      if (entry) desc = entry;
+      else {
+        try {
+          await fsp.access(join(layout, 'blobs', 'sha256', ref.digest!.slice(7)));
+        } catch {
+          return notFound();
+        }
+        desc = { digest: ref.digest! };
+      }
+    }
+    return { layout, ...(await this.readManifest(layout, name, ref.tag, refText, desc)) };
+  }
+
+  /** Reads, verifies and describes one manifest blob. */
+  private async readManifest(
+    layout: string,
+    name: string,
+    tag: string | undefined,
+    refText: string,
+    desc: { digest: string; size?: number; mediaType?: string },
+  ): Promise<{ bytes: Buffer; manifest: ImageManifest; descriptor: ArtifactDescriptor; mediaType: string }> {
+    const what = `${this.what(name, refText)} (manifest)`;
+    let size = desc.size;
+    if (size === undefined) size = (await fsp.stat(join(layout, 'blobs', 'sha256', desc.digest.slice(7)))).size;
+    if (size > MAX_MANIFEST_BYTES) throw new RunError(`${what}: ${desc.digest} is ${size} bytes, too large for a manifest`);
+    const bytes = await readBlobVerified(layout, desc, what);
+    let manifest: ImageManifest;
+    try {
+      manifest = JSON.parse(bytes.toString('utf8')) as ImageManifest;
+    } catch {
+      throw new RunError(`${what} is not valid JSON`);
+    }
+    const descriptor = this.describe(name, tag, desc.digest, manifest);
+    return { bytes, manifest, descriptor, mediaType: manifest.mediaType ?? desc.mediaType ?? MEDIA_TYPE.manifest };
+  }
+
+  async resolve(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor> {
+    return (await this.loadManifest(name, ref)).descriptor;
+  }
+
+  async exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean> {
+    try {
+      await this.loadManifest(name, ref);
+      return true;
+    } catch (e) {
+      if (e instanceof ArtifactNotFound) return false;
+      throw e;
+    }
+  }
+
+  async open(desc: ArtifactDescriptor): Promise<Readable> {
+    const layout = this.layoutOf(desc.name);
+    check(validateDigest(desc.layer.digest));
+    const ref = desc.tag !== undefined ? `:${desc.tag}` : `@${desc.manifestDigest}`;
+    return openBlobVerified(
+      layout,
+      { digest: desc.layer.digest, size: desc.layer.size },
+      `${this.what(desc.name, ref)} (layer ${JSON.stringify(desc.layer.title)}, blob ${desc.layer.digest})`,
+    );
+  }
+
+  async names(): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string, rel: string[]): Promise<void> => {
+      let entries;
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if (isCode(e, 'ENOENT', 'ENOTDIR')) return;
+        throw e;
+      }
+      const here = rel.length > 0 && entries.some((e) => e.name === 'oci-layout' && e.isFile());
+      if (here) {
+        const name = rel.join('/');
+        if (!validateLayoutName(name)) out.push(name);
+      }
+      for (const e of entries) {
+        if (!e.isDirectory() || e.name.startsWith('.')) continue;
+        if (here && e.name === 'blobs') continue;
+        await walk(join(dir, e.name), [...rel, e.name]);
+      }
+    };
+    await walk(this.root, []);
+    return out.sort();
+  }
+
+  async tags(name: string): Promise<TagInfo[]> {
+    const layout = this.layoutOf(name);
+    if (!(await isLayout(layout))) throw new ArtifactNotFound(this.name, name);
+    const index = await readIndex(layout);
+    const out: TagInfo[] = [];
+    for (const m of index?.manifests ?? []) {
+      const tag = m.annotations?.[ANNOTATION.refName];
+      if (tag === undefined || validateTag(tag)) continue;
+      const d = (await this.readManifest(layout, name, tag, `:${tag}`, m)).descriptor;
+      out.push({
+        tag,
+        manifestDigest: m.digest,
+        size: d.layer.size,
+        ...(d.created !== undefined ? { created: d.created } : {}),
+        mutable: m.annotations?.[ANNOTATION.mutable] === 'true',
+      });
+    }
+    return out.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // copies
+
+  async exportArtifact(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactBundle> {
+    const { layout, bytes, manifest, descriptor, mediaType } = await this.loadManifest(name, ref);
+    const refText = ref.tag !== undefined ? `:${ref.tag}` : `@${descriptor.manifestDigest}`;
+    const blobs = [manifest.config, ...manifest.layers].map((d) => ({
+      mediaType: d.mediaType,
+      digest: d.digest,
+      size: d.size,
+      open: async (): Promise<Readable> => {
+        const what = `${this.what(name, refText)} (blob ${d.digest})`;
+        check(validateDigest(d.digest));
+        // A config given inline (`data`, e.g. the empty config) needs no blob on disk.
+        if (typeof d.data === 'string') {
+          try {
+            return await openBlobVerified(layout, d, what);
+          } catch (e) {
+            if (!(e instanceof RunError) || !/is missing/.test(e.message)) throw e;
+            const data = Buffer.from(d.data, 'base64');
+            verifyBytes(data, d, `${what} (inline data)`);
+            return Readable.from([data]);
+          }
+        }
+        return openBlobVerified(layout, d, what);
+      },
+    }));
+    return { descriptor, manifest: bytes, manifestMediaType: mediaType, blobs };
+  }
+
+  async importArtifact(
+    name: string,
+    tag: string,
+    bundle: ArtifactBundle,
+    opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+  ): Promise<PushResult> {
+    const layout = this.layoutOf(name);
+    const tags = this.checkTags(tag, opts);
+    const manifestDigest = bundle.descriptor.manifestDigest;
+    check(validateDigest(manifestDigest));
+    verifyBytes(bundle.manifest, { digest: manifestDigest }, `copy of ${bundle.descriptor.name} from registry "${bundle.descriptor.registry}" (manifest)`);
+    const manifest = JSON.parse(bundle.manifest.toString('utf8')) as ImageManifest;
+    const descriptor = this.describe(name, tag, manifestDigest, manifest);
+    const wanted = [manifest.config, ...manifest.layers];
+    // Fail fast before moving any bytes (checked again inside the lock when the tag is written).
+    if (await isLayout(layout)) this.throwConflicts(await readIndex(layout), name, tags, manifestDigest);
+    await ensureLayout(layout);
+    for (const d of wanted) {
+      check(validateDigest(d.digest));
+      if (await hasVerifiedBlob(layout, d.digest, d.size)) continue;
+      const src = bundle.blobs.find((b) => b.digest === d.digest);
+      if (!src) throw new RunError(`copy of ${bundle.descriptor.name}: the source did not provide blob ${d.digest}`);
+      const stream = await src.open();
+      await storeBlob(layout, stream, { digest: d.digest, size: d.size }, `copy of ${bundle.descriptor.name} into registry "${this.name}" (blob ${d.digest})`);
+    }
+    await storeBlobBytes(layout, bundle.manifest, manifestDigest, 'manifest');
+    return this.commitTags(layout, name, descriptor, bundle.manifest.length, tags, opts.semverAliases === true ? tag : undefined);
+  }
+
+  async copyTo(target: Registry, name: string, tag: string, asTag?: string, opts: { semverAliases?: boolean } = {}): Promise<PushResult> {
+    this.layoutOf(name);
+    check(validateTag(tag));
+    if (asTag !== undefined) check(validateTag(asTag));
+    if (!target.importArtifact)
+      throw new RunError(`registry "${target.name}" (${target.type}) can't receive copies from registry "${this.name}"`);
+    const bundle = await this.exportArtifact(name, { tag });
+    return target.importArtifact(name, asTag ?? tag, bundle, opts);
+  }
+}
+
+/** The registry for a `type: filesystem` entry of a hadesfile. Nothing is touched until used. */
+export function openFilesystemRegistry(spec: FilesystemRegistrySpec, opts: FilesystemRegistryOptions = {}): FilesystemRegistry {
+  return new FilesystemRegistry(spec, opts);
+}

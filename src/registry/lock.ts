@@ -1,0 +1,284 @@
+/**
+ * A cross-process lock that also works on NFS-like shared storage: a lock DIRECTORY created
+ * with `mkdir` (atomic: exactly one process succeeds) holding an `owner` file (pid, hostname,
+ * time, random token), itself written atomically (temp + rename) right after the mkdir.
+ *
+ * Stale locks: the owner's pid is gone on this host, or the lock is older than `staleMs`
+ * (default 60 s — the lock only guards a read-check-write of a small file, held for
+ * milliseconds); a lock directory without an owner file is judged by its mtime. Breaking moves
+ * the lock directory aside atomically (rename) and re-reads the owner of what was moved: if it
+ * is not the stale owner that was judged (another waiter broke it first and a live process took
+ * it), it is put back. Holders re-check `assertHeld()` right before they commit, so even a lost
+ * race is detected instead of corrupting anything.
+ *
+ * Waiting is bounded (`timeoutMs`, default 30 s) and ends in a LockTimeoutError naming the owner.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, basename, join } from 'node:path';
+import { RunError } from '../errors.js';
+
+export interface LockOwner {
+  pid: number;
+  hostname: string;
+  /** ISO time the lock was taken. */
+  created: string;
+  token: string;
+  /** Free text: what the lock is for (e.g. "push myapp:v1"). */
+  purpose?: string;
+}
+
+export interface LockOptions {
+  /** Give up waiting after this long (default 30 000 ms). */
+  timeoutMs?: number;
+  /** A lock older than this is stale and may be broken (default 60 000 ms). */
+  staleMs?: number;
+  /** First poll interval; doubles up to 100 ms, with jitter (default 5 ms). */
+  pollMs?: number;
+  purpose?: string;
+}
+
+export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+export const DEFAULT_STALE_LOCK_MS = 60_000;
+
+export class LockTimeoutError extends RunError {
+  constructor(
+    readonly lockDir: string,
+    readonly owner: LockOwner | null,
+    readonly waitedMs: number,
+    readonly staleMs: number,
+  ) {
+    const who = owner
+      ? `held by pid ${owner.pid} on ${owner.hostname} since ${owner.created}${owner.purpose ? ` (${owner.purpose})` : ''}`
+      : 'held (no owner information)';
+    super(
+      `timed out after ${(waitedMs / 1000).toFixed(1)} s waiting for the lock ${lockDir}: ${who}; ` +
+        `it counts as stale once its process is gone (same host) or after ${Math.round(staleMs / 1000)} s — ` +
+        `if you are sure no push is running, remove ${lockDir}`,
+    );
+    this.name = 'LockTimeoutError';
+  }
+}
+
+/** The lock was broken by another process (judged stale) while this process held it. */
+export class LockLostError extends RunError {
+  constructor(readonly lockDir: string) {
+    super(`lost the lock ${lockDir}: another process judged it stale and took it over; nothing was written`);
+    this.name = 'LockLostError';
+  }
+}
+
+export interface Lock {
+  readonly dir: string;
+  readonly owner: LockOwner;
+  /** True while the lock directory still carries this holder's token. */
+  stillHeld(): Promise<boolean>;
+  /** Throws LockLostError unless `stillHeld()`. Call right before committing a write. */
+  assertHeld(): Promise<void>;
+  release(): Promise<void>;
+}
+
+const HOST = hostname();
+
+function isCode(e: unknown, ...codes: string[]): boolean {
+  return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch (e) {
+    // Some filesystems refuse fsync on directories; the rename is still atomic there.
+    if (!isCode(e, 'EINVAL', 'ENOTSUP', 'EISDIR', 'EBADF', 'EPERM')) throw e;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** The owner of the lock at `lockDir`, or null when there is no lock / no readable owner file. */
+export async function readLockOwner(lockDir: string): Promise<LockOwner | null> {
+  try {
+    const o = JSON.parse(await fsp.readFile(join(lockDir, 'owner'), 'utf8')) as Partial<LockOwner>;
+    if (typeof o.pid !== 'number' || typeof o.hostname !== 'string' || typeof o.created !== 'string' || typeof o.token !== 'string')
+      return null;
+    return o as LockOwner;
+  } catch {
+    return null;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return !isCode(e, 'ESRCH');
+  }
+}
+
+/** Why a lock is stale, or null when it must be respected. */
+async function staleReason(lockDir: string, owner: LockOwner | null, staleMs: number): Promise<string | null> {
+  if (owner) {
+    if (owner.hostname === HOST && owner.pid !== process.pid && !pidAlive(owner.pid))
+      return `its holder (pid ${owner.pid} on ${owner.hostname}) is gone`;
+    const age = Date.now() - Date.parse(owner.created);
+    if (Number.isFinite(age) && age > staleMs) return `it is ${Math.round(age / 1000)} s old`;
+    return null;
+  }
+  try {
+    const st = await fsp.stat(lockDir);
+    if (Date.now() - st.mtimeMs > staleMs) return 'it has no owner file and is old';
+  } catch {
+    return null; // vanished: the caller simply retries
+  }
+  return null;
+}
+
+/** Writes the owner file inside the lock directory atomically (readers never see half of it). */
+async function writeOwner(dir: string, owner: LockOwner): Promise<void> {
+  const tmp = join(dir, `.owner.tmp-${owner.token}`);
+  const fh = await fsp.open(tmp, 'wx', 0o644);
+  try {
+    await fh.writeFile(JSON.stringify(owner) + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, join(dir, 'owner'));
+  await fsyncDir(dir);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Moves a stale lock away. Returns when the lock named by `staleToken` is gone (by us or anyone).
+ * If what we moved turns out to be a different (live) lock, it is put back.
+ */
+async function breakLock(lockDir: string, stale: LockOwner | null): Promise<void> {
+  const dead = `${lockDir}.dead-${randomBytes(6).toString('hex')}`;
+  try {
+    await fsp.rename(lockDir, dead);
+  } catch (e) {
+    if (isCode(e, 'ENOENT')) return;
+    throw e;
+  }
+  const moved = await readLockOwner(dead);
+  if ((moved?.token ?? null) === (stale?.token ?? null)) {
+    await fsp.rm(dead, { recursive: true, force: true });
+    return;
+  }
+  // We raced another breaker and moved a live lock: put it back if its place is still free.
+  try {
+    await fsp.rename(dead, lockDir);
+  } catch {
+    // Someone took the lock meanwhile; the holder we displaced detects it in assertHeld().
+    await fsp.rm(dead, { recursive: true, force: true });
+  }
+}
+
+/** Removes `.lock.dead-*` directories left by processes that crashed while breaking or releasing. */
+async function sweepLeftovers(lockDir: string, staleMs: number): Promise<void> {
+  const parent = dirname(lockDir);
+  const prefix = basename(lockDir) + '.';
+  let names: string[];
+  try {
+    names = await fsp.readdir(parent);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix + 'dead-')) continue;
+    const p = join(parent, n);
+    // A dead dir is private to the process that made it; one older than staleMs is abandoned.
+    const st = await fsp.stat(p).catch(() => null);
+    if (st && Date.now() - st.mtimeMs > staleMs) await fsp.rm(p, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+export async function acquireLock(lockDir: string, opts: LockOptions = {}): Promise<Lock> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  const staleMs = opts.staleMs ?? DEFAULT_STALE_LOCK_MS;
+  let poll = opts.pollMs ?? 5;
+  const token = randomBytes(12).toString('hex');
+  const owner: LockOwner = {
+    pid: process.pid,
+    hostname: HOST,
+    created: new Date().toISOString(),
+    token,
+    ...(opts.purpose ? { purpose: opts.purpose } : {}),
+  };
+  const start = Date.now();
+  for (;;) {
+    let made = false;
+    try {
+      await fsp.mkdir(lockDir);
+      made = true;
+    } catch (e) {
+      if (!isCode(e, 'EEXIST')) throw e;
+    }
+    if (made) {
+      owner.created = new Date().toISOString();
+      try {
+        await writeOwner(lockDir, owner);
+        await fsyncDir(dirname(lockDir));
+      } catch (e) {
+        // A breaker moved our fresh (still ownerless) directory away: simply try again.
+        if (isCode(e, 'ENOENT')) continue;
+        await fsp.rmdir(lockDir).catch(() => undefined);
+        throw e;
+      }
+      if ((await readLockOwner(lockDir))?.token === token) break;
+      continue;
+    }
+    const current = await readLockOwner(lockDir);
+    const reason = await staleReason(lockDir, current, staleMs);
+    if (reason) {
+      await breakLock(lockDir, current);
+      continue;
+    }
+    const waited = Date.now() - start;
+    if (waited >= timeoutMs) throw new LockTimeoutError(lockDir, current, waited, staleMs);
+    await sleep(Math.min(poll, timeoutMs - waited) * (0.5 + Math.random()));
+    poll = Math.min(poll * 2, 100);
+  }
+  await sweepLeftovers(lockDir, staleMs);
+
+  const stillHeld = async (): Promise<boolean> => (await readLockOwner(lockDir))?.token === token;
+  let released = false;
+  return {
+    dir: lockDir,
+    owner,
+    stillHeld,
+    async assertHeld() {
+      if (!(await stillHeld())) throw new LockLostError(lockDir);
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      if (!(await stillHeld())) return;
+      const dead = `${lockDir}.dead-${token}`;
+      try {
+        await fsp.rename(lockDir, dead);
+      } catch (e) {
+        if (isCode(e, 'ENOENT')) return;
+        throw e;
+      }
+      await fsp.rm(dead, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs `fn` holding the lock; always releases it. */
+export async function withLock<T>(lockDir: string, fn: (lock: Lock) => Promise<T>, opts: LockOptions = {}): Promise<T> {
+  const lock = await acquireLock(lockDir, opts);
+  try {
+    return await fn(lock);
+  } finally {
+    await lock.release();
+  }
+}
