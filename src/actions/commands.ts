@@ -49,17 +49,25 @@ export function tempPathFor(dst: string, runId: string, actionIndex: number): st
 }
 
 /**
- * The check before sending bytes. Exit 3 + message when the parent directory is missing;
- * prints "unchanged" when dst is a regular file with this sha256, mode (and owner), else "changed".
+ * The check before sending bytes. Exit 3 + message when the parent directory is missing.
+ * Prints "unchanged" when dst is a regular file with this sha256, mode (and owner);
+ * "meta" when only mode/owner differ (fixed without sending bytes); else "changed".
  */
 export function fileCheckCommand(dst: string, sha256: string, mode: number, own: Ownership, become?: string): string {
   const f = quote(dst);
   const d = quote(dirname(dst));
   const script =
     `if [ ! -d ${d} ]; then echo ${quote(`parent directory ${dirname(dst)} does not exist`)} >&2; exit 3; fi; ` +
-    `if [ -f ${f} ] && [ ! -L ${f} ] && [ "$(stat -c %a ${f})" = ${statMode(mode)} ]${ownershipTest(own, f)} && ` +
-    `[ "$(${SHA} ${f} | cut -d ' ' -f 1)" = ${sha256} ]; then echo unchanged; else echo changed; fi`;
+    `if [ -f ${f} ] && [ ! -L ${f} ] && [ "$(${SHA} ${f} | cut -d ' ' -f 1)" = ${sha256} ]; then ` +
+    `if [ "$(stat -c %a ${f})" = ${statMode(mode)} ]${ownershipTest(own, f)}; then echo unchanged; else echo meta; fi; ` +
+    `else echo changed; fi`;
   return becomeWrap(script, become);
+}
+
+/** Brings an existing file with the right content to the right mode and ownership. */
+export function fileMetaCommand(dst: string, mode: number, own: Ownership, become?: string): string {
+  const f = quote(dst);
+  return becomeWrap(`chmod ${octal(mode)} ${f}${own.owner || own.group ? ` && ${chownCmd(own, f).replace(/ && $/, '')}` : ''}`, become);
 }
 
 /**

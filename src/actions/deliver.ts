@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { ByteSource, FileEntry } from '../plan/types.js';
 import { octal } from '../transport/shell.js';
-import { fileCheckCommand, fileWriteCommand, tempPathFor } from './commands.js';
+import { fileCheckCommand, fileMetaCommand, fileWriteCommand, tempPathFor } from './commands.js';
 import { execQuiet } from './exec.js';
 import { ownText } from './mkdir.js';
 import { ActionFailure, type ActionOutcome, type ActionRuntime, type PlanContext } from './types.js';
@@ -34,23 +34,44 @@ export function planFileEntry(
   };
 }
 
-export function fileCommands(e: FileEntry, sha256: string): { check: string; write: string } {
+export function fileCommands(e: { dst: string; tmp: string; mode: number; owner?: string; group?: string; become?: string }, sha256: string): { check: string; meta: string; write: string } {
   const own = { owner: e.owner, group: e.group };
   return {
     check: fileCheckCommand(e.dst, sha256, e.mode, own, e.become),
+    meta: fileMetaCommand(e.dst, e.mode, own, e.become),
     write: fileWriteCommand(e.dst, e.tmp, sha256, e.mode, own, e.become),
   };
+}
+
+/** check → (nothing | fix mode/owner | stream the bytes). The one delivery path for copy, template and pull. */
+export async function deliverBytes(
+  rt: ActionRuntime,
+  e: { dst: string; tmp: string; mode: number; owner?: string; group?: string; become?: string },
+  what: string,
+  sha256: string,
+  open: () => NodeJS.ReadableStream | Buffer,
+): Promise<'unchanged' | 'meta' | 'changed'> {
+  const { check, meta, write } = fileCommands(e, sha256);
+  const res = (await execQuiet(rt, check, what, e.become)).stdout.trim();
+  if (res === 'unchanged') return 'unchanged';
+  if (res === 'meta') {
+    await execQuiet(rt, meta, what, e.become);
+    return 'meta';
+  }
+  await execQuiet(rt, write, what, e.become, { stdin: open() as never });
+  return 'changed';
 }
 
 export function describeFile(e: FileEntry): string[] {
   const src = e.source;
   const sha = src.type === 'inline' ? src.sha256 : `<sha256 of ${src.path}>`;
-  const { check, write } = fileCommands(e, sha);
+  const { check, meta, write } = fileCommands(e, sha);
   const what = src.type === 'inline' ? `${src.origin} (${src.size} bytes, sha256 ${sha})` : `${src.path} (sha256 taken when the step runs)`;
   return [
     `${what} -> ${e.dst} mode ${octal(e.mode)}${ownText(e)}`,
-    `skip if ${e.dst} already has this sha256 and mode ${octal(e.mode)}${ownText(e)}`,
+    `skip if ${e.dst} already has this sha256 and mode ${octal(e.mode)}${ownText(e)}; same sha256 but other mode/owner: fix them, send nothing`,
     `$ ${check}`,
+    `$ ${meta}   (only when just mode/owner differ)`,
     `$ ${write}  < ${src.type === 'file' ? src.path : '(rendered content)'}`,
   ];
 }
@@ -67,10 +88,7 @@ export async function deliverFile(e: FileEntry, rt: ActionRuntime): Promise<Acti
       throw new ActionFailure(`${what}: cannot read source ${e.source.path}: ${(err as Error).message}`);
     }
   }
-  const { check, write } = fileCommands(e, sha256);
-  const res = await execQuiet(rt, check, what, e.become);
-  if (res.stdout.trim() === 'unchanged') return { status: 'unchanged', detail: `sha256 ${sha256.slice(0, 12)}` };
-  const stdin = e.source.type === 'file' ? rt.files.open(e.source.path) : Buffer.from(e.source.content, 'utf8');
-  await execQuiet(rt, write, what, e.become, { stdin: stdin as never });
-  return { status: 'changed', detail: `${size} bytes, sha256 ${sha256.slice(0, 12)}` };
+  const how = await deliverBytes(rt, e, what, sha256, () => (e.source.type === 'file' ? rt.files.open(e.source.path) : Buffer.from(e.source.content, 'utf8')));
+  if (how === 'unchanged') return { status: 'unchanged', detail: `sha256 ${sha256.slice(0, 12)}` };
+  return { status: 'changed', detail: how === 'meta' ? 'mode/owner fixed, no bytes sent' : `${size} bytes, sha256 ${sha256.slice(0, 12)}` };
 }

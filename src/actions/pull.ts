@@ -9,7 +9,8 @@
 import { createReadStream } from 'node:fs';
 import type { PullEntry } from '../plan/types.js';
 import { octal } from '../transport/shell.js';
-import { dirCheckCommand, dirWriteCommand, fileCheckCommand, fileWriteCommand, tempPathFor } from './commands.js';
+import { dirCheckCommand, dirWriteCommand, tempPathFor } from './commands.js';
+import { deliverBytes, fileCommands } from './deliver.js';
 import { execQuiet } from './exec.js';
 import { absolutePath, modeField, ownership } from './fields.js';
 import { ownText } from './mkdir.js';
@@ -67,9 +68,8 @@ export const pullAction: ActionModule<PullEntry> = {
     return [
       `${ref} from registry "${e.registry}" -> ${e.to} mode ${octal(e.mode)}${ownText(e)}${e.extract ? ' (extracted)' : ''}`,
       `resolved and verified once per run on the orchestrator; skip if ${e.to} already has the payload's sha256 and mode`,
-      'a file payload:',
-      `$ ${fileCheckCommand(e.to, sha, e.mode, own, e.become)}`,
-      `$ ${fileWriteCommand(e.to, e.tmp, sha, e.mode, own, e.become)}`,
+      'a file payload (same sha256 but other mode/owner: fixed without sending bytes):',
+      ...Object.values(fileCommands({ ...e, dst: e.to }, sha)).map((c) => `$ ${c}`),
       'a directory payload (or extract: true): entries checked on the orchestrator first, then',
       `$ ${dirCheckCommand(e.to, '<manifest digest>', e.become)}`,
       `$ ${dirWriteCommand(e.to, e.tmp, sha, '<manifest digest>', { gzip: true, stripComponents: 1, ...own }, e.become)}`,
@@ -91,10 +91,9 @@ export const pullAction: ActionModule<PullEntry> = {
     const own = { owner: e.owner, group: e.group };
 
     if (!desc.layer.directory && !e.extract) {
-      const check = await execQuiet(rt, fileCheckCommand(e.to, sha, e.mode, own, e.become), what, e.become);
-      if (check.stdout.trim() === 'unchanged') return { status: 'unchanged', detail: desc.manifestDigest, env };
-      await execQuiet(rt, fileWriteCommand(e.to, e.tmp, sha, e.mode, own, e.become), what, e.become, { stdin: createReadStream(local) });
-      return { status: 'changed', detail: `${desc.layer.size} bytes, ${desc.manifestDigest}`, env };
+      const how = await deliverBytes(rt, { ...e, dst: e.to }, what, sha, () => createReadStream(local));
+      if (how === 'unchanged') return { status: 'unchanged', detail: desc.manifestDigest, env };
+      return { status: 'changed', detail: how === 'meta' ? `mode/owner fixed, no bytes sent, ${desc.manifestDigest}` : `${desc.layer.size} bytes, ${desc.manifestDigest}`, env };
     }
 
     const archive = await rt.artifacts.inspectArchive(desc, local);

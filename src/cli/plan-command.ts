@@ -84,6 +84,24 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
     });
   }
+  // Host keys are checked before any action: connect every SSH host of the plan now
+  // (throttled). An unknown or changed key fails the run here; a host that is down fails
+  // when its turn comes (its connection error is kept, not retried).
+  if (pool) {
+    const { HostKeyError } = await import('../transport/pool.js');
+    const specs = [...new Set(sshHosts.map((h) => h.host))].map((n) => hf.hosts.get(n)!).filter(Boolean);
+    const errors = await pool.connectAll(specs);
+    const keyErrors = [...errors.values()].filter((e) => e instanceof HostKeyError);
+    if (keyErrors.length) {
+      for (const e of keyErrors) process.stderr.write(`error: ${redactor.text(e.message)}\n`);
+      process.stderr.write(`no action was run: ${keyErrors.length} host key problem(s)\n`);
+      await pool.closeAll();
+      await bus.close();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      return EXIT.failed;
+    }
+  }
   const local = new Map<string, Transport>();
   const transportFor = (ph: PlannedHost): Transport => {
     const spec = hf.hosts.get(ph.host);

@@ -79,7 +79,7 @@ describe('every action on the local transport', () => {
     expect(ev2.map((e) => e.status)).toEqual(['unchanged', 'unchanged', 'unchanged', 'ok']);
   });
 
-  it('copy rewrites a file whose mode or content drifted, atomically (new inode)', async () => {
+  it('a drifted mode is fixed in place without sending bytes; drifted content is replaced atomically (new inode)', async () => {
     const dir = deployProject();
     expect((await runCli(['plan', 'release', '--output', 'plain'], { cwd: dir })).code).toBe(0);
     const f = join(dir, 'out/a/app.bin');
@@ -88,6 +88,13 @@ describe('every action on the local transport', () => {
     const r = await runCli(['plan', 'release', '--output', 'json'], { cwd: dir });
     expect(r.code).toBe(0);
     expect(statSync(f).mode & 0o7777).toBe(0o755);
+    expect(statSync(f).ino).toBe(ino);
+    expect(jsonEvents(r.stdout).find((e) => e.type === 'action.end' && e.host === 'a' && e.kind === 'copy')).toMatchObject({ status: 'changed', message: 'mode/owner fixed, no bytes sent' });
+
+    writeFileSync(f, 'tampered\n');
+    const r2 = await runCli(['plan', 'release', '--output', 'plain'], { cwd: dir });
+    expect(r2.code).toBe(0);
+    expect(readFileSync(f, 'utf8')).toBe('binary-v1\n');
     expect(statSync(f).ino).not.toBe(ino);
   });
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { becomeWrap, envScript, octal, quote, runWithEnv } from '../../src/transport/shell.js';
-import { fileCheckCommand, fileWriteCommand, mkdirCommand, tempPathFor } from '../../src/actions/commands.js';
+import { fileCheckCommand, fileMetaCommand, fileWriteCommand, mkdirCommand, tempPathFor } from '../../src/actions/commands.js';
 
 const sh = (script: string, input = '') => execFileSync('/bin/sh', ['-c', script], { input, encoding: 'utf8' });
 
@@ -81,8 +81,10 @@ describe('generated commands (exact strings)', () => {
   it('file check and write', () => {
     const sha = 'a'.repeat(64);
     expect(fileCheckCommand('/opt/a b', sha, 0o644, {})).toBe(
-      `if [ ! -d /opt ]; then echo 'parent directory /opt does not exist' >&2; exit 3; fi; if [ -f '/opt/a b' ] && [ ! -L '/opt/a b' ] && [ "$(stat -c %a '/opt/a b')" = 644 ] && [ "$(sha256sum '/opt/a b' | cut -d ' ' -f 1)" = ${sha} ]; then echo unchanged; else echo changed; fi`,
+      `if [ ! -d /opt ]; then echo 'parent directory /opt does not exist' >&2; exit 3; fi; if [ -f '/opt/a b' ] && [ ! -L '/opt/a b' ] && [ "$(sha256sum '/opt/a b' | cut -d ' ' -f 1)" = ${sha} ]; then if [ "$(stat -c %a '/opt/a b')" = 644 ]; then echo unchanged; else echo meta; fi; else echo changed; fi`,
     );
+    expect(fileMetaCommand('/opt/x', 0o755, { owner: 'app', group: 'app' })).toBe('chmod 0755 /opt/x && chown app:app /opt/x');
+    expect(fileMetaCommand('/opt/x', 0o600, {}, 'root')).toBe(`sudo -n -- sh -c 'chmod 0600 /opt/x'`);
     expect(fileWriteCommand('/opt/x', '/opt/.x.tmp', sha, 0o600, { owner: 'root' })).toBe(
       `trap 'rm -f /opt/.x.tmp' EXIT; trap 'exit 1' HUP INT TERM PIPE; umask 077; cat > /opt/.x.tmp && sync /opt/.x.tmp && s=$(sha256sum /opt/.x.tmp | cut -d ' ' -f 1) && if [ "$s" != ${sha} ]; then echo "checksum mismatch on host: expected ${sha}, got $s" >&2; exit 4; fi && chmod 0600 /opt/.x.tmp && chown root /opt/.x.tmp && mv -f /opt/.x.tmp /opt/x && trap - EXIT`,
     );
