@@ -75,11 +75,12 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   const sshHosts = plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.filter((h) => h.transport === 'ssh')));
   let pool: import('../transport/pool.js').TransportPool | undefined;
   if (sshHosts.length) {
-    const { TransportPool } = await import('../transport/pool.js');
+    const { TransportPool, defaultKnownHostsFile } = await import('../transport/pool.js');
     const connectTimeoutMs = opts.connectTimeout !== undefined ? durationField(opts.connectTimeout) : undefined;
     pool = new TransportPool({
       hosts: hf.hosts,
-      knownHostsFiles: [...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
+      // ~/.ssh/known_hosts first: it is where --accept-new-hosts records new keys.
+      knownHostsFiles: [defaultKnownHostsFile(), ...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
       acceptNewHosts: opts.acceptNewHosts,
       ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
     });

@@ -1,0 +1,778 @@
+/**
+ * SSH transport over ssh2: one connection per endpoint for the whole run, many exec
+ * channels multiplexed over it (capped per connection, queued beyond the cap).
+ *
+ * - Host keys are always verified (./known-hosts.ts); unknown hosts are refused unless
+ *   `acceptNewHosts`, changed or revoked keys are refused always.
+ * - Connect errors name the host and the phase: DNS, TCP refused/unreachable, timeout
+ *   ("no answer within 10s"), handshake, host key, authentication (with the methods tried).
+ * - A connection that drops rejects every running and queued exec at once.
+ * - No silent retries: a failed connect stays failed (the same error is returned) until
+ *   `close()`; a dropped connection is not reopened behind the caller's back.
+ *   The only thing ever re-attempted is *opening a channel* the server refused under
+ *   load (MaxSessions) while other channels were running — the command had not started.
+ * - Env vars are never sent with ssh2's `env` (sshd drops them without AcceptEnv):
+ *   callers put them in the command/stdin (see ./shell.ts).
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Duplex, Readable } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
+import {
+  type KnownHostEntry,
+  appendKnownHost,
+  checkHostKey,
+  hostKeyError,
+  knownKeyTypes,
+  preferredHostKeyAlgorithms,
+} from './known-hosts.js';
+import type { ExecOptions, ExecResult, Transport } from './types.js';
+import { TransportError } from './types.js';
+
+export { HostKeyError } from './known-hosts.js';
+
+const { Client, utils } = ssh2;
+type Ssh2Client = InstanceType<typeof Client>;
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
+export const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
+/** Concurrent exec channels per connection: below OpenSSH's default MaxSessions (10). */
+export const DEFAULT_MAX_CHANNELS = 8;
+const DEFAULT_CAPTURE = 1 << 20;
+/** After an abort: how long the remote command gets to die from SIGTERM before we drop the channel. */
+const ABORT_GRACE_MS = 2_000;
+export const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+
+/** Everything needed to reach one SSH endpoint, already merged from HostSpec + ssh config. */
+export interface SshEndpoint {
+  /** Inventory name, used in every message. */
+  name: string;
+  addr: string;
+  port: number;
+  user: string;
+  /** Identity files to offer, in order (absolute). Empty = agent + default keys. */
+  identityFiles: string[];
+  /** Where identityFiles came from: a missing/unusable file is an error for 'host', skipped for 'config'. */
+  identitySource: 'host' | 'config' | 'default';
+  passphraseEnv?: string;
+  /** Offer only the identity files, not the agent (OpenSSH IdentitiesOnly). */
+  identitiesOnly?: boolean;
+  connectTimeoutMs: number;
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  maxChannels?: number;
+  /** Reach the endpoint through this connection (direct-tcpip), e.g. a jump host. */
+  jump?: SshConnection;
+}
+
+/** What a connection needs from its pool. */
+export interface ConnectionContext {
+  knownHostsFiles: string[];
+  acceptNewHosts: boolean;
+  /** Current known_hosts entries (loaded once, updated on accept-new). */
+  knownHosts(): Promise<KnownHostEntry[]>;
+  /** Records an accepted key so later connections in this run see it. */
+  remember(entries: KnownHostEntry[]): void;
+  /** Throttles concurrent handshakes (sshd MaxStartups); resolves to a release function. */
+  handshakeSlot(): Promise<() => void>;
+  /** Called once per connection that reached "authenticated". */
+  opened(): void;
+  /** Env to read passphrases and SSH_AUTH_SOCK from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+type State = 'idle' | 'connecting' | 'ready' | 'failed' | 'dropped' | 'closed';
+
+interface Running {
+  fail(err: Error): void;
+}
+
+function secs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+function tildify(p: string): string {
+  const home = os.homedir();
+  return home && p.startsWith(home + path.sep) ? '~' + p.slice(home.length) : p;
+}
+
+interface Credential {
+  label: string;
+  method: (user: string) => AnyAuthMethod;
+}
+
+/** One pooled SSH connection. Shared by every SshTransport that resolves to the same endpoint. */
+export class SshConnection {
+  private state: State = 'idle';
+  private client: Ssh2Client | undefined;
+  private connecting: Promise<void> | undefined;
+  private failure: Error | undefined;
+  private dropReason: string | undefined;
+  private readonly running = new Set<Running>();
+  private active = 0;
+  private limit: number;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(
+    readonly ep: SshEndpoint,
+    private readonly ctx: ConnectionContext,
+  ) {
+    this.limit = ep.maxChannels ?? DEFAULT_MAX_CHANNELS;
+  }
+
+  get name(): string {
+    return this.ep.name;
+  }
+
+  /** `user@addr:port` (plus the jump chain): the pool key. */
+  get key(): string {
+    const own = `${this.ep.user}@${this.ep.addr}:${this.ep.port}`;
+    return this.ep.jump ? `${own} via ${this.ep.jump.key}` : own;
+  }
+
+  get connected(): boolean {
+    return this.state === 'ready';
+  }
+
+  connect(): Promise<void> {
+    switch (this.state) {
+      case 'ready':
+        return Promise.resolve();
+      case 'connecting':
+        return this.connecting!;
+      case 'failed':
+        return Promise.reject(this.failure!);
+      case 'dropped':
+        return Promise.reject(this.err(`the connection to ${this.where} was lost earlier (${this.dropReason}); not reconnecting`));
+      case 'idle':
+      case 'closed':
+        break;
+    }
+    this.state = 'connecting';
+    this.connecting = this.open().then(
+      () => {
+        this.state = 'ready';
+        this.connecting = undefined;
+      },
+      (e: Error) => {
+        this.state = 'failed';
+        this.failure = e;
+        this.connecting = undefined;
+        throw e;
+      },
+    );
+    return this.connecting;
+  }
+
+  private get where(): string {
+    return `${this.ep.addr}:${this.ep.port}`;
+  }
+
+  private err(message: string, cause?: unknown): TransportError {
+    return new TransportError(this.ep.name, message, cause !== undefined ? { cause } : undefined);
+  }
+
+  private async open(): Promise<void> {
+    const ep = this.ep;
+    let tunnel: Duplex | undefined;
+    if (ep.jump) {
+      try {
+        tunnel = await ep.jump.forwardOut(ep.addr, ep.port);
+      } catch (e) {
+        if (e instanceof TransportError && e.name === 'HostKeyError') throw e;
+        throw this.err(`cannot reach ${this.where} through jump host ${(e as Error).message}`, e);
+      }
+    }
+    let entries: KnownHostEntry[];
+    let creds: { list: Credential[]; notes: string[] };
+    try {
+      entries = await this.ctx.knownHosts();
+      creds = this.credentials();
+    } catch (e) {
+      tunnel?.destroy();
+      throw e;
+    }
+    const release = await this.ctx.handshakeSlot();
+    try {
+      const deadline = Date.now() + ep.connectTimeoutMs;
+      const sock = tunnel ?? (await this.tcpConnect(deadline));
+      await this.handshake(sock, deadline, entries, creds);
+    } finally {
+      release();
+    }
+    this.ctx.opened();
+  }
+
+  private tcpConnect(deadline: number): Promise<net.Socket> {
+    const { addr, port, connectTimeoutMs } = this.ep;
+    return new Promise((resolve, reject) => {
+      const sock = net.connect({ host: addr, port });
+      const timer = setTimeout(
+        () => {
+          sock.destroy();
+          reject(
+            this.err(
+              `no answer within ${secs(connectTimeoutMs)} from ${this.where} (TCP connect timed out)` +
+                `\n    hint: is the address right and the host up? raise connect_timeout if it is just slow`,
+            ),
+          );
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      sock.once('connect', () => {
+        clearTimeout(timer);
+        sock.removeAllListeners('error');
+        sock.setNoDelay(true);
+        resolve(sock);
+      });
+      sock.once('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        sock.destroy();
+        reject(this.err(describeSocketError(e, addr, port), e));
+      });
+    });
+  }
+
+  private handshake(
+    sock: Duplex,
+    deadline: number,
+    entries: KnownHostEntry[],
+    creds: { list: Credential[]; notes: string[] },
+  ): Promise<void> {
+    const ep = this.ep;
+    const client = new Client();
+    const tried: string[] = [];
+    let serverMethods: string[] | undefined;
+    let hostKeyFailure: Error | undefined;
+    let sawBanner = false;
+    let authStarted = false;
+    const queue = [...creds.list];
+
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (e?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (e) {
+          client.removeAllListeners('ready');
+          client.on('error', () => undefined);
+          client.end();
+          sock.destroy();
+          reject(e);
+        } else {
+          resolve();
+        }
+      };
+      const timer = setTimeout(
+        () => {
+          const phase = !sawBanner
+            ? `connected to ${this.where} but got no SSH answer (is it an SSH server?)`
+            : authStarted
+              ? `the SSH handshake with ${this.where} stalled during authentication`
+              : `the SSH handshake with ${this.where} did not complete`;
+          settle(this.err(`no answer within ${secs(ep.connectTimeoutMs)}: ${phase}`));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+
+      const triedText = () =>
+        `tried ${tried.length ? tried.join(', ') : 'nothing'}` + (creds.notes.length ? `; ${creds.notes.join('; ')}` : '');
+
+      client.on('greeting', () => (sawBanner = true));
+      client.on('handshake', () => (sawBanner = true));
+      client.on('ready', () => {
+        if (settled) return;
+        this.client = client;
+        client.removeAllListeners('error');
+        client.on('error', (e: Error & { level?: string }) => {
+          this.dropReason = e.level === 'client-timeout' ? 'no keepalive answer' : e.message;
+        });
+        client.on('close', () => this.onClosed());
+        settle();
+      });
+      client.on('error', (e: Error & { level?: string }) => {
+        if (hostKeyFailure) return settle(hostKeyFailure);
+        if (e.level === 'client-authentication' || /authentication/i.test(e.message)) {
+          const only = serverMethods && !serverMethods.includes('publickey');
+          return settle(
+            this.err(
+              `authentication failed for user ${JSON.stringify(ep.user)} at ${this.where} (${triedText()})` +
+                (only ? `; the server only accepts: ${serverMethods!.join(', ')}` : '') +
+                `\n    hint: check the user, identity_file, and that the public key is in ~${ep.user}/.ssh/authorized_keys on the host`,
+              e,
+            ),
+          );
+        }
+        if (e.level === 'client-socket') {
+          return settle(this.err(`connection to ${this.where} failed during the SSH handshake: ${describeSocketError(e, ep.addr, ep.port)}`, e));
+        }
+        if (/before handshake/i.test(e.message)) {
+          return settle(
+            this.err(
+              `${this.where} closed the connection before the SSH handshake` +
+                `\n    hint: sshd may be refusing connections (MaxStartups, firewall, fail2ban)`,
+              e,
+            ),
+          );
+        }
+        if (/too many authentication failures/i.test(e.message)) {
+          return settle(this.err(`authentication failed at ${this.where}: too many authentication failures (${triedText()})`, e));
+        }
+        settle(this.err(`SSH handshake with ${this.where} failed: ${e.message}`, e));
+      });
+      client.on('close', () => {
+        if (hostKeyFailure) return settle(hostKeyFailure);
+        settle(this.err(`${this.where} closed the connection during the SSH handshake`));
+      });
+
+      const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
+        const verdict = checkHostKey(entries, ep.addr, ep.port, key);
+        if (verdict.status === 'ok') return verify(true);
+        if (verdict.status === 'unknown' && this.ctx.acceptNewHosts) {
+          const file = this.ctx.knownHostsFiles[0];
+          if (!file) {
+            hostKeyFailure = this.err('cannot accept a new host key: no known_hosts file configured');
+            return verify(false);
+          }
+          appendKnownHost(file, ep.addr, ep.port, key).then(
+            () => {
+              this.ctx.remember([
+                { file, line: 0, hosts: ep.port === 22 ? ep.addr.toLowerCase() : `[${ep.addr.toLowerCase()}]:${ep.port}`, keyType: keyTypeOfBlob(key), key },
+              ]);
+              verify(true);
+            },
+            (e: Error) => {
+              hostKeyFailure = this.err(`cannot record the new host key in ${file}: ${e.message}`, e);
+              verify(false);
+            },
+          );
+          return;
+        }
+        hostKeyFailure = hostKeyError(ep.name, ep.addr, ep.port, key, verdict, this.ctx.knownHostsFiles);
+        verify(false);
+      };
+
+      const authHandler = (methodsLeft: string[] | null, _partial: boolean | null, next: (m: AnyAuthMethod | false) => void) => {
+        authStarted = true;
+        if (methodsLeft && !methodsLeft.includes('publickey')) {
+          serverMethods = methodsLeft;
+          return next(false);
+        }
+        const c = queue.shift();
+        if (!c) return next(false);
+        tried.push(c.label);
+        next(c.method(ep.user));
+      };
+
+      const config: ConnectConfig = {
+        sock: sock as unknown as ConnectConfig['sock'],
+        username: ep.user,
+        readyTimeout: 0, // our own deadline covers TCP + handshake + auth
+        keepaliveInterval: ep.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
+        keepaliveCountMax: ep.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT_MAX,
+        hostVerifier: hostVerifier as ConnectConfig['hostVerifier'],
+        authHandler: authHandler as unknown as ConnectConfig['authHandler'],
+        algorithms: {
+          serverHostKey: preferredHostKeyAlgorithms(knownKeyTypes(entries, ep.addr, ep.port)) as NonNullable<
+            ConnectConfig['algorithms']
+          >['serverHostKey'],
+        },
+      };
+      try {
+        client.connect(config);
+      } catch (e) {
+        settle(this.err(`cannot start the SSH handshake with ${this.where}: ${(e as Error).message}`, e));
+      }
+    });
+  }
+
+  /** Keys and agent to offer, in order; throws on a broken explicit identity. */
+  private credentials(): { list: Credential[]; notes: string[] } {
+    const ep = this.ep;
+    const env = this.ctx.env ?? process.env;
+    const list: Credential[] = [];
+    const notes: string[] = [];
+    const explicit = ep.identitySource === 'host';
+    const files =
+      ep.identityFiles.length > 0
+        ? ep.identityFiles
+        : DEFAULT_IDENTITIES.map((n) => path.join(env.HOME || os.homedir(), '.ssh', n)).filter((f) => fs.existsSync(f));
+    const source = ep.identityFiles.length > 0 ? ep.identitySource : 'default';
+    const keys: Credential[] = [];
+    for (const file of files) {
+      let data: Buffer;
+      try {
+        data = fs.readFileSync(file);
+      } catch (e) {
+        const msg = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message;
+        if (explicit) throw this.err(`identity_file ${file} ${msg}`, e);
+        notes.push(`${tildify(file)} ${msg}`);
+        continue;
+      }
+      let parsed = utils.parseKey(data);
+      if (parsed instanceof Error && /passphrase|encrypted/i.test(parsed.message)) {
+        const envName = ep.passphraseEnv;
+        const pass = envName !== undefined && source !== 'default' ? env[envName] : undefined;
+        if (pass === undefined) {
+          if (source === 'default') {
+            notes.push(`${tildify(file)} skipped: encrypted (use identity_file with passphrase_env, or an agent)`);
+            continue;
+          }
+          throw this.err(
+            envName
+              ? `identity_file ${file} is encrypted and the environment variable ${envName} (passphrase_env) is not set`
+              : `identity_file ${file} is encrypted; set passphrase_env to the name of an environment variable holding its passphrase, or load it into ssh-agent`,
+          );
+        }
+        parsed = utils.parseKey(data, pass);
+        if (parsed instanceof Error) {
+          throw this.err(`cannot decrypt identity_file ${file} with the passphrase from ${envName}: ${parsed.message}`, parsed);
+        }
+      }
+      if (parsed instanceof Error) {
+        if (source !== 'default' && explicit) throw this.err(`cannot read identity_file ${file}: ${parsed.message}`, parsed);
+        notes.push(`${tildify(file)} skipped: ${parsed.message}`);
+        continue;
+      }
+      const key: ParsedKey = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+      if (!key.isPrivateKey()) {
+        if (explicit) throw this.err(`identity_file ${file} is not a private key`);
+        notes.push(`${tildify(file)} skipped: not a private key`);
+        continue;
+      }
+      keys.push({ label: `publickey (key ${tildify(file)})`, method: (username) => ({ type: 'publickey', username, key }) });
+    }
+    const agentSock = env.SSH_AUTH_SOCK;
+    const agent: Credential | undefined =
+      agentSock && !ep.identitiesOnly
+        ? { label: 'agent (SSH_AUTH_SOCK)', method: (username) => ({ type: 'agent', username, agent: agentSock }) }
+        : undefined;
+    // Explicit identities first (the operator asked for them); with defaults, the agent first, like OpenSSH.
+    if (source === 'default') {
+      if (agent) list.push(agent);
+      list.push(...keys);
+    } else {
+      list.push(...keys);
+      if (agent) list.push(agent);
+    }
+    if (list.length === 0) {
+      throw this.err(
+        `no credentials to offer to ${this.where}: ` +
+          (source === 'default'
+            ? `no identity_file, SSH_AUTH_SOCK is not set, and none of ${DEFAULT_IDENTITIES.map((n) => `~/.ssh/${n}`).join(', ')} is usable`
+            : `none of the identity files is usable`) +
+          (notes.length ? ` (${notes.join('; ')})` : ''),
+      );
+    }
+    return { list, notes };
+  }
+
+  private onClosed(): void {
+    if (this.state === 'ready') {
+      this.state = 'dropped';
+      this.dropReason ??= 'closed by the remote side';
+    }
+    this.client = undefined;
+    const reason =
+      this.state === 'closed'
+        ? `the connection to ${this.where} was closed by Hades`
+        : `connection to ${this.where} dropped (${this.dropReason}) while the command was running; its outcome on the host is unknown`;
+    const err = this.err(reason);
+    for (const r of [...this.running]) r.fail(err);
+    this.running.clear();
+    // Queued execs: wake them; they will see the state and fail.
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Opens a direct-tcpip channel to `host:port` as seen from this endpoint (for jumps). */
+  async forwardOut(host: string, port: number): Promise<Duplex> {
+    await this.connect();
+    const client = this.client;
+    if (!client) throw this.err(`the connection to ${this.where} is not open`);
+    return new Promise((resolve, reject) => {
+      try {
+        client.forwardOut('127.0.0.1', 0, host, port, (e, stream) => {
+          if (e) return reject(this.err(`could not open a tunnel to ${host}:${port}: ${e.message}`, e));
+          resolve(stream as unknown as Duplex);
+        });
+      } catch (e) {
+        reject(this.err(`could not open a tunnel to ${host}:${port}: ${(e as Error).message}`, e));
+      }
+    });
+  }
+
+  private async slot(signal?: AbortSignal): Promise<() => void> {
+    while (this.active >= this.limit) {
+      await new Promise<void>((resolve, reject) => {
+        const wake = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          const i = this.waiters.indexOf(wake);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(this.err('aborted before start'));
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.waiters.push(wake);
+      });
+      if (this.state !== 'ready') await this.connect();
+    }
+    this.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active--;
+      this.waiters.shift()?.();
+    };
+  }
+
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    if (opts.signal?.aborted) throw this.err('aborted before start');
+    await this.connect();
+    for (;;) {
+      const release = await this.slot(opts.signal);
+      try {
+        return await this.run(command, opts);
+      } catch (e) {
+        if (e instanceof ChannelRefused && this.active > 1) {
+          // The server refused a session under load (MaxSessions): run fewer at once
+          // on this connection and wait for a running command to finish.
+          this.limit = Math.max(1, this.active - 1);
+          continue;
+        }
+        if (e instanceof ChannelRefused) throw this.err(`${this.where} refused to open a session channel: ${e.message}`, e);
+        throw e;
+      } finally {
+        release();
+      }
+    }
+  }
+
+  private run(command: string, opts: ExecOptions): Promise<ExecResult> {
+    const client = this.client;
+    if (!client || this.state !== 'ready') return this.connect().then(() => this.run(command, opts));
+    const limit = opts.captureLimit ?? DEFAULT_CAPTURE;
+    return new Promise<ExecResult>((resolve, reject) => {
+      let settled = false;
+      let channel: ClientChannel | undefined;
+      let abortTimer: NodeJS.Timeout | undefined;
+      const entry: Running = { fail: (e) => finish(e) };
+      const stdinSrc = opts.stdin;
+      const finish = (e: Error | null, r?: ExecResult) => {
+        if (settled) return;
+        settled = true;
+        this.running.delete(entry);
+        clearTimeout(abortTimer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (stdinSrc && typeof stdinSrc === 'object' && !Buffer.isBuffer(stdinSrc) && channel) {
+          (stdinSrc as Readable).unpipe(channel);
+        }
+        if (e) {
+          try {
+            channel?.close();
+          } catch {
+            /* connection already gone */
+          }
+          reject(e);
+        } else resolve(r!);
+      };
+      const onAbort = () => {
+        if (!channel) return finish(this.err('aborted before start'));
+        sendSignal(channel, 'TERM');
+        abortTimer = setTimeout(
+          () =>
+            finish(
+              this.err(`aborted; the command did not stop within ${secs(ABORT_GRACE_MS)} of SIGTERM, its channel was closed`),
+            ),
+          ABORT_GRACE_MS,
+        );
+      };
+      this.running.add(entry);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        client.exec(command, (e, ch) => {
+          if (settled) {
+            ch?.close();
+            return;
+          }
+          if (e) {
+            const reason = (e as Error & { reason?: unknown }).reason;
+            return finish(typeof reason === 'number' || /open failure/i.test(e.message) ? new ChannelRefused(e.message) : this.err(`cannot run the command: ${e.message}`, e));
+          }
+          channel = ch;
+          const out = new Tail(limit);
+          const errTail = new Tail(limit);
+          let exit: { code: number | null; signal?: string } | undefined;
+          let stderrEnded = false;
+          let closed = false;
+          const done = () => {
+            if (!closed || !stderrEnded) return;
+            if (!exit) {
+              if (this.state !== 'ready') return; // onClosed reports the drop
+              return finish(this.err('the command ended without an exit status (channel closed by the server)'));
+            }
+            finish(null, {
+              exitCode: exit.code,
+              ...(exit.signal ? { signal: exit.signal } : {}),
+              stdout: out.toString(),
+              stderr: errTail.toString(),
+            });
+          };
+          ch.on('data', (c: Buffer) => {
+            out.push(c);
+            opts.onStdout?.(c);
+          });
+          ch.stderr.on('data', (c: Buffer) => {
+            errTail.push(c);
+            opts.onStderr?.(c);
+          });
+          ch.stderr.on('end', () => {
+            stderrEnded = true;
+            done();
+          });
+          ch.on('exit', (code: number | null, signal?: string) => {
+            exit = { code: code ?? null, ...(signal ? { signal } : {}) };
+          });
+          ch.on('error', () => {
+            /* surfaced through close / connection drop */
+          });
+          ch.on('close', () => {
+            closed = true;
+            done();
+          });
+          if (opts.signal?.aborted) onAbort();
+          feed(ch, stdinSrc, (err) => finish(this.err(`reading the command's stdin failed: ${err.message}`, err)));
+        });
+      } catch (e) {
+        finish(this.err(`connection to ${this.where} is not usable: ${(e as Error).message}`, e));
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    if (this.state === 'connecting') await this.connecting?.catch(() => undefined);
+    this.state = 'closed';
+    this.failure = undefined;
+    this.dropReason = undefined;
+    const c = client ?? this.client;
+    if (!c) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        c.destroy();
+        resolve();
+      }, 2_000);
+      c.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      c.end();
+    });
+    this.client = undefined;
+  }
+}
+
+class ChannelRefused extends Error {}
+
+function keyTypeOfBlob(key: Buffer): string {
+  const n = key.readUInt32BE(0);
+  return key.subarray(4, 4 + n).toString('latin1');
+}
+
+/**
+ * Sends an RFC 4254 "signal" request. ssh2's Channel.signal() silently does nothing once
+ * our side has sent EOF (stdin ended) — which is almost always the case here — although
+ * the channel is still open and sshd (killpg on the session) honours it. So go through
+ * the protocol object when the channel is open or half-closed by us.
+ */
+function sendSignal(ch: ClientChannel, name: string): void {
+  const c = ch as unknown as {
+    outgoing?: { id: number; state: string };
+    _client?: { _protocol?: { signal(id: number, sig: string): void } };
+  };
+  try {
+    const proto = c._client?._protocol;
+    if (proto && c.outgoing && (c.outgoing.state === 'open' || c.outgoing.state === 'eof')) proto.signal(c.outgoing.id, name);
+    else ch.signal(name);
+  } catch {
+    /* connection gone: nothing to signal */
+  }
+}
+
+function feed(ch: ClientChannel, input: ExecOptions['stdin'], onError: (e: Error) => void): void {
+  if (input === undefined) ch.end();
+  else if (typeof input === 'string' || Buffer.isBuffer(input)) ch.end(input);
+  else {
+    const src = input as Readable;
+    src.once('error', onError);
+    src.pipe(ch);
+  }
+}
+
+export function describeSocketError(e: NodeJS.ErrnoException, addr: string, port: number): string {
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return `connection refused by ${addr}:${port} (nothing listening there: is sshd running, is the port right?)`;
+    case 'ENOTFOUND':
+    case 'EAI_NONAME':
+      return `cannot resolve host name ${JSON.stringify(addr)} (DNS lookup failed: ${e.code})`;
+    case 'EAI_AGAIN':
+      return `cannot resolve host name ${JSON.stringify(addr)} (DNS temporarily unavailable: ${e.code})`;
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `${addr}:${port} is unreachable (${e.code}: no route to it)`;
+    case 'ECONNRESET':
+      return `connection to ${addr}:${port} was reset (ECONNRESET)`;
+    case 'ETIMEDOUT':
+      return `connection to ${addr}:${port} timed out (ETIMEDOUT)`;
+    default:
+      return `cannot connect to ${addr}:${port}: ${e.message}`;
+  }
+}
+
+/** Keeps the last `limit` bytes of a stream. */
+class Tail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor(private readonly limit: number) {}
+  push(chunk: Buffer): void {
+    if (this.limit <= 0) return;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.chunks.length > 1 && this.size - this.chunks[0]!.length >= this.limit) {
+      this.size -= this.chunks.shift()!.length;
+    }
+  }
+  toString(): string {
+    const all = Buffer.concat(this.chunks);
+    return (all.length > this.limit ? all.subarray(all.length - this.limit) : all).toString('utf8');
+  }
+}
+
+/** The Transport a caller holds: a name plus the shared connection. */
+export class SshTransport implements Transport {
+  constructor(
+    readonly name: string,
+    readonly connection: SshConnection,
+  ) {}
+
+  connect(): Promise<void> {
+    return this.connection.connect();
+  }
+
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult> {
+    return this.connection.exec(command, opts);
+  }
+
+  /** Closes the underlying (shared) connection; a later connect() opens a new one. */
+  close(): Promise<void> {
+    return this.connection.close();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Helpers for tests that use the lab (see ./global-setup.ts). Everything here works
+ * from the serialisable LabInfo, so it runs in any test worker.
+ */
+import * as fs from 'node:fs';
+import { inject } from 'vitest';
+import type { HostSpec } from '../../src/config/model.js';
+import type { HiddenHost, LabHost, LabInfo } from './lab.js';
+
+/** The lab, or null when HADES_SKIP_LAB=1 (use with describe.skipIf(!lab)). */
+export function getLab(): LabInfo | null {
+  return inject('lab');
+}
+
+/** The lab; throws (test fails) when there is none. */
+export function requireLab(): LabInfo {
+  const lab = inject('lab');
+  if (!lab) throw new Error(`no test lab: ${inject('labSkipReason') || 'not started'}`);
+  return lab;
+}
+
+export function labHost(lab: LabInfo, name: string): LabHost | HiddenHost {
+  const h =
+    lab.hosts.find((x) => x.name === name) ??
+    (lab.jumpHost?.name === name ? lab.jumpHost : undefined) ??
+    (lab.hiddenHost?.name === name ? lab.hiddenHost : undefined);
+  if (!h) throw new Error(`lab has no host ${name}`);
+  return h;
+}
+
+/** A HostSpec for a lab host, logging in as the lab user with the lab client key. */
+export function hostSpec(lab: LabInfo, name: string, over: Partial<HostSpec> = {}): HostSpec {
+  const h = labHost(lab, name);
+  return {
+    name,
+    addr: h.addr,
+    port: h.port,
+    user: lab.user,
+    identityFile: lab.clientKey,
+    local: false,
+    order: 0,
+    pos: { file: 'lab', line: 1, col: 1 },
+    ...('jump' in h ? { jump: h.jump } : {}),
+    ...over,
+  };
+}
+
+/** The inventory map of every lab host (h1.., hj, hidden), for TransportPool's `hosts`. */
+export function labInventory(lab: LabInfo, over: Partial<HostSpec> = {}): Map<string, HostSpec> {
+  const names = [...lab.hosts.map((h) => h.name), ...(lab.jumpHost ? [lab.jumpHost.name] : []), ...(lab.hiddenHost ? [lab.hiddenHost.name] : [])];
+  return new Map(names.map((n, i) => [n, { ...hostSpec(lab, n, over), order: i }]));
+}
+
+/** How many times the host's sshd logged a successful login (optionally for one user). */
+export function acceptedLogins(host: LabHost, user?: string): number {
+  const log = fs.existsSync(host.logFile) ? fs.readFileSync(host.logFile, 'utf8') : '';
+  const re = new RegExp(`^Accepted publickey for ${user ? escapeRe(user) : '\\S+'} from`, 'gm');
+  return (log.match(re) ?? []).length;
+}
+
+export function logText(host: LabHost): string {
+  return fs.existsSync(host.logFile) ? fs.readFileSync(host.logFile, 'utf8') : '';
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,685 @@
+/**
+ * The real-sshd test lab: N private SSH hosts on loopback addresses, each a real OpenSSH
+ * sshd in its own mount namespace (private tmpfs over the deploy dirs), plus a jump host
+ * and a hidden host reachable only through it. Used by the vitest global setup and by
+ * the benchmark scripts (bench/), which also need the latency proxy (startDelayProxy).
+ *
+ * Layout, for a base 127.X.Y chosen at random and locked (two labs never collide):
+ *   h1..hN          127.X.Y.i:22          (N <= 99)
+ *   proxies         127.X.Y.(100+i):22    → h_i, each chunk delayed (when proxyDelayMs)
+ *   hj (jump)       198.18.a.b:22         own network namespace, reached over a veth pair
+ *   hidden          127.X.Y.254:22        inside hj's network namespace only; its name
+ *                   "hades-hidden" resolves only inside hj's mount namespace (/etc/hosts)
+ *
+ * Root only (users, namespaces, sshd). Nothing here is mocked.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const SSHD = '/usr/sbin/sshd';
+export const DEPLOY_DIRS = ['/opt', '/srv', '/var/lib/app', '/etc/app'];
+export const LAB_USERS = { user: 'hades-lab', sudoUser: 'hades-sudo', nosudoUser: 'hades-nosudo' } as const;
+const LOCK_DIR = '/tmp/hades-lab-locks';
+export const HIDDEN_NAME = 'hades-hidden';
+
+export interface LabHost {
+  name: string;
+  addr: string;
+  port: number;
+  logFile: string;
+  pidFile: string;
+  /** Listening sshd pid (the process whose children are the per-connection sshds). */
+  pid: number;
+  /** Latency proxy in front of this host (when the lab was started with proxyDelayMs). */
+  proxyAddr?: string;
+}
+
+export interface HiddenHost extends LabHost {
+  /** The address only the jump host can reach (inside its network namespace). */
+  realAddr: string;
+  /** Name of the lab host to jump through. */
+  jump: string;
+}
+
+/** Serialisable description of a running lab (what tests get via inject('lab')). */
+export interface LabInfo {
+  dir: string;
+  base: string; // "127.X.Y"
+  hosts: LabHost[];
+  user: string;
+  sudoUser: string;
+  nosudoUser: string;
+  clientKey: string; // private key path (its .pub next to it)
+  knownHosts: string; // lists every host (and proxy, jump, hidden) of this lab
+  jumpHost?: LabHost;
+  hiddenHost?: HiddenHost;
+  startMs: number;
+}
+
+export interface LabOptions {
+  hosts: number;
+  /** Start the jump + hidden hosts (default true). */
+  jump?: boolean;
+  /** Start a delay proxy per host at 127.X.Y.(100+i) (for benchmarks). */
+  proxyDelayMs?: number;
+  /** sshd LogLevel for the regular hosts (default VERBOSE: logs "Accepted publickey ..."). */
+  logLevel?: string;
+}
+
+export interface Lab {
+  info: LabInfo;
+  proxies: DelayProxy[];
+  stop(): Promise<void>;
+}
+
+/** What is missing for a lab on this machine (empty = can start). */
+export function labPrerequisites(): string[] {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root (uid 0)');
+  const bins: Record<string, string[]> = {
+    sshd: [SSHD],
+    'ssh-keygen': ['/usr/bin/ssh-keygen'],
+    unshare: ['/usr/bin/unshare'],
+    nsenter: ['/usr/bin/nsenter'],
+    ip: ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'],
+    useradd: ['/usr/sbin/useradd', '/sbin/useradd'],
+    usermod: ['/usr/sbin/usermod', '/sbin/usermod'],
+    sudo: ['/usr/bin/sudo'],
+  };
+  for (const [name, paths] of Object.entries(bins)) {
+    if (!paths.some((p) => fs.existsSync(p))) missing.push(name);
+  }
+  return missing;
+}
+
+interface Proc {
+  host: LabHost;
+  child: ChildProcess;
+  stderr: string[];
+  mntNs?: string;
+}
+
+export async function startLab(opts: LabOptions): Promise<Lab> {
+  const t0 = performance.now();
+  const n = opts.hosts;
+  if (!Number.isInteger(n) || n < 1 || n > 99) throw new Error(`lab: hosts must be 1..99, got ${n}`);
+  const missing = labPrerequisites();
+  if (missing.length) throw new Error(`lab: missing prerequisites: ${missing.join(', ')}`);
+  const withJump = opts.jump ?? true;
+
+  fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  for (const d of DEPLOY_DIRS) fs.mkdirSync(d, { recursive: true });
+  await ensureUsers();
+
+  const dir = fs.mkdtempSync('/tmp/hades-lab-');
+  fs.chmodSync(dir, 0o755); // sshd reads authorized keys as the user
+  const procs: Proc[] = [];
+  let lock: string | undefined;
+  const proxies: DelayProxy[] = [];
+  let veth: string | undefined;
+  try {
+    const clientKey = path.join(dir, 'client_key');
+    const names = [...Array.from({ length: n }, (_, i) => `h${i + 1}`), ...(withJump ? ['hj', 'hidden'] : [])];
+    fs.mkdirSync(path.join(dir, 'authorized_keys'), { mode: 0o755 });
+    await Promise.all([
+      keygen(clientKey, 'hades-lab-client'),
+      ...names.map((h) => {
+        fs.mkdirSync(path.join(dir, h), { mode: 0o755 });
+        return keygen(path.join(dir, h, 'ssh_host_ed25519_key'), `hades-lab-${h}`);
+      }),
+    ]);
+    const pub = fs.readFileSync(clientKey + '.pub', 'utf8');
+    for (const u of Object.values(LAB_USERS)) {
+      fs.writeFileSync(path.join(dir, 'authorized_keys', u), pub, { mode: 0o644 });
+    }
+
+    // Pick a free 127.X.Y base: lock file + bind check (sshd fails fast on a taken address).
+    let base = '';
+    for (let attempt = 0; ; attempt++) {
+      const x = 64 + Math.floor(Math.random() * 128);
+      const y = Math.floor(Math.random() * 256);
+      const l = takeLock(x, y, dir);
+      if (!l) continue;
+      lock = l;
+      base = `127.${x}.${y}`;
+      const started = await Promise.allSettled(
+        Array.from({ length: n }, (_, i) => startHost(dir, `h${i + 1}`, `${base}.${i + 1}`, opts.logLevel ?? 'VERBOSE')),
+      );
+      for (const s of started) if (s.status === 'fulfilled') procs.push(s.value);
+      const failed = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (!failed) {
+        if (withJump) {
+          const j = await startJump(dir, x, y, base);
+          procs.push(...j.procs);
+          veth = j.veth;
+        }
+        break;
+      }
+      await killProcs(procs.splice(0));
+      releaseLock(lock);
+      lock = undefined;
+      if (attempt >= 5 || !/address already in use|cannot bind/i.test(String(failed.reason))) throw failed.reason;
+    }
+
+    const hostKeyLine = (h: string) => fs.readFileSync(path.join(dir, h, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    const hosts = procs.filter((p) => /^h\d+$/.test(p.host.name)).map((p) => p.host);
+    if (opts.proxyDelayMs !== undefined) {
+      for (const h of hosts) {
+        const i = Number(h.name.slice(1));
+        const proxyAddr = `${base}.${100 + i}`;
+        proxies.push(await startDelayProxy({ host: proxyAddr, port: 22 }, { host: h.addr, port: 22 }, opts.proxyDelayMs));
+        h.proxyAddr = proxyAddr;
+      }
+    }
+    const jumpHost = procs.find((p) => p.host.name === 'hj')?.host;
+    const hiddenProc = procs.find((p) => p.host.name === 'hidden');
+    const known: string[] = hosts.map((h) => `${[h.addr, ...(h.proxyAddr ? [h.proxyAddr] : [])].join(',')} ${hostKeyLine(h.name)}`);
+    if (jumpHost) known.push(`${jumpHost.addr} ${hostKeyLine('hj')}`);
+    let hiddenHost: HiddenHost | undefined;
+    if (hiddenProc) {
+      hiddenHost = { ...hiddenProc.host, addr: HIDDEN_NAME, realAddr: hiddenProc.host.addr, jump: 'hj' };
+      known.push(`${HIDDEN_NAME} ${hostKeyLine('hidden')}`);
+    }
+    const knownHosts = path.join(dir, 'known_hosts');
+    fs.writeFileSync(knownHosts, known.join('\n') + '\n', { mode: 0o644 });
+
+    const info: LabInfo = {
+      dir,
+      base,
+      hosts,
+      ...LAB_USERS,
+      clientKey,
+      knownHosts,
+      ...(jumpHost ? { jumpHost } : {}),
+      ...(hiddenHost ? { hiddenHost } : {}),
+      startMs: Math.round(performance.now() - t0),
+    };
+    let stopped = false;
+    return {
+      info,
+      proxies,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        await Promise.all(proxies.map((p) => p.close()));
+        await killProcs(procs);
+        if (veth) await run('ip', ['link', 'del', veth]).catch(() => undefined); // usually gone with the netns
+        if (lock) releaseLock(lock);
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    await Promise.all(proxies.map((p) => p.close()));
+    await killProcs(procs);
+    if (veth) await run('ip', ['link', 'del', veth]).catch(() => undefined);
+    if (lock) releaseLock(lock);
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function keygen(file: string, comment: string): Promise<void> {
+  await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+}
+
+/** Machine-wide lab users; idempotent and safe when two labs start at once. */
+async function ensureUsers(): Promise<void> {
+  for (const u of Object.values(LAB_USERS)) {
+    const exists = await run('id', ['-u', u]).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      await run('useradd', ['-m', '-s', '/bin/sh', u]).catch(async (e) => {
+        // Lost a race with another lab: fine if the user exists now.
+        await run('id', ['-u', u]).catch(() => {
+          throw e;
+        });
+      });
+    }
+    // useradd leaves the password locked ("!"); with UsePAM no, sshd then refuses key logins.
+    const shadow = fs.readFileSync('/etc/shadow', 'utf8');
+    const line = shadow.split('\n').find((l) => l.startsWith(`${u}:`));
+    if (!line || line.split(':')[1] !== '*') await run('usermod', ['-p', '*', u]);
+  }
+  const sudoers = '/etc/sudoers.d/hades-lab';
+  const want = `# hades test lab: passwordless sudo for the sudo user only\n${LAB_USERS.sudoUser} ALL=(ALL) NOPASSWD:ALL\n`;
+  let have = '';
+  try {
+    have = fs.readFileSync(sudoers, 'utf8');
+  } catch {
+    /* missing */
+  }
+  if (have !== want) {
+    const tmp = `${sudoers}.tmp${process.pid}`;
+    fs.writeFileSync(tmp, want, { mode: 0o440 });
+    fs.chmodSync(tmp, 0o440);
+    fs.renameSync(tmp, sudoers);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Lock file per base; a stale lock (dead owner) is cleaned up, including its leftover sshds. */
+function takeLock(x: number, y: number, dir: string): string | undefined {
+  fs.mkdirSync(LOCK_DIR, { recursive: true, mode: 0o755 });
+  const file = path.join(LOCK_DIR, `127.${x}.${y}.lock`);
+  for (let i = 0; i < 2; i++) {
+    try {
+      fs.writeFileSync(file, JSON.stringify({ pid: process.pid, dir }), { flag: 'wx' });
+      return file;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let owner: { pid: number; dir: string } | undefined;
+      try {
+        owner = JSON.parse(fs.readFileSync(file, 'utf8'));
+      } catch {
+        /* half-written or gone */
+      }
+      if (!owner || pidAlive(owner.pid)) return undefined;
+      cleanupStale(owner.dir);
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return undefined;
+}
+
+function releaseLock(file: string): void {
+  fs.rmSync(file, { force: true });
+}
+
+/** A previous lab's process died without teardown: kill its sshds (found by pid files) and remove its dir. */
+function cleanupStale(dir: string): void {
+  if (!dir.startsWith('/tmp/hades-lab-') || !fs.existsSync(dir)) return;
+  for (const sub of fs.readdirSync(dir)) {
+    const pidFile = path.join(dir, sub, 'sshd.pid');
+    try {
+      const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes(dir)) {
+        const ns = fs.readlinkSync(`/proc/${pid}/ns/mnt`);
+        for (const p of pidsInMountNs(new Set([ns]))) process.kill(p, 'SIGKILL');
+      }
+    } catch {
+      /* not running */
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+interface SshdPaths {
+  listen: string;
+  hostKey: string;
+  pidFile: string;
+  authorizedKeysDir: string;
+  logLevel: string;
+  extra?: string[];
+}
+
+function sshdConfig(p: SshdPaths): string {
+  return [
+    // Extra lines first: for most keywords sshd keeps the first value it reads.
+    ...(p.extra ?? []),
+    `ListenAddress ${p.listen}:22`,
+    `HostKey ${p.hostKey}`,
+    `PidFile ${p.pidFile}`,
+    `AuthorizedKeysFile ${p.authorizedKeysDir}/%u`,
+    'StrictModes no', // the keys live under /tmp (world-writable parent)
+    'UsePAM no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'PermitRootLogin no',
+    'MaxSessions 64',
+    'MaxStartups 200:30:400',
+    'MaxAuthTries 10',
+    'AllowTcpForwarding yes',
+    'UseDNS no',
+    'PrintMotd no',
+    'Subsystem sftp internal-sftp',
+    `LogLevel ${p.logLevel}`,
+    '',
+  ].join('\n');
+}
+
+function labPaths(dir: string, name: string, listen: string, logLevel: string, extra?: string[]): SshdPaths {
+  return {
+    listen,
+    hostKey: path.join(dir, name, 'ssh_host_ed25519_key'),
+    pidFile: path.join(dir, name, 'sshd.pid'),
+    authorizedKeysDir: path.join(dir, 'authorized_keys'),
+    logLevel,
+    ...(extra ? { extra } : {}),
+  };
+}
+
+function mountScript(extra: string[] = []): string {
+  const mounts = DEPLOY_DIRS.map((d) => `mount -t tmpfs -o mode=0755,size=2g hades-lab ${d}`);
+  return ['set -e', ...mounts, ...extra].join('\n');
+}
+
+function spawnHost(host: LabHost, cmd: string, args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): Proc {
+  const child = spawn(cmd, args, { stdio: [stdin, 'ignore', 'pipe'], detached: true });
+  const p: Proc = { host, child, stderr: [] };
+  child.stderr!.on('data', (c: Buffer) => p.stderr.push(c.toString()));
+  child.on('error', (e) => p.stderr.push(String(e)));
+  return p;
+}
+
+async function waitReady(p: Proc, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  const onExit = () => (exited = true);
+  p.child.once('exit', onExit);
+  try {
+    for (;;) {
+      if (fs.existsSync(p.host.pidFile)) {
+        const pid = Number(fs.readFileSync(p.host.pidFile, 'utf8').trim());
+        if (pid > 0) {
+          p.host.pid = pid;
+          p.mntNs = fs.readlinkSync(`/proc/${pid}/ns/mnt`);
+          return;
+        }
+      }
+      if (exited || p.child.exitCode !== null) {
+        await new Promise((r) => setTimeout(r, 20));
+        const log = fs.existsSync(p.host.logFile) ? fs.readFileSync(p.host.logFile, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+        throw new Error(`lab: sshd for ${p.host.name} (${p.host.addr}) exited: ${p.stderr.join('').trim()}\n${log}`);
+      }
+      if (Date.now() > deadline) throw new Error(`lab: sshd for ${p.host.name} not ready within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  } finally {
+    p.child.off('exit', onExit);
+  }
+}
+
+function hostRecord(dir: string, name: string, addr: string): LabHost {
+  return {
+    name,
+    addr,
+    port: 22,
+    logFile: path.join(dir, name, 'sshd.log'),
+    pidFile: path.join(dir, name, 'sshd.pid'),
+    pid: 0,
+  };
+}
+
+async function startHost(dir: string, name: string, addr: string, logLevel: string): Promise<Proc> {
+  const host = hostRecord(dir, name, addr);
+  const conf = path.join(dir, name, 'sshd_config');
+  fs.writeFileSync(conf, sshdConfig(labPaths(dir, name, addr, logLevel)));
+  const script = mountScript([`exec ${SSHD} -D -f ${conf} -E ${host.logFile}`]);
+  const p = spawnHost(host, 'unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script]);
+  try {
+    await waitReady(p);
+  } catch (e) {
+    await killProcs([p]);
+    throw e;
+  }
+  return p;
+}
+
+/**
+ * hj runs in its own network namespace, reachable from here over a veth pair
+ * (198.18.0.0/15, the benchmarking range). hidden listens on 127.X.Y.254 inside that
+ * namespace: nothing outside it can reach that address, and the name "hades-hidden"
+ * resolves only in hj's mount namespace (private /etc/hosts).
+ */
+async function startJump(dir: string, x: number, y: number, base: string): Promise<{ procs: Proc[]; veth: string }> {
+  const idx = (x - 64) * 256 + y; // < 32768 subnets of /30 in 198.18.0.0/15
+  const netBase = (198 << 24) | (18 << 16);
+  const ip = (k: number) => {
+    const v = netBase + idx * 4 + k;
+    return [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
+  };
+  const outer = ip(1);
+  const inner = ip(2);
+  const hiddenAddr = `${base}.254`;
+  const vethOut = `hl${x}x${y}a`;
+  const vethIn = `hl${x}x${y}b`;
+  const hostsFile = path.join(dir, 'hj', 'etc-hosts');
+  fs.writeFileSync(hostsFile, `127.0.0.1 localhost\n${hiddenAddr} ${HIDDEN_NAME}\n`, { mode: 0o644 });
+
+  const jHost = hostRecord(dir, 'hj', inner);
+  const jConf = path.join(dir, 'hj', 'sshd_config');
+  // DEBUG1 on the jump host only: it logs each direct-tcpip channel (what tests check).
+  fs.writeFileSync(jConf, sshdConfig(labPaths(dir, 'hj', inner, 'DEBUG1')));
+  const jScript = mountScript([
+    `mount --bind ${hostsFile} /etc/hosts`,
+    'read go', // wait until the parent has configured the network namespace
+    `exec ${SSHD} -D -f ${jConf} -E ${jHost.logFile}`,
+  ]);
+  const j = spawnHost(jHost, 'unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', jScript], 'pipe');
+  const procs: Proc[] = [j];
+  try {
+    const pid = j.child.pid;
+    if (!pid) throw new Error(`lab: cannot start the jump host: ${j.stderr.join('')}`);
+    // unshare(1) execs sh in place: once its net namespace differs from ours, it is ready.
+    const ours = fs.readlinkSync('/proc/self/ns/net');
+    for (let i = 0; fs.readlinkSync(`/proc/${pid}/ns/net`) === ours; i++) {
+      if (i > 500 || j.child.exitCode !== null) throw new Error(`lab: jump host namespace not created: ${j.stderr.join('')}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await run('ip', ['link', 'add', vethOut, 'type', 'veth', 'peer', 'name', vethIn]);
+    await run('ip', ['link', 'set', vethIn, 'netns', String(pid)]);
+    await run('ip', ['addr', 'add', `${outer}/30`, 'dev', vethOut]);
+    await run('ip', ['link', 'set', vethOut, 'up']);
+    await run('nsenter', [
+      `--net=/proc/${pid}/ns/net`,
+      'sh',
+      '-c',
+      `set -e; ip link set lo up; ip addr add ${inner}/30 dev ${vethIn}; ip link set ${vethIn} up`,
+    ]);
+    j.child.stdin!.end('go\n');
+    await waitReady(j);
+
+    const hHost = hostRecord(dir, 'hidden', hiddenAddr);
+    const hConf = path.join(dir, 'hidden', 'sshd_config');
+    fs.writeFileSync(hConf, sshdConfig(labPaths(dir, 'hidden', hiddenAddr, 'VERBOSE')));
+    const hScript = mountScript([`exec ${SSHD} -D -f ${hConf} -E ${hHost.logFile}`]);
+    const h = spawnHost(hHost, 'nsenter', [`--net=/proc/${pid}/ns/net`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', hScript]);
+    procs.push(h);
+    await waitReady(h);
+    return { procs, veth: vethOut };
+  } catch (e) {
+    await killProcs(procs);
+    await run('ip', ['link', 'del', vethOut]).catch(() => undefined);
+    throw e;
+  }
+}
+
+export interface ExtraSshd {
+  host: LabHost;
+  /** `type base64` of its host key. */
+  hostKey: string;
+  /** A known_hosts line for it (`addr type base64`). */
+  knownHostsLine: string;
+  /** Kills the listener and every session (its whole mount namespace). */
+  stop(): Promise<void>;
+}
+
+/**
+ * One more sshd for a single test (its own log, host key and config), on a free
+ * 127.X.Y.(200..253) address of a running lab, accepting the lab users and client key.
+ * For tests that count logins, kill sshd, or need special sshd settings (MaxSessions...).
+ */
+export async function startSshd(
+  lab: LabInfo,
+  opts: { name?: string; extraConfig?: string[]; logLevel?: string; hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa' } = {},
+): Promise<ExtraSshd> {
+  const name = opts.name ?? 'extra';
+  const dir = fs.mkdtempSync(path.join(lab.dir, `${name}-`));
+  const type = opts.hostKeyType ?? 'ed25519';
+  const hostKey = path.join(dir, `ssh_host_${type}_key`);
+  await run('/usr/bin/ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `hades-lab-${name}`, '-f', hostKey]);
+  const pub = fs.readFileSync(hostKey + '.pub', 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+  for (let attempt = 0; ; attempt++) {
+    const addr = `${lab.base}.${200 + Math.floor(Math.random() * 54)}`;
+    const host: LabHost = { name, addr, port: 22, logFile: path.join(dir, 'sshd.log'), pidFile: path.join(dir, 'sshd.pid'), pid: 0 };
+    const conf = path.join(dir, 'sshd_config');
+    fs.writeFileSync(
+      conf,
+      sshdConfig({
+        listen: addr,
+        hostKey,
+        pidFile: host.pidFile,
+        authorizedKeysDir: path.join(lab.dir, 'authorized_keys'),
+        logLevel: opts.logLevel ?? 'VERBOSE',
+        ...(opts.extraConfig ? { extra: opts.extraConfig } : {}),
+      }),
+    );
+    fs.rmSync(host.logFile, { force: true });
+    const p = spawnHost(host, 'unshare', ['--mount', '--propagation', 'private', 'sh', '-c', mountScript([`exec ${SSHD} -D -f ${conf} -E ${host.logFile}`])]);
+    try {
+      await waitReady(p);
+    } catch (e) {
+      await killProcs([p]);
+      if (attempt < 10 && /address already in use|cannot bind/i.test(String(e))) continue;
+      throw e;
+    }
+    let stopped = false;
+    return {
+      host,
+      hostKey: pub,
+      knownHostsLine: `${addr} ${pub}`,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        await killProcs([p]);
+      },
+    };
+  }
+}
+
+/** Every pid whose mount namespace is one of `nss`. */
+export function pidsInMountNs(nss: Set<string>): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (nss.has(fs.readlinkSync(`/proc/${d}/ns/mnt`))) out.push(Number(d));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Kills each host's sshd and everything started inside its mount namespace (sessions, commands). */
+async function killProcs(procs: Proc[]): Promise<void> {
+  if (procs.length === 0) return;
+  const nss = new Set(procs.map((p) => p.mntNs).filter((x): x is string => !!x));
+  const signalAll = (sig: NodeJS.Signals) => {
+    for (const p of procs) {
+      if (p.child.exitCode === null && p.child.signalCode === null && p.child.pid) {
+        try {
+          process.kill(p.child.pid, sig);
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    if (nss.size) {
+      for (const pid of pidsInMountNs(nss)) {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  };
+  signalAll('SIGTERM');
+  const exits = procs.map((p) =>
+    p.child.exitCode !== null || p.child.signalCode !== null ? Promise.resolve() : once(p.child, 'exit').then(() => undefined),
+  );
+  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 1_500).unref());
+  if ((await Promise.race([Promise.all(exits), timer])) === 'timeout') signalAll('SIGKILL');
+  await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 1_500).unref())]);
+  // Sessions outlive the listener: make sure nothing is left in the namespaces.
+  if (nss.size) for (const pid of pidsInMountNs(nss)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+}
+
+// ---------------------------------------------------------------------------------------
+// Latency proxy (benchmarks): imitates WAN latency without netem.
+
+export interface DelayProxy {
+  listen: { host: string; port: number };
+  target: { host: string; port: number };
+  delayMs: number;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  close(): Promise<void>;
+}
+
+/**
+ * TCP proxy delaying every chunk by `delayMs` in each direction (order preserved; the
+ * source is paused while more than 1 MiB is in flight). Listen on another loopback address.
+ */
+export async function startDelayProxy(
+  listen: { host: string; port: number },
+  target: { host: string; port: number },
+  delayMs: number,
+): Promise<DelayProxy> {
+  const sockets = new Set<net.Socket>();
+  let count = 0;
+  const pipeDelayed = (from: net.Socket, to: net.Socket) => {
+    let inFlight = 0;
+    const HIGH = 1 << 20;
+    from.on('data', (chunk: Buffer) => {
+      inFlight += chunk.length;
+      if (inFlight > HIGH) from.pause();
+      setTimeout(() => {
+        inFlight -= chunk.length;
+        if (!to.destroyed) to.write(chunk);
+        if (inFlight <= HIGH && from.isPaused() && !from.destroyed) from.resume();
+      }, delayMs);
+    });
+    from.on('end', () => setTimeout(() => to.end(), delayMs));
+  };
+  const server = net.createServer((client) => {
+    count++;
+    const upstream = net.connect(target);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.on('close', () => setTimeout(() => upstream.destroy(), delayMs));
+    upstream.on('close', () => setTimeout(() => client.destroy(), delayMs));
+    pipeDelayed(client, upstream);
+    pipeDelayed(upstream, client);
+  });
+  server.listen(listen.port, listen.host);
+  await once(server, 'listening');
+  return {
+    listen,
+    target,
+    delayMs,
+    get connections() {
+      return count;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
