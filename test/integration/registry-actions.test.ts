@@ -121,6 +121,43 @@ describe('registry workflow through plans', () => {
   });
 });
 
+describe("the seed's promotion pattern", () => {
+  it('pull to a path on the orchestrator in a local job, then push it to prod: same bytes, same digest', async () => {
+    const dir = project({ 'app.bin': 'promote-me\n' });
+    writeFileSync(
+      join(dir, 'hadesfile.yaml'),
+      `registries:
+  staging: { type: filesystem, path: ./staging }
+  prod: { type: filesystem, path: ./prod }
+jobs:
+  publish:
+    artifacts: { app: { path: ./app.bin } }
+    actions:
+      - push: { registry: staging, artifact: app, name: myapp, tag: "\${VERSION}" }
+  promote:
+    local: true
+    artifacts:
+      myapp: { path: ${dir}/tmp/artifact }
+    actions:
+      - mkdir: { path: ${dir}/tmp }
+      - pull: { registry: staging, name: myapp, tag: "\${VERSION}", to: ${dir}/tmp/artifact }
+      - push: { registry: prod, artifact: myapp, name: myapp, tag: "\${VERSION}" }
+plans:
+  release:
+    env: { VERSION: v2.0.0 }
+    steps:
+      - { name: publish, job: publish, targets: localhost }
+      - { name: promote, job: promote, targets: localhost }
+`,
+    );
+    const r = await runCli(['plan', 'release', '--output', 'plain', '--cache-dir', join(dir, 'cache')], { cwd: dir });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const layer = async (reg: string) => JSON.parse((await runCli(['registry', 'inspect', reg, 'myapp:v2.0.0', '--output', 'json'], { cwd: dir })).stdout).layer.digest;
+    expect(await layer('prod')).toBe(await layer('staging'));
+    expect(await layer('prod')).toBe(`sha256:${sha('promote-me\n')}`);
+  });
+});
+
 describe('malicious archives', () => {
   function tarWith(entries: { name: string; type?: 'file' | 'symlink'; linkname?: string; body?: string }[]): Buffer {
     const parts: Buffer[] = [];

@@ -276,6 +276,33 @@ plans:
   });
 });
 
+describe('unreachable hosts', () => {
+  it('a host that is down fails that host with a clear message, bounded by the connect timeout; the others still run', async () => {
+    const base = lab.hosts[0]!.addr.split('.').slice(0, 3).join('.');
+    const { dir, env } = sshProject(`  down: { addr: ${base}.250, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey} }
+jobs:
+  a:
+    actions:
+      - run: "true"
+plans:
+  p:
+    steps:
+      - { name: s, job: a, targets: [h1, down] }
+`);
+    // the extra host goes into the hosts map of the inventory
+    const text = readFileSync(join(dir, 'hadesfile.yaml'), 'utf8');
+    const [inv, body] = [text.slice(0, text.indexOf('targets:')), text.slice(text.indexOf('jobs:'))];
+    const extra = text.slice(text.indexOf('  down:'), text.indexOf('jobs:'));
+    writeFileSync(join(dir, 'hadesfile.yaml'), inv + extra + text.slice(text.indexOf('targets:'), text.indexOf('  down:')) + body);
+    const t0 = Date.now();
+    const r = await runCli(['plan', 'p', '--output', 'plain', '--connect-timeout', '2s'], { cwd: dir, env });
+    expect(r.code).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(r.stdout).toMatch(/down: FAILED: .*down.*(refused|no answer|timed out|unreachable)/i);
+    expect(r.stdout).toMatch(/h1: ok/);
+  });
+});
+
 describe('registry to hosts', () => {
   it("the registry guide's complete example runs on lab hosts; every host ends with the right bytes and mode; a second run sends no bytes", async () => {
     const work = mkdtempSync(join(tmpdir(), 'hades-guide-'));
