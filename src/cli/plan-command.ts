@@ -23,7 +23,8 @@ import { VERSION } from './version.js';
 
 export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
   if (o !== 'auto') return o;
-  return process.stdout.isTTY && !process.env.CI ? 'tty' : 'plain';
+  // A terminal that reports no width (some CI ptys) would wrap the live view per character.
+  return process.stdout.isTTY && (process.stdout.columns ?? 0) > 0 && !process.env.CI ? 'tty' : 'plain';
 }
 
 export async function planCommand(name: string, opts: RunOptions): Promise<number> {

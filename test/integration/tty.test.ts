@@ -1,0 +1,54 @@
+/**
+ * The TTY view through a real pseudo-terminal (util-linux `script`): the listr2 tree, the
+ * gate asked on the terminal, approved or declined by typing.
+ */
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CLI, ROOT } from '../helpers/cli.js';
+
+function inPty(args: string[], answer: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const cmd = `stty cols 100 rows 40; ${['node', CLI, ...args].map((a) => `'${a}'`).join(' ')}`;
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: { ...process.env, CI: '', NO_COLOR: '1' } });
+    let out = '';
+    let answered = false;
+    child.stdout.on('data', (c) => {
+      out += c;
+      if (!answered && out.includes('[y/N]')) {
+        answered = true;
+        child.stdin.write(`${answer}\r`);
+      }
+    });
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+describe('tty output', () => {
+  it('renders steps and hosts, asks at the gate; "y" approves', async () => {
+    rmSync('/tmp/hades-demo', { recursive: true, force: true });
+    const r = await inPty(['plan', 'release', '-f', 'hadesfile.example.yaml'], 'y');
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('step 2/4: canary');
+    expect(r.out).toContain('? [gate] Canary looks healthy? Roll out to every app server [y/N]');
+    expect(r.out).toContain('step 4/4: rollout');
+    expect(r.out).toMatch(/OK in .* \(exit 0\)/);
+  });
+
+  it('a terminal that reports no width gets plain lines (auto mode)', async () => {
+    const r = await new Promise<string>((resolve) => {
+      const child = spawn('script', ['-qec', `stty cols 0; node ${CLI} plan basics -f examples/local-basics.yaml`, '/dev/null'], { cwd: ROOT, env: { ...process.env, CI: '' } });
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      child.on('close', () => resolve(out));
+    });
+    expect(r).toContain('[localhost] > mkdir /tmp/hades-examples/basics');
+  });
+
+  it('anything but yes declines: exit 3, the rollout never starts', async () => {
+    const r = await inPty(['plan', 'release', '-f', 'hadesfile.example.yaml'], 'n');
+    expect(r.code).toBe(3);
+    expect(r.out).toContain('gate in step "gate" was declined');
+    expect(r.out).toMatch(/step rollout: not-run/);
+  });
+});
