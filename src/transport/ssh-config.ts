@@ -125,7 +125,7 @@ export class SshConfig {
     const v: SshConfigValues = { identityFiles: [] };
     const seen = new Set<string>();
     const rawIdentities: string[] = [];
-    this.walk(this.file, host, true, v, seen, rawIdentities, 0);
+    this.walk(this.file, host, { active: true, never: false }, v, seen, rawIdentities, 0);
     const hostName = v.hostName ?? host;
     for (const f of rawIdentities) {
       const expanded = expandTokens(f, { host: hostName, alias: host, user: v.user, port: v.port });
@@ -134,35 +134,43 @@ export class SshConfig {
     return v;
   }
 
+  /**
+   * OpenSSH readconf.c semantics: `Host`/`Match` lines flip one shared "active" flag,
+   * which carries across the files of one Include and is restored after it; an Include
+   * inside an inapplicable block applies nothing.
+   */
   private walk(
     file: string,
     host: string,
-    startActive: boolean,
+    state: { active: boolean; never: boolean },
     v: SshConfigValues,
     seen: Set<string>,
     identities: string[],
     depth: number,
   ): void {
     if (depth > 16) throw new UserError({ message: `ssh config: Include nested too deeply at ${file}` });
-    let active = startActive;
     for (const d of this.read(file)) {
       const pos = { file: d.file, line: d.line, col: 1 };
       switch (d.key) {
         case 'host':
-          active = d.args.length > 0 && matchPatternList(d.args.join(','), host);
+          state.active = !state.never && d.args.length > 0 && matchPatternList(d.args.join(','), host);
           continue;
         case 'match':
-          active = matchDirective(d.args, host);
+          state.active = !state.never && matchDirective(d.args, host);
           continue;
-        case 'include':
-          if (!active) continue;
+        case 'include': {
+          const saved = { ...state };
+          const inner = { active: state.active, never: state.never || !state.active };
           for (const arg of d.args) {
             const pattern = expandHome(arg);
             const abs = path.isAbsolute(pattern) ? pattern : path.join(os.homedir(), '.ssh', pattern);
-            for (const f of globFiles(abs)) this.walk(f, host, active, v, seen, identities, depth + 1);
+            for (const f of globFiles(abs)) this.walk(f, host, inner, v, seen, identities, depth + 1);
           }
+          Object.assign(state, saved);
           continue;
+        }
       }
+      const active = state.active;
       if (!active) continue;
       const first = d.args[0];
       if (first === undefined) throw new UserError({ pos, message: `ssh config: ${d.key} needs a value` });

@@ -181,7 +181,9 @@ export class SshConnection {
     let tunnel: Duplex | undefined;
     if (ep.jump) {
       try {
-        tunnel = await ep.jump.forwardOut(ep.addr, ep.port);
+        await ep.jump.connect();
+        // The jump is up: opening the tunnel (the jump's TCP connect) counts against our timeout.
+        tunnel = await ep.jump.forwardOut(ep.addr, ep.port, ep.connectTimeoutMs);
       } catch (e) {
         if (e instanceof TransportError && e.name === 'HostKeyError') throw e;
         throw this.err(`cannot reach ${this.where} through jump host ${(e as Error).message}`, e);
@@ -226,6 +228,7 @@ export class SshConnection {
       sock.once('connect', () => {
         clearTimeout(timer);
         sock.removeAllListeners('error');
+        sock.on('error', () => undefined); // ssh2 adds its own handlers and reports errors
         sock.setNoDelay(true);
         resolve(sock);
       });
@@ -490,17 +493,36 @@ export class SshConnection {
   }
 
   /** Opens a direct-tcpip channel to `host:port` as seen from this endpoint (for jumps). */
-  async forwardOut(host: string, port: number): Promise<Duplex> {
+  async forwardOut(host: string, port: number, timeoutMs?: number): Promise<Duplex> {
     await this.connect();
     const client = this.client;
     if (!client) throw this.err(`the connection to ${this.where} is not open`);
     return new Promise((resolve, reject) => {
+      let done = false;
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              done = true;
+              reject(this.err(`no answer within ${secs(timeoutMs)}: could not open a tunnel to ${host}:${port}`));
+            }, timeoutMs);
       try {
         client.forwardOut('127.0.0.1', 0, host, port, (e, stream) => {
-          if (e) return reject(this.err(`could not open a tunnel to ${host}:${port}: ${e.message}`, e));
+          clearTimeout(timer);
+          if (done) {
+            stream?.destroy();
+            return;
+          }
+          done = true;
+          if (e) {
+            const said = e.message.replace(/^\(SSH\) Channel open failure:\s*/, '');
+            return reject(this.err(`could not open a tunnel to ${host}:${port} (${this.ep.name} says: ${said})`, e));
+          }
           resolve(stream as unknown as Duplex);
         });
       } catch (e) {
+        clearTimeout(timer);
+        done = true;
         reject(this.err(`could not open a tunnel to ${host}:${port}: ${(e as Error).message}`, e));
       }
     });
@@ -536,19 +558,37 @@ export class SshConnection {
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     if (opts.signal?.aborted) throw this.err('aborted before start');
     await this.connect();
+    let refusedSince = 0;
+    let pause = 0;
     for (;;) {
+      if (pause) {
+        await new Promise((r) => setTimeout(r, pause));
+        if (opts.signal?.aborted) throw this.err('aborted before start');
+      }
       const release = await this.slot(opts.signal);
       try {
         return await this.run(command, opts);
       } catch (e) {
-        if (e instanceof ChannelRefused && this.active > 1) {
-          // The server refused a session under load (MaxSessions): run fewer at once
-          // on this connection and wait for a running command to finish.
+        if (!(e instanceof ChannelRefused)) throw e;
+        // The server refused a session (sshd MaxSessions). The command never started, so
+        // waiting and asking again is queueing, not retrying it. Run fewer at once on this
+        // connection; if nothing else runs here, the server is still tearing down sessions
+        // that already ended on our side: back off briefly, bounded by the connect timeout.
+        refusedSince ||= Date.now();
+        if (this.active > 1) {
           this.limit = Math.max(1, this.active - 1);
+          pause = 0;
           continue;
         }
-        if (e instanceof ChannelRefused) throw this.err(`${this.where} refused to open a session channel: ${e.message}`, e);
-        throw e;
+        if (Date.now() - refusedSince < this.ep.connectTimeoutMs) {
+          pause = Math.min(500, Math.max(20, pause * 2));
+          continue;
+        }
+        throw this.err(
+          `${this.where} keeps refusing to open a session channel (${e.message}) for ${secs(this.ep.connectTimeoutMs)}` +
+            `\n    hint: sshd MaxSessions may be lower than Hades' channels per connection, or sessions are stuck on the host`,
+          e,
+        );
       } finally {
         release();
       }
@@ -648,7 +688,11 @@ export class SshConnection {
             done();
           });
           if (opts.signal?.aborted) onAbort();
-          feed(ch, stdinSrc, (err) => finish(this.err(`reading the command's stdin failed: ${err.message}`, err)));
+          feed(ch, stdinSrc, (err) => {
+            // Never let the command run on with a truncated stdin: stop it, then drop the channel.
+            sendSignal(ch, 'TERM');
+            finish(this.err(`reading the command's stdin failed (the command was stopped): ${err.message}`, err));
+          });
         });
       } catch (e) {
         finish(this.err(`connection to ${this.where} is not usable: ${(e as Error).message}`, e));
@@ -756,6 +800,24 @@ class Tail {
   }
 }
 
+/**
+ * Two inventory names can share one connection (same user@addr:port): errors from it
+ * carry the first name; re-label them with the caller's, keeping class and fields.
+ */
+function renamed(e: unknown, name: string): unknown {
+  if (!(e instanceof TransportError) || e.host === name) return e;
+  const copy = Object.create(Object.getPrototypeOf(e) as object) as TransportError;
+  Object.assign(copy, e, { host: name });
+  Object.defineProperty(copy, 'message', {
+    value: `${name}: ${e.message.slice(e.host.length + 2)}`,
+    writable: true,
+    configurable: true,
+  });
+  if (e.cause !== undefined) Object.defineProperty(copy, 'cause', { value: e.cause, writable: true, configurable: true });
+  Object.defineProperty(copy, 'stack', { value: `${e.name}: ${copy.message}`, writable: true, configurable: true });
+  return copy;
+}
+
 /** The Transport a caller holds: a name plus the shared connection. */
 export class SshTransport implements Transport {
   constructor(
@@ -764,11 +826,15 @@ export class SshTransport implements Transport {
   ) {}
 
   connect(): Promise<void> {
-    return this.connection.connect();
+    return this.connection.connect().catch((e: unknown) => {
+      throw renamed(e, this.name);
+    });
   }
 
   exec(command: string, opts?: ExecOptions): Promise<ExecResult> {
-    return this.connection.exec(command, opts);
+    return this.connection.exec(command, opts).catch((e: unknown) => {
+      throw renamed(e, this.name);
+    });
   }
 
   /** Closes the underlying (shared) connection; a later connect() opens a new one. */

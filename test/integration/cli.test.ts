@@ -1,5 +1,5 @@
 /** The CLI surface: exit codes, errors, dry-run, init, schema, list, the example. */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { project, ROOT, runCli } from '../helpers/cli.js';
@@ -63,22 +63,22 @@ plans:
   });
 
   it('--dry-run prints the plan and touches nothing', async () => {
-    rmSync('/tmp/hades-demo', { recursive: true, force: true });
-    const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--dry-run']);
+    const demo = join(project({}), 'demo');
+    const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--dry-run'], { env: { DEMO_DIR: demo } });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('step 2/4 "canary": job deploy, targets app-servers → 1 of 3 host(s) (limit 1)');
     expect(r.stdout).toContain('batch 1/2: app-1, app-2');
-    expect(existsSync('/tmp/hades-demo')).toBe(false);
+    expect(existsSync(demo)).toBe(false);
     const j = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--dry-run', '--output', 'json']);
     const plan = JSON.parse(j.stdout);
     expect(plan.steps.map((s: { name: string }) => s.name)).toEqual(['build', 'canary', 'gate', 'rollout']);
   });
 
   it('the example runs green with --yes (the README command)', async () => {
-    rmSync('/tmp/hades-demo', { recursive: true, force: true });
-    const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--yes'], { env: { CI: 'true' } });
+    const demo = join(project({}), 'demo'); // DEMO_DIR keeps parallel runs apart (default /tmp/hades-demo)
+    const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--yes'], { env: { CI: 'true', DEMO_DIR: demo } });
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    for (const h of ['app-1', 'app-2', 'app-3']) expect(readFileSync(`/tmp/hades-demo/${h}/myapp.txt`, 'utf8')).toBe('myapp 1.0.0\n');
+    for (const h of ['app-1', 'app-2', 'app-3']) expect(readFileSync(`${demo}/${h}/myapp.txt`, 'utf8')).toBe('myapp 1.0.0\n');
   });
 
   it('init writes a working starter project', async () => {

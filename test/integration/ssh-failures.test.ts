@@ -10,221 +10,236 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostSpec } from '../../src/config/model.js';
 import { TransportPool } from '../../src/transport/pool.js';
 import { TransportError } from '../../src/transport/types.js';
-import { acceptedLogins, hostSpec, requireLab } from '../lab/helpers.js';
+import { acceptedLogins, hostSpec, labHost, describeLab } from '../lab/helpers.js';
 import { type ExtraSshd, startSshd } from '../lab/lab.js';
 
-const lab = requireLab();
-const tmp = fs.mkdtempSync(path.join(lab.dir, 'failures-'));
+describeLab('ssh failures (real sshd)', (lab) => {
+  const tmp = fs.mkdtempSync(path.join(lab.dir, 'failures-'));
 
-function pool(extra: Partial<ConstructorParameters<typeof TransportPool>[0]> = {}): TransportPool {
-  return new TransportPool({ hosts: new Map(), knownHostsFiles: [lab.knownHosts], env: {}, ...extra });
-}
-
-async function failure(p: TransportPool, spec: HostSpec): Promise<{ err: TransportError; ms: number }> {
-  const t0 = Date.now();
-  try {
-    await p.get(spec).connect();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TransportError);
-    return { err: e as TransportError, ms: Date.now() - t0 };
-  } finally {
-    await p.closeAll();
+  function pool(extra: Partial<ConstructorParameters<typeof TransportPool>[0]> = {}): TransportPool {
+    return new TransportPool({ hosts: new Map(), knownHostsFiles: [lab.knownHosts], env: {}, ...extra });
   }
-  throw new Error('connect unexpectedly succeeded');
-}
 
-describe('connection failures', () => {
-  it('nothing listening: a clear "refused" error, fast', async () => {
-    const { err, ms } = await failure(pool(), { ...hostSpec(lab, 'h1'), name: 'web9', addr: `${lab.base}.199` });
-    expect(err.host).toBe('web9');
-    expect(err.message).toMatch(new RegExp(`^web9: connection refused by ${lab.base.replace(/\./g, '\\.')}\\.199:22`));
-    expect(ms).toBeLessThan(1_000);
-  });
-
-  it('a host name that does not resolve: DNS error naming the name', async () => {
-    const { err } = await failure(pool(), { ...hostSpec(lab, 'h1'), name: 'ghost', addr: 'no-such-host.invalid' });
-    expect(err.message).toMatch(/^ghost: cannot resolve host name "no-such-host\.invalid"/);
-  });
-
-  it('a TCP server that never speaks SSH: timeout bounded by connectTimeoutMs', async () => {
-    const sockets: net.Socket[] = [];
-    const silent = net.createServer((s) => sockets.push(s));
-    await new Promise<void>((r) => silent.listen(0, `${lab.base}.198`, r));
-    const port = (silent.address() as net.AddressInfo).port;
-    try {
-      const { err, ms } = await failure(pool(), {
-        ...hostSpec(lab, 'h1'),
-        name: 'mute',
-        addr: `${lab.base}.198`,
-        port,
-        connectTimeoutMs: 1_000,
-      });
-      expect(err.message).toMatch(/^mute: no answer within 1s: connected to .* but got no SSH answer/);
-      expect(ms).toBeGreaterThanOrEqual(950);
-      expect(ms).toBeLessThan(2_000);
-      // The global option applies when the host sets none.
-      const g = await failure(pool({ connectTimeoutMs: 500 }), { ...hostSpec(lab, 'h1'), name: 'mute', addr: `${lab.base}.198`, port });
-      expect(g.err.message).toMatch(/no answer within 0\.5s/);
-    } finally {
-      sockets.forEach((s) => s.destroy());
-      silent.close();
-    }
-  });
-
-  it('a server that hangs up at once: "closed the connection before the SSH handshake"', async () => {
-    const rude = net.createServer((s) => s.destroy());
-    await new Promise<void>((r) => rude.listen(0, `${lab.base}.198`, r));
-    const port = (rude.address() as net.AddressInfo).port;
-    try {
-      const { err } = await failure(pool(), { ...hostSpec(lab, 'h1'), name: 'rude', addr: `${lab.base}.198`, port });
-      expect(err.message).toMatch(/^rude: .*closed the connection/);
-    } finally {
-      rude.close();
-    }
-  });
-
-  it('wrong key: auth error naming the user and every method tried', async () => {
-    const wrong = path.join(tmp, 'wrong_key');
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrong]);
-    const agent = startAgent();
-    try {
-      const { err } = await failure(pool({ env: { SSH_AUTH_SOCK: agent.sock } }), { ...hostSpec(lab, 'h1'), identityFile: wrong });
-      expect(err.message).toContain(`h1: authentication failed for user "${lab.user}" at ${lab.hosts[0]!.addr}:22`);
-      expect(err.message).toContain(`tried publickey (key ${wrong}), agent (SSH_AUTH_SOCK)`);
-      expect(err.message).toMatch(/hint: check the user, identity_file/);
-    } finally {
-      agent.stop();
-    }
-  });
-
-  it('an agent holding the key is enough (no identity_file)', async () => {
-    const agent = startAgent();
-    try {
-      execFileSync('ssh-add', ['-q', lab.clientKey], { env: { SSH_AUTH_SOCK: agent.sock } });
-      const p = pool({ env: { SSH_AUTH_SOCK: agent.sock } });
-      const { identityFile: _drop, ...spec } = hostSpec(lab, 'h1');
-      expect((await p.get(spec).exec('id -un')).stdout).toBe(`${lab.user}\n`);
-      await p.closeAll();
-    } finally {
-      agent.stop();
-    }
-  });
-
-  it('no identity at all: says what it looked for', async () => {
-    const { identityFile: _drop, ...spec } = hostSpec(lab, 'h1');
-    const { err } = await failure(pool({ env: { HOME: tmp } }), spec);
-    // HOME of this process (root) has no ~/.ssh/id_* here; SSH_AUTH_SOCK is not in env.
-    expect(err.message).toMatch(/no credentials to offer .*SSH_AUTH_SOCK is not set/);
-  });
-
-  it('encrypted identity_file: passphrase from passphrase_env; clear errors when missing or wrong', async () => {
-    const enc = path.join(tmp, 'enc_key');
-    fs.copyFileSync(lab.clientKey, enc);
-    fs.chmodSync(enc, 0o600);
-    execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 's3cret pass', '-f', enc]);
-    const spec = { ...hostSpec(lab, 'h1'), identityFile: enc, passphraseEnv: 'HADES_TEST_PASS' };
-    const missing = await failure(pool(), spec);
-    expect(missing.err.message).toBe(
-      `h1: identity_file ${enc} is encrypted and the environment variable HADES_TEST_PASS (passphrase_env) is not set`,
-    );
-    const bad = await failure(pool({ env: { HADES_TEST_PASS: 'nope' } }), spec);
-    expect(bad.err.message).toMatch(/cannot decrypt identity_file .* with the passphrase from HADES_TEST_PASS/);
-    const p = pool({ env: { HADES_TEST_PASS: 's3cret pass' } });
-    expect((await p.get(spec).exec('echo in')).stdout).toBe('in\n');
-    await p.closeAll();
-    const none = await failure(pool(), { ...spec, passphraseEnv: undefined });
-    expect(none.err.message).toMatch(/is encrypted; set passphrase_env/);
-  });
-
-  it('a missing identity_file is an error, not a silent fallback', async () => {
-    const { err } = await failure(pool(), { ...hostSpec(lab, 'h1'), identityFile: path.join(tmp, 'nope') });
-    expect(err.message).toBe(`h1: identity_file ${path.join(tmp, 'nope')} does not exist`);
-  });
-
-  it('a failed connect stays failed (no hidden retry) until close()', async () => {
-    const p = pool();
-    const t = p.get({ ...hostSpec(lab, 'h1'), name: 'web9', addr: `${lab.base}.199` });
-    const e1 = await t.connect().catch((e: Error) => e);
-    const e2 = await t.exec('true').catch((e: Error) => e);
-    expect(e2).toBe(e1);
-    await p.closeAll();
-  });
-});
-
-describe('connection dropped mid-command', () => {
-  let sshd: ExtraSshd;
-  let kh: string;
-  beforeAll(async () => {
-    sshd = await startSshd(lab, { name: 'drop' });
-    kh = path.join(tmp, 'kh-drop');
-    fs.writeFileSync(kh, sshd.knownHostsLine + '\n');
-  });
-  afterAll(() => sshd?.stop());
-
-  it('killing the session process rejects every running exec within seconds', async () => {
-    const p = pool({ knownHostsFiles: [kh] });
-    const t = p.get({ ...hostSpec(lab, 'h1'), name: 'drop', addr: sshd.host.addr });
-    let ppid = 0;
-    const gotPid = new Promise<void>((resolve) => {
-      void t
-        .exec('echo $PPID; exec sleep 30', {
-          onStdout: (c) => {
-            ppid = Number(c.toString().trim());
-            resolve();
-          },
-        })
-        .catch(() => undefined);
-    });
-    const running = t.exec('echo $PPID; exec sleep 30');
-    const other = t.exec('sleep 29');
-    await gotPid;
-    // $PPID of the command is this connection's "sshd: user@notty" process.
-    expect(fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8')).toMatch(/^sshd: hades-lab@notty/);
+  async function failure(p: TransportPool, spec: HostSpec): Promise<{ err: TransportError; ms: number }> {
     const t0 = Date.now();
-    process.kill(ppid, 'SIGKILL');
-    const [a, b] = await Promise.allSettled([running, other]);
-    expect(Date.now() - t0).toBeLessThan(3_000);
-    for (const r of [a, b]) {
-      expect(r.status).toBe('rejected');
-      const e = (r as PromiseRejectedResult).reason as Error;
+    try {
+      await p.get(spec).connect();
+    } catch (e) {
       expect(e).toBeInstanceOf(TransportError);
-      expect(e.message).toMatch(/^drop: connection to .* dropped \(.*\) while the command was running; its outcome on the host is unknown/);
+      return { err: e as TransportError, ms: Date.now() - t0 };
+    } finally {
+      await p.closeAll();
     }
-    // Not silently reconnected.
-    await expect(t.exec('true')).rejects.toThrow(/was lost earlier .*not reconnecting/);
-    expect(acceptedLogins(sshd.host)).toBe(1);
-    await p.closeAll();
-  });
+    throw new Error('connect unexpectedly succeeded');
+  }
 
-  it('stopping the whole sshd mid-command also rejects promptly', async () => {
-    const own = await startSshd(lab, { name: 'drop2' });
-    const kh2 = path.join(tmp, 'kh-drop2');
-    fs.writeFileSync(kh2, own.knownHostsLine + '\n');
-    const p = pool({ knownHostsFiles: [kh2] });
-    const t = p.get({ ...hostSpec(lab, 'h1'), name: 'drop2', addr: own.host.addr });
-    await t.connect();
-    const running = t.exec('sleep 30');
-    await new Promise((r) => setTimeout(r, 200));
-    const t0 = Date.now();
-    await own.stop();
-    await expect(running).rejects.toThrow(/drop2: connection to .* dropped/);
-    expect(Date.now() - t0).toBeLessThan(3_000);
-    await p.closeAll();
-  });
-});
+  describe('connection failures', () => {
+    it('nothing listening: a clear "refused" error, fast', async () => {
+      const { err, ms } = await failure(pool(), { ...hostSpec(lab, 'h7'), name: 'web9', addr: lab.unusedAddr });
+      expect(err.host).toBe('web9');
+      expect(err.message).toMatch(new RegExp(`^web9: connection refused by ${lab.unusedAddr.replace(/\./g, '\\.')}:22`));
+      expect(ms).toBeLessThan(1_000);
+      // Another inventory name for the same user@addr:port shares the connection, but its
+      // errors carry its own name.
+      const p = pool();
+      const first = p.get({ ...hostSpec(lab, 'h7'), name: 'web9', addr: lab.unusedAddr });
+      const second = p.get({ ...hostSpec(lab, 'h7'), name: 'web9-alias', addr: lab.unusedAddr });
+      await expect(first.connect()).rejects.toThrow(/^web9: connection refused/);
+      const e = (await second.connect().then(
+        () => null,
+        (x: unknown) => x,
+      )) as TransportError;
+      expect(e).toBeInstanceOf(TransportError);
+      expect(e.host).toBe('web9-alias');
+      expect(e.message).toMatch(/^web9-alias: connection refused/);
+      await p.closeAll();
+    });
 
-function startAgent(): { sock: string; stop(): void } {
-  const sock = path.join(tmp, `agent-${Math.random().toString(36).slice(2)}.sock`);
-  const out = execFileSync('ssh-agent', ['-s', '-a', sock], { encoding: 'utf8' });
-  const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)![1]);
-  return {
-    sock,
-    stop: () => {
+    it('a host name that does not resolve: DNS error naming the name', async () => {
+      const { err } = await failure(pool(), { ...hostSpec(lab, 'h7'), name: 'ghost', addr: 'no-such-host.invalid' });
+      expect(err.message).toMatch(/^ghost: cannot resolve host name "no-such-host\.invalid"/);
+    });
+
+    it('a TCP server that never speaks SSH: timeout bounded by connectTimeoutMs', async () => {
+      const sockets: net.Socket[] = [];
+      const silent = net.createServer((s) => sockets.push(s));
+      await new Promise<void>((r) => silent.listen(0, `${lab.base}.198`, r));
+      const port = (silent.address() as net.AddressInfo).port;
       try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        /* gone */
+        const { err, ms } = await failure(pool(), {
+          ...hostSpec(lab, 'h7'),
+          name: 'mute',
+          addr: `${lab.base}.198`,
+          port,
+          connectTimeoutMs: 1_000,
+        });
+        expect(err.message).toMatch(/^mute: no answer within 1s: connected to .* but got no SSH answer/);
+        expect(ms).toBeGreaterThanOrEqual(950);
+        expect(ms).toBeLessThan(2_000);
+        // The global option applies when the host sets none.
+        const g = await failure(pool({ connectTimeoutMs: 500 }), { ...hostSpec(lab, 'h7'), name: 'mute', addr: `${lab.base}.198`, port });
+        expect(g.err.message).toMatch(/no answer within 0\.5s/);
+      } finally {
+        sockets.forEach((s) => s.destroy());
+        silent.close();
       }
-    },
-  };
-}
+    });
+
+    it('a server that hangs up at once: "closed the connection before the SSH handshake"', async () => {
+      const rude = net.createServer((s) => s.destroy());
+      await new Promise<void>((r) => rude.listen(0, `${lab.base}.198`, r));
+      const port = (rude.address() as net.AddressInfo).port;
+      try {
+        const { err } = await failure(pool(), { ...hostSpec(lab, 'h7'), name: 'rude', addr: `${lab.base}.198`, port });
+        expect(err.message).toMatch(/^rude: .*closed the connection/);
+      } finally {
+        rude.close();
+      }
+    });
+
+    it('wrong key: auth error naming the user and every method tried', async () => {
+      const wrong = path.join(tmp, 'wrong_key');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', wrong]);
+      const agent = startAgent();
+      try {
+        const { err } = await failure(pool({ env: { SSH_AUTH_SOCK: agent.sock } }), { ...hostSpec(lab, 'h7'), identityFile: wrong });
+        expect(err.message).toContain(`h7: authentication failed for user "${lab.user}" at ${labHost(lab, 'h7').addr}:22`);
+        expect(err.message).toContain(`tried publickey (key ${wrong}), agent (SSH_AUTH_SOCK)`);
+        expect(err.message).toMatch(/hint: check the user, identity_file/);
+      } finally {
+        agent.stop();
+      }
+    });
+
+    it('an agent holding the key is enough (no identity_file)', async () => {
+      const agent = startAgent();
+      try {
+        execFileSync('ssh-add', ['-q', lab.clientKey], { env: { SSH_AUTH_SOCK: agent.sock } });
+        const p = pool({ env: { SSH_AUTH_SOCK: agent.sock } });
+        const { identityFile: _drop, ...spec } = hostSpec(lab, 'h7');
+        expect((await p.get(spec).exec('id -un')).stdout).toBe(`${lab.user}\n`);
+        await p.closeAll();
+      } finally {
+        agent.stop();
+      }
+    });
+
+    it('no identity at all: says what it looked for', async () => {
+      const { identityFile: _drop, ...spec } = hostSpec(lab, 'h7');
+      const { err } = await failure(pool({ env: { HOME: tmp } }), spec);
+      // HOME of this process (root) has no ~/.ssh/id_* here; SSH_AUTH_SOCK is not in env.
+      expect(err.message).toMatch(/no credentials to offer .*SSH_AUTH_SOCK is not set/);
+    });
+
+    it('encrypted identity_file: passphrase from passphrase_env; clear errors when missing or wrong', async () => {
+      const enc = path.join(tmp, 'enc_key');
+      fs.copyFileSync(lab.clientKey, enc);
+      fs.chmodSync(enc, 0o600);
+      execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 's3cret pass', '-f', enc]);
+      const spec = { ...hostSpec(lab, 'h7'), identityFile: enc, passphraseEnv: 'HADES_TEST_PASS' };
+      const missing = await failure(pool(), spec);
+      expect(missing.err.message).toBe(
+        `h7: identity_file ${enc} is encrypted and the environment variable HADES_TEST_PASS (passphrase_env) is not set`,
+      );
+      const bad = await failure(pool({ env: { HADES_TEST_PASS: 'nope' } }), spec);
+      expect(bad.err.message).toMatch(/cannot decrypt identity_file .* with the passphrase from HADES_TEST_PASS/);
+      const p = pool({ env: { HADES_TEST_PASS: 's3cret pass' } });
+      expect((await p.get(spec).exec('echo in')).stdout).toBe('in\n');
+      await p.closeAll();
+      const none = await failure(pool(), { ...spec, passphraseEnv: undefined });
+      expect(none.err.message).toMatch(/is encrypted; set passphrase_env/);
+    });
+
+    it('a missing identity_file is an error, not a silent fallback', async () => {
+      const { err } = await failure(pool(), { ...hostSpec(lab, 'h7'), identityFile: path.join(tmp, 'nope') });
+      expect(err.message).toBe(`h7: identity_file ${path.join(tmp, 'nope')} does not exist`);
+    });
+
+    it('a failed connect stays failed (no hidden retry) until close()', async () => {
+      const p = pool();
+      const t = p.get({ ...hostSpec(lab, 'h7'), name: 'web9', addr: lab.unusedAddr });
+      const e1 = await t.connect().catch((e: Error) => e);
+      const e2 = await t.exec('true').catch((e: Error) => e);
+      expect(e2).toBe(e1);
+      await p.closeAll();
+    });
+  });
+
+  describe('connection dropped mid-command', () => {
+    let sshd: ExtraSshd;
+    let kh: string;
+    beforeAll(async () => {
+      sshd = await startSshd(lab, { name: 'drop' });
+      kh = path.join(tmp, 'kh-drop');
+      fs.writeFileSync(kh, sshd.knownHostsLine + '\n');
+    });
+    afterAll(() => sshd?.stop());
+
+    it('killing the session process rejects every running exec within seconds', async () => {
+      const p = pool({ knownHostsFiles: [kh] });
+      const t = p.get({ ...hostSpec(lab, 'h7'), name: 'drop', addr: sshd.host.addr });
+      let ppid = 0;
+      const gotPid = new Promise<void>((resolve) => {
+        void t
+          .exec('echo $PPID; exec sleep 30', {
+            onStdout: (c) => {
+              ppid = Number(c.toString().trim());
+              resolve();
+            },
+          })
+          .catch(() => undefined);
+      });
+      const running = t.exec('echo $PPID; exec sleep 30');
+      const other = t.exec('sleep 29');
+      await gotPid;
+      // $PPID of the command is this connection's "sshd: user@notty" process.
+      expect(fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8')).toMatch(/^sshd: hades-lab@notty/);
+      const t0 = Date.now();
+      process.kill(ppid, 'SIGKILL');
+      const [a, b] = await Promise.allSettled([running, other]);
+      expect(Date.now() - t0).toBeLessThan(3_000);
+      for (const r of [a, b]) {
+        expect(r.status).toBe('rejected');
+        const e = (r as PromiseRejectedResult).reason as Error;
+        expect(e).toBeInstanceOf(TransportError);
+        expect(e.message).toMatch(/^drop: connection to .* dropped \(.*\) while the command was running; its outcome on the host is unknown/);
+      }
+      // Not silently reconnected.
+      await expect(t.exec('true')).rejects.toThrow(/was lost earlier .*not reconnecting/);
+      expect(acceptedLogins(sshd.host)).toBe(1);
+      await p.closeAll();
+    });
+
+    it('stopping the whole sshd mid-command also rejects promptly', async () => {
+      const own = await startSshd(lab, { name: 'drop2' });
+      const kh2 = path.join(tmp, 'kh-drop2');
+      fs.writeFileSync(kh2, own.knownHostsLine + '\n');
+      const p = pool({ knownHostsFiles: [kh2] });
+      const t = p.get({ ...hostSpec(lab, 'h7'), name: 'drop2', addr: own.host.addr });
+      await t.connect();
+      const running = t.exec('sleep 30');
+      await new Promise((r) => setTimeout(r, 200));
+      const t0 = Date.now();
+      await own.stop();
+      await expect(running).rejects.toThrow(/drop2: connection to .* dropped/);
+      expect(Date.now() - t0).toBeLessThan(3_000);
+      await p.closeAll();
+    });
+  });
+
+  function startAgent(): { sock: string; stop(): void } {
+    const sock = path.join(tmp, `agent-${Math.random().toString(36).slice(2)}.sock`);
+    const out = execFileSync('ssh-agent', ['-s', '-a', sock], { encoding: 'utf8' });
+    const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)![1]);
+    return {
+      sock,
+      stop: () => {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+      },
+    };
+  }
+});

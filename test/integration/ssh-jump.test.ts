@@ -8,112 +8,113 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostSpec } from '../../src/config/model.js';
 import { TransportPool } from '../../src/transport/pool.js';
 import { TransportError } from '../../src/transport/types.js';
-import { acceptedLogins, hostSpec, labInventory, logText, requireLab } from '../lab/helpers.js';
+import { acceptedLogins, hostSpec, labInventory, logText, describeLab } from '../lab/helpers.js';
 import { type ExtraSshd, startSshd } from '../lab/lab.js';
 
-const lab = requireLab();
-const hidden = lab.hiddenHost!;
-const jump = lab.jumpHost!;
-const tmp = fs.mkdtempSync(path.join(lab.dir, 'jump-'));
+describeLab('ssh jump hosts (real sshd)', (lab) => {
+  const hidden = lab.hiddenHost!;
+  const jump = lab.jumpHost!;
+  const tmp = fs.mkdtempSync(path.join(lab.dir, 'jump-'));
 
-function directTcpip(log: string, target: string): number {
-  return (log.match(new RegExp(`server_request_direct_tcpip: originator .* target ${target.replace(/\./g, '\\.')} port 22`, 'g')) ?? []).length;
-}
+  function directTcpip(log: string, target: string): number {
+    return (log.match(new RegExp(`server_request_direct_tcpip: originator .* target ${target.replace(/\./g, '\\.')} port 22`, 'g')) ?? []).length;
+  }
 
-describe('jump hosts', () => {
-  it('the hidden host is not reachable directly (name unresolvable, address not routed here)', async () => {
-    const pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [lab.knownHosts] });
-    const { jump: _j, ...direct } = hostSpec(lab, 'hidden');
-    await expect(pool.get(direct).connect()).rejects.toThrow(/^hidden: cannot resolve host name "hades-hidden"/);
-    await expect(pool.get({ ...direct, name: 'hidden-ip', addr: hidden.realAddr }).connect()).rejects.toThrow(
-      /^hidden-ip: connection refused by /,
-    );
-    await pool.closeAll();
-  });
-
-  it('reaches it through `jump: hj`, over the jump host\'s pooled connection', async () => {
-    const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts] });
-    const beforeJump = directTcpip(logText(jump), hidden.addr);
-    const beforeHidden = acceptedLogins(hidden);
-    const t = pool.get(hostSpec(lab, 'hidden'));
-    const hj = pool.get(hostSpec(lab, 'hj'));
-    const [r1, r2, r3] = await Promise.all([t.exec('echo hidden; id -un'), t.exec('true'), hj.exec('echo jump')]);
-    expect(r1).toEqual({ exitCode: 0, stdout: `hidden\n${lab.user}\n`, stderr: '' });
-    expect(r2.exitCode).toBe(0);
-    expect(r3.stdout).toBe('jump\n');
-    // The jump host opened exactly one direct-tcpip channel to the hidden host: the
-    // target's single connection went through it. hj itself was connected once (shared).
-    expect(directTcpip(logText(jump), hidden.addr) - beforeJump).toBe(1);
-    expect(acceptedLogins(hidden) - beforeHidden).toBe(1);
-    expect(pool.stats.connectionsOpened).toBe(2);
-    await pool.closeAll();
-  });
-
-  it('the tunnel is made from the jump host: a jump that cannot reach the target says so', async () => {
-    const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts] });
-    const e = await pool
-      .get({ ...hostSpec(lab, 'hidden'), jump: 'h1' })
-      .connect()
-      .catch((x: Error) => x);
-    expect(e).toBeInstanceOf(TransportError);
-    expect((e as Error).message).toMatch(/^hidden: cannot reach hades-hidden:22 through jump host h1: could not open a tunnel to hades-hidden:22/);
-    await pool.closeAll();
-  });
-
-  it('a jump host that is down fails the target with an error naming both', async () => {
-    const inv = labInventory(lab);
-    inv.set('down', { ...hostSpec(lab, 'h1'), name: 'down', addr: `${lab.base}.199` });
-    const pool = new TransportPool({ hosts: inv, knownHostsFiles: [lab.knownHosts] });
-    await expect(pool.get({ ...hostSpec(lab, 'hidden'), jump: 'down' }).connect()).rejects.toThrow(
-      /^hidden: cannot reach hades-hidden:22 through jump host down: connection refused by /,
-    );
-    await pool.closeAll();
-  });
-
-  it('jump loops are reported, not followed', () => {
-    const inv = labInventory(lab);
-    inv.set('a', { ...hostSpec(lab, 'h1'), name: 'a', jump: 'b' });
-    inv.set('b', { ...hostSpec(lab, 'h2'), name: 'b', jump: 'a' });
-    const pool = new TransportPool({ hosts: inv, knownHostsFiles: [lab.knownHosts] });
-    expect(() => pool.get(inv.get('a')!)).toThrow(/jump hosts form a loop: a -> b -> a/);
-  });
-
-  describe('chains', () => {
-    let bastion: ExtraSshd;
-    let kh: string;
-    beforeAll(async () => {
-      bastion = await startSshd(lab, { name: 'bastion', logLevel: 'DEBUG1' });
-      kh = path.join(tmp, 'kh-chain');
-      fs.writeFileSync(kh, fs.readFileSync(lab.knownHosts, 'utf8') + bastion.knownHostsLine + '\n');
+  describe('jump hosts', () => {
+    it('the hidden host is not reachable directly (name unresolvable, address not routed here)', async () => {
+      const pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [lab.knownHosts] });
+      const { jump: _j, ...direct } = hostSpec(lab, 'hidden');
+      await expect(pool.get(direct).connect()).rejects.toThrow(/^hidden: cannot resolve host name "hades-hidden"/);
+      await expect(pool.get({ ...direct, name: 'hidden-ip', addr: hidden.realAddr }).connect()).rejects.toThrow(
+        /^hidden-ip: connection refused by /,
+      );
+      await pool.closeAll();
     });
-    afterAll(() => bastion?.stop());
 
-    it('hidden → hj → bastion: a jump of a jump, by recursion', async () => {
+    it('reaches it through `jump: hj`, over the jump host\'s pooled connection', async () => {
+      const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts] });
+      const beforeJump = directTcpip(logText(jump), hidden.addr);
+      const beforeHidden = acceptedLogins(hidden);
+      const t = pool.get(hostSpec(lab, 'hidden'));
+      const hj = pool.get(hostSpec(lab, 'hj'));
+      const [r1, r2, r3] = await Promise.all([t.exec('echo hidden; id -un'), t.exec('true'), hj.exec('echo jump')]);
+      expect(r1).toEqual({ exitCode: 0, stdout: `hidden\n${lab.user}\n`, stderr: '' });
+      expect(r2.exitCode).toBe(0);
+      expect(r3.stdout).toBe('jump\n');
+      // The jump host opened exactly one direct-tcpip channel to the hidden host: the
+      // target's single connection went through it. hj itself was connected once (shared).
+      expect(directTcpip(logText(jump), hidden.addr) - beforeJump).toBe(1);
+      expect(acceptedLogins(hidden) - beforeHidden).toBe(1);
+      expect(pool.stats.connectionsOpened).toBe(2);
+      await pool.closeAll();
+    });
+
+    it('the tunnel is made from the jump host: a jump that cannot reach the target says so', async () => {
+      const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts] });
+      const e = await pool
+        .get({ ...hostSpec(lab, 'hidden'), jump: 'h7' })
+        .connect()
+        .catch((x: Error) => x);
+      expect(e).toBeInstanceOf(TransportError);
+      expect((e as Error).message).toMatch(/^hidden: cannot reach hades-hidden:22 through jump host h7: could not open a tunnel to hades-hidden:22 \(h7 says: Name or service not known\)$/);
+      await pool.closeAll();
+    });
+
+    it('a jump host that is down fails the target with an error naming both', async () => {
       const inv = labInventory(lab);
-      inv.set('bastion', { ...hostSpec(lab, 'h1'), name: 'bastion', addr: bastion.host.addr });
-      inv.set('hj', { ...inv.get('hj')!, jump: 'bastion' });
-      const pool = new TransportPool({ hosts: inv, knownHostsFiles: [kh] });
-      const before = directTcpip(logText(jump), hidden.addr);
-      expect((await pool.get(inv.get('hidden')!).exec('echo deep')).stdout).toBe('deep\n');
-      expect(directTcpip(logText(bastion.host), jump.addr)).toBe(1);
-      expect(directTcpip(logText(jump), hidden.addr) - before).toBe(1);
-      expect(acceptedLogins(bastion.host)).toBe(1);
-      expect(pool.stats.connectionsOpened).toBe(3);
+      inv.set('down', { ...hostSpec(lab, 'h7'), name: 'down', addr: lab.unusedAddr });
+      const pool = new TransportPool({ hosts: inv, knownHostsFiles: [lab.knownHosts] });
+      await expect(pool.get({ ...hostSpec(lab, 'hidden'), jump: 'down' }).connect()).rejects.toThrow(
+        /^hidden: cannot reach hades-hidden:22 through jump host down: connection refused by /,
+      );
       await pool.closeAll();
     });
 
-    it('ProxyJump-style chain "bastion,hj" and user@addr:port jumps (credentials from ssh config)', async () => {
-      const cfg = path.join(tmp, 'ssh_config_chain');
-      fs.writeFileSync(cfg, `Host ${lab.base}.* 198.18.* 198.19.*\n  User ${lab.user}\n  IdentityFile ${lab.clientKey}\n`);
-      const pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [kh], sshConfigPath: cfg });
-      const before = directTcpip(logText(bastion.host), jump.addr);
-      const spec: HostSpec = {
-        ...hostSpec(lab, 'hidden'),
-        jump: `${lab.user}@${bastion.host.addr}:22,${lab.user}@${jump.addr}`,
-      };
-      expect((await pool.get(spec).exec('echo chained')).stdout).toBe('chained\n');
-      expect(directTcpip(logText(bastion.host), jump.addr) - before).toBe(1);
-      await pool.closeAll();
+    it('jump loops are reported, not followed', () => {
+      const inv = labInventory(lab);
+      inv.set('a', { ...hostSpec(lab, 'h7'), name: 'a', jump: 'b' });
+      inv.set('b', { ...hostSpec(lab, 'h8'), name: 'b', jump: 'a' });
+      const pool = new TransportPool({ hosts: inv, knownHostsFiles: [lab.knownHosts] });
+      expect(() => pool.get(inv.get('a')!)).toThrow(/jump hosts form a loop: a -> b -> a/);
+    });
+
+    describe('chains', () => {
+      let bastion: ExtraSshd;
+      let kh: string;
+      beforeAll(async () => {
+        bastion = await startSshd(lab, { name: 'bastion', logLevel: 'DEBUG1' });
+        kh = path.join(tmp, 'kh-chain');
+        fs.writeFileSync(kh, fs.readFileSync(lab.knownHosts, 'utf8') + bastion.knownHostsLine + '\n');
+      });
+      afterAll(() => bastion?.stop());
+
+      it('hidden → hj → bastion: a jump of a jump, by recursion', async () => {
+        const inv = labInventory(lab);
+        inv.set('bastion', { ...hostSpec(lab, 'h7'), name: 'bastion', addr: bastion.host.addr });
+        inv.set('hj', { ...inv.get('hj')!, jump: 'bastion' });
+        const pool = new TransportPool({ hosts: inv, knownHostsFiles: [kh] });
+        const before = directTcpip(logText(jump), hidden.addr);
+        expect((await pool.get(inv.get('hidden')!).exec('echo deep')).stdout).toBe('deep\n');
+        expect(directTcpip(logText(bastion.host), jump.addr)).toBe(1);
+        expect(directTcpip(logText(jump), hidden.addr) - before).toBe(1);
+        expect(acceptedLogins(bastion.host)).toBe(1);
+        expect(pool.stats.connectionsOpened).toBe(3);
+        await pool.closeAll();
+      });
+
+      it('ProxyJump-style chain "bastion,hj" and user@addr:port jumps (credentials from ssh config)', async () => {
+        const cfg = path.join(tmp, 'ssh_config_chain');
+        fs.writeFileSync(cfg, `Host ${lab.base}.* 198.18.* 198.19.*\n  User ${lab.user}\n  IdentityFile ${lab.clientKey}\n`);
+        const pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [kh], sshConfigPath: cfg });
+        const before = directTcpip(logText(bastion.host), jump.addr);
+        const spec: HostSpec = {
+          ...hostSpec(lab, 'hidden'),
+          jump: `${lab.user}@${bastion.host.addr}:22,${lab.user}@${jump.addr}`,
+        };
+        expect((await pool.get(spec).exec('echo chained')).stdout).toBe('chained\n');
+        expect(directTcpip(logText(bastion.host), jump.addr) - before).toBe(1);
+        await pool.closeAll();
+      });
     });
   });
 });

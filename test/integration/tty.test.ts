@@ -3,14 +3,17 @@
  * gate asked on the terminal, approved or declined by typing.
  */
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, ROOT } from '../helpers/cli.js';
 
 function inPty(args: string[], answer: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const cmd = `stty cols 100 rows 40; ${['node', CLI, ...args].map((a) => `'${a}'`).join(' ')}`;
-    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: { ...process.env, CI: '', NO_COLOR: '1' } });
+    const demo = mkdtempSync(join(tmpdir(), 'hades-tty-'));
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: { ...process.env, CI: '', NO_COLOR: '1', DEMO_DIR: demo } });
     let out = '';
     let answered = false;
     child.stdout.on('data', (c) => {
@@ -26,7 +29,6 @@ function inPty(args: string[], answer: string): Promise<{ code: number | null; o
 
 describe('tty output', () => {
   it('renders steps and hosts, asks at the gate; "y" approves', async () => {
-    rmSync('/tmp/hades-demo', { recursive: true, force: true });
     const r = await inPty(['plan', 'release', '-f', 'hadesfile.example.yaml'], 'y');
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('step 2/4: canary');

@@ -31,8 +31,10 @@ export default async function setup(project: TestProject): Promise<(() => Promis
         `Run .ci/install as root, or set HADES_SKIP_LAB=1 to skip the lab tests explicitly (not allowed in CI).`,
     );
   }
-  const hosts = Number(process.env.HADES_LAB_HOSTS ?? 6);
-  const lab = await startLab({ hosts: Math.max(6, hosts) });
+  // h1..h6 are for the action/rollout tests (they count logins on them); the transport
+  // tests use h7 and h8 so that parallel test files don't disturb each other's counts.
+  const hosts = Number(process.env.HADES_LAB_HOSTS ?? 8);
+  const lab = await startLab({ hosts: Math.max(8, hosts) });
   const i = lab.info;
   console.log(
     `[lab] ${i.hosts.length} sshd hosts at ${i.base}.1-${i.hosts.length} + jump ${i.jumpHost?.addr} + hidden, up in ${i.startMs} ms (${i.dir})`,

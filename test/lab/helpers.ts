@@ -3,9 +3,15 @@
  * from the serialisable LabInfo, so it runs in any test worker.
  */
 import * as fs from 'node:fs';
-import { inject } from 'vitest';
+import { describe, inject, it } from 'vitest';
 import type { HostSpec } from '../../src/config/model.js';
 import type { HiddenHost, LabHost, LabInfo } from './lab.js';
+
+/**
+ * Hosts the transport tests (test/integration/ssh-*.test.ts) use. h1..h6 belong to the
+ * action/rollout tests, which count logins on them: never connect to those from here.
+ */
+export const TRANSPORT_HOSTS = ['h7', 'h8'] as const;
 
 /** The lab, or null when HADES_SKIP_LAB=1 (use with describe.skipIf(!lab)). */
 export function getLab(): LabInfo | null {
@@ -26,6 +32,21 @@ export function labHost(lab: LabInfo, name: string): LabHost | HiddenHost {
     (lab.hiddenHost?.name === name ? lab.hiddenHost : undefined);
   if (!h) throw new Error(`lab has no host ${name}`);
   return h;
+}
+
+/**
+ * A suite that needs the lab. Without one (only possible with an explicit HADES_SKIP_LAB=1,
+ * never in CI) it is reported as skipped with the reason; `body` is not even called.
+ */
+export function describeLab(name: string, body: (lab: LabInfo) => void): void {
+  const lab = inject('lab');
+  if (!lab) {
+    describe.skip(name, () => {
+      it(`needs the real-sshd lab (${inject('labSkipReason') || 'not started'})`, () => undefined);
+    });
+    return;
+  }
+  describe(name, () => body(lab));
 }
 
 /** A HostSpec for a lab host, logging in as the lab user with the lab client key. */

@@ -4,11 +4,14 @@
  * and a hidden host reachable only through it. Used by the vitest global setup and by
  * the benchmark scripts (bench/), which also need the latency proxy (startDelayProxy).
  *
- * Layout, for a base 127.X.Y chosen at random and locked (two labs never collide):
- *   h1..hN          127.X.Y.i:22          (N <= 99)
- *   proxies         127.X.Y.(100+i):22    → h_i, each chunk delayed (when proxyDelayMs)
- *   hj (jump)       198.18.a.b:22         own network namespace, reached over a veth pair
- *   hidden          127.X.Y.254:22        inside hj's network namespace only; its name
+ * Address plan, for a base 127.X.Y chosen at random and locked (two labs never collide):
+ *   .1  - .99       h1..hN sshd hosts (:22)
+ *   .100+i          delay proxy → h_i (only when started with proxyDelayMs; benchmarks)
+ *   .150 - .199     free for tests' own listeners (silent servers, forwarders...)
+ *   .200 - .239     startSshd(): extra per-test sshds
+ *   .240 - .253     never listened on by the lab: connections are refused (LabInfo.unusedAddr)
+ *   .254            hidden (inside hj's network namespace only; unreachable from here)
+ *   hj (jump)       198.18.a.b:22 in its own network namespace, reached over a veth pair;
  *                   "hades-hidden" resolves only inside hj's mount namespace (/etc/hosts)
  *
  * Root only (users, namespaces, sshd). Nothing here is mocked.
@@ -59,6 +62,8 @@ export interface LabInfo {
   knownHosts: string; // lists every host (and proxy, jump, hidden) of this lab
   jumpHost?: LabHost;
   hiddenHost?: HiddenHost;
+  /** An address in this lab's range where nothing ever listens (connection refused). */
+  unusedAddr: string;
   startMs: number;
 }
 
@@ -86,6 +91,7 @@ export function labPrerequisites(): string[] {
     sshd: [SSHD],
     'ssh-keygen': ['/usr/bin/ssh-keygen'],
     unshare: ['/usr/bin/unshare'],
+    setpriv: ['/usr/bin/setpriv'],
     nsenter: ['/usr/bin/nsenter'],
     ip: ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'],
     useradd: ['/usr/sbin/useradd', '/sbin/useradd'],
@@ -117,6 +123,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
   for (const d of DEPLOY_DIRS) fs.mkdirSync(d, { recursive: true });
   await ensureUsers();
 
+  sweepStaleLabs();
   const dir = fs.mkdtempSync('/tmp/hades-lab-');
   fs.chmodSync(dir, 0o755); // sshd reads authorized keys as the user
   const procs: Proc[] = [];
@@ -198,6 +205,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       knownHosts,
       ...(jumpHost ? { jumpHost } : {}),
       ...(hiddenHost ? { hiddenHost } : {}),
+      unusedAddr: `${base}.253`,
       startMs: Math.round(performance.now() - t0),
     };
     let stopped = false;
@@ -297,6 +305,43 @@ function takeLock(x: number, y: number, dir: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Labs whose owner died (their sshds died with it, see spawnHost) leave a lock and a dir:
+ * remove those. A dead owner's lab with processes still running is left alone here.
+ */
+function sweepStaleLabs(): void {
+  let locks: string[];
+  try {
+    locks = fs.readdirSync(LOCK_DIR).filter((f) => f.endsWith('.lock'));
+  } catch {
+    return;
+  }
+  const cmdlines = (() => {
+    const out: string[] = [];
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        out.push(fs.readFileSync(`/proc/${d}/cmdline`, 'utf8'));
+      } catch {
+        /* gone */
+      }
+    }
+    return out;
+  })();
+  for (const l of locks) {
+    const file = path.join(LOCK_DIR, l);
+    try {
+      const owner = JSON.parse(fs.readFileSync(file, 'utf8')) as { pid: number; dir: string };
+      if (pidAlive(owner.pid) || !owner.dir.startsWith('/tmp/hades-lab-')) continue;
+      if (cmdlines.some((c) => c.includes(owner.dir + '/'))) continue;
+      fs.rmSync(owner.dir, { recursive: true, force: true });
+      fs.rmSync(file, { force: true });
+    } catch {
+      /* being written or removed by someone else */
+    }
+  }
+}
+
 function releaseLock(file: string): void {
   fs.rmSync(file, { force: true });
 }
@@ -371,8 +416,13 @@ function mountScript(extra: string[] = []): string {
   return ['set -e', ...mounts, ...extra].join('\n');
 }
 
+/**
+ * Every host process starts as `setpriv --pdeathsig SIGKILL <cmd...>`: the flag survives
+ * the execs down to sshd, so if the process that started the lab dies without stopping
+ * it (a crashed benchmark, a killed test run), its sshd listeners die with it.
+ */
 function spawnHost(host: LabHost, cmd: string, args: string[], stdin: 'ignore' | 'pipe' = 'ignore'): Proc {
-  const child = spawn(cmd, args, { stdio: [stdin, 'ignore', 'pipe'], detached: true });
+  const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', cmd, ...args], { stdio: [stdin, 'ignore', 'pipe'], detached: true });
   const p: Proc = { host, child, stderr: [] };
   child.stderr!.on('data', (c: Buffer) => p.stderr.push(c.toString()));
   child.on('error', (e) => p.stderr.push(String(e)));
@@ -514,7 +564,7 @@ export interface ExtraSshd {
 
 /**
  * One more sshd for a single test (its own log, host key and config), on a free
- * 127.X.Y.(200..253) address of a running lab, accepting the lab users and client key.
+ * 127.X.Y.(200..239) address of a running lab, accepting the lab users and client key.
  * For tests that count logins, kill sshd, or need special sshd settings (MaxSessions...).
  */
 export async function startSshd(
@@ -528,7 +578,7 @@ export async function startSshd(
   await run('/usr/bin/ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `hades-lab-${name}`, '-f', hostKey]);
   const pub = fs.readFileSync(hostKey + '.pub', 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
   for (let attempt = 0; ; attempt++) {
-    const addr = `${lab.base}.${200 + Math.floor(Math.random() * 54)}`;
+    const addr = `${lab.base}.${200 + Math.floor(Math.random() * 40)}`;
     const host: LabHost = { name, addr, port: 22, logFile: path.join(dir, 'sshd.log'), pidFile: path.join(dir, 'sshd.pid'), pid: 0 };
     const conf = path.join(dir, 'sshd_config');
     fs.writeFileSync(

@@ -1,0 +1,150 @@
+/**
+ * TransportPool against real sshds: connectAll, local hosts, handshake throttling,
+ * sshd MaxSessions under load, keepalive, close.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HostSpec } from '../../src/config/model.js';
+import { LocalTransport } from '../../src/transport/local.js';
+import { TransportPool } from '../../src/transport/pool.js';
+import { SshTransport } from '../../src/transport/ssh.js';
+import { TransportError } from '../../src/transport/types.js';
+import { TRANSPORT_HOSTS, acceptedLogins, hostSpec, labHost, labInventory, logText, describeLab } from '../lab/helpers.js';
+import { type DelayProxy, type ExtraSshd, startDelayProxy, startSshd } from '../lab/lab.js';
+
+describeLab('ssh pool (real sshd)', (lab) => {
+  const tmp = fs.mkdtempSync(path.join(lab.dir, 'pool-'));
+  const PROXIES = 6;
+
+  describe('TransportPool', () => {
+    it('connectAll connects concurrently and returns only the failures, by host name', async () => {
+      const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts] });
+      const local: HostSpec = { name: 'localhost', addr: 'localhost', local: true, order: 9, pos: { file: 'x', line: 1, col: 1 } };
+      const hosts = [...TRANSPORT_HOSTS.map((n) => hostSpec(lab, n)), { ...hostSpec(lab, 'h7'), name: 'down', addr: lab.unusedAddr }, local];
+      const errors = await pool.connectAll(hosts);
+      expect([...errors.keys()]).toEqual(['down']);
+      expect(errors.get('down')).toBeInstanceOf(TransportError);
+      expect(pool.stats.connectionsOpened).toBe(TRANSPORT_HOSTS.length);
+      // Connected means connected: no new logins for later execs.
+      expect(pool.get(hostSpec(lab, 'h8'))).toBeInstanceOf(SshTransport);
+      const lt = pool.get(local);
+      expect(lt).toBeInstanceOf(LocalTransport);
+      expect(pool.get(local)).toBe(lt);
+      expect((await lt.exec('echo local')).stdout).toBe('local\n');
+      await Promise.all(TRANSPORT_HOSTS.map((n) => pool.get(hostSpec(lab, n)).exec('true')));
+      expect(pool.stats.connectionsOpened).toBe(TRANSPORT_HOSTS.length);
+      await pool.closeAll();
+    });
+
+    it('after closeAll a transport opens a fresh connection on demand', async () => {
+      const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts] });
+      const t = pool.get(hostSpec(lab, 'h7'));
+      await t.exec('true');
+      await pool.closeAll();
+      expect((await t.exec('echo again')).stdout).toBe('again\n');
+      expect(pool.stats.connectionsOpened).toBe(2);
+      await pool.closeAll();
+    });
+
+    describe('handshake throttling', () => {
+      const proxies: DelayProxy[] = [];
+      let kh: string;
+      beforeAll(async () => {
+        // 15 ms each way: a handshake costs several round trips, so serial vs parallel shows.
+        // PROXIES addresses, alternating between the transport hosts: each is its own pool key.
+        const lines = fs.readFileSync(lab.knownHosts, 'utf8').split('\n');
+        const known: string[] = [];
+        for (let i = 0; i < PROXIES; i++) {
+          const h = labHost(lab, TRANSPORT_HOSTS[i % TRANSPORT_HOSTS.length]!);
+          proxies.push(await startDelayProxy({ host: `${lab.base}.${151 + i}`, port: 22 }, { host: h.addr, port: 22 }, 15));
+          known.push(lines.find((l) => l.startsWith(h.addr + ' ') || l.startsWith(h.addr + ','))!.replace(/^\S+/, `${lab.base}.${151 + i}`));
+        }
+        kh = path.join(tmp, 'kh-proxies');
+        fs.writeFileSync(kh, known.join('\n') + '\n');
+      });
+      afterAll(() => Promise.all(proxies.map((p) => p.close())));
+
+      async function timeConnectAll(max: number): Promise<number> {
+        const pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [kh], maxConcurrentHandshakes: max });
+        const specs = proxies.map((_, i) => ({ ...hostSpec(lab, 'h7'), name: `p${i}`, addr: `${lab.base}.${151 + i}` }));
+        const t0 = Date.now();
+        const errors = await pool.connectAll(specs);
+        const ms = Date.now() - t0;
+        expect(errors.size).toBe(0);
+        await pool.closeAll();
+        return ms;
+      }
+
+      it('maxConcurrentHandshakes bounds how many connect at once', async () => {
+        const parallel = await timeConnectAll(32);
+        const serial = await timeConnectAll(1);
+        // Serial: at least 2 round trips (60 ms) per host, one after the other.
+        expect(serial).toBeGreaterThanOrEqual(PROXIES * 60);
+        expect(parallel * 2).toBeLessThan(serial);
+      });
+    });
+
+    describe('under sshd MaxSessions', () => {
+      let sshd: ExtraSshd;
+      let kh: string;
+      beforeAll(async () => {
+        sshd = await startSshd(lab, { name: 'maxs', extraConfig: ['MaxSessions 2'] });
+        kh = path.join(tmp, 'kh-maxs');
+        fs.writeFileSync(kh, sshd.knownHostsLine + '\n');
+      });
+      afterAll(() => sshd?.stop());
+
+      it('session refusals queue instead of failing (nothing re-runs: refused commands never started)', async () => {
+        const pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [kh], maxChannelsPerConnection: 10 });
+        const t = pool.get({ ...hostSpec(lab, 'h7'), name: 'maxs', addr: sshd.host.addr });
+        const marker = path.join(tmp, 'maxs-runs');
+        fs.chmodSync(tmp, 0o755);
+        fs.writeFileSync(marker, '', { mode: 0o666 });
+        fs.chmodSync(marker, 0o666);
+        const results = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => t.exec(`echo ${i} >> ${marker}; sleep 0.05; echo ${i}`)),
+        );
+        results.forEach((r, i) => expect(r).toEqual({ exitCode: 0, stdout: `${i}\n`, stderr: '' }));
+        // Each command ran exactly once (the lab dir is shared with the host: same machine, no private /tmp).
+        const runs = fs.readFileSync(marker, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
+        expect(runs).toEqual(Array.from({ length: 40 }, (_, i) => i));
+        expect(logText(sshd.host)).toMatch(/no more sessions/);
+        expect(acceptedLogins(sshd.host)).toBe(1);
+        await pool.closeAll();
+      });
+    });
+
+    it('a host that stops answering is declared dead by keepalive and its exec rejects', async () => {
+      const sshd = await startSshd(lab, { name: 'ka' });
+      const kh = path.join(tmp, 'kh-ka');
+      fs.writeFileSync(kh, sshd.knownHostsLine + '\n');
+      const pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [kh], keepaliveIntervalMs: 200 });
+      const t = pool.get({ ...hostSpec(lab, 'h7'), name: 'ka', addr: sshd.host.addr });
+      let ppid = 0;
+      const got = new Promise<void>((resolve) => {
+        void t
+          .exec('echo $PPID; exec sleep 30', {
+            onStdout: (c) => {
+              ppid = Number(c.toString().trim());
+              resolve();
+            },
+          })
+          .catch(() => undefined);
+      });
+      const running = t.exec('sleep 30');
+      await got;
+      // Freeze this connection's session process: TCP stays up, nothing answers (like a hung host).
+      process.kill(ppid, 'SIGSTOP');
+      const t0 = Date.now();
+      try {
+        await expect(running).rejects.toThrow(/^ka: connection to .* dropped \(no keepalive answer\)/);
+        expect(Date.now() - t0).toBeLessThan(3_000);
+      } finally {
+        process.kill(ppid, 'SIGCONT');
+        await pool.closeAll();
+        await sshd.stop();
+      }
+    });
+  });
+});
