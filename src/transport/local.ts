@@ -9,25 +9,9 @@ import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 import { TransportError } from './types.js';
+import { Tail } from './tail.js';
 
 const DEFAULT_CAPTURE = 1 << 20;
-
-export class Tail {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  constructor(private readonly limit: number) {}
-  push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    while (this.size > this.limit && this.chunks.length > 1) {
-      this.size -= this.chunks.shift()!.length;
-    }
-  }
-  toString(): string {
-    const all = Buffer.concat(this.chunks);
-    return (all.length > this.limit ? all.subarray(all.length - this.limit) : all).toString('utf8');
-  }
-}
 
 export class LocalTransport implements Transport {
   /** `cwd`: where commands run — the hadesfile's directory, so relative paths agree with `src:`. */

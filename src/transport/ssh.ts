@@ -31,6 +31,7 @@ import {
 } from './known-hosts.js';
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 import { TransportError } from './types.js';
+import { Tail } from './tail.js';
 
 export { HostKeyError } from './known-hosts.js';
 
@@ -778,25 +779,6 @@ export function describeSocketError(e: NodeJS.ErrnoException, addr: string, port
       return `connection to ${addr}:${port} timed out (ETIMEDOUT)`;
     default:
       return `cannot connect to ${addr}:${port}: ${e.message}`;
-  }
-}
-
-/** Keeps the last `limit` bytes of a stream. */
-class Tail {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  constructor(private readonly limit: number) {}
-  push(chunk: Buffer): void {
-    if (this.limit <= 0) return;
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    while (this.chunks.length > 1 && this.size - this.chunks[0]!.length >= this.limit) {
-      this.size -= this.chunks.shift()!.length;
-    }
-  }
-  toString(): string {
-    const all = Buffer.concat(this.chunks);
-    return (all.length > this.limit ? all.subarray(all.length - this.limit) : all).toString('utf8');
   }
 }
 
