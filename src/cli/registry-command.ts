@@ -68,7 +68,8 @@ function describe(d: ArtifactDescriptor): string {
 
 export function registryCommand(common: (c: Command) => Command): Command {
   const cmd = new Command('registry').description('list, inspect, push, pull and promote artifacts in the declared registries');
-  const sub = (c: Command) => common(c).addOption(new Option('-o, --output <mode>', 'plain or json').choices(['plain', 'json']).default('plain'));
+  // `--output` is long-only here: `pull -o PATH` is the destination.
+  const sub = (c: Command) => common(c).addOption(new Option('--output <mode>', 'plain or json').choices(['plain', 'json']).default('plain'));
 
   cmd.addCommand(
     sub(new Command('ls'))
@@ -140,13 +141,16 @@ export function registryCommand(common: (c: Command) => Command): Command {
       .description('fetch name:tag to a local path, digest verified (directories are extracted, entries checked first)')
       .argument('<registry>')
       .argument('<ref>', 'NAME:TAG or NAME@sha256:…')
-      .requiredOption('--to <path>', 'where to write the file (or extract the directory)')
+      .option('-o, --out <path>', 'where to write the file (or extract the directory)')
+      .addOption(new Option('--to <path>').hideHelp())
       .action(
-        wrap(async (regName: string, text: string, opts: RegOptions & { to: string }) => {
+        wrap(async (regName: string, text: string, opts: RegOptions & { out?: string; to?: string }) => {
+          const dest = opts.out ?? opts.to;
+          if (!dest) throw new UserError({ message: 'registry pull needs a destination', hint: 'add -o PATH' });
           const r = ref(text, false);
           const reg = registryOf(loadFiles(opts), regName);
           const d = await reg.resolve(r.name, r);
-          const to = resolve(process.cwd(), opts.to);
+          const to = resolve(process.cwd(), dest);
           await mkdir(dirname(to), { recursive: true });
           const tmp = join(dirname(to), `.${basename(to)}.hades-tmp-${process.pid}`);
           try {

@@ -228,7 +228,7 @@ describe('hades registry CLI', () => {
     const insp = JSON.parse((await run('inspect', 'a', 'app:v1', '--output', 'json')).stdout);
     expect(insp.manifestDigest).toBe(pushed.descriptor.manifestDigest);
 
-    expect((await run('pull', 'a', 'app:v1.2.3', '--to', 'out/app.bin')).code).toBe(0);
+    expect((await run('pull', 'a', 'app:v1.2.3', '-o', 'out/app.bin')).code).toBe(0);
     expect(readFileSync(join(dir, 'out/app.bin'), 'utf8')).toBe('bytes-1\n');
 
     const pr = JSON.parse((await run('promote', 'a', 'b', 'app:v1.2.3', '--output', 'json')).stdout);
