@@ -66,9 +66,9 @@ export const templateAction: ActionModule<FileEntry> = {
     const srcRaw = ctx.expand(s.src, 'src');
     const src = isAbsolute(srcRaw) ? srcRaw : resolve(ctx.job.baseDir, srcRaw);
     if (dst === undefined) return undefined;
-    const fact = ctx.sources.get(src, 'text');
+    const fact = ctx.sources.get(src);
     if (!fact) {
-      ctx.sources.need(src, 'text');
+      ctx.sources.need(src);
       return undefined;
     }
     if (fact.error || fact.text === undefined) {

@@ -11,22 +11,18 @@ import type { ActionEntry, PlannedHost } from '../plan/types.js';
 import type { Transport } from '../transport/types.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
 
-/** Facts about orchestrator-side files, read before planning (planning itself does no I/O). */
+/** A template source read before planning (planning itself does no I/O). */
 export interface FileFact {
   path: string;
-  sha256: string;
-  size: number;
-  isDirectory: boolean;
-  /** Why the file cannot be used (missing, unreadable); the other fields are then meaningless. */
+  /** Why the file cannot be used (missing, unreadable, a directory); `text` is then absent. */
   error?: string;
-  /** Template sources only: the text. */
   text?: string;
 }
 
 export interface Sources {
-  get(path: string, want: 'digest' | 'text'): FileFact | undefined;
+  get(path: string): FileFact | undefined;
   /** Paths the planner asked for but did not have (the CLI reads them and plans again). */
-  need(path: string, want: 'digest' | 'text'): void;
+  need(path: string): void;
   /** True when the planner asked for sources it did not have: its result is incomplete. */
   pending(): boolean;
 }

@@ -1,32 +1,20 @@
 /**
- * Reads the orchestrator-side files the planner asked for (copy sources, templates) —
- * the one I/O step before planning, so the planner itself stays pure.
+ * Reads the orchestrator-side files the planner asked for (template sources) — the one
+ * I/O step before planning, so the planner itself stays pure.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import type { FileFact } from '../actions/types.js';
 import { MapSources, buildRunPlan, type PlanInput } from '../plan/plan.js';
 import type { RunPlan } from '../plan/types.js';
 
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-export async function readFact(path: string, want: 'digest' | 'text'): Promise<FileFact> {
+export async function readFact(path: string): Promise<FileFact> {
   try {
-    const st = statSync(path);
-    if (st.isDirectory()) return { path, sha256: '', size: 0, isDirectory: true };
-    if (!st.isFile()) return { path, sha256: '', size: 0, isDirectory: false, error: `${path} is not a regular file` };
-    if (want === 'text') {
-      const buf = readFileSync(path);
-      return { path, sha256: createHash('sha256').update(buf).digest('hex'), size: buf.length, isDirectory: false, text: buf.toString('utf8') };
-    }
-    return { path, sha256: await sha256File(path), size: st.size, isDirectory: false };
+    const st = await stat(path);
+    if (!st.isFile()) return { path, error: `${path} is not a regular file` };
+    return { path, text: await readFile(path, 'utf8') };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return { path, sha256: '', size: 0, isDirectory: false, error: code === 'ENOENT' ? `${path}: no such file` : `${path}: ${(e as Error).message}` };
+    return { path, error: code === 'ENOENT' ? `${path}: no such file` : `${path}: ${(e as Error).message}` };
   }
 }
 
@@ -37,7 +25,7 @@ export async function planWithSources(input: Omit<PlanInput, 'sources'>): Promis
     const sources = new MapSources(facts);
     const plan = buildRunPlan({ ...input, sources });
     if (!sources.pending()) return plan;
-    await Promise.all([...sources.needed].map(async ([p, want]) => facts.set(p, await readFact(p, want))));
+    await Promise.all([...sources.needed].map(async (p) => facts.set(p, await readFact(p))));
   }
   throw new Error('planner kept asking for sources (bug)');
 }

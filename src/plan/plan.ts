@@ -17,16 +17,13 @@ import type { ActionEntry, PlannedHost, PlannedStep, RunPlan } from './types.js'
 
 /** Sources backed by a map the caller filled. Pure. */
 export class MapSources implements Sources {
-  readonly needed = new Map<string, 'digest' | 'text'>();
+  readonly needed = new Set<string>();
   constructor(readonly facts: Map<string, FileFact> = new Map()) {}
-  get(path: string, want: 'digest' | 'text'): FileFact | undefined {
-    const f = this.facts.get(path);
-    if (!f) return undefined;
-    if (want === 'text' && f.text === undefined && !f.error && !f.isDirectory) return undefined;
-    return f;
+  get(path: string): FileFact | undefined {
+    return this.facts.get(path);
   }
-  need(path: string, want: 'digest' | 'text'): void {
-    if (this.needed.get(path) !== 'text') this.needed.set(path, want);
+  need(path: string): void {
+    this.needed.add(path);
   }
   pending(): boolean {
     return this.needed.size > 0;

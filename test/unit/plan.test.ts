@@ -100,7 +100,7 @@ describe('per-host entries', () => {
   it('missing vars in structured fields, relative paths and bad modes are all reported at once', () => {
     const j = job('deploy', [action('mkdir', { path: '/opt/${NOPE}' }), action('mkdir', { path: 'relative/dir' }), action('copy', { src: 'a', dst: '/x', mode: '644' })]);
     try {
-      build([step('s', 'deploy', ['web'])], [j], [{ path: '/work/project/a', sha256: 'x', size: 1, isDirectory: false }]);
+      build([step('s', 'deploy', ['web'])], [j], []);
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(UserError);
@@ -114,7 +114,7 @@ describe('per-host entries', () => {
   });
 
   it('templates render at plan time per host; an undefined variable is an error', () => {
-    const tpl = { path: '/work/project/app.conf.njk', sha256: '', size: 0, isDirectory: false, text: 'host={{ host.name }} v={{ env.VERSION }}\n{% for t in targets %}[{{ t }}]{% endfor %}\n' };
+    const tpl = { path: '/work/project/app.conf.njk', text: 'host={{ host.name }} v={{ env.VERSION }}\n{% for t in targets %}[{{ t }}]{% endfor %}\n' };
     const j = job('deploy', [action('template', { src: 'app.conf.njk', dst: '/etc/app.conf' })]);
     const { plan: p } = build([step('s', 'deploy', ['web'], { limit: 2 })], [j], [tpl]);
     const e = p.steps[0]!.batches[0]!.hosts[1]!.actions[0] as FileEntry;
@@ -127,7 +127,7 @@ describe('per-host entries', () => {
   it('asks for sources it does not have instead of reading them', () => {
     const j = job('deploy', [action('template', { src: 'app.conf.njk', dst: '/etc/app.conf' })]);
     const { sources } = build([step('s', 'deploy', ['web'])], [j], []);
-    expect([...sources.needed]).toEqual([['/work/project/app.conf.njk', 'text']]);
+    expect([...sources.needed]).toEqual(['/work/project/app.conf.njk']);
   });
 });
 
