@@ -94,6 +94,7 @@ export function buildProgram(): Command {
       }),
   );
   program.addCommand(registryCommand(common));
+  program.addCommand(new Command('doctor').description('check the local tools hades uses (node, oras for oci registries, tar); exit 1 if one is missing').addOption(new Option('-o, --output <mode>', 'plain or json').choices(['plain', 'json']).default('plain')).action(async (opts: { output: 'plain' | 'json' }) => { const { doctorCommand } = await import('./doctor-command.js'); process.exitCode = await doctorCommand(opts); }));
   program.addCommand(
     new Command('schema').description('print the hadesfile JSON Schema (for editors)').action(async () => {
       const { schemaCommand } = await import('./info-commands.js');

@@ -2,9 +2,12 @@
 import type { RegistrySpec } from '../config/model.js';
 import { UserError } from '../errors.js';
 import { openFilesystemRegistry } from './filesystem.js';
+import { openOciRegistry } from './oci.js';
 import type { Registry } from './types.js';
 
 export function openRegistry(spec: RegistrySpec): Registry {
   if (spec.type === 'filesystem') return openFilesystemRegistry(spec);
-  throw new UserError({ message: `registry "${spec.name}": type ${spec.type} is not supported by this build yet`, pos: spec.pos });
+  if (spec.type === 'oci') return openOciRegistry(spec);
+  const other = spec as { name: string; type: string; pos: RegistrySpec['pos'] };
+  throw new UserError({ message: `registry "${other.name}": type ${other.type} is not supported by this build yet`, pos: other.pos });
 }

@@ -1,0 +1,793 @@
+/**
+ * The `oci` registry: a remote OCI distribution registry (registry:2, Harbor, GHCR, ECR, …)
+ * through the `oras` CLI (oci-oras.ts). `url` is `host[:port]/prefix`; artifact `<name>` lives
+ * in the repository `<url>/<name>`.
+ *
+ * Artifacts are byte-for-byte what the filesystem registry writes: a push first builds the
+ * artifact in a private temporary OCI layout (oci-stage.ts: same manifest, same pinned
+ * `org.opencontainers.image.created`, same reproducible tar+gzip for directories; a file is
+ * hashed in place, not copied), then `oras cp --from-oci-layout` copies exactly those bytes to
+ * the registry, so the manifest digest is the one the filesystem registry would give for the
+ * same bytes. Copies
+ * keep digests both ways: OCI → OCI is one `oras cp` (no bytes through local disk), OCI →
+ * filesystem streams verified blobs into the filesystem registry (its lock and rules apply),
+ * filesystem → OCI stages the verified bundle in a temp layout and `oras cp`s it.
+ *
+ * Reads are verified: manifests are fetched with their raw bytes and checked against the
+ * digest the registry reports (and the one asked for); payloads stream from `oras blob fetch`
+ * through verifyStream, so a corrupt blob errors with the expected and actual digests. oras
+ * never extracts anything here (the actions extract on hosts after checking every entry).
+ *
+ * Semantics match the filesystem registry: tags are immutable (same content → `unchanged`,
+ * other content → refused naming the existing digest, checked BEFORE anything is uploaded),
+ * and semver aliases (opt-in) move forward only.
+ *
+ * RACE (inherent to remote registries): the immutability check and the upload are two
+ * separate requests, and the OCI distribution API has no conditional tag write. Another pusher
+ * that writes the same tag between our check and our `oras cp` is not detected; the later
+ * write wins. The filesystem registry closes this window with a lock; a remote registry can't
+ * from the client side. Where it matters, turn on the registry's own tag immutability (Harbor,
+ * ECR, Artifactory…) or serialise publishing (one CI job per name).
+ *
+ * MUTABLE TAGS: a remote tag can't carry annotations, so alias-ness is derived, not stored: a
+ * tag is a moving alias (`mutable: true`) when its name has an alias form (vX, vX.Y, X, X.Y,
+ * latest) AND it points at the same manifest as a release tag whose aliases include that name
+ * (v1.2 and v1.2.3 → same digest). The version it stands for is the highest such tag. An
+ * alias-shaped tag that points at nothing else (e.g. a hand-pushed `latest`) is immutable, as
+ * is an alias whose version tag was deleted.
+ */
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import { Readable } from 'node:stream';
+import type { OciRegistrySpec } from '../config/model.js';
+import { durationField } from '../config/duration.js';
+import { ociUrlProblem } from '../config/oci-url.js';
+import { RunError, UserError } from '../errors.js';
+import { expand } from '../env/expand.js';
+import { IntegrityError, verifyBytes, verifyStream } from './digest.js';
+import { FilesystemRegistry } from './filesystem.js';
+import { fileChanged, stageArtifact, STAGE } from './oci-stage.js';
+import { ANNOTATION, MEDIA_TYPE, type Descriptor, type ImageManifest } from './layout.js';
+import { authArgs, authFileForCopy, authHint, authSecrets, resolveOciAuth, type OciAuth } from './oci-auth.js';
+import {
+  DEFAULT_METADATA_TIMEOUT_MS,
+  DEFAULT_MIN_TRANSFER_RATE,
+  DEFAULT_TRANSFER_TIMEOUT_MS,
+  OciRegistryError,
+  OrasRunner,
+  type OrasCall,
+} from './oci-oras.js';
+import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateDigest, validateName, validateTag } from './reference.js';
+import {
+  ArtifactNotFound,
+  DEFAULT_ARTIFACT_TYPE,
+  type AliasUpdate,
+  type ArtifactBundle,
+  type ArtifactDescriptor,
+  type PushResult,
+  type PushSource,
+  type Registry,
+  type TagInfo,
+} from './types.js';
+
+export { OciRegistryError, orasVersion, MIN_ORAS_VERSION } from './oci-oras.js';
+
+export interface OciRegistryOptions {
+  /** The oras binary (default: $HADES_ORAS, else "oras" on PATH). */
+  oras?: string;
+  /** Timeout of metadata calls: resolve, tags, names, tag (default 30 s, or $HADES_OCI_TIMEOUT). */
+  timeoutMs?: number;
+  /** Base timeout of transfers (copy, blob fetch); default 120 s, or $HADES_OCI_TRANSFER_TIMEOUT. */
+  transferTimeoutMs?: number;
+  /** Transfers get one extra second per this many bytes (default 1 MiB: a 1 GiB payload may take 120 s + 1024 s). */
+  minTransferRate?: number;
+  /** Where ${VAR} in url/username, password_env and SOURCE_DATE_EPOCH are read (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** Sees the argv of every oras child before it starts. */
+  onSpawn?: (argv: readonly string[]) => void;
+  /** Parent of the private temp dirs (staging layouts, manifest files, auth files); default os.tmpdir(). */
+  tmpDir?: string;
+  /** Manifests fetched at once by tags() (default 4). */
+  concurrency?: number;
+}
+
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+function check(problem: string | null, hint?: string): void {
+  if (problem) throw new UserError({ message: problem, ...(hint ? { hint } : {}) });
+}
+
+function titleProblem(title: unknown): string | null {
+  if (typeof title !== 'string' || title === '') return 'has no org.opencontainers.image.title annotation (file name)';
+  if (title === '.' || title === '..' || title.includes('/') || title.includes('\0') || Buffer.byteLength(title) > 255)
+    return `has an unsafe title ${JSON.stringify(title)} (it must be a plain file name)`;
+  return null;
+}
+
+function lines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Regroups a byte stream into chunks of about `size` bytes (fewer, larger writes and hash updates). */
+async function* batches(src: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of src) {
+    parts.push(chunk);
+    n += chunk.length;
+    if (n >= size) {
+      yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+      parts = [];
+      n = 0;
+    }
+  }
+  if (n > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+}
+
+interface FetchedManifest {
+  bytes: Buffer;
+  digest: string;
+  mediaType: string;
+  manifest: ImageManifest;
+  descriptor: ArtifactDescriptor;
+}
+
+/** Where a copy into this registry comes from. */
+type CopySource = { kind: 'layout'; dir: string; tag: string } | { kind: 'remote'; from: OciRegistry; ref: string };
+
+/**
+ * What the registry holds for one name, read lazily and cached for one operation: the digests
+ * of the tags that matter (one HEAD-like `manifest fetch --descriptor` each) and, only when an
+ * alias-shaped tag is involved, the tag list. Used to check tags before writing and to move
+ * aliases.
+ */
+class RemoteTags {
+  private readonly digests = new Map<string, Promise<string | undefined>>();
+  private listed?: Promise<Set<string>>;
+  /** Tags written (or found) during this operation, in case the list predates them. */
+  private readonly seen = new Set<string>();
+  constructor(
+    private readonly reg: OciRegistry,
+    private readonly name: string,
+  ) {}
+
+  digestOf(tag: string): Promise<string | undefined> {
+    let p = this.digests.get(tag);
+    if (!p) {
+      p = this.reg.tagDigest(this.name, tag);
+      this.digests.set(tag, p);
+    }
+    return p;
+  }
+
+  /** Records what a tag points to (read, or just written by us), or that it is absent. */
+  known(tag: string, digest: string | undefined): void {
+    if (digest !== undefined) this.seen.add(tag);
+    this.digests.set(tag, Promise.resolve(digest));
+  }
+
+  private async tags(): Promise<Set<string>> {
+    this.listed ??= this.reg.listTags(this.name).then((l) => new Set(l ?? []));
+    return new Set([...(await this.listed), ...this.seen]);
+  }
+
+  /** The release tag an alias-shaped tag stands for (see MUTABLE TAGS above), or undefined. */
+  async aliasVersion(tag: string, digest: string): Promise<string | undefined> {
+    if (!isAliasLikeTag(tag)) return undefined;
+    const candidates = [...(await this.tags())]
+      .filter((v) => {
+        const s = parseSemverTag(v);
+        return s !== null && s.prerelease === undefined && semverAliases(v).includes(tag);
+      })
+      .sort((a, b) => compareSemver(parseSemverTag(b)!, parseSemverTag(a)!));
+    for (const v of candidates) if ((await this.digestOf(v)) === digest) return v;
+    return undefined;
+  }
+}
+
+export class OciRegistry implements Registry {
+  readonly type = 'oci' as const;
+  readonly name: string;
+  /** host[:port]/prefix, with ${VAR} expanded. */
+  readonly url: string;
+  readonly host: string;
+  readonly defaultArtifactType: string;
+  readonly plainHttp: boolean;
+  readonly insecure: boolean;
+  private readonly auth: OciAuth;
+  private readonly oras: OrasRunner;
+  private readonly env: Record<string, string | undefined>;
+  private readonly timeoutMs: number;
+  private readonly transferTimeoutMs: number;
+  private readonly minTransferRate: number;
+  private readonly tmpRoot: string;
+  private readonly concurrency: number;
+  private readonly spec: OciRegistrySpec;
+
+  constructor(spec: OciRegistrySpec, opts: OciRegistryOptions = {}) {
+    this.spec = spec;
+    this.name = spec.name;
+    this.env = opts.env ?? process.env;
+    const fail = (message: string, hint?: string): never => {
+      throw new UserError({ message: `registry "${spec.name}": ${message}`, pos: spec.pos, ...(hint ? { hint } : {}) });
+    };
+    const u = expand(spec.url, this.env);
+    if (u.missing.length) fail(`url uses \${${u.missing[0]}}, which is not set in the environment`, `export ${u.missing[0]}=…`);
+    const why = ociUrlProblem(u.value);
+    if (why) fail(`invalid url ${JSON.stringify(u.value)}: ${why}`, 'write host[:port]/repository-prefix, e.g. registry.example.com:5000/team');
+    this.url = u.value;
+    this.host = u.value.split('/')[0]!;
+    this.plainHttp = spec.plainHttp;
+    this.insecure = spec.insecure;
+    this.defaultArtifactType = spec.artifactType ?? DEFAULT_ARTIFACT_TYPE;
+    this.auth = resolveOciAuth(spec, this.env);
+    const duration = (v: number | undefined, envName: string, dflt: number): number => {
+      if (v !== undefined) return v;
+      const text = this.env[envName];
+      if (text === undefined || text === '') return dflt;
+      const ms = durationField(text);
+      if (ms === undefined || ms <= 0) throw new UserError({ message: `${envName}=${JSON.stringify(text)} is not a duration`, hint: 'write e.g. 30s, 5m or a number of seconds' });
+      return ms;
+    };
+    this.timeoutMs = duration(opts.timeoutMs, 'HADES_OCI_TIMEOUT', DEFAULT_METADATA_TIMEOUT_MS);
+    this.transferTimeoutMs = duration(opts.transferTimeoutMs, 'HADES_OCI_TRANSFER_TIMEOUT', DEFAULT_TRANSFER_TIMEOUT_MS);
+    this.minTransferRate = opts.minTransferRate ?? DEFAULT_MIN_TRANSFER_RATE;
+    this.tmpRoot = opts.tmpDir ?? tmpdir();
+    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    // The children get the environment without the password (its variable, or any other holding it).
+    const childEnv: Record<string, string | undefined> = { ...process.env };
+    if (this.auth.kind === 'password') {
+      delete childEnv[this.auth.passwordEnv];
+      for (const [k, v] of Object.entries(childEnv)) if (v === this.auth.password) delete childEnv[k];
+    }
+    this.oras = new OrasRunner({
+      bin: opts.oras ?? (this.env.HADES_ORAS || 'oras'),
+      registry: this.name,
+      where: this.url,
+      env: childEnv,
+      secrets: authSecrets(this.auth),
+      authHint: authHint(this.auth, this.host),
+      plainHttp: this.plainHttp,
+      insecure: this.insecure,
+      ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
+    });
+  }
+
+  /** The repository of an artifact name: `<url>/<name>`. */
+  repo(name: string): string {
+    return `${this.url}/${name}`;
+  }
+
+  private checkName(name: string): void {
+    check(validateName(name));
+  }
+
+  /** --plain-http / --insecure, optionally with oras cp's --from-/--to- prefix. */
+  connArgs(prefix: '' | 'from-' | 'to-' = ''): string[] {
+    return [...(this.plainHttp ? [`--${prefix}plain-http`] : []), ...(this.insecure ? [`--${prefix}insecure`] : [])];
+  }
+
+  private transferTimeout(bytes: number): number {
+    return this.transferTimeoutMs + Math.ceil((Math.max(0, bytes) / this.minTransferRate) * 1000);
+  }
+
+  /** One oras call with this registry's connection and auth flags (inserted after the subcommand words). */
+  private call(words: string[], rest: string[], o: { timeoutMs?: number; notFound?: string; what: string }): OrasCall {
+    const a = authArgs(this.auth);
+    return {
+      args: [...words, '--no-tty', ...this.connArgs(), ...a.args, ...rest],
+      ...(a.input !== undefined ? { input: a.input } : {}),
+      timeoutMs: o.timeoutMs ?? this.timeoutMs,
+      what: o.what,
+      ...(o.notFound !== undefined ? { notFound: o.notFound } : {}),
+    };
+  }
+
+  private async withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+    await fsp.mkdir(this.tmpRoot, { recursive: true });
+    const dir = await fsp.mkdtemp(join(this.tmpRoot, 'hades-oci-'));
+    try {
+      return await fn(dir);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // reading
+
+  /** Manifest → descriptor; refuses manifests that are not a one-layer artifact (as filesystem.ts). */
+  describe(name: string, tag: string | undefined, manifestDigest: string, m: ImageManifest): ArtifactDescriptor {
+    const ref = tag !== undefined ? `:${tag}` : `@${manifestDigest}`;
+    const bad = (why: string): never => {
+      throw new RunError(`registry "${this.name}": artifact ${name}${ref} ${why}`);
+    };
+    if (typeof m !== 'object' || m === null) bad('has a manifest that is not a JSON object');
+    if (m.mediaType === MEDIA_TYPE.index || Array.isArray((m as { manifests?: unknown }).manifests))
+      bad('is an image index (several manifests); Hades artifacts are a single manifest');
+    if (m.schemaVersion !== 2 || (m.mediaType !== undefined && m.mediaType !== MEDIA_TYPE.manifest))
+      bad(`has an unsupported manifest (mediaType ${JSON.stringify(m.mediaType)})`);
+    if (!Array.isArray(m.layers) || m.layers.length !== 1)
+      bad(`has ${Array.isArray(m.layers) ? m.layers.length : 'no'} layers; Hades artifacts carry exactly one file or directory`);
+    const l = m.layers[0]!;
+    if (typeof l.digest !== 'string' || validateDigest(l.digest) || typeof l.size !== 'number' || l.size < 0)
+      bad('has an invalid layer descriptor');
+    const title = l.annotations?.[ANNOTATION.title];
+    const tp = titleProblem(title);
+    if (tp) bad(`layer ${tp}`);
+    const annotations = { ...(m.annotations ?? {}) };
+    return {
+      registry: this.name,
+      name,
+      ...(tag !== undefined ? { tag } : {}),
+      manifestDigest,
+      artifactType: m.artifactType ?? m.config?.mediaType ?? '',
+      ...(annotations[ANNOTATION.created] !== undefined ? { created: annotations[ANNOTATION.created] } : {}),
+      annotations,
+      layer: {
+        digest: l.digest,
+        size: l.size,
+        mediaType: l.mediaType,
+        title: title!,
+        directory: l.annotations?.[ANNOTATION.unpack] === 'true',
+      },
+    };
+  }
+
+  /**
+   * Fetches a manifest's raw bytes (`oras manifest fetch --format json --output FILE`: the JSON
+   * on stdout is the registry's descriptor, FILE the exact bytes) and verifies them against the
+   * registry's digest and the requested one.
+   */
+  async fetchManifest(name: string, ref: { tag?: string; digest?: string }): Promise<FetchedManifest> {
+    this.checkName(name);
+    if (ref.tag === undefined && ref.digest === undefined) throw new UserError(`artifact ${name}: a tag or a digest is required`);
+    if (ref.tag !== undefined) check(validateTag(ref.tag));
+    if (ref.digest !== undefined) check(validateDigest(ref.digest));
+    const refText = `${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
+    const target = ref.tag !== undefined ? `${this.repo(name)}:${ref.tag}` : `${this.repo(name)}@${ref.digest}`;
+    const what = `registry "${this.name}": artifact ${name}${refText} (manifest)`;
+    return this.withTemp(async (dir) => {
+      const file = join(dir, 'manifest.json');
+      const out = await this.oras.run(
+        this.call(['manifest', 'fetch'], ['--format', 'json', '--output', file, target], { notFound: `${name}${refText}`, what: `fetch manifest ${name}${refText}` }),
+      );
+      let reported: { digest?: unknown; size?: unknown; mediaType?: unknown };
+      try {
+        reported = JSON.parse(out) as typeof reported;
+      } catch {
+        throw new RunError(`${what}: oras printed no JSON descriptor (${out.slice(0, 200)})`);
+      }
+      if (typeof reported.digest !== 'string' || validateDigest(reported.digest))
+        throw new RunError(`${what}: the registry reported no valid digest (${JSON.stringify(reported.digest)})`);
+      const st = await fsp.stat(file);
+      if (st.size > MAX_MANIFEST_BYTES) throw new RunError(`${what}: ${st.size} bytes, too large for a manifest`);
+      const bytes = await fsp.readFile(file);
+      verifyBytes(bytes, { digest: reported.digest, ...(typeof reported.size === 'number' ? { size: reported.size } : {}) }, what, this.repo(name));
+      if (ref.digest !== undefined && reported.digest !== ref.digest) {
+        if (ref.tag !== undefined)
+          throw new UserError({ message: `tag ${ref.tag} of ${name} in registry "${this.name}" is ${reported.digest}, not the expected ${ref.digest}` });
+        throw new IntegrityError(`${what}: digest mismatch: expected ${ref.digest}, actual ${reported.digest}`, { digest: ref.digest }, { digest: reported.digest, size: bytes.length });
+      }
+      let manifest: ImageManifest;
+      try {
+        manifest = JSON.parse(bytes.toString('utf8')) as ImageManifest;
+      } catch {
+        throw new RunError(`${what} is not valid JSON`);
+      }
+      const descriptor = this.describe(name, ref.tag, reported.digest, manifest);
+      const mediaType = manifest.mediaType ?? (typeof reported.mediaType === 'string' ? reported.mediaType : MEDIA_TYPE.manifest);
+      return { bytes, digest: reported.digest, mediaType, manifest, descriptor };
+    });
+  }
+
+  /** The manifest digest a tag points to (`oras manifest fetch --descriptor`, no body), or undefined when absent. */
+  async tagDigest(name: string, tag: string): Promise<string | undefined> {
+    try {
+      const out = await this.oras.run(
+        this.call(['manifest', 'fetch'], ['--descriptor', `${this.repo(name)}:${tag}`], { notFound: `${name}:${tag}`, what: `resolve ${name}:${tag}` }),
+      );
+      const d = (JSON.parse(out) as { digest?: unknown }).digest;
+      if (typeof d !== 'string' || validateDigest(d)) throw new RunError(`registry "${this.name}": ${name}:${tag} resolved to no valid digest`);
+      return d;
+    } catch (e) {
+      if (e instanceof ArtifactNotFound) return undefined;
+      throw e;
+    }
+  }
+
+  /** The tags of a repository, or null when the repository does not exist. */
+  async listTags(name: string): Promise<string[] | null> {
+    this.checkName(name);
+    try {
+      const out = await this.oras.run(this.call(['repo', 'tags'], [this.repo(name)], { notFound: name, what: `list the tags of ${name}` }));
+      return lines(out);
+    } catch (e) {
+      if (e instanceof ArtifactNotFound) return null;
+      throw e;
+    }
+  }
+
+  private remoteTags(name: string): RemoteTags {
+    return new RemoteTags(this, name);
+  }
+
+  async resolve(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor> {
+    return (await this.fetchManifest(name, ref)).descriptor;
+  }
+
+  async exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean> {
+    try {
+      await this.fetchManifest(name, ref);
+      return true;
+    } catch (e) {
+      if (e instanceof ArtifactNotFound) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * A verified stream of one blob (`oras blob fetch --output -` through verifyStream). A digest
+   * or size mismatch errors the stream with an IntegrityError naming both digests; oras's own
+   * failures (network, auth, timeout) error it with their classified error.
+   */
+  async openBlob(name: string, blob: { digest: string; size: number }, what: string): Promise<Readable> {
+    this.checkName(name);
+    check(validateDigest(blob.digest));
+    const ref = `${this.repo(name)}@${blob.digest}`;
+    const s = await this.oras.stream(
+      this.call(['blob', 'fetch'], ['--output', '-', ref], {
+        timeoutMs: this.transferTimeout(blob.size),
+        notFound: `${name}@${blob.digest}`,
+        what: `fetch ${name}@${blob.digest}`,
+      }),
+    );
+    const verify = verifyStream({ digest: blob.digest, size: blob.size }, what, ref);
+    verify.on('error', () => undefined); // reported through the iterator below, never as an uncaught event
+    // Pipe reads come in 64 KiB pieces; hashing and writing 1 MiB at a time is markedly faster.
+    const batched = Readable.from(batches(s.stdout, 1024 * 1024));
+    batched.on('error', (e) => verify.destroy(e));
+    batched.pipe(verify);
+    async function* body(): AsyncGenerator<Buffer> {
+      let ok = false;
+      try {
+        try {
+          for await (const chunk of verify) yield chunk as Buffer;
+        } catch (e) {
+          // Ours failed (digest/size). If oras failed for a reason of its own (network, auth,
+          // timeout), that is the cause; a corrupt blob is reported with both digests.
+          s.kill();
+          const orasErr = await s.done.then(
+            () => null,
+            (x: unknown) => x,
+          );
+          if (orasErr instanceof OciRegistryError && orasErr.kind !== 'integrity' && orasErr.kind !== 'other') throw orasErr;
+          if (orasErr instanceof ArtifactNotFound) throw orasErr;
+          throw e;
+        }
+        await s.done;
+        ok = true;
+      } finally {
+        if (!ok) s.kill();
+      }
+    }
+    return Readable.from(body(), { objectMode: false });
+  }
+
+  async open(desc: ArtifactDescriptor): Promise<Readable> {
+    const ref = desc.tag !== undefined ? `:${desc.tag}` : `@${desc.manifestDigest}`;
+    return this.openBlob(
+      desc.name,
+      { digest: desc.layer.digest, size: desc.layer.size },
+      `registry "${this.name}": artifact ${desc.name}${ref} (layer ${JSON.stringify(desc.layer.title)}, blob ${desc.layer.digest})`,
+    );
+  }
+
+  async names(): Promise<string[]> {
+    const out = await this.oras.run(this.call(['repo', 'ls'], [this.url], { what: 'list repositories' }));
+    return [...new Set(lines(out).filter((n) => validateName(n) === null))].sort();
+  }
+
+  async tags(name: string): Promise<TagInfo[]> {
+    const list = await this.listTags(name);
+    if (list === null) throw new ArtifactNotFound(this.name, name);
+    const valid = [...new Set(list)].filter((t) => validateTag(t) === null);
+    const fetched = await mapLimit(valid, this.concurrency, (t) => this.fetchManifest(name, { tag: t }));
+    const digestOf = new Map(valid.map((t, i) => [t, fetched[i]!.digest]));
+    const isAlias = (t: string, d: string): boolean =>
+      isAliasLikeTag(t) &&
+      valid.some((v) => {
+        const s = parseSemverTag(v);
+        return s !== null && s.prerelease === undefined && semverAliases(v).includes(t) && digestOf.get(v) === d;
+      });
+    return valid
+      .map((tag, i) => {
+        const f = fetched[i]!;
+        return {
+          tag,
+          manifestDigest: f.digest,
+          size: f.descriptor.layer.size,
+          ...(f.descriptor.created !== undefined ? { created: f.descriptor.created } : {}),
+          mutable: isAlias(tag, f.digest),
+        };
+      })
+      .sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // writing
+
+  /** Same tag rules as the filesystem registry (same messages). */
+  private checkTags(tag: string, opts: { extraTags?: string[]; semverAliases?: boolean }): string[] {
+    check(validateTag(tag));
+    const all = [tag];
+    for (const t of opts.extraTags ?? []) {
+      check(validateTag(t));
+      if (!all.includes(t)) all.push(t);
+    }
+    if (opts.semverAliases) {
+      const v = parseSemverTag(tag);
+      check(
+        v ? null : `semver aliases need a version tag like v1.2.3 or 1.2.3, not ${JSON.stringify(tag)}`,
+        'drop semver_aliases for this push, or tag it with a version',
+      );
+      for (const a of semverAliases(tag))
+        if (all.includes(a)) check(`tag ${a} can't be both pushed explicitly and moved as a semver alias of ${tag}`);
+    }
+    return all;
+  }
+
+  /** Refuses (UserError) when a tag exists with other content or is a moving alias. */
+  private async throwConflicts(state: RemoteTags, name: string, tags: string[], digest: string): Promise<void> {
+    const conflicts: string[] = [];
+    for (const t of tags) {
+      const cur = await state.digestOf(t);
+      if (cur === undefined) continue;
+      const version = await state.aliasVersion(t, cur);
+      if (version !== undefined) {
+        conflicts.push(
+          `tag ${t} of ${name} is a moving semver alias (now ${version}, ${cur}); it can't be pushed as an immutable tag — push an exact version tag`,
+        );
+        continue;
+      }
+      if (cur !== digest) conflicts.push(`tag ${t} of ${name} already exists with ${cur}; registries are immutable — push a new tag`);
+    }
+    if (conflicts.length) throw new UserError(conflicts.map((message) => ({ message })));
+  }
+
+  async push(
+    name: string,
+    tag: string,
+    source: PushSource,
+    opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+  ): Promise<PushResult> {
+    this.checkName(name);
+    const tags = this.checkTags(tag, opts);
+    // The source's problems first (as the filesystem registry reports them), before any network.
+    const path = resolvePath(source.path);
+    try {
+      await fsp.stat(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UserError({ message: `cannot push ${path}: ${code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}` });
+    }
+    const state = this.remoteTags(name);
+    // Identical bytes re-pushed under an existing immutable tag must give the identical manifest
+    // (→ unchanged), even when the source was rebuilt: reuse the tag's pinned `created`.
+    let created = source.created;
+    if (created === undefined) {
+      let cur: FetchedManifest | undefined;
+      try {
+        cur = await this.fetchManifest(name, { tag });
+      } catch (e) {
+        if (!(e instanceof ArtifactNotFound)) throw e;
+      }
+      state.known(tag, cur?.digest);
+      if (cur && (await state.aliasVersion(tag, cur.digest)) === undefined && cur.descriptor.created !== undefined && RFC3339.test(cur.descriptor.created))
+        created = cur.descriptor.created;
+    }
+    return this.withTemp(async (dir) => {
+      // Build exactly what the filesystem registry would store, in a private layout.
+      const staged = await stageArtifact(
+        dir,
+        tag,
+        { ...source, artifactType: source.artifactType ?? this.defaultArtifactType, ...(created !== undefined ? { created } : {}) },
+        { registry: this.name, pos: this.spec.pos, env: this.env },
+      );
+      const descriptor = this.describe(name, tag, staged.manifestDigest, staged.manifest);
+      try {
+        return await this.commit(name, tags, descriptor, state, { kind: 'layout', dir: staged.layout, tag }, opts.semverAliases === true ? tag : undefined);
+      } catch (e) {
+        // The file fast path uploads the source in place: if it changed, the registry refused it.
+        if (staged.file && !(e instanceof UserError) && (await fileChanged(staged.file)))
+          throw new RunError(`${staged.file.path} changed while it was being pushed; push again`, { cause: e });
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * After the conflict check: copies the artifact to every missing tag (one `oras cp`), then
+   * moves the semver aliases of `aliasesOf`. Tags already holding the digest stay as they are.
+   */
+  private async commit(
+    name: string,
+    tags: string[],
+    descriptor: ArtifactDescriptor,
+    state: RemoteTags,
+    src: CopySource,
+    aliasesOf: string | undefined,
+  ): Promise<PushResult> {
+    const digest = descriptor.manifestDigest;
+    await this.throwConflicts(state, name, tags, digest);
+    const missing: string[] = [];
+    for (const t of tags) if ((await state.digestOf(t)) === undefined) missing.push(t);
+    if (missing.length) {
+      await this.copyIn(src, name, missing, digest, descriptor.layer.size);
+      for (const t of missing) state.known(t, digest);
+    }
+    const aliases = aliasesOf !== undefined ? await this.moveAliases(name, aliasesOf, digest, state) : undefined;
+    return { descriptor, unchanged: missing.length === 0, ...(aliases ? { aliases } : {}) };
+  }
+
+  /** `oras cp SRC <repo>:t1,t2` — from a staging layout or another oci registry. */
+  private async copyIn(src: CopySource, name: string, tags: string[], digest: string, bytes: number): Promise<void> {
+    const timeoutMs = this.transferTimeout(bytes);
+    const toAuth = await authFileForCopy(this.auth, this.oras, this.host, this.connArgs(), this.timeoutMs, this.tmpRoot);
+    try {
+      let fromArgs: string[];
+      let fromAuth: { path?: string; release(): Promise<void> } = { release: async () => undefined };
+      if (src.kind === 'layout') fromArgs = ['--from-oci-layout', `${src.dir}:${src.tag}`];
+      else {
+        fromAuth = await authFileForCopy(src.from.auth, src.from.oras, src.from.host, src.from.connArgs(), src.from.timeoutMs, this.tmpRoot);
+        fromArgs = [...src.from.connArgs('from-'), ...(fromAuth.path ? ['--from-registry-config', fromAuth.path] : []), src.ref];
+      }
+      try {
+        const what = `copy ${name}@${digest} to ${tags.join(', ')}`;
+        const out = await this.oras.run({
+          args: ['cp', '--no-tty', ...fromArgs, ...this.connArgs('to-'), ...(toAuth.path ? ['--to-registry-config', toAuth.path] : []), `${this.repo(name)}:${tags.join(',')}`],
+          timeoutMs,
+          what,
+        });
+        const m = /Digest:\s*(sha256:[a-f0-9]{64})/.exec(out);
+        if (m && m[1] !== digest)
+          throw new RunError(`registry "${this.name}": ${what}: the registry stored ${m[1]} instead of ${digest}`);
+      } finally {
+        await fromAuth.release();
+      }
+    } finally {
+      await toAuth.release();
+    }
+  }
+
+  /** Same alias rules as the filesystem registry: forward only, never over an immutable tag. */
+  private async moveAliases(name: string, versionTag: string, digest: string, state: RemoteTags): Promise<AliasUpdate[]> {
+    const version = parseSemverTag(versionTag)!;
+    const out: AliasUpdate[] = [];
+    const toMove: string[] = [];
+    for (const a of semverAliases(versionTag)) {
+      const cur = await state.digestOf(a);
+      if (cur === undefined) {
+        out.push({ tag: a, moved: true });
+        toMove.push(a);
+        continue;
+      }
+      const prevName = await state.aliasVersion(a, cur);
+      if (prevName === undefined && cur !== digest) {
+        out.push({ tag: a, moved: false, reason: `an immutable tag ${a} exists (${cur})` });
+        continue;
+      }
+      const prev = prevName ? parseSemverTag(prevName) : null;
+      if (prev && compareSemver(version, prev) < 0) {
+        out.push({ tag: a, moved: false, previous: prevName, reason: `it points to the newer ${prevName}` });
+        continue;
+      }
+      out.push({ tag: a, moved: true, ...(prevName ? { previous: prevName } : {}) });
+      if (cur !== digest) toMove.push(a);
+    }
+    if (toMove.length) {
+      await this.oras.run(this.call(['tag'], [`${this.repo(name)}@${digest}`, ...toMove], { what: `move ${toMove.join(', ')} of ${name} to ${versionTag}` }));
+      for (const a of toMove) state.known(a, digest);
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // copies
+
+  async exportArtifact(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactBundle> {
+    const f = await this.fetchManifest(name, ref);
+    const refText = ref.tag !== undefined ? `:${ref.tag}` : `@${f.digest}`;
+    const blobs = [f.manifest.config, ...f.manifest.layers].map((d: Descriptor) => ({
+      mediaType: d.mediaType,
+      digest: d.digest,
+      size: d.size,
+      open: async (): Promise<Readable> => {
+        const what = `registry "${this.name}": artifact ${name}${refText} (blob ${d.digest})`;
+        check(validateDigest(d.digest));
+        // A config given inline (`data`, e.g. the empty config) needs no blob in the registry.
+        if (typeof d.data === 'string') {
+          const data = Buffer.from(d.data, 'base64');
+          verifyBytes(data, d, `${what} (inline data)`);
+          return Readable.from([data]);
+        }
+        return this.openBlob(name, d, what);
+      },
+    }));
+    return { descriptor: f.descriptor, manifest: f.bytes, manifestMediaType: f.mediaType, blobs };
+  }
+
+  async importArtifact(
+    name: string,
+    tag: string,
+    bundle: ArtifactBundle,
+    opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+  ): Promise<PushResult> {
+    this.checkName(name);
+    const tags = this.checkTags(tag, opts);
+    const digest = bundle.descriptor.manifestDigest;
+    check(validateDigest(digest));
+    verifyBytes(bundle.manifest, { digest }, `copy of ${bundle.descriptor.name} from registry "${bundle.descriptor.registry}" (manifest)`);
+    const manifest = JSON.parse(bundle.manifest.toString('utf8')) as ImageManifest;
+    const descriptor = this.describe(name, tag, digest, manifest);
+    const state = this.remoteTags(name);
+    // Fail fast before moving any bytes.
+    await this.throwConflicts(state, name, tags, digest);
+    const missing: string[] = [];
+    for (const t of tags) if ((await state.digestOf(t)) === undefined) missing.push(t);
+    if (missing.length === 0)
+      return this.commit(name, tags, descriptor, state, { kind: 'layout', dir: '', tag }, opts.semverAliases === true ? tag : undefined);
+    return this.withTemp(async (dir) => {
+      // Stage the bundle (blobs verified on arrival), then copy those exact bytes.
+      const stage = new FilesystemRegistry({ name: this.name, type: 'filesystem', path: dir, pos: this.spec.pos }, { env: this.env });
+      await stage.importArtifact(STAGE, tag, bundle);
+      return this.commit(name, tags, descriptor, state, { kind: 'layout', dir: stage.layoutOf(STAGE), tag }, opts.semverAliases === true ? tag : undefined);
+    });
+  }
+
+  async copyTo(target: Registry, name: string, tag: string, asTag?: string, opts: { semverAliases?: boolean } = {}): Promise<PushResult> {
+    this.checkName(name);
+    check(validateTag(tag));
+    if (asTag !== undefined) check(validateTag(asTag));
+    if (target instanceof OciRegistry) {
+      // Registry to registry in one `oras cp` (by digest, so the source tag can't move meanwhile).
+      const f = await this.fetchManifest(name, { tag });
+      return target.receive(this, name, asTag ?? tag, f, opts);
+    }
+    if (!target.importArtifact)
+      throw new RunError(`registry "${target.name}" (${target.type}) can't receive copies from registry "${this.name}"`);
+    const bundle = await this.exportArtifact(name, { tag });
+    return target.importArtifact(name, asTag ?? tag, bundle, opts);
+  }
+
+  /** The destination side of an oci → oci copy. */
+  private async receive(from: OciRegistry, name: string, tag: string, f: FetchedManifest, opts: { semverAliases?: boolean }): Promise<PushResult> {
+    const tags = this.checkTags(tag, opts);
+    const descriptor = this.describe(name, tag, f.digest, f.manifest);
+    const state = this.remoteTags(name);
+    return this.commit(name, tags, descriptor, state, { kind: 'remote', from, ref: `${from.repo(name)}@${f.digest}` }, opts.semverAliases === true ? tag : undefined);
+  }
+}
+
+/** The registry for a `type: oci` entry of a hadesfile. Checks url and credentials; nothing is contacted until used. */
+export function openOciRegistry(spec: OciRegistrySpec, opts: OciRegistryOptions = {}): OciRegistry {
+  return new OciRegistry(spec, opts);
+}
