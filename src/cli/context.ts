@@ -1,7 +1,7 @@
 /** Shared by the commands: load the files, resolve a plan's env and plan it. */
 import { randomBytes } from 'node:crypto';
 import { loadHadesfile } from '../config/load.js';
-import type { Hadesfile, PlanSpec } from '../config/model.js';
+import type { Hadesfile, OciRegistrySpec, PlanSpec } from '../config/model.js';
 import { planWithSources } from '../config/sources.js';
 import { loadEnvSources, resolvePlanEnv } from '../env/resolve.js';
 import { DEFAULT_SECRET_PATTERNS, Redactor } from '../env/secrets.js';
@@ -50,5 +50,43 @@ export async function preparePlan(name: string, opts: CommonOptions): Promise<Pr
   redactor.learn(sources.cliVars);
   const secretNames = [...new Set(stepEnvs.flatMap((s) => Object.keys(s.env)).filter((k) => redactor.isSecret(k)))];
   const plan = await planWithSources({ hf, plan: spec, stepEnvs, runId: makeRunId(), secretNames });
+  await checkRegistries(hf, plan, redactor);
   return { hf, plan, redactor, envFiles: sources.files };
+}
+
+/** The registries a plan's actions use, by name. */
+export function registriesUsed(plan: RunPlan): Set<string> {
+  const used = new Set<string>();
+  for (const s of plan.steps)
+    for (const b of s.batches)
+      for (const h of b.hosts)
+        for (const a of h.actions) {
+          if (a.kind === 'push' || a.kind === 'pull') used.add(a.registry);
+          if (a.kind === 'promote') used.add(a.from).add(a.to);
+        }
+  return used;
+}
+
+/**
+ * Before anything runs: every OCI registry the plan uses has its credentials at hand
+ * and a usable oras CLI is installed. All problems at once, at the registry's position.
+ */
+async function checkRegistries(hf: Hadesfile, plan: RunPlan, redactor: Redactor): Promise<void> {
+  const oci = [...registriesUsed(plan)].map((n) => hf.registries.get(n)).filter((r): r is OciRegistrySpec => r?.type === 'oci');
+  if (!oci.length) return;
+  const problems = new Problems();
+  const { resolveOciAuth } = await import('../registry/oci-auth.js');
+  const { orasVersion } = await import('../registry/oci-oras.js');
+  for (const spec of oci) {
+    try {
+      const auth = resolveOciAuth(spec, process.env);
+      if (auth.kind === 'password') redactor.addValue(auth.password);
+    } catch (e) {
+      if (e instanceof UserError) problems.addAll(e.problems);
+      else throw e;
+    }
+  }
+  const oras = await orasVersion(process.env.HADES_ORAS || 'oras');
+  if ('error' in oras) problems.add(`registry "${oci[0]!.name}" is an OCI registry, which needs the oras CLI: ${oras.error}`, oci[0]!.pos, 'hades doctor shows what was found');
+  problems.throwIfAny();
 }

@@ -94,6 +94,28 @@ plans:
     expect(again.stderr).toContain('already has');
   });
 
+  it('a plan using an OCI registry checks credentials and the oras CLI before anything runs (exit 2, positioned)', async () => {
+    const dir = project({
+      'a.bin': 'x',
+      'hadesfile.yaml': `registries:
+  prod: { type: oci, url: 127.0.0.1:1/x, plain_http: true, username: bob, password_env: HADES_TEST_NOPE_PASS }
+jobs:
+  pub:
+    artifacts: { a: { path: ./a.bin } }
+    actions:
+      - push: { registry: prod, artifact: a, name: app, tag: v1 }
+plans:
+  p:
+    steps: [{ name: s, job: pub, targets: localhost }]
+`,
+    });
+    const r = await runCli(['plan', 'p', '--output', 'plain'], { cwd: dir, env: { HADES_ORAS: '/nonexistent/oras' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('hadesfile.yaml:2:3: error: registry "prod": password_env HADES_TEST_NOPE_PASS is not set');
+    expect(r.stderr).toMatch(/hadesfile\.yaml:2:3: error: registry "prod" is an OCI registry, which needs the oras CLI: .*not found/);
+    expect(r.stdout).toBe('');
+  });
+
   it('schema prints the JSON schema; list shows plans, targets, hosts', async () => {
     const s = await runCli(['schema']);
     expect(s.code).toBe(0);
