@@ -56,6 +56,7 @@ import {
   hasVerifiedBlob,
   sortedAnnotations,
 } from './layout.js';
+import { check, checkPushSource, checkTags, pinnedCreated, titleProblem } from './push-rules.js';
 import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './lock.js';
 import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from './reference.js';
 import {
@@ -79,41 +80,12 @@ export interface FilesystemRegistryOptions {
   env?: Record<string, string | undefined>;
 }
 
-/** Media type grammar (RFC 6838 type/subtype). */
-const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-/** Annotations Hades sets itself; a PushSource can't override them. */
-const RESERVED_ANNOTATIONS = new Set<string>([
-  ANNOTATION.created,
-  ANNOTATION.refName,
-  ANNOTATION.title,
-  ANNOTATION.contentDigest,
-  ANNOTATION.unpack,
-  ANNOTATION.mutable,
-  ANNOTATION.aliasOf,
-]);
 const STALE_TEMP_MS = 60 * 60 * 1000;
 /** OCI distribution's limit for manifests; anything larger is not read into memory. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-function iso(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 function isCode(e: unknown, ...codes: string[]): boolean {
   return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
-}
-
-function check(problem: string | null, hint?: string): void {
-  if (problem) throw new UserError({ message: problem, ...(hint ? { hint } : {}) });
-}
-
-/** A safe file name for the payload on hosts: one path component. */
-function titleProblem(title: unknown): string | null {
-  if (typeof title !== 'string' || title === '') return 'has no org.opencontainers.image.title annotation (file name)';
-  if (title === '.' || title === '..' || title.includes('/') || title.includes('\0') || Buffer.byteLength(title) > 255)
-    return `has an unsafe title ${JSON.stringify(title)} (it must be a plain file name)`;
-  return null;
 }
 
 interface TagWrite {
@@ -163,19 +135,9 @@ export class FilesystemRegistry implements Registry {
     opts: { extraTags?: string[]; semverAliases?: boolean } = {},
   ): Promise<PushResult> {
     const layout = this.layoutOf(name);
-    const tags = this.checkTags(tag, opts);
+    const tags = checkTags(tag, opts);
     const artifactType = source.artifactType ?? this.defaultArtifactType;
-    check(
-      MEDIA_TYPE_RE.test(artifactType) ? null : `artifact type ${JSON.stringify(artifactType)} is not a media type (type/subtype)`,
-    );
-    const extra = source.annotations ?? {};
-    for (const [k, v] of Object.entries(extra)) {
-      if (k === '' || typeof v !== 'string') check(`annotation ${JSON.stringify(k)} must have a non-empty key and a string value`);
-      if (RESERVED_ANNOTATIONS.has(k))
-        check(`annotation ${k} is set by Hades itself`, k === ANNOTATION.created ? 'set `created` instead' : undefined);
-    }
-    if (source.created !== undefined && !(RFC3339.test(source.created) && Number.isFinite(Date.parse(source.created))))
-      check(`created ${JSON.stringify(source.created)} is not an RFC 3339 time such as 2024-05-01T12:00:00Z`);
+    const extra = checkPushSource(source, artifactType);
 
     const path = resolvePath(source.path);
     let st: Stats;
@@ -201,14 +163,14 @@ export class FilesystemRegistry implements Registry {
     let layer: Descriptor;
     let created: string;
     if (st.isFile()) {
-      created = source.created ?? existingCreated ?? this.pinnedCreated(Math.floor(st.mtimeMs / 1000));
+      created = source.created ?? existingCreated ?? pinnedCreated(this.env, Math.floor(st.mtimeMs / 1000));
       const stored = await storeBlob(layout, createReadStream(path, { highWaterMark: 1024 * 1024 }));
       if (stored.size !== st.size)
         throw new RunError(`${path} changed while it was being pushed (size ${st.size} → ${stored.size}); push again`);
       layer = { mediaType: MEDIA_TYPE.layerTar, digest: stored.digest, size: stored.size, annotations: { [ANNOTATION.title]: title } };
     } else {
       const entries = await scanDirectory(path, title);
-      created = source.created ?? existingCreated ?? this.pinnedCreated(newestMtime(entries));
+      created = source.created ?? existingCreated ?? pinnedCreated(this.env, newestMtime(entries));
       const mtime = Math.max(0, Math.floor(Date.parse(created) / 1000));
       const packed = packDirectory(entries, mtime);
       const stored = await storeBlob(layout, packed.stream);
@@ -238,35 +200,6 @@ export class FilesystemRegistry implements Registry {
     if (!entry) return undefined;
     const manifest = JSON.parse((await readBlobVerified(layout, entry, 'manifest')).toString('utf8')) as ImageManifest;
     return manifest.annotations?.[ANNOTATION.created];
-  }
-
-  private pinnedCreated(mtimeSeconds: number): string {
-    const sde = this.env.SOURCE_DATE_EPOCH;
-    if (sde !== undefined && sde !== '') {
-      if (!/^\d{1,12}$/.test(sde))
-        throw new UserError({ message: `SOURCE_DATE_EPOCH=${JSON.stringify(sde)} is not a whole number of seconds since 1970` });
-      return iso(Number(sde));
-    }
-    return iso(Math.max(0, mtimeSeconds));
-  }
-
-  private checkTags(tag: string, opts: { extraTags?: string[]; semverAliases?: boolean }): string[] {
-    check(validateTag(tag));
-    const all = [tag];
-    for (const t of opts.extraTags ?? []) {
-      check(validateTag(t));
-      if (!all.includes(t)) all.push(t);
-    }
-    if (opts.semverAliases) {
-      const v = parseSemverTag(tag);
-      check(
-        v ? null : `semver aliases need a version tag like v1.2.3 or 1.2.3, not ${JSON.stringify(tag)}`,
-        'drop semver_aliases for this push, or tag it with a version',
-      );
-      for (const a of semverAliases(tag))
-        if (all.includes(a)) check(`tag ${a} can't be both pushed explicitly and moved as a semver alias of ${tag}`);
-    }
-    return all;
   }
 
   /**
@@ -593,7 +526,7 @@ export class FilesystemRegistry implements Registry {
     opts: { extraTags?: string[]; semverAliases?: boolean } = {},
   ): Promise<PushResult> {
     const layout = this.layoutOf(name);
-    const tags = this.checkTags(tag, opts);
+    const tags = checkTags(tag, opts);
     const manifestDigest = bundle.descriptor.manifestDigest;
     check(validateDigest(manifestDigest));
     verifyBytes(bundle.manifest, { digest: manifestDigest }, `copy of ${bundle.descriptor.name} from registry "${bundle.descriptor.registry}" (manifest)`);

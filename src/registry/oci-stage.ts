@@ -13,24 +13,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp, type Stats } from 'node:fs';
 import { basename, join, resolve as resolvePath } from 'node:path';
-import { RunError, UserError, type Position } from '../errors.js';
+import { RunError, type Position } from '../errors.js';
 import { digestHex, digestOf } from './digest.js';
 import { FilesystemRegistry } from './filesystem.js';
 import { ANNOTATION, EMPTY_DIGEST, EMPTY_JSON, MEDIA_TYPE, ensureLayout, manifestBytes, storeBlobBytes, writeIndex, type ImageManifest } from './layout.js';
 import type { PushSource } from './types.js';
-
-/** The same grammar and reserved names as filesystem.ts (same messages). */
-const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-const RESERVED_ANNOTATIONS = new Set<string>([
-  ANNOTATION.created,
-  ANNOTATION.refName,
-  ANNOTATION.title,
-  ANNOTATION.contentDigest,
-  ANNOTATION.unpack,
-  ANNOTATION.mutable,
-  ANNOTATION.aliasOf,
-]);
+import { check, checkPushSource, pinnedCreated, titleProblem } from './push-rules.js';
 
 /** Name of the artifact inside a staging layout. */
 export const STAGE = 'artifact';
@@ -42,18 +30,6 @@ export interface StagedArtifact {
   manifest: ImageManifest;
   /** For the file fast path: the source as it was hashed (to detect a change during the upload). */
   file?: { path: string; size: number; mtimeMs: number; ino: number };
-}
-
-function check(problem: string | null, hint?: string): void {
-  if (problem) throw new UserError({ message: problem, ...(hint ? { hint } : {}) });
-}
-
-function iso(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-function titleProblem(title: string): boolean {
-  return title === '' || title === '.' || title === '..' || title.includes('/') || title.includes('\0') || Buffer.byteLength(title) > 255;
 }
 
 /** sha256 and size of a file, read 1 MiB at a time (about twice as fast as 64 KiB reads). */
@@ -91,24 +67,10 @@ export async function stageArtifact(
   }
 
   // The file fast path: the same checks and the same manifest as FilesystemRegistry.push.
-  check(MEDIA_TYPE_RE.test(source.artifactType) ? null : `artifact type ${JSON.stringify(source.artifactType)} is not a media type (type/subtype)`);
-  const extra = source.annotations ?? {};
-  for (const [k, v] of Object.entries(extra)) {
-    if (k === '' || typeof v !== 'string') check(`annotation ${JSON.stringify(k)} must have a non-empty key and a string value`);
-    if (RESERVED_ANNOTATIONS.has(k)) check(`annotation ${k} is set by Hades itself`, k === ANNOTATION.created ? 'set `created` instead' : undefined);
-  }
-  if (source.created !== undefined && !(RFC3339.test(source.created) && Number.isFinite(Date.parse(source.created))))
-    check(`created ${JSON.stringify(source.created)} is not an RFC 3339 time such as 2024-05-01T12:00:00Z`);
+  const extra = checkPushSource(source, source.artifactType);
   const title = basename(path);
   check(titleProblem(title) ? `cannot push ${path}: it has no usable file name` : null);
-  let created = source.created;
-  if (created === undefined) {
-    const sde = ctx.env.SOURCE_DATE_EPOCH;
-    if (sde !== undefined && sde !== '') {
-      if (!/^\d{1,12}$/.test(sde)) throw new UserError({ message: `SOURCE_DATE_EPOCH=${JSON.stringify(sde)} is not a whole number of seconds since 1970` });
-      created = iso(Number(sde));
-    } else created = iso(Math.max(0, Math.floor(st.mtimeMs / 1000)));
-  }
+  const created = source.created ?? pinnedCreated(ctx.env, Math.floor(st.mtimeMs / 1000));
 
   const { digest, size } = await hashFile(path);
   if (size !== st.size) throw new RunError(`${path} changed while it was being pushed (size ${st.size} → ${size}); push again`);

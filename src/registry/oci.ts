@@ -59,6 +59,7 @@ import {
   type OrasCall,
 } from './oci-oras.js';
 import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateDigest, validateName, validateTag } from './reference.js';
+import { check, checkTags, RFC3339, titleProblem } from './push-rules.js';
 import {
   ArtifactNotFound,
   DEFAULT_ARTIFACT_TYPE,
@@ -93,18 +94,6 @@ export interface OciRegistryOptions {
 }
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-
-function check(problem: string | null, hint?: string): void {
-  if (problem) throw new UserError({ message: problem, ...(hint ? { hint } : {}) });
-}
-
-function titleProblem(title: unknown): string | null {
-  if (typeof title !== 'string' || title === '') return 'has no org.opencontainers.image.title annotation (file name)';
-  if (title === '.' || title === '..' || title.includes('/') || title.includes('\0') || Buffer.byteLength(title) > 255)
-    return `has an unsafe title ${JSON.stringify(title)} (it must be a plain file name)`;
-  return null;
-}
 
 function lines(text: string): string[] {
   return text
@@ -535,26 +524,6 @@ export class OciRegistry implements Registry {
   // -------------------------------------------------------------------------------------------
   // writing
 
-  /** Same tag rules as the filesystem registry (same messages). */
-  private checkTags(tag: string, opts: { extraTags?: string[]; semverAliases?: boolean }): string[] {
-    check(validateTag(tag));
-    const all = [tag];
-    for (const t of opts.extraTags ?? []) {
-      check(validateTag(t));
-      if (!all.includes(t)) all.push(t);
-    }
-    if (opts.semverAliases) {
-      const v = parseSemverTag(tag);
-      check(
-        v ? null : `semver aliases need a version tag like v1.2.3 or 1.2.3, not ${JSON.stringify(tag)}`,
-        'drop semver_aliases for this push, or tag it with a version',
-      );
-      for (const a of semverAliases(tag))
-        if (all.includes(a)) check(`tag ${a} can't be both pushed explicitly and moved as a semver alias of ${tag}`);
-    }
-    return all;
-  }
-
   /** Refuses (UserError) when a tag exists with other content or is a moving alias. */
   private async throwConflicts(state: RemoteTags, name: string, tags: string[], digest: string): Promise<void> {
     const conflicts: string[] = [];
@@ -580,7 +549,7 @@ export class OciRegistry implements Registry {
     opts: { extraTags?: string[]; semverAliases?: boolean } = {},
   ): Promise<PushResult> {
     this.checkName(name);
-    const tags = this.checkTags(tag, opts);
+    const tags = checkTags(tag, opts);
     // The source's problems first (as the filesystem registry reports them), before any network.
     const path = resolvePath(source.path);
     try {
@@ -742,7 +711,7 @@ export class OciRegistry implements Registry {
     opts: { extraTags?: string[]; semverAliases?: boolean } = {},
   ): Promise<PushResult> {
     this.checkName(name);
-    const tags = this.checkTags(tag, opts);
+    const tags = checkTags(tag, opts);
     const digest = bundle.descriptor.manifestDigest;
     check(validateDigest(digest));
     verifyBytes(bundle.manifest, { digest }, `copy of ${bundle.descriptor.name} from registry "${bundle.descriptor.registry}" (manifest)`);
@@ -780,7 +749,7 @@ export class OciRegistry implements Registry {
 
   /** The destination side of an oci → oci copy. */
   private async receive(from: OciRegistry, name: string, tag: string, f: FetchedManifest, opts: { semverAliases?: boolean }): Promise<PushResult> {
-    const tags = this.checkTags(tag, opts);
+    const tags = checkTags(tag, opts);
     const descriptor = this.describe(name, tag, f.digest, f.manifest);
     const state = this.remoteTags(name);
     return this.commit(name, tags, descriptor, state, { kind: 'remote', from, ref: `${from.repo(name)}@${f.digest}` }, opts.semverAliases === true ? tag : undefined);

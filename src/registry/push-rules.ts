@@ -1,0 +1,82 @@
+/**
+ * The rules every registry applies to a push, in one place (same checks, same messages
+ * for the filesystem and the OCI backends): tag lists, push sources, the pinned
+ * `org.opencontainers.image.created`, payload titles.
+ */
+import { UserError } from '../errors.js';
+import { ANNOTATION } from './layout.js';
+import { parseSemverTag, semverAliases, validateTag } from './reference.js';
+import type { PushSource } from './types.js';
+
+/** Media type grammar (RFC 6838 type/subtype). */
+const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+export const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+/** Annotations Hades sets itself; a PushSource can't override them. */
+const RESERVED_ANNOTATIONS = new Set<string>([
+  ANNOTATION.created,
+  ANNOTATION.refName,
+  ANNOTATION.title,
+  ANNOTATION.contentDigest,
+  ANNOTATION.unpack,
+  ANNOTATION.mutable,
+  ANNOTATION.aliasOf,
+]);
+
+export function check(problem: string | null, hint?: string): void {
+  if (problem) throw new UserError({ message: problem, ...(hint ? { hint } : {}) });
+}
+
+export function iso(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The tag plus extra tags, validated; with semver aliases, none of them may be an alias of the tag. */
+export function checkTags(tag: string, opts: { extraTags?: string[]; semverAliases?: boolean }): string[] {
+  check(validateTag(tag));
+  const all = [tag];
+  for (const t of opts.extraTags ?? []) {
+    check(validateTag(t));
+    if (!all.includes(t)) all.push(t);
+  }
+  if (opts.semverAliases) {
+    const v = parseSemverTag(tag);
+    check(
+      v ? null : `semver aliases need a version tag like v1.2.3 or 1.2.3, not ${JSON.stringify(tag)}`,
+      'drop semver_aliases for this push, or tag it with a version',
+    );
+    for (const a of semverAliases(tag))
+      if (all.includes(a)) check(`tag ${a} can't be both pushed explicitly and moved as a semver alias of ${tag}`);
+  }
+  return all;
+}
+
+/** Checks the artifact type, the caller's annotations and `created`; returns the annotations. */
+export function checkPushSource(source: PushSource, artifactType: string): Record<string, string> {
+  check(MEDIA_TYPE_RE.test(artifactType) ? null : `artifact type ${JSON.stringify(artifactType)} is not a media type (type/subtype)`);
+  const extra = source.annotations ?? {};
+  for (const [k, v] of Object.entries(extra)) {
+    if (k === '' || typeof v !== 'string') check(`annotation ${JSON.stringify(k)} must have a non-empty key and a string value`);
+    if (RESERVED_ANNOTATIONS.has(k)) check(`annotation ${k} is set by Hades itself`, k === ANNOTATION.created ? 'set `created` instead' : undefined);
+  }
+  if (source.created !== undefined && !(RFC3339.test(source.created) && Number.isFinite(Date.parse(source.created))))
+    check(`created ${JSON.stringify(source.created)} is not an RFC 3339 time such as 2024-05-01T12:00:00Z`);
+  return extra;
+}
+
+/** `created` for new content: SOURCE_DATE_EPOCH when set, else the source's modification time. */
+export function pinnedCreated(env: Record<string, string | undefined>, mtimeSeconds: number): string {
+  const sde = env.SOURCE_DATE_EPOCH;
+  if (sde !== undefined && sde !== '') {
+    if (!/^\d{1,12}$/.test(sde)) throw new UserError({ message: `SOURCE_DATE_EPOCH=${JSON.stringify(sde)} is not a whole number of seconds since 1970` });
+    return iso(Number(sde));
+  }
+  return iso(Math.max(0, mtimeSeconds));
+}
+
+/** A safe file name for the payload on hosts: one path component. */
+export function titleProblem(title: unknown): string | null {
+  if (typeof title !== 'string' || title === '') return 'has no org.opencontainers.image.title annotation (file name)';
+  if (title === '.' || title === '..' || title.includes('/') || title.includes('\0') || Buffer.byteLength(title) > 255)
+    return `has an unsafe title ${JSON.stringify(title)} (it must be a plain file name)`;
+  return null;
+}
