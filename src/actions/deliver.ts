@@ -1,9 +1,14 @@
-/** File delivery shared by copy and template (and later pull): check, then stream + verify + rename. */
+/**
+ * File delivery shared by copy, template and pull: ONE exec per file. The host checks
+ * (sha256, mode, owner) and answers on stdout; the orchestrator sends the bytes only
+ * after the answer "send", else closes stdin without sending anything.
+ */
 import { createHash } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
 import type { ByteSource, FileEntry } from '../plan/types.js';
 import { octal } from '../transport/shell.js';
-import { fileCheckCommand, fileMetaCommand, fileWriteCommand, tempPathFor } from './commands.js';
-import { execQuiet } from './exec.js';
+import { type ArchiveOptions, dirDeliverCommand, fileDeliverCommand, tempPathFor } from './commands.js';
+import { explainFailure, lastLine } from './exec.js';
 import { ownText } from './mkdir.js';
 import { ActionFailure, type ActionOutcome, type ActionRuntime, type PlanContext } from './types.js';
 
@@ -34,45 +39,138 @@ export function planFileEntry(
   };
 }
 
-export function fileCommands(e: { dst: string; tmp: string; mode: number; owner?: string; group?: string; become?: string }, sha256: string): { check: string; meta: string; write: string } {
-  const own = { owner: e.owner, group: e.group };
-  return {
-    check: fileCheckCommand(e.dst, sha256, e.mode, own, e.become),
-    meta: fileMetaCommand(e.dst, e.mode, own, e.become),
-    write: fileWriteCommand(e.dst, e.tmp, sha256, e.mode, own, e.become),
-  };
+type FileTarget = { dst: string; tmp: string; mode: number; owner?: string; group?: string; become?: string };
+
+/** The one command that delivers a file (see fileDeliverCommand). Keyed for dry-run listings. */
+export function fileCommands(e: FileTarget, sha256: string): { deliver: string } {
+  return { deliver: fileDeliverCommand(e.dst, e.tmp, sha256, e.mode, { owner: e.owner, group: e.group }, e.become) };
 }
 
-/** check → (nothing | fix mode/owner | stream the bytes). The one delivery path for copy, template and pull. */
-export async function deliverBytes(
+/** The bytes to send: a stream (read only once "send" is answered) or a buffer. */
+export type ByteOpener = () => NodeJS.ReadableStream | Buffer | Promise<NodeJS.ReadableStream | Buffer>;
+
+const ANSWERS = new Set(['unchanged', 'meta', 'send']);
+
+/** The opener's own ActionFailure (e.g. a registry read that failed verification) passes through. */
+function readFailure(what: string, err: Error): ActionFailure {
+  return err instanceof ActionFailure ? err : new ActionFailure(`${what}: reading the bytes to send failed: ${err.message}`);
+}
+
+/**
+ * Runs a one-exec delivery command (fileDeliverCommand / dirDeliverCommand): reads the
+ * host's first stdout line — "unchanged" or "meta" (nothing to send: stdin is closed at
+ * once) or "send" (only then is `open` called and its bytes streamed) — and checks that a
+ * "send" ended with "changed". Non-zero exit → ActionFailure with the host's message.
+ */
+export async function deliverStream(rt: ActionRuntime, command: string, what: string, become: string | undefined, open: ByteOpener): Promise<'unchanged' | 'meta' | 'changed'> {
+  // Small: while the channel's window is full, at most about one read chunk waits here per host.
+  const input = new PassThrough({ highWaterMark: 64 * 1024 });
+  input.on('error', () => undefined); // failures are reported through readError / the exec result
+  let answer: string | undefined;
+  let head = '';
+  let source: NodeJS.ReadableStream | undefined;
+  let readError: Error | undefined;
+  let sending: Promise<void> | undefined;
+
+  const onAnswer = (line: string) => {
+    answer = line;
+    if (line !== 'send') {
+      input.end(); // nothing to send: the host does not read stdin
+      return;
+    }
+    sending = (async () => {
+      try {
+        const bytes = await open();
+        if (input.destroyed) return;
+        if (Buffer.isBuffer(bytes)) return void input.end(bytes);
+        source = bytes;
+        (bytes as Readable).once('error', (err: Error) => {
+          readError = err;
+          input.destroy(err); // the transport stops the command; the host discards the temp file
+        });
+        bytes.pipe(input);
+      } catch (err) {
+        readError = err as Error;
+        input.destroy(err as Error);
+      }
+    })();
+  };
+
+  let res;
+  try {
+    res = await rt.transport.exec(command, {
+      signal: rt.signal,
+      stdin: input,
+      onStdout: (chunk) => {
+        if (answer !== undefined) return;
+        head += chunk.toString('utf8');
+        const nl = head.indexOf('\n');
+        if (nl >= 0) onAnswer(head.slice(0, nl).trim());
+      },
+    });
+  } catch (err) {
+    if (readError) throw readFailure(what, readError);
+    throw err;
+  } finally {
+    await sending;
+    if (source) {
+      source.unpipe(input);
+      (source as Readable).destroy?.();
+    }
+    if (!input.destroyed) input.destroy();
+  }
+  if (readError) throw readFailure(what, readError);
+  if (res.exitCode !== 0) {
+    const why = explainFailure(res, become) ?? (lastLine(res.stderr) || `exit code ${res.exitCode ?? res.signal}`);
+    throw new ActionFailure(`${what}: ${why}`, res.exitCode);
+  }
+  const lines = res.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const first = lines[0];
+  if (first === undefined || !ANSWERS.has(first)) throw new ActionFailure(`${what}: unexpected answer from the host: ${JSON.stringify(res.stdout.slice(0, 200))}`);
+  if (first === 'send') {
+    if (lines[lines.length - 1] !== 'changed') throw new ActionFailure(`${what}: the host did not confirm the write: ${JSON.stringify(res.stdout.slice(0, 200))}`);
+    return 'changed';
+  }
+  return first === 'unchanged' ? 'unchanged' : 'meta';
+}
+
+/**
+ * check → (nothing | fix mode/owner | stream the bytes), in one exec. The one delivery
+ * path for copy, template and pull. `open` is called only when the host asks for bytes
+ * (so a no-op never reads the source); an ActionFailure it throws fails the action as is.
+ */
+export function deliverBytes(rt: ActionRuntime, e: FileTarget, what: string, sha256: string, open: ByteOpener): Promise<'unchanged' | 'meta' | 'changed'> {
+  return deliverStream(rt, fileCommands(e, sha256).deliver, what, e.become, open);
+}
+
+/**
+ * A directory (a tar payload, checked entry by entry on the orchestrator beforehand) in
+ * one exec: skipped when `to` holds the marker of `digest`, else extracted and swapped in
+ * (see dirDeliverCommand). For pull's directory artifacts and `extract: true`.
+ */
+export async function deliverArchive(
   rt: ActionRuntime,
-  e: { dst: string; tmp: string; mode: number; owner?: string; group?: string; become?: string },
+  e: { to: string; tmp: string; become?: string },
   what: string,
   sha256: string,
-  open: () => NodeJS.ReadableStream | Buffer,
-): Promise<'unchanged' | 'meta' | 'changed'> {
-  const { check, meta, write } = fileCommands(e, sha256);
-  const res = (await execQuiet(rt, check, what, e.become)).stdout.trim();
-  if (res === 'unchanged') return 'unchanged';
-  if (res === 'meta') {
-    await execQuiet(rt, meta, what, e.become);
-    return 'meta';
-  }
-  await execQuiet(rt, write, what, e.become, { stdin: open() as never });
-  return 'changed';
+  digest: string,
+  opts: ArchiveOptions,
+  open: ByteOpener,
+): Promise<'unchanged' | 'changed'> {
+  const how = await deliverStream(rt, dirDeliverCommand(e.to, e.tmp, sha256, digest, opts, e.become), what, e.become, open);
+  if (how === 'meta') throw new ActionFailure(`${what}: unexpected answer "meta" for a directory`);
+  return how;
 }
 
 export function describeFile(e: FileEntry): string[] {
   const src = e.source;
   const sha = src.type === 'inline' ? src.sha256 : `<sha256 of ${src.path}>`;
-  const { check, meta, write } = fileCommands(e, sha);
+  const { deliver } = fileCommands(e, sha);
   const what = src.type === 'inline' ? `${src.origin} (${src.size} bytes, sha256 ${sha})` : `${src.path} (sha256 taken when the step runs)`;
   return [
     `${what} -> ${e.dst} mode ${octal(e.mode)}${ownText(e)}`,
-    `skip if ${e.dst} already has this sha256 and mode ${octal(e.mode)}${ownText(e)}; same sha256 but other mode/owner: fix them, send nothing`,
-    `$ ${check}`,
-    `$ ${meta}   (only when just mode/owner differ)`,
-    `$ ${write}  < ${src.type === 'file' ? src.path : '(rendered content)'}`,
+    `one command: skip if ${e.dst} already has this sha256 and mode ${octal(e.mode)}${ownText(e)}; same sha256 but other mode/owner: fix them, send nothing; else the host answers "send" and only then are the bytes streamed`,
+    `$ ${deliver}  < ${src.type === 'file' ? src.path : '(rendered content)'}`,
   ];
 }
 

@@ -15,6 +15,7 @@ import type { RegistrySpec } from '../config/model.js';
 import type { Problem } from '../errors.js';
 import { checkTarEntries } from '../registry/archive.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
+import { READ_CHUNK } from './files.js';
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hades');
@@ -24,7 +25,7 @@ export type RegistryOpener = (spec: RegistrySpec) => Registry;
 
 async function sha256OfFile(path: string): Promise<string> {
   const h = createHash('sha256');
-  for await (const c of createReadStream(path)) h.update(c as Buffer);
+  for await (const c of createReadStream(path, { highWaterMark: READ_CHUNK })) h.update(c as Buffer);
   return `sha256:${h.digest('hex')}`;
 }
 

@@ -5,6 +5,7 @@
  * running finish their current action and stop. The engine emits events and never
  * imports a reporter.
  */
+import { setMaxListeners } from 'node:events';
 import { ActionFailure, GateDeclined, type ActionRuntime, type ArtifactAccess, type Gatekeeper, type SourceFiles } from '../actions/types.js';
 import { actionModule } from '../actions/index.js';
 import type { PlannedHost, PlannedStep, RunPlan } from '../plan/types.js';
@@ -54,6 +55,9 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
   const emit = (e: Omit<HadesEvent, 'runId' | 'ts'>) => opts.emit({ runId: plan.runId, ts: new Date().toISOString(), ...e } as HadesEvent);
   const halted = () => halt !== undefined || control.stopping;
 
+  // Every running command listens on these signals (one listener per in-flight exec):
+  // with more than 10 hosts at once that is expected, not a leak — no warning on stderr.
+  setMaxListeners(0, control.stopSignal, control.abortSignal);
   const onStop = () => emit({ type: 'run.stopping', message: 'interrupt: no new work starts; waiting for running actions (interrupt again to abort them)' });
   control.stopSignal.addEventListener('abort', onStop, { once: true });
 
