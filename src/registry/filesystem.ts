@@ -56,7 +56,7 @@ import {
   hasVerifiedBlob,
   sortedAnnotations,
 } from './layout.js';
-import { check, checkPushSource, checkTags, pinnedCreated, titleProblem } from './push-rules.js';
+import { check, checkPushSource, checkTags, describeManifest, pinnedCreated, titleProblem } from './push-rules.js';
 import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './lock.js';
 import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from './reference.js';
 import {
@@ -310,41 +310,7 @@ export class FilesystemRegistry implements Registry {
 
   /** Manifest → descriptor; refuses manifests that are not a one-layer artifact. */
   private describe(name: string, tag: string | undefined, manifestDigest: string, m: ImageManifest): ArtifactDescriptor {
-    const ref = tag !== undefined ? `:${tag}` : `@${manifestDigest}`;
-    const bad = (why: string): never => {
-      throw new RunError(`${this.what(name, ref)} ${why}`);
-    };
-    if (typeof m !== 'object' || m === null) bad('has a manifest that is not a JSON object');
-    if (m.mediaType === MEDIA_TYPE.index || Array.isArray((m as { manifests?: unknown }).manifests))
-      bad('is an image index (several manifests); Hades artifacts are a single manifest');
-    if (m.schemaVersion !== 2 || (m.mediaType !== undefined && m.mediaType !== MEDIA_TYPE.manifest))
-      bad(`has an unsupported manifest (mediaType ${JSON.stringify(m.mediaType)})`);
-    if (!Array.isArray(m.layers) || m.layers.length !== 1)
-      bad(`has ${Array.isArray(m.layers) ? m.layers.length : 'no'} layers; Hades artifacts carry exactly one file or directory`);
-    const l = m.layers[0]!;
-    if (typeof l.digest !== 'string' || validateDigest(l.digest) || typeof l.size !== 'number' || l.size < 0)
-      bad('has an invalid layer descriptor');
-    const title = l.annotations?.[ANNOTATION.title];
-    const tp = titleProblem(title);
-    if (tp) bad(`layer ${tp}`);
-    const annotations = { ...(m.annotations ?? {}) };
-    const artifactType = m.artifactType ?? m.config?.mediaType ?? '';
-    return {
-      registry: this.name,
-      name,
-      ...(tag !== undefined ? { tag } : {}),
-      manifestDigest,
-      artifactType,
-      ...(annotations[ANNOTATION.created] !== undefined ? { created: annotations[ANNOTATION.created] } : {}),
-      annotations,
-      layer: {
-        digest: l.digest,
-        size: l.size,
-        mediaType: l.mediaType,
-        title: title!,
-        directory: l.annotations?.[ANNOTATION.unpack] === 'true',
-      },
-    };
+    return describeManifest(this.name, name, tag, manifestDigest, m);
   }
 
   /** The index entry a tag points to (null when absent). */

@@ -48,7 +48,7 @@ import { expand } from '../env/expand.js';
 import { IntegrityError, verifyBytes, verifyStream } from './digest.js';
 import { FilesystemRegistry } from './filesystem.js';
 import { fileChanged, stageArtifact, STAGE } from './oci-stage.js';
-import { ANNOTATION, MEDIA_TYPE, type Descriptor, type ImageManifest } from './layout.js';
+import { MEDIA_TYPE, type Descriptor, type ImageManifest } from './layout.js';
 import { authArgs, authFileForCopy, authHint, authSecrets, resolveOciAuth, type OciAuth } from './oci-auth.js';
 import {
   DEFAULT_METADATA_TIMEOUT_MS,
@@ -59,7 +59,7 @@ import {
   type OrasCall,
 } from './oci-oras.js';
 import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateDigest, validateName, validateTag } from './reference.js';
-import { check, checkTags, RFC3339, titleProblem } from './push-rules.js';
+import { check, checkTags, describeManifest, RFC3339 } from './push-rules.js';
 import {
   ArtifactNotFound,
   DEFAULT_ARTIFACT_TYPE,
@@ -303,42 +303,9 @@ export class OciRegistry implements Registry {
   // -------------------------------------------------------------------------------------------
   // reading
 
-  /** Manifest → descriptor; refuses manifests that are not a one-layer artifact (as filesystem.ts). */
+  /** Manifest → descriptor; refuses manifests that are not a one-layer artifact. */
   describe(name: string, tag: string | undefined, manifestDigest: string, m: ImageManifest): ArtifactDescriptor {
-    const ref = tag !== undefined ? `:${tag}` : `@${manifestDigest}`;
-    const bad = (why: string): never => {
-      throw new RunError(`registry "${this.name}": artifact ${name}${ref} ${why}`);
-    };
-    if (typeof m !== 'object' || m === null) bad('has a manifest that is not a JSON object');
-    if (m.mediaType === MEDIA_TYPE.index || Array.isArray((m as { manifests?: unknown }).manifests))
-      bad('is an image index (several manifests); Hades artifacts are a single manifest');
-    if (m.schemaVersion !== 2 || (m.mediaType !== undefined && m.mediaType !== MEDIA_TYPE.manifest))
-      bad(`has an unsupported manifest (mediaType ${JSON.stringify(m.mediaType)})`);
-    if (!Array.isArray(m.layers) || m.layers.length !== 1)
-      bad(`has ${Array.isArray(m.layers) ? m.layers.length : 'no'} layers; Hades artifacts carry exactly one file or directory`);
-    const l = m.layers[0]!;
-    if (typeof l.digest !== 'string' || validateDigest(l.digest) || typeof l.size !== 'number' || l.size < 0)
-      bad('has an invalid layer descriptor');
-    const title = l.annotations?.[ANNOTATION.title];
-    const tp = titleProblem(title);
-    if (tp) bad(`layer ${tp}`);
-    const annotations = { ...(m.annotations ?? {}) };
-    return {
-      registry: this.name,
-      name,
-      ...(tag !== undefined ? { tag } : {}),
-      manifestDigest,
-      artifactType: m.artifactType ?? m.config?.mediaType ?? '',
-      ...(annotations[ANNOTATION.created] !== undefined ? { created: annotations[ANNOTATION.created] } : {}),
-      annotations,
-      layer: {
-        digest: l.digest,
-        size: l.size,
-        mediaType: l.mediaType,
-        title: title!,
-        directory: l.annotations?.[ANNOTATION.unpack] === 'true',
-      },
-    };
+    return describeManifest(this.name, name, tag, manifestDigest, m);
   }
 
   /**

@@ -3,10 +3,10 @@
  * for the filesystem and the OCI backends): tag lists, push sources, the pinned
  * `org.opencontainers.image.created`, payload titles.
  */
-import { UserError } from '../errors.js';
-import { ANNOTATION } from './layout.js';
-import { parseSemverTag, semverAliases, validateTag } from './reference.js';
-import type { PushSource } from './types.js';
+import { RunError, UserError } from '../errors.js';
+import { ANNOTATION, MEDIA_TYPE, type ImageManifest } from './layout.js';
+import { parseSemverTag, semverAliases, validateDigest, validateTag } from './reference.js';
+import type { ArtifactDescriptor, PushSource } from './types.js';
 
 /** Media type grammar (RFC 6838 type/subtype). */
 const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
@@ -79,4 +79,45 @@ export function titleProblem(title: unknown): string | null {
   if (title === '.' || title === '..' || title.includes('/') || title.includes('\0') || Buffer.byteLength(title) > 255)
     return `has an unsafe title ${JSON.stringify(title)} (it must be a plain file name)`;
   return null;
+}
+
+/**
+ * Manifest → descriptor, the same for every registry: refuses what is not a Hades/oras
+ * artifact (an index, several layers, a bad layer descriptor, an unsafe title).
+ */
+export function describeManifest(registry: string, name: string, tag: string | undefined, manifestDigest: string, m: ImageManifest): ArtifactDescriptor {
+  const ref = tag !== undefined ? `:${tag}` : `@${manifestDigest}`;
+  const bad = (why: string): never => {
+    throw new RunError(`registry "${registry}": artifact ${name}${ref} ${why}`);
+  };
+  if (typeof m !== 'object' || m === null) bad('has a manifest that is not a JSON object');
+  if (m.mediaType === MEDIA_TYPE.index || Array.isArray((m as { manifests?: unknown }).manifests))
+    bad('is an image index (several manifests); Hades artifacts are a single manifest');
+  if (m.schemaVersion !== 2 || (m.mediaType !== undefined && m.mediaType !== MEDIA_TYPE.manifest))
+    bad(`has an unsupported manifest (mediaType ${JSON.stringify(m.mediaType)})`);
+  if (!Array.isArray(m.layers) || m.layers.length !== 1)
+    bad(`has ${Array.isArray(m.layers) ? m.layers.length : 'no'} layers; Hades artifacts carry exactly one file or directory`);
+  const l = m.layers[0]!;
+  if (typeof l.digest !== 'string' || validateDigest(l.digest) || typeof l.size !== 'number' || l.size < 0)
+    bad('has an invalid layer descriptor');
+  const title = l.annotations?.[ANNOTATION.title];
+  const tp = titleProblem(title);
+  if (tp) bad(`layer ${tp}`);
+  const annotations = { ...(m.annotations ?? {}) };
+  return {
+    registry,
+    name,
+    ...(tag !== undefined ? { tag } : {}),
+    manifestDigest,
+    artifactType: m.artifactType ?? m.config?.mediaType ?? '',
+    ...(annotations[ANNOTATION.created] !== undefined ? { created: annotations[ANNOTATION.created] } : {}),
+    annotations,
+    layer: {
+      digest: l.digest,
+      size: l.size,
+      mediaType: l.mediaType,
+      title: title as string,
+      directory: l.annotations?.[ANNOTATION.unpack] === 'true',
+    },
+  };
 }
