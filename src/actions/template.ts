@@ -39,11 +39,33 @@ function expandDeep(ctx: PlanContext, v: unknown): unknown {
   return v;
 }
 
+/**
+ * Compiled templates by (path, text): a step renders the same template for every host, and
+ * compiling is most of the cost (2,000 hosts: ~0.3 s of compiling once per host). A compile
+ * error is cached too, so it is reported the same way for every host.
+ */
+const compiled = new Map<string, { template: import('nunjucks').Template } | { error: unknown }>();
+
+function compileTemplate(text: string, path: string): import('nunjucks').Template {
+  const key = `${path}\0${text}`;
+  let c = compiled.get(key);
+  if (!c) {
+    try {
+      const { lib, env } = engine();
+      c = { template: new lib.Template(text, env, path, true) };
+    } catch (error) {
+      c = { error };
+    }
+    compiled.set(key, c);
+  }
+  if ('error' in c) throw c.error;
+  return c.template;
+}
+
 /** Renders a template; on error returns a message with the template's file:line:col. */
 export function renderTemplate(text: string, path: string, context: Record<string, unknown>): { content: string } | { error: string } {
   try {
-    const { lib, env } = engine();
-    return { content: new lib.Template(text, env, path, true).render(context) };
+    return { content: compileTemplate(text, path).render(context) };
   } catch (e) {
     const msg = (e as Error).message;
     const m = /\[Line (\d+), Column (\d+)\]\s*(?:\n\s*)?([\s\S]*)$/.exec(msg);

@@ -38,8 +38,8 @@ export interface Prepared {
   envFiles: string[];
 }
 
-export async function preparePlan(name: string, opts: CommonOptions): Promise<Prepared> {
-  const hf = loadFiles(opts);
+/** `hf`: the files when the caller has loaded them already. */
+export async function preparePlan(name: string, opts: CommonOptions, hf: Hadesfile = loadFiles(opts)): Promise<Prepared> {
   const spec = findPlan(hf, name);
   const problems = new Problems();
   const sources = loadEnvSources(hf, { cliVars: opts.env, envFiles: opts.envFile, cwd: process.cwd(), osEnv: process.env }, problems);

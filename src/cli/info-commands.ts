@@ -1,16 +1,20 @@
 /** `hades validate`, `hades list`, `hades schema`. */
-import { loadSchema } from '../config/load.js';
+import { loadHadesfile, loadSchema } from '../config/load.js';
+import type { Hadesfile } from '../config/model.js';
 import { EXIT } from '../errors.js';
-import { resolveTargets } from '../inventory/targets.js';
-import { orchestratorReason } from '../plan/plan.js';
-import { loadFiles, preparePlan } from './context.js';
 import type { CommonOptions } from './main.js';
+
+/** The same as context.ts loadFiles, without loading the planner (validate without a plan stays light). */
+function loadFiles(opts: CommonOptions): Hadesfile {
+  return loadHadesfile({ files: opts.file, inventory: opts.inventory, cwd: process.cwd() });
+}
 
 export async function validateCommand(plan: string | undefined, opts: CommonOptions): Promise<number> {
   const hf = loadFiles(opts);
   let detail = '';
   if (plan) {
-    const p = await preparePlan(plan, opts);
+    const { preparePlan } = await import('./context.js');
+    const p = await preparePlan(plan, opts, hf);
     const hosts = new Set(p.plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.map((h) => h.host))));
     detail = `; plan "${plan}" resolves: ${p.plan.steps.length} step(s) on ${hosts.size} host(s)`;
   }
@@ -22,6 +26,8 @@ export async function validateCommand(plan: string | undefined, opts: CommonOpti
 
 export async function listCommand(opts: CommonOptions): Promise<number> {
   const hf = loadFiles(opts);
+  const { resolveTargets } = await import('../inventory/targets.js');
+  const { orchestratorReason } = await import('../plan/plan.js');
   const out: string[] = [];
   out.push('plans:');
   for (const p of hf.plans.values()) {

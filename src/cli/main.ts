@@ -127,6 +127,16 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A reader that went away (`hades plan x --dry-run | head`) is not a failure of ours: the
+ * rest of the output is dropped and the command finishes what it does (a run is never cut
+ * short by its reader going away — its audit log still has every event).
+ */
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+  });
+
 main(process.argv).then((code) => {
   process.exitCode = code;
 });

@@ -1,69 +1,15 @@
 /**
  * `hades registry ls|inspect|push|pull|promote` — the registries a hadesfile declares,
- * from the command line. `--output json` prints one JSON document per command.
+ * from the command line. `--output json` prints one JSON document per command. The
+ * handlers (registry-handlers.ts) load only when a registry command runs.
  */
-import { execFileSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
-import type { Hadesfile } from '../config/model.js';
-import { formatDuration } from '../config/duration.js';
-import { EXIT, RunError, UserError } from '../errors.js';
-import { checkTarEntries } from '../registry/archive.js';
-import { openRegistry } from '../registry/open.js';
-import { parseReference, type Reference } from '../registry/reference.js';
-import type { ArtifactDescriptor, Registry } from '../registry/types.js';
-import { loadFiles } from './context.js';
-import type { CommonOptions } from './main.js';
 
-interface RegOptions extends CommonOptions {
-  output: 'plain' | 'json';
-}
-
-function registryOf(hf: Hadesfile, name: string): Registry {
-  const spec = hf.registries.get(name);
-  if (!spec) {
-    const names = [...hf.registries.keys()];
-    throw new UserError({ message: `unknown registry "${name}"`, hint: names.length ? `registries: ${names.join(', ')}` : `no registries are declared in ${hf.files.join(', ')}` });
-  }
-  return openRegistry(spec);
-}
-
-function ref(text: string, needTag: boolean): Reference {
-  const r = parseReference(text);
-  if (typeof r === 'string') throw new UserError({ message: `${JSON.stringify(text)}: ${r}`, hint: 'write NAME:TAG (or NAME@sha256:…)' });
-  if (needTag && r.tag === undefined) throw new UserError({ message: `${JSON.stringify(text)} has no tag`, hint: 'write NAME:TAG' });
-  if (r.tag === undefined && r.digest === undefined) throw new UserError({ message: `${JSON.stringify(text)} has no tag or digest`, hint: 'write NAME:TAG or NAME@sha256:…' });
-  return r;
-}
-
-function print(opts: RegOptions, json: unknown, text: string): void {
-  process.stdout.write(opts.output === 'json' ? JSON.stringify(json) + '\n' : text.replace(/\n?$/, '\n'));
-}
-
-function wrap(fn: (...a: any[]) => Promise<void>) {
-  return async (...a: any[]) => {
-    try {
-      await fn(...a);
-      process.exitCode = EXIT.ok;
-    } catch (e) {
-      if (e instanceof UserError || e instanceof RunError) throw e;
-      throw new RunError((e as Error).message, { cause: e });
-    }
+function lazy(name: 'ls' | 'inspect' | 'push' | 'pull' | 'promote') {
+  return async (...args: unknown[]) => {
+    const { handlers } = await import('./registry-handlers.js');
+    await (handlers[name] as (...a: unknown[]) => Promise<void>)(...args);
   };
-}
-
-function describe(d: ArtifactDescriptor): string {
-  return [
-    `${d.name}${d.tag ? `:${d.tag}` : ''} in registry "${d.registry}"`,
-    `  digest:        ${d.manifestDigest}`,
-    `  artifact type: ${d.artifactType}`,
-    `  created:       ${d.created ?? '-'}`,
-    `  payload:       ${d.layer.title} (${d.layer.directory ? 'directory, tar+gzip' : d.layer.mediaType}), ${d.layer.size} bytes, ${d.layer.digest}`,
-    ...Object.entries(d.annotations).map(([k, v]) => `  ${k}: ${v}`),
-  ].join('\n');
 }
 
 export function registryCommand(common: (c: Command) => Command): Command {
@@ -76,22 +22,7 @@ export function registryCommand(common: (c: Command) => Command): Command {
       .description('artifact names, or the tags of one name (digest, size, created)')
       .argument('<registry>')
       .argument('[name]')
-      .action(
-        wrap(async (regName: string, name: string | undefined, opts: RegOptions) => {
-          const reg = registryOf(loadFiles(opts), regName);
-          if (!name) {
-            const names = await reg.names();
-            print(opts, { registry: regName, names }, names.join('\n'));
-            return;
-          }
-          const tags = await reg.tags(name);
-          print(
-            opts,
-            { registry: regName, name, tags },
-            tags.map((t) => `${t.tag}\t${t.manifestDigest}\t${t.size}\t${t.created ?? '-'}${t.mutable ? '\t(mutable alias)' : ''}`).join('\n'),
-          );
-        }),
-      ),
+      .action(lazy('ls')),
   );
 
   cmd.addCommand(
@@ -99,13 +30,7 @@ export function registryCommand(common: (c: Command) => Command): Command {
       .description('what name:tag resolves to')
       .argument('<registry>')
       .argument('<ref>', 'NAME:TAG or NAME@sha256:…')
-      .action(
-        wrap(async (regName: string, text: string, opts: RegOptions) => {
-          const r = ref(text, false);
-          const d = await registryOf(loadFiles(opts), regName).resolve(r.name, r);
-          print(opts, d, describe(d));
-        }),
-      ),
+      .action(lazy('inspect')),
   );
 
   cmd.addCommand(
@@ -117,23 +42,7 @@ export function registryCommand(common: (c: Command) => Command): Command {
       .option('--tag <tag>', 'extra tag (repeatable)', (v: string, p: string[]) => [...p, v], [])
       .option('--semver-aliases', 'also move vX.Y, vX and latest', false)
       .option('--artifact-type <type>', 'artifact media type')
-      .action(
-        wrap(async (regName: string, path: string, text: string, opts: RegOptions & { tag: string[]; semverAliases: boolean; artifactType?: string }) => {
-          const r = ref(text, true);
-          const t0 = Date.now();
-          const res = await registryOf(loadFiles(opts), regName).push(
-            r.name,
-            r.tag!,
-            { path: resolve(process.cwd(), path), ...(opts.artifactType ? { artifactType: opts.artifactType } : {}) },
-            { extraTags: opts.tag, semverAliases: opts.semverAliases },
-          );
-          print(
-            opts,
-            { ...res, durationMs: Date.now() - t0 },
-            `${res.unchanged ? 'unchanged' : 'pushed'} ${r.name}:${r.tag} = ${res.descriptor.manifestDigest} (${formatDuration(Date.now() - t0)})`,
-          );
-        }),
-      ),
+      .action(lazy('push')),
   );
 
   cmd.addCommand(
@@ -143,37 +52,7 @@ export function registryCommand(common: (c: Command) => Command): Command {
       .argument('<ref>', 'NAME:TAG or NAME@sha256:…')
       .option('-o, --out <path>', 'where to write the file (or extract the directory)')
       .addOption(new Option('--to <path>').hideHelp())
-      .action(
-        wrap(async (regName: string, text: string, opts: RegOptions & { out?: string; to?: string }) => {
-          const dest = opts.out ?? opts.to;
-          if (!dest) throw new UserError({ message: 'registry pull needs a destination', hint: 'add -o PATH' });
-          const r = ref(text, false);
-          const reg = registryOf(loadFiles(opts), regName);
-          const d = await reg.resolve(r.name, r);
-          const to = resolve(process.cwd(), dest);
-          await mkdir(dirname(to), { recursive: true });
-          const tmp = join(dirname(to), `.${basename(to)}.hades-tmp-${process.pid}`);
-          try {
-            await pipeline(await reg.open(d), createWriteStream(tmp, { mode: 0o600 }));
-            if (d.layer.directory) {
-              const problems = await checkTarEntries(tmp, { root: d.layer.title });
-              if (problems.length) throw new RunError(`refusing to extract ${text}: ${problems.map((p) => p.message).join('; ')}`);
-              const dir = `${tmp}.d`;
-              await mkdir(dir);
-              execFileSync('tar', ['-xzf', tmp, '-C', dir, '--no-same-owner', '--strip-components=1']);
-              if (await stat(to).catch(() => undefined)) await rm(to, { recursive: true });
-              await rename(dir, to);
-              await rm(tmp, { force: true });
-            } else {
-              await rename(tmp, to);
-            }
-          } finally {
-            await rm(tmp, { force: true });
-            await rm(`${tmp}.d`, { recursive: true, force: true });
-          }
-          print(opts, { ...d, path: to }, `pulled ${text} (${d.manifestDigest}) to ${to}`);
-        }),
-      ),
+      .action(lazy('pull')),
   );
 
   cmd.addCommand(
@@ -183,14 +62,7 @@ export function registryCommand(common: (c: Command) => Command): Command {
       .argument('<to>')
       .argument('<ref>', 'NAME:TAG')
       .option('--as <tag>', 'tag at the destination (default: the same)')
-      .action(
-        wrap(async (from: string, toName: string, text: string, opts: RegOptions & { as?: string }) => {
-          const r = ref(text, true);
-          const hf = loadFiles(opts);
-          const res = await registryOf(hf, from).copyTo(registryOf(hf, toName), r.name, r.tag!, opts.as);
-          print(opts, res, `${res.unchanged ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.descriptor.manifestDigest}`);
-        }),
-      ),
+      .action(lazy('promote')),
   );
   return cmd;
 }

@@ -44,18 +44,38 @@ export class Locator {
     return (cur ?? undefined) as Node | undefined;
   }
 
+  /** Per map: its explicit keys (as strings, first one wins) → pair; built on first lookup. */
+  private readonly index = new WeakMap<object, { explicit: Map<string, Pair<Node, Node>>; merges: Pair<Node, Node>[] }>();
+
+  private pairsOf(m: { items: unknown[] }): { explicit: Map<string, Pair<Node, Node>>; merges: Pair<Node, Node>[] } {
+    let idx = this.index.get(m);
+    if (!idx) {
+      idx = { explicit: new Map(), merges: [] };
+      for (const p of m.items as Pair<Node, Node>[]) {
+        const k = p.key;
+        if (isMergeKey(k)) {
+          idx.merges.push(p);
+          continue;
+        }
+        const kv = isScalar(k) ? k.value : k;
+        if (kv === null || kv === undefined) continue;
+        const name = String(kv);
+        if (!idx.explicit.has(name)) idx.explicit.set(name, p);
+      }
+      this.index.set(m, idx);
+    }
+    return idx;
+  }
+
   private pairIn(map: unknown, seg: string, seen = 0): Pair<Node, Node> | undefined {
     const m = this.deref(map);
     if (!isMap(m) || seen > 16) return undefined;
     let merged: Pair<Node, Node> | undefined;
-    for (const p of m.items as Pair<Node, Node>[]) {
-      const k = p.key;
-      const kv = isScalar(k) ? k.value : k;
-      if (kv !== null && kv !== undefined && !isMergeKey(k) && String(kv) === seg) return p;
-    }
+    const { explicit, merges } = this.pairsOf(m);
+    const hit = explicit.get(seg);
+    if (hit) return hit;
     // YAML merge keys (<<: *anchor): explicit keys above win, then merged maps in order.
-    for (const p of m.items as Pair<Node, Node>[]) {
-      if (!isMergeKey(p.key)) continue;
+    for (const p of merges) {
       const v = this.deref(p.value);
       const sources = isSeq(v) ? v.items : [v];
       for (const s of sources) {

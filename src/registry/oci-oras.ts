@@ -14,7 +14,7 @@
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
+import type { execa as ExecaFn } from 'execa';
 import { RunError } from '../errors.js';
 import { ArtifactNotFound } from './types.js';
 
@@ -32,6 +32,12 @@ export const DEFAULT_METADATA_TIMEOUT_MS = 30_000;
 export const DEFAULT_TRANSFER_TIMEOUT_MS = 120_000;
 /** Transfers get their base timeout plus one second per MiB at this rate (bytes per second). */
 export const DEFAULT_MIN_TRANSFER_RATE = 1024 * 1024;
+
+/** execa loads lazily: only OCI registries need it, and importing it costs every command ~50 ms. */
+let execaFn: typeof ExecaFn | undefined;
+async function loadExeca(): Promise<typeof ExecaFn> {
+  return (execaFn ??= (await import('execa')).execa);
+}
 
 export type OrasVersionResult = { version: string; path: string } | { error: string; version?: string; path?: string };
 
@@ -73,6 +79,7 @@ export async function orasVersion(bin = 'oras'): Promise<OrasVersionResult> {
   if (!path) return { error: `the oras CLI was not found${bin.includes('/') ? ` at ${bin}` : ' on PATH'}: ${ORAS_INSTALL_HINT}` };
   // A minimal environment: nothing of ours (e.g. a password variable) reaches this child.
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(process.env.HOME ? { HOME: process.env.HOME } : {}) };
+  const execa = await loadExeca();
   const r = await execa(path, ['version'], { reject: false, timeout: 10_000, stdin: 'ignore', env, extendEnv: false });
   const m = /Version:\s*v?(\d+\.\d+\.\d+[^\s]*)/.exec(String(r.stdout ?? ''));
   if (r.failed || !m) {
@@ -190,10 +197,13 @@ export interface OrasCall {
 export class OrasRunner {
   constructor(readonly opts: OrasRunnerOptions) {}
 
-  /** Starts oras (not async on purpose: awaiting an execa subprocess waits for its end). */
+  /**
+   * Starts oras (not async on purpose: awaiting an execa subprocess waits for its end; the
+   * callers load execa first).
+   */
   private start(bin: string, call: OrasCall, streamStdout: boolean) {
     this.opts.onSpawn?.([bin, ...call.args]);
-    return execa(bin, call.args, {
+    return execaFn!(bin, call.args, {
       reject: false,
       timeout: call.timeoutMs,
       killSignal: 'SIGKILL',
@@ -208,7 +218,9 @@ export class OrasRunner {
 
   /** Runs oras to completion; stdout on success, a classified error otherwise. */
   async run(call: OrasCall): Promise<string> {
-    const r = await this.start(await ensureOras(this.opts.bin), call, false);
+    const bin = await ensureOras(this.opts.bin);
+    await loadExeca();
+    const r = await this.start(bin, call, false);
     if (!r.failed) return String(r.stdout ?? '');
     throw this.failure(call, { stderr: String(r.stderr ?? ''), timedOut: r.timedOut, exitCode: r.exitCode, cause: r.cause });
   }
@@ -218,7 +230,9 @@ export class OrasRunner {
    * classified error when it failed). The caller owns the stream; `kill()` ends oras early.
    */
   async stream(call: OrasCall): Promise<{ stdout: Readable; done: Promise<void>; kill(): void }> {
-    const sub = this.start(await ensureOras(this.opts.bin), call, true);
+    const bin = await ensureOras(this.opts.bin);
+    await loadExeca();
+    const sub = this.start(bin, call, true);
     let killedByUs = false;
     const done = sub.then((r) => {
       if (!r.failed) return;

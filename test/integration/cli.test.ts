@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { project, ROOT, runCli } from '../helpers/cli.js';
+import { project, ROOT, runCli, startCli } from '../helpers/cli.js';
 
 describe('cli', () => {
   it('--help works, and package.json exposes hades and orchestrate', async () => {
@@ -72,6 +72,25 @@ plans:
     const j = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--dry-run', '--output', 'json']);
     const plan = JSON.parse(j.stdout);
     expect(plan.steps.map((s: { name: string }) => s.name)).toEqual(['build', 'canary', 'gate', 'rollout']);
+  });
+
+  it('a reader that goes away (`--dry-run | head`) is no error: no stack trace, exit 0, the run itself still completes', async () => {
+    // Enough hosts that the dry-run is far larger than a pipe buffer.
+    const hosts = Array.from({ length: 400 }, (_, i) => `  h${i}: { addr: 10.0.${i >> 8}.${i & 255} }`).join('\n');
+    const dir = project({
+      'hadesfile.yaml': `hosts:\n${hosts}\ntargets:\n  all: [${Array.from({ length: 400 }, (_, i) => `h${i}`).join(', ')}]\njobs:\n  j:\n    actions:\n      - run: echo hello from a host that is not there\n  mark:\n    local: true\n    actions:\n      - run: touch marked.txt\nplans:\n  p:\n    steps:\n      - { name: s, job: j, targets: all }\n  m:\n    steps:\n      - { name: a, job: mark, targets: localhost }\n      - { name: b, job: mark, targets: localhost }\n`,
+    });
+    for (const args of [
+      ['plan', 'p', '--dry-run'],
+      ['plan', 'm', '--output', 'plain'],
+    ]) {
+      const { child, done } = startCli(args, { cwd: dir });
+      child.stdout!.once('data', () => child.stdout!.destroy()); // like `| head -1`
+      const r = await done;
+      expect(r.stderr, args.join(' ')).not.toMatch(/EPIPE|\n\s+at /);
+      expect(r.code, args.join(' ')).toBe(0);
+    }
+    expect(existsSync(join(dir, 'marked.txt'))).toBe(true);
   });
 
   it('the example runs green with --yes (the README command)', async () => {
