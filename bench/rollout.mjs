@@ -8,7 +8,7 @@
  *   sudo node bench/rollout.mjs [--hosts 4,16,64] [--runs 5] [--delay 15] [--size 20]
  *                               [--tools hades,hades-tty,ansible,raw] [--cases fresh,noop]
  *                               [--plan-hosts 2000] [--out bench/RESULTS.md | --no-write]
- *                               [--cli dist/cli/main.js] [--lab-proxy]
+ *                               [--cli dist/cli/main.js]
  *
  * Root only (the lab uses namespaces and sshd). Needs ansible-core for the Ansible column
  * (apt-get install -y ansible-core) and GNU time for peak RSS (apt-get install -y time).
@@ -21,7 +21,6 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadLab } from './lib/lab.mjs';
 import { planningBench } from './lib/planning.mjs';
-import { useNoDelayProxies } from './lib/proxy.mjs';
 import { CLI, ROOT, fmtStats, secs, stats } from './lib/util.mjs';
 import {
   ANSIBLE_TUNING,
@@ -44,7 +43,6 @@ const { values: flags } = parseArgs({
     tools: { type: 'string', default: 'hades,hades-tty,ansible,raw' },
     cases: { type: 'string', default: 'fresh,noop' },
     'plan-hosts': { type: 'string', default: '2000' },
-    'lab-proxy': { type: 'boolean', default: false },
     cli: { type: 'string', default: CLI },
     out: { type: 'string', default: join(ROOT, 'bench/RESULTS.md') },
     'no-write': { type: 'boolean', default: false },
@@ -120,12 +118,10 @@ async function main() {
   log(`starting a lab of ${maxN} sshd hosts behind ${delayMs} ms-each-way delay proxies...`);
   const lab = await lab0.startLab({ hosts: maxN, jump: false, proxyDelayMs: delayMs, logLevel: 'ERROR' });
   log(`lab up in ${lab.info.startMs} ms at ${lab.info.base}.1-${maxN} (proxies ${lab.info.base}.101-${100 + maxN})`);
-  let closeProxies = async () => {};
   const work = mkdtempSync(join(tmpdir(), 'hades-bench-'));
   const results = []; // {n, case, tool, ms[], rssKb[]}
   let stopping = false;
   const cleanup = async () => {
-    await closeProxies().catch(() => undefined);
     await lab.stop().catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   };
@@ -139,8 +135,6 @@ async function main() {
   process.once('SIGTERM', () => bail('terminated', 143));
   process.once('uncaughtException', (e) => bail(`bench failed: ${e.stack ?? e}`, 1));
   try {
-    // TCP_NODELAY proxies in place of the lab's (see lib/proxy.mjs); --lab-proxy keeps the lab's.
-    if (!flags['lab-proxy']) closeProxies = await useNoDelayProxies(lab, delayMs);
     const artifact = join(work, 'artifact.bin');
     writeFileSync(artifact, randomBytes(sizeMb * 2 ** 20));
     const { sha256 } = fileDigests(artifact);
@@ -211,7 +205,7 @@ function report(mach, results, planning) {
   for (const [k, v] of Object.entries(mach)) L.push(`| ${k} | ${String(v).replace(/\|/g, '\\|')} |`);
   L.push('');
   L.push('## Setup', '');
-  L.push(`- Lab: ${Math.max(...sizes)} real OpenSSH sshd hosts on loopback, each in its own mount namespace (private tmpfs /opt), each behind a userspace TCP proxy adding ${delayMs} ms per direction (${2 * delayMs} ms RTT)${flags['lab-proxy'] ? ' (the lab\'s proxy, no TCP_NODELAY)' : ', with TCP_NODELAY (bench/lib/proxy.mjs)'}. Everything — hosts, proxies, orchestrator — shares this machine's ${mach.nproc} cores, so every byte is encrypted, decrypted and hashed on the same 2 CPUs.`);
+  L.push(`- Lab: ${Math.max(...sizes)} real OpenSSH sshd hosts on loopback, each in its own mount namespace (private tmpfs /opt), each behind a userspace TCP proxy adding ${delayMs} ms per direction (${2 * delayMs} ms RTT), with TCP_NODELAY (test/lab/lab.ts startDelayProxy). Everything — hosts, proxies, orchestrator — shares this machine's ${mach.nproc} cores, so every byte is encrypted, decrypted and hashed on the same 2 CPUs.`);
   L.push(`- Artifact: ${sizeMb} MiB of random bytes. Workload "release": canary on 1 host, then the other N-1 in one batch; per host \`mkdir /opt/app\` (0755), the artifact delivered atomically with a sha256 check to /opt/app/app.bin (0644), one command (\`stat -c %s /opt/app/app.bin\`).`);
   L.push('- **fresh**: /opt/app wiped on every host before each run. **no-op**: a re-run with nothing changed.');
   L.push(`- Runs: ${runs} timed runs per tool and case, tools alternating (order rotated every round), after one untimed warm-up run per tool whose result is verified on every host (sha256 + mode). Times are wall clock of the whole command, from spawn to exit. Median (min–max).`);

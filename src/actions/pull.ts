@@ -79,23 +79,32 @@ export const pullAction: ActionModule<PullEntry> = {
     const ref = e.digest ? `${e.name}@${e.digest}` : `${e.name}:${e.tag}`;
     const what = `pull ${ref} to ${e.to}`;
     let desc;
-    let local: string;
     try {
       desc = await rt.artifacts.resolve(e.registry, e.name, { ...(e.tag ? { tag: e.tag } : {}), ...(e.digest ? { digest: e.digest } : {}) });
-      local = await rt.artifacts.materialize(desc);
     } catch (err) {
       throw new ActionFailure(`${what}: ${(err as Error).message}`);
     }
+    // The payload is fetched and verified into the local cache (once per run) only when a
+    // host needs its bytes: a host that already has them (sha256 checked on the host) costs
+    // no registry read at all.
+    const materialize = async (): Promise<string> => {
+      try {
+        return await rt.artifacts.materialize(desc);
+      } catch (err) {
+        throw new ActionFailure(`${what}: ${(err as Error).message}`);
+      }
+    };
     const sha = desc.layer.digest.replace(/^sha256:/, '');
     const env = digestEnv(desc.manifestDigest, desc.layer.digest);
     const own = { owner: e.owner, group: e.group };
 
     if (!desc.layer.directory && !e.extract) {
-      const how = await deliverBytes(rt, { ...e, dst: e.to }, what, sha, () => createReadStream(local));
+      const how = await deliverBytes(rt, { ...e, dst: e.to }, what, sha, async () => createReadStream(await materialize()));
       if (how === 'unchanged') return { status: 'unchanged', detail: desc.manifestDigest, env };
       return { status: 'changed', detail: how === 'meta' ? `mode/owner fixed, no bytes sent, ${desc.manifestDigest}` : `${desc.layer.size} bytes, ${desc.manifestDigest}`, env };
     }
 
+    const local = await materialize();
     const archive = await rt.artifacts.inspectArchive(desc, local);
     if (archive.problems.length)
       throw new ActionFailure(`${what}: refusing to extract ${ref}: ${archive.problems.map((p) => p.message).join('; ')} (nothing was written on the host)`);

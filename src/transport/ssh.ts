@@ -110,6 +110,8 @@ interface Credential {
 export class SshConnection {
   private state: State = 'idle';
   private client: Ssh2Client | undefined;
+  /** The byte stream under `client` (a TCP socket, or a channel of the jump host's connection). */
+  private sock: Duplex | undefined;
   private connecting: Promise<void> | undefined;
   private failure: Error | undefined;
   private dropReason: string | undefined;
@@ -292,6 +294,7 @@ export class SshConnection {
       client.on('ready', () => {
         if (settled) return;
         this.client = client;
+        this.sock = sock;
         client.removeAllListeners('error');
         client.on('error', (e: Error & { level?: string }) => {
           this.dropReason = e.level === 'client-timeout' ? 'no keepalive answer' : e.message;
@@ -709,18 +712,26 @@ export class SshConnection {
     this.dropReason = undefined;
     const c = client ?? this.client;
     if (!c) return;
+    const sock = this.sock;
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         c.destroy();
         resolve();
       }, 2_000);
-      c.once('close', () => {
+      const done = () => {
         clearTimeout(t);
+        sock?.destroy();
         resolve();
-      });
+      };
+      c.once('close', done);
+      // Once our disconnect message and end of stream are handed to the kernel (or to the
+      // jump connection), nothing is left to say: waiting for the server's answering close
+      // would only add a round trip to the end of every run.
+      sock?.once('finish', done);
       c.end();
     });
     this.client = undefined;
+    this.sock = undefined;
   }
 }
 

@@ -4,7 +4,7 @@
  * idempotence, immutability, directory artifacts, malicious archives.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeTarHeader } from '../../src/registry/archive.js';
@@ -113,8 +113,15 @@ describe('registry workflow through plans', () => {
     const payload = sha(readFileSync(join(dir, 'build/myapp')));
     const blob = join(dir, 'registry/prod/myapp/blobs/sha256', payload);
     writeFileSync(blob, 'tampered!!\n');
-    const r = await runCli(['plan', 'deploy', '--output', 'plain', '--cache-dir', join(dir, 'c2')], { cwd: dir });
+    // Hosts that already hold the payload (sha256 checked on the host) need no registry read:
+    const noop = await runCli(['plan', 'deploy', '--output', 'json', '--cache-dir', join(dir, 'c2')], { cwd: dir });
+    expect(noop.code, noop.stdout).toBe(0);
+    expect(jsonEvents(noop.stdout).filter((e) => e.type === 'action.end' && e.kind === 'pull').every((e) => e.status === 'unchanged')).toBe(true);
+    // ...a host that needs the bytes gets them only verified, so this one fails:
+    rmSync(join(dir, 'hosts/app-1/app'));
+    const r = await runCli(['plan', 'deploy', '--output', 'plain', '--cache-dir', join(dir, 'c3')], { cwd: dir });
     expect(r.code).toBe(1);
+    expect(existsSync(join(dir, 'hosts/app-1/app'))).toBe(false);
     expect(r.stdout).toContain(`sha256:${payload}`);
     expect(r.stdout).toContain(`sha256:${sha('tampered!!\n')}`);
     expect(r.stdout).toMatch(/prod/);
