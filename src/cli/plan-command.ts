@@ -1,23 +1,12 @@
 /** `hades plan <name>`: prepare → (dry-run | execute with sinks, gates, Ctrl-C handling). */
-import { RunFiles } from '../engine/files.js';
-import { RunArtifacts, defaultCacheDir } from '../engine/artifacts.js';
-import { openRegistry } from '../registry/open.js';
 import { hostname, userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { durationField } from '../config/duration.js';
-import { RunControl } from '../engine/control.js';
-import { runPlan } from '../engine/engine.js';
 import { EXIT } from '../errors.js';
 import type { PlannedHost } from '../plan/types.js';
-import { AuditSink } from '../report/audit.js';
-import { renderPlan } from '../report/dryrun.js';
-import { JsonSink } from '../report/json.js';
-import { PlainSink } from '../report/plain.js';
-import { EventBus, type Sink } from '../report/sink.js';
-import { LocalTransport } from '../transport/local.js';
+import type { Sink } from '../report/sink.js';
 import type { Transport } from '../transport/types.js';
 import { preparePlan } from './context.js';
-import { CliGatekeeper } from './gate.js';
 import type { RunOptions } from './main.js';
 import { VERSION } from './version.js';
 
@@ -33,9 +22,50 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
 
   if (opts.dryRun) {
     if (mode === 'json') process.stdout.write(JSON.stringify(redactor.deep({ ...plan, steps: plan.steps.map((s) => ({ ...s, env: redactor.env(s.env), batches: s.batches.map((b) => ({ ...b, hosts: b.hosts.map((h) => ({ ...h, env: redactor.env(h.env) })) })) })) })) + '\n');
-    else process.stdout.write(renderPlan(plan, redactor) + '\n');
+    else {
+      const { renderPlan } = await import('../report/dryrun.js');
+      process.stdout.write(renderPlan(plan, redactor) + '\n');
+    }
     return EXIT.ok;
   }
+
+  // Host keys are checked before any action: every SSH host of the plan is connected now
+  // (throttled). The handshakes start first — they are mostly waiting on the network — and
+  // the rest of the run's modules load meanwhile. An unknown or changed key fails the run
+  // below; a host that is down fails when its turn comes (its connection error is kept, not
+  // retried). ssh2 loads only when the plan has SSH hosts.
+  const sshHosts = plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.filter((h) => h.transport === 'ssh')));
+  let pool: import('../transport/pool.js').TransportPool | undefined;
+  let HostKeyErrorClass: typeof import('../transport/pool.js').HostKeyError | undefined;
+  let connecting: Promise<Map<string, Error>> | undefined;
+  if (sshHosts.length) {
+    const { TransportPool, HostKeyError, defaultKnownHostsFile } = await import('../transport/pool.js');
+    HostKeyErrorClass = HostKeyError;
+    const connectTimeoutMs = opts.connectTimeout !== undefined ? durationField(opts.connectTimeout) : undefined;
+    pool = new TransportPool({
+      hosts: hf.hosts,
+      // ~/.ssh/known_hosts first: it is where --accept-new-hosts records new keys.
+      knownHostsFiles: [defaultKnownHostsFile(), ...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
+      acceptNewHosts: opts.acceptNewHosts,
+      ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+    });
+    const specs = [...new Set(sshHosts.map((h) => h.host))].map((n) => hf.hosts.get(n)!).filter(Boolean);
+    connecting = pool.connectAll(specs);
+  }
+  const [{ RunFiles }, { RunArtifacts, defaultCacheDir }, { openRegistry }, { RunControl }, { runPlan }, { AuditSink }, { JsonSink }, { PlainSink }, { EventBus }, { LocalTransport }, { CliGatekeeper }] =
+    await Promise.all([
+      import('../engine/files.js'),
+      import('../engine/artifacts.js'),
+      import('../registry/open.js'),
+      import('../engine/control.js'),
+      import('../engine/engine.js'),
+      import('../report/audit.js'),
+      import('../report/json.js'),
+      import('../report/plain.js'),
+      import('../report/sink.js'),
+      import('../transport/local.js'),
+      import('./gate.js'),
+    ]);
 
   const sinks: Sink[] = [];
   let tty: { idle(): Promise<void> } | undefined;
@@ -72,28 +102,9 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  // ssh2 loads only when the plan has SSH hosts (local-only runs start faster).
-  const sshHosts = plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.filter((h) => h.transport === 'ssh')));
-  let pool: import('../transport/pool.js').TransportPool | undefined;
-  if (sshHosts.length) {
-    const { TransportPool, defaultKnownHostsFile } = await import('../transport/pool.js');
-    const connectTimeoutMs = opts.connectTimeout !== undefined ? durationField(opts.connectTimeout) : undefined;
-    pool = new TransportPool({
-      hosts: hf.hosts,
-      // ~/.ssh/known_hosts first: it is where --accept-new-hosts records new keys.
-      knownHostsFiles: [defaultKnownHostsFile(), ...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
-      acceptNewHosts: opts.acceptNewHosts,
-      ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
-    });
-  }
-  // Host keys are checked before any action: connect every SSH host of the plan now
-  // (throttled). An unknown or changed key fails the run here; a host that is down fails
-  // when its turn comes (its connection error is kept, not retried).
-  if (pool) {
-    const { HostKeyError } = await import('../transport/pool.js');
-    const specs = [...new Set(sshHosts.map((h) => h.host))].map((n) => hf.hosts.get(n)!).filter(Boolean);
-    const errors = await pool.connectAll(specs);
-    const keyErrors = [...errors.values()].filter((e) => e instanceof HostKeyError);
+  if (pool && connecting) {
+    const errors = await connecting;
+    const keyErrors = [...errors.values()].filter((e) => e instanceof HostKeyErrorClass!);
     if (keyErrors.length) {
       for (const e of keyErrors) process.stderr.write(`error: ${redactor.text(e.message)}\n`);
       process.stderr.write(`no action was run: ${keyErrors.length} host key problem(s)\n`);

@@ -32,6 +32,7 @@ import {
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 import { TransportError } from './types.js';
 import { Tail } from './tail.js';
+import { assertSessionInternals, execOn, isOpen, openSession, type ChannelOpenError } from './ssh-session.js';
 
 export { HostKeyError } from './known-hosts.js';
 
@@ -119,6 +120,15 @@ export class SshConnection {
   private active = 0;
   private limit: number;
   private readonly waiters: Array<() => void> = [];
+  /**
+   * A session channel opened ahead of the next command (ssh-session.ts): the command then
+   * costs one round trip, not three. Undefined when the server refused one (MaxSessions
+   * already used up): then channels are opened per command.
+   */
+  private spare: Promise<ClientChannel | undefined> | undefined;
+  private spareRefused = false;
+  /** Counters for tests and diagnostics. */
+  readonly stats = { sessionsOpened: 0, spareUsed: 0 };
 
   constructor(
     readonly ep: SshEndpoint,
@@ -160,6 +170,7 @@ export class SshConnection {
       () => {
         this.state = 'ready';
         this.connecting = undefined;
+        this.preopen(); // the first command's channel opens while the other hosts' handshakes finish
       },
       (e: Error) => {
         this.state = 'failed';
@@ -295,6 +306,7 @@ export class SshConnection {
         if (settled) return;
         this.client = client;
         this.sock = sock;
+        assertSessionInternals(client);
         client.removeAllListeners('error');
         client.on('error', (e: Error & { level?: string }) => {
           this.dropReason = e.level === 'client-timeout' ? 'no keepalive answer' : e.message;
@@ -479,7 +491,35 @@ export class SshConnection {
     return { list, notes };
   }
 
+  /** Opens the spare session channel for the next command, unless one is there (or refused). */
+  private preopen(): void {
+    const client = this.client;
+    if (this.spare || this.spareRefused || !client || this.state !== 'ready') return;
+    this.stats.sessionsOpened++;
+    const p: Promise<ClientChannel | undefined> = openSession(client).catch((e: ChannelOpenError) => {
+      if (this.spare === p) this.spare = undefined;
+      if (e.reason !== undefined) this.spareRefused = true; // the server said no: don't keep asking
+      return undefined;
+    });
+    this.spare = p;
+  }
+
+  /** An open session channel for a command: the spare when it is (or becomes) usable, else a new one. */
+  private async session(client: Ssh2Client): Promise<ClientChannel> {
+    const spare = this.spare;
+    this.spare = undefined;
+    const ch = spare ? await spare : undefined;
+    this.preopen(); // for the command after this one
+    if (ch && isOpen(ch) && this.client === client) {
+      this.stats.spareUsed++;
+      return ch;
+    }
+    this.stats.sessionsOpened++;
+    return openSession(client);
+  }
+
   private onClosed(): void {
+    this.spare = undefined;
     if (this.state === 'ready') {
       this.state = 'dropped';
       this.dropReason ??= 'closed by the remote side';
@@ -640,67 +680,65 @@ export class SshConnection {
       };
       this.running.add(entry);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        client.exec(command, (e, ch) => {
-          if (settled) {
-            ch?.close();
-            return;
+      const start = (ch: ClientChannel) => {
+        if (settled) {
+          ch.close();
+          return;
+        }
+        channel = ch;
+        // The exec request and the command's stdin leave in the same flight (ssh-session.ts).
+        execOn(ch, command).catch((e: Error) => finish(this.err(`cannot run the command: ${e.message}`, e)));
+        const out = new Tail(limit);
+        const errTail = new Tail(limit);
+        let exit: { code: number | null; signal?: string } | undefined;
+        let stderrEnded = false;
+        let closed = false;
+        const done = () => {
+          if (!closed || !stderrEnded) return;
+          if (!exit) {
+            if (this.state !== 'ready') return; // onClosed reports the drop
+            return finish(this.err('the command ended without an exit status (channel closed by the server)'));
           }
-          if (e) {
-            const reason = (e as Error & { reason?: unknown }).reason;
-            return finish(typeof reason === 'number' || /open failure/i.test(e.message) ? new ChannelRefused(e.message) : this.err(`cannot run the command: ${e.message}`, e));
-          }
-          channel = ch;
-          const out = new Tail(limit);
-          const errTail = new Tail(limit);
-          let exit: { code: number | null; signal?: string } | undefined;
-          let stderrEnded = false;
-          let closed = false;
-          const done = () => {
-            if (!closed || !stderrEnded) return;
-            if (!exit) {
-              if (this.state !== 'ready') return; // onClosed reports the drop
-              return finish(this.err('the command ended without an exit status (channel closed by the server)'));
-            }
-            finish(null, {
-              exitCode: exit.code,
-              ...(exit.signal ? { signal: exit.signal } : {}),
-              stdout: out.toString(),
-              stderr: errTail.toString(),
-            });
-          };
-          ch.on('data', (c: Buffer) => {
-            out.push(c);
-            opts.onStdout?.(c);
+          finish(null, {
+            exitCode: exit.code,
+            ...(exit.signal ? { signal: exit.signal } : {}),
+            stdout: out.toString(),
+            stderr: errTail.toString(),
           });
-          ch.stderr.on('data', (c: Buffer) => {
-            errTail.push(c);
-            opts.onStderr?.(c);
-          });
-          ch.stderr.on('end', () => {
-            stderrEnded = true;
-            done();
-          });
-          ch.on('exit', (code: number | null, signal?: string) => {
-            exit = { code: code ?? null, ...(signal ? { signal } : {}) };
-          });
-          ch.on('error', () => {
-            /* surfaced through close / connection drop */
-          });
-          ch.on('close', () => {
-            closed = true;
-            done();
-          });
-          if (opts.signal?.aborted) onAbort();
-          feed(ch, stdinSrc, (err) => {
-            // Never let the command run on with a truncated stdin: stop it, then drop the channel.
-            sendSignal(ch, 'TERM');
-            finish(this.err(`reading the command's stdin failed (the command was stopped): ${err.message}`, err));
-          });
+        };
+        ch.on('data', (c: Buffer) => {
+          out.push(c);
+          opts.onStdout?.(c);
         });
-      } catch (e) {
-        finish(this.err(`connection to ${this.where} is not usable: ${(e as Error).message}`, e));
-      }
+        ch.stderr.on('data', (c: Buffer) => {
+          errTail.push(c);
+          opts.onStderr?.(c);
+        });
+        ch.stderr.on('end', () => {
+          stderrEnded = true;
+          done();
+        });
+        ch.on('exit', (code: number | null, signal?: string) => {
+          exit = { code: code ?? null, ...(signal ? { signal } : {}) };
+        });
+        ch.on('error', () => {
+          /* surfaced through close / connection drop */
+        });
+        ch.on('close', () => {
+          closed = true;
+          done();
+        });
+        if (opts.signal?.aborted) onAbort();
+        feed(ch, stdinSrc, (err) => {
+          // Never let the command run on with a truncated stdin: stop it, then drop the channel.
+          sendSignal(ch, 'TERM');
+          finish(this.err(`reading the command's stdin failed (the command was stopped): ${err.message}`, err));
+        });
+      };
+      this.session(client).then(start, (e: ChannelOpenError) => {
+        if (typeof e.reason === 'number' || /open failure/i.test(e.message)) return finish(new ChannelRefused(e.message));
+        finish(this.err(`cannot run the command: ${e.message}`, e));
+      });
     });
   }
 
@@ -710,6 +748,7 @@ export class SshConnection {
     this.state = 'closed';
     this.failure = undefined;
     this.dropReason = undefined;
+    this.spare = undefined; // closed with the connection
     const c = client ?? this.client;
     if (!c) return;
     const sock = this.sock;

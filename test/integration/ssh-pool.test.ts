@@ -115,6 +115,61 @@ describeLab('ssh pool (real sshd)', (lab) => {
       });
     });
 
+    describe('session channels opened ahead (one round trip per command)', () => {
+      it('every command on a warm connection runs on the channel opened ahead of it; stdin and output intact', async () => {
+        const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts] });
+        const t = pool.get(hostSpec(lab, 'h7')) as SshTransport;
+        await pool.connectAll([hostSpec(lab, 'h7')]);
+        for (let i = 0; i < 5; i++) {
+          expect(await t.exec(`read x; echo "$x-${i}"`, { stdin: `v${i}\n` })).toEqual({ exitCode: 0, stdout: `v${i}-${i}\n`, stderr: '' });
+          expect(await t.exec(`echo ${i}; echo e${i} >&2; exit ${i}`)).toEqual({ exitCode: i, stdout: `${i}\n`, stderr: `e${i}\n` });
+        }
+        // 10 commands, all on a spare; one more spare is open for the next command.
+        expect(t.connection.stats).toEqual({ sessionsOpened: 11, spareUsed: 10 });
+        await pool.closeAll();
+      });
+
+      describe('sshd allowing one session per connection (MaxSessions 1)', () => {
+        let sshd: ExtraSshd;
+        let kh: string;
+        beforeAll(async () => {
+          sshd = await startSshd(lab, { name: 'max1', extraConfig: ['MaxSessions 1'] });
+          kh = path.join(tmp, 'kh-max1');
+          fs.writeFileSync(kh, sshd.knownHostsLine + '\n');
+        });
+        afterAll(() => sshd?.stop());
+
+        it('a refused spare is not asked for again; sequential and concurrent commands all run once', async () => {
+          const pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [kh] });
+          const t = pool.get({ ...hostSpec(lab, 'h7'), name: 'max1', addr: sshd.host.addr }) as SshTransport;
+          for (let i = 0; i < 4; i++) expect((await t.exec(`echo ${i}`)).stdout).toBe(`${i}\n`);
+          const results = await Promise.all(Array.from({ length: 6 }, (_, i) => t.exec(`echo c${i}`)));
+          results.forEach((r, i) => expect(r.stdout).toBe(`c${i}\n`));
+          // The spare opened at connect served the first command; the next one was refused.
+          expect(t.connection.stats.spareUsed).toBe(1);
+          expect(acceptedLogins(sshd.host)).toBe(1);
+          await pool.closeAll();
+        });
+      });
+
+      it('a spare channel that was closed meanwhile is replaced, not used', async () => {
+        // OpenSSH 9.2 does not time out sessions that never got a request (ChannelTimeout
+        // leaves them alone), so close the spare the way a server would: the channel ends.
+        const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts] });
+        const t = pool.get(hostSpec(lab, 'h7')) as SshTransport;
+        expect((await t.exec('echo one')).stdout).toBe('one\n');
+        const spare = await (t.connection as unknown as { spare: Promise<import('ssh2').ClientChannel> }).spare;
+        await new Promise((r) => {
+          spare.once('close', r);
+          spare.resume(); // 'close' comes after the readable side ended
+          spare.close();
+        });
+        expect((await t.exec('echo two')).stdout).toBe('two\n');
+        expect(t.connection.stats).toEqual({ sessionsOpened: 4, spareUsed: 1 });
+        await pool.closeAll();
+      });
+    });
+
     it('a host that stops answering is declared dead by keepalive and its exec rejects', async () => {
       const sshd = await startSshd(lab, { name: 'ka' });
       const kh = path.join(tmp, 'kh-ka');
