@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Duplex, Readable } from 'node:stream';
+import { type Duplex, type Readable, Writable } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
 import {
@@ -646,6 +646,7 @@ export class SshConnection {
     return new Promise<ExecResult>((resolve, reject) => {
       let settled = false;
       let channel: ClientChannel | undefined;
+      let stdinSink: Writable | undefined;
       let abortTimer: NodeJS.Timeout | undefined;
       const entry: Running = { fail: (e) => finish(e) };
       const stdinSrc = opts.stdin;
@@ -656,7 +657,7 @@ export class SshConnection {
         clearTimeout(abortTimer);
         opts.signal?.removeEventListener('abort', onAbort);
         if (stdinSrc && typeof stdinSrc === 'object' && !Buffer.isBuffer(stdinSrc) && channel) {
-          (stdinSrc as Readable).unpipe(channel);
+          (stdinSrc as Readable).unpipe(stdinSink);
         }
         if (e) {
           try {
@@ -729,7 +730,7 @@ export class SshConnection {
           done();
         });
         if (opts.signal?.aborted) onAbort();
-        feed(ch, stdinSrc, (err) => {
+        stdinSink = feed(ch, stdinSrc, this.sock, (err) => {
           // Never let the command run on with a truncated stdin: stop it, then drop the channel.
           sendSignal(ch, 'TERM');
           finish(this.err(`reading the command's stdin failed (the command was stopped): ${err.message}`, err));
@@ -801,14 +802,54 @@ function sendSignal(ch: ClientChannel, name: string): void {
   }
 }
 
-function feed(ch: ClientChannel, input: ExecOptions['stdin'], onError: (e: Error) => void): void {
+/** Bytes queued on a connection's socket above which a command's stdin waits ('drain'). */
+const SOCKET_HIGH_WATER = 256 * 1024;
+
+/**
+ * Writes a command's stdin into its channel, one chunk at a time, paced by the SSH window
+ * and by the connection's socket. ssh2's channel would buffer up to 2 MiB of unsent stdin
+ * (its stream high-water mark) and hand bytes to the socket as soon as the server's window
+ * allows, without waiting for the socket to drain: on a link slower than the disk every
+ * host's stream parked megabytes in memory (16 hosts: ~50 MB of retained buffers during a
+ * fresh rollout). Here a chunk is accepted only when the previous one left the channel and
+ * the socket holds less than SOCKET_HIGH_WATER.
+ */
+class PacedStdin extends Writable {
+  constructor(
+    private readonly ch: ClientChannel,
+    private readonly sock: Duplex | undefined,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    // The write callback runs once the channel sent the chunk (the SSH window allowed it);
+    // a channel that closes meanwhile never calls it, and the command's end is reported
+    // through the channel's close.
+    this.ch.write(chunk, () => {
+      const s = this.sock;
+      if (s && !s.destroyed && s.writableLength > SOCKET_HIGH_WATER) s.once('drain', () => cb());
+      else cb();
+    });
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.ch.end();
+    cb();
+  }
+}
+
+function feed(ch: ClientChannel, input: ExecOptions['stdin'], sock: Duplex | undefined, onError: (e: Error) => void): Writable | undefined {
   if (input === undefined) ch.end();
   else if (typeof input === 'string' || Buffer.isBuffer(input)) ch.end(input);
   else {
     const src = input as Readable;
     src.once('error', onError);
-    src.pipe(ch);
+    const sink = new PacedStdin(ch, sock);
+    src.pipe(sink);
+    return sink;
   }
+  return undefined;
 }
 
 export function describeSocketError(e: NodeJS.ErrnoException, addr: string, port: number): string {
