@@ -3,22 +3,26 @@
  * this module loads only when one runs).
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Hadesfile } from '../config/model.js';
 import { formatDuration } from '../config/duration.js';
+import { loadHadesfile } from '../config/load.js';
 import { EXIT, RunError, UserError } from '../errors.js';
 import { checkTarEntries } from '../registry/archive.js';
+import { fetchArtifact } from '../registry/fetch.js';
 import { openRegistry } from '../registry/open.js';
 import { parseReference, type Reference } from '../registry/reference.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
-import { loadFiles } from './context.js';
 import type { CommonOptions } from './main.js';
 
 export interface RegOptions extends CommonOptions {
   output: 'plain' | 'json';
+}
+
+/** The files only: context.ts would also load the planner and the env machinery (~25 ms) that no registry command uses. */
+function loadFiles(opts: CommonOptions): Hadesfile {
+  return loadHadesfile({ files: opts.file, inventory: opts.inventory, cwd: process.cwd() });
 }
 
 function registryOf(hf: Hadesfile, name: string): Registry {
@@ -108,10 +112,13 @@ export const handlers = {
     const d = await reg.resolve(r.name, r);
     const to = resolve(process.cwd(), dest);
     await mkdir(dirname(to), { recursive: true });
-    const tmp = join(dirname(to), `.${basename(to)}.hades-tmp-${process.pid}`);
-    try {
-      await pipeline(await reg.open(d), createWriteStream(tmp, { mode: 0o600 }));
-      if (d.layer.directory) {
+    if (!d.layer.directory) {
+      // Straight to the destination: verified, through a temp file beside it, renamed when complete.
+      await fetchArtifact(reg, d, to);
+    } else {
+      const tmp = join(dirname(to), `.${basename(to)}.hades-tmp-${process.pid}`);
+      try {
+        await fetchArtifact(reg, d, tmp);
         const problems = await checkTarEntries(tmp, { root: d.layer.title });
         if (problems.length) throw new RunError(`refusing to extract ${text}: ${problems.map((p) => p.message).join('; ')}`);
         const dir = `${tmp}.d`;
@@ -119,13 +126,10 @@ export const handlers = {
         execFileSync('tar', ['-xzf', tmp, '-C', dir, '--no-same-owner', '--strip-components=1']);
         if (await stat(to).catch(() => undefined)) await rm(to, { recursive: true });
         await rename(dir, to);
+      } finally {
         await rm(tmp, { force: true });
-      } else {
-        await rename(tmp, to);
+        await rm(`${tmp}.d`, { recursive: true, force: true });
       }
-    } finally {
-      await rm(tmp, { force: true });
-      await rm(`${tmp}.d`, { recursive: true, force: true });
     }
     print(opts, { ...d, path: to }, `pulled ${text} (${d.manifestDigest}) to ${to}`);
   }),

@@ -4,30 +4,23 @@
  * content-addressed cache, then streamed from there to every host. Archives are checked
  * entry by entry once per digest.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { ArtifactAccess } from '../actions/types.js';
 import type { RegistrySpec } from '../config/model.js';
 import type { Problem } from '../errors.js';
 import { checkTarEntries } from '../registry/archive.js';
+import { digestFile } from '../registry/digest.js';
+import { fetchArtifact } from '../registry/fetch.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
-import { READ_CHUNK } from './files.js';
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hades');
 }
 
 export type RegistryOpener = (spec: RegistrySpec) => Registry;
-
-async function sha256OfFile(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(path, { highWaterMark: READ_CHUNK })) h.update(c as Buffer);
-  return `sha256:${h.digest('hex')}`;
-}
 
 async function isGzip(path: string): Promise<boolean> {
   for await (const c of createReadStream(path, { start: 0, end: 1 })) return (c as Buffer)[0] === 0x1f && (c as Buffer)[1] === 0x8b;
@@ -87,18 +80,12 @@ export class RunArtifacts implements ArtifactAccess {
     const existing = await stat(path).catch(() => undefined);
     if (existing) {
       // The cache is only a cache: re-verify once per run; a bad entry is replaced.
-      if (existing.size === desc.layer.size && (await sha256OfFile(path)) === desc.layer.digest) return path;
+      if (existing.size === desc.layer.size && (await digestFile(path)).digest === desc.layer.digest) return path;
       await rm(path, { force: true });
     }
-    const tmp = join(dir, `.tmp-${hex.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
-    try {
-      const src = await this.registry(desc.registry).open(desc); // verifies the digest while streaming
-      await pipeline(src, createWriteStream(tmp, { mode: 0o600 }));
-      await rename(tmp, path);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    // Verified, into a temp file beside `path`, renamed when complete (fetchTo: oras writes the
+    // file and Hades hashes it as it grows; otherwise the registry's verified stream).
+    await fetchArtifact(this.registry(desc.registry), desc, path);
     return path;
   }
 

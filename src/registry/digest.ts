@@ -4,12 +4,17 @@
  * errors at the end (instead of finishing) when the size or digest differs from the expected one.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { RunError } from '../errors.js';
 
 export const SHA256 = 'sha256';
+
+/**
+ * Reads of big files: 1 MiB at a time. Hashing 64 KiB reads costs about twice the CPU per MiB;
+ * a stream reads the next piece (libuv thread) while this one is hashed.
+ */
+export const FILE_CHUNK = 1024 * 1024;
 
 /** `sha256:` + hex of the bytes. */
 export function digestOf(data: Buffer | string): string {
@@ -21,17 +26,115 @@ export function digestHex(digest: string): string {
   return digest.slice(digest.indexOf(':') + 1);
 }
 
-/** Digest and size of a file, streamed. */
-export async function digestFile(path: string): Promise<{ digest: string; size: number }> {
+/** Digest and size of a file, streamed 1 MiB at a time. `signal` stops the reading (rejecting). */
+export async function digestFile(path: string, signal?: AbortSignal): Promise<{ digest: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
-  await pipeline(createReadStream(path), async function* (src: AsyncIterable<Buffer>) {
-    for await (const chunk of src) {
-      h.update(chunk);
-      size += chunk.length;
-    }
-  });
+  for await (const chunk of createReadStream(path, { highWaterMark: FILE_CHUNK, ...(signal ? { signal } : {}) })) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
   return { digest: `sha256:${h.digest('hex')}`, size };
+}
+
+/**
+ * Digest and size of a file that another process is writing, hashed while it is written: the
+ * reads follow the writer (1 MiB at a time, the next read in flight while a piece is hashed;
+ * polling with a short back-off when they catch up) until `writerDone` has settled, then read
+ * to the end. So the hash costs almost no time after the writer exits.
+ *
+ * Sound only for a writer that writes the file once, front to back, without seeking back or
+ * truncating after it started (like `oras blob fetch --output`): a byte read at offset N is
+ * final. The bytes are read after the kernel made them part of the file (below its size), so
+ * the result is the digest of the file as it is when this returns. Stops early (returning the
+ * size read so far, which is then larger than `maxSize`) once more than `maxSize` bytes are
+ * there (its digest is then undefined). The writer creates the file (a file created beforehand
+ * and truncated by the writer costs a forced writeback on ext4 — auto_da_alloc — when it closes
+ * it: +200 ms for 200 MiB here); null when the writer finished without creating it.
+ */
+export async function digestGrowingFile(
+  path: string,
+  writerDone: Promise<unknown>,
+  opts: { maxSize?: number } = {},
+): Promise<{ digest: string | undefined; size: number } | null> {
+  let finished = false;
+  let wake: (() => void) | undefined;
+  void writerDone
+    .then(
+      () => undefined,
+      () => undefined,
+    )
+    .then(() => {
+      finished = true;
+      wake?.();
+    });
+  /** Waits `ms`, or less when the writer exits meanwhile. */
+  const pause = (ms: number): Promise<void> =>
+    new Promise<void>((res) => {
+      const t = setTimeout(res, ms);
+      wake = () => {
+        clearTimeout(t);
+        res();
+      };
+    }).then(() => {
+      wake = undefined;
+    });
+
+  // The writer creates the file: wait for it to appear.
+  let fh: fsp.FileHandle | undefined;
+  for (let idle = 1; !fh; idle = Math.min(idle * 2, 50)) {
+    const wasFinished = finished;
+    try {
+      fh = await fsp.open(path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      if (wasFinished) return null;
+      await pause(idle);
+    }
+  }
+
+  try {
+    const h = createHash('sha256');
+    const bufs = [Buffer.allocUnsafe(FILE_CHUNK), Buffer.allocUnsafe(FILE_CHUNK)];
+    let cur = 0;
+    let size = 0;
+    let idle = 1;
+    // A read that returns 0 bytes ends the file only if the writer had finished before it started.
+    let final = finished;
+    let pending = fh.read(bufs[cur]!, 0, FILE_CHUNK, size);
+    for (;;) {
+      const { bytesRead } = await pending;
+      if (bytesRead > 0) {
+        const chunk = bufs[cur]!.subarray(0, bytesRead);
+        size += bytesRead;
+        if (opts.maxSize !== undefined && size > opts.maxSize) return { digest: undefined, size };
+        cur ^= 1;
+        idle = 1;
+        if (bytesRead === FILE_CHUNK || final) {
+          // More may be there already: read on while this piece is hashed.
+          final = finished;
+          pending = fh.read(bufs[cur]!, 0, FILE_CHUNK, size);
+          h.update(chunk);
+        } else {
+          // A short read: just behind the writer. Let it get ahead a little (fewer, larger reads).
+          h.update(chunk);
+          if (!finished) await pause(1);
+          final = finished;
+          pending = fh.read(bufs[cur]!, 0, FILE_CHUNK, size);
+        }
+        continue;
+      }
+      if (final) break;
+      // Caught up with the writer: wait a little (longer each time, or until it exits), then look again.
+      await pause(idle);
+      idle = Math.min(idle * 2, 50);
+      final = finished;
+      pending = fh.read(bufs[cur]!, 0, FILE_CHUNK, size);
+    }
+    return { digest: `sha256:${h.digest('hex')}`, size };
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Content that does not match its digest (or size). Names where the bad bytes came from. */
@@ -76,17 +179,7 @@ export class HashingStream extends Transform {
 export function verifyStream(expected: { digest: string; size?: number }, what: string, where?: string): Transform {
   const hash = createHash('sha256');
   let size = 0;
-  const mismatch = (actualDigest: string | undefined): IntegrityError => {
-    const sizePart =
-      expected.size !== undefined && size !== expected.size ? ` (expected ${expected.size} bytes, got ${size})` : '';
-    const actualPart = actualDigest ? actualDigest : `more than ${expected.size} bytes`;
-    return new IntegrityError(
-      `${what}: digest mismatch: expected ${expected.digest}, actual ${actualPart}${sizePart}` +
-        (where ? ` — the content at ${where} is corrupt` : ''),
-      expected,
-      { digest: actualDigest, size },
-    );
-  };
+  const mismatch = (actualDigest: string | undefined): IntegrityError => integrityMismatch(expected, { digest: actualDigest, size }, what, where);
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       size += chunk.length;
@@ -103,6 +196,25 @@ export function verifyStream(expected: { digest: string; size?: number }, what: 
       else cb();
     },
   });
+}
+
+/**
+ * The error for content that is not what was expected: `actual.digest` undefined means more
+ * bytes than `expected.size` arrived (and were not all hashed).
+ */
+export function integrityMismatch(
+  expected: { digest: string; size?: number },
+  actual: { digest?: string; size: number },
+  what: string,
+  where?: string,
+): IntegrityError {
+  const sizePart = expected.size !== undefined && actual.size !== expected.size ? ` (expected ${expected.size} bytes, got ${actual.size})` : '';
+  const actualPart = actual.digest ? actual.digest : `more than ${expected.size} bytes`;
+  return new IntegrityError(
+    `${what}: digest mismatch: expected ${expected.digest}, actual ${actualPart}${sizePart}` + (where ? ` — the content at ${where} is corrupt` : ''),
+    expected,
+    actual,
+  );
 }
 
 /** Verifies bytes already in memory (manifests, index entries); throws IntegrityError on mismatch. */

@@ -57,6 +57,7 @@ import {
   sortedAnnotations,
 } from './layout.js';
 import { check, checkPushSource, checkTags, describeManifest, pinnedCreated, titleProblem } from './push-rules.js';
+import { writeAtomically } from './fetch.js';
 import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './lock.js';
 import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from './reference.js';
 import {
@@ -408,6 +409,11 @@ export class FilesystemRegistry implements Registry {
       { digest: desc.layer.digest, size: desc.layer.size },
       `${this.what(desc.name, ref)} (layer ${JSON.stringify(desc.layer.title)}, blob ${desc.layer.digest})`,
     );
+  }
+
+  /** The payload into a file: the verified stream of `open()`, written atomically. */
+  async fetchTo(desc: ArtifactDescriptor, path: string): Promise<void> {
+    await writeAtomically(path, await this.open(desc));
   }
 
   async names(): Promise<string[]> {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { RunError } from '../errors.js';
-import { digestFile, digestHex, digestOf, IntegrityError, verifyBytes, verifyStream } from './digest.js';
+import { digestFile, digestHex, digestOf, FILE_CHUNK, IntegrityError, verifyBytes, verifyStream } from './digest.js';
 import { fsyncDir } from './lock.js';
 import { validateDigest, validateName } from './reference.js';
 
@@ -317,7 +317,7 @@ export async function openBlobVerified(layout: string, desc: { digest: string; s
     if (isCode(e, 'ENOENT')) throw new RunError(`${what}: blob ${desc.digest} is missing (${p})`);
     throw e;
   }
-  const raw = fh.createReadStream({ highWaterMark: 256 * 1024 });
+  const raw = fh.createReadStream({ highWaterMark: FILE_CHUNK });
   const verified = verifyStream(desc, what, p);
   raw.on('error', (e) => verified.destroy(e));
   verified.on('close', () => {

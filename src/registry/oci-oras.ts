@@ -1,7 +1,8 @@
 /**
  * The `oras` CLI as a subprocess, for the `oci` registry (oci.ts).
  *
- * Every call goes through execa with an argument array (never a shell string) and a timeout.
+ * Every call goes through execa (loaded on first use) with an argument array (never a shell
+ * string) and a timeout.
  * Passwords reach oras only on stdin (`--password-stdin`) or in a private temporary auth file
  * (see oci-auth.ts); the password variable itself is removed from the child's environment, and
  * every message built from oras's output has secrets redacted.
@@ -14,7 +15,6 @@
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { execa as ExecaFn } from 'execa';
 import { RunError } from '../errors.js';
 import { ArtifactNotFound } from './types.js';
 
@@ -33,10 +33,75 @@ export const DEFAULT_TRANSFER_TIMEOUT_MS = 120_000;
 /** Transfers get their base timeout plus one second per MiB at this rate (bytes per second). */
 export const DEFAULT_MIN_TRANSFER_RATE = 1024 * 1024;
 
-/** execa loads lazily: only OCI registries need it, and importing it costs every command ~50 ms. */
-let execaFn: typeof ExecaFn | undefined;
-async function loadExeca(): Promise<typeof ExecaFn> {
-  return (execaFn ??= (await import('execa')).execa);
+/** How a child process ended. */
+export interface ChildResult {
+  /** Not exit 0 (also: killed, timed out, could not start, output too large). */
+  failed: boolean;
+  /** The exit code; undefined when it was killed by a signal or never started. */
+  exitCode?: number;
+  signal?: string;
+  timedOut: boolean;
+  /** The program could not be started (ENOENT, EACCES…). */
+  spawnError?: NodeJS.ErrnoException;
+  /** Why it was killed, when not by a timeout or the caller (its output was too large). */
+  cause?: Error;
+  /** Empty when stdout was handed to the caller as a stream. */
+  stdout: string;
+  stderr: string;
+}
+
+export interface ChildOptions {
+  env: Record<string, string | undefined>;
+  /** Written to stdin, then closed; without it stdin is /dev/null. */
+  input?: string;
+  timeoutMs: number;
+  /** Hand stdout to the caller as a stream instead of collecting it. */
+  streamStdout?: boolean;
+  /** Collected stdout beyond this fails the call (default 16 MiB; stderr: 1 MiB). */
+  maxStdout?: number;
+}
+
+/** execa loads on first use: only OCI registries need it, and importing it costs ~50–150 ms. */
+let execaFn: typeof import('execa').execa | undefined;
+
+/**
+ * Runs a program through execa (argument array, no shell) with a timeout (SIGKILL). `result`
+ * settles once it has exited and its collected output has been read; it never rejects.
+ */
+export async function runChild(bin: string, args: readonly string[], o: ChildOptions): Promise<{ stdout: Readable | null; result: Promise<ChildResult>; kill(): void }> {
+  const maxStdout = o.maxStdout ?? 16 * 1024 * 1024;
+  execaFn ??= (await import('execa')).execa;
+  const sub = execaFn(bin, [...args], {
+    reject: false,
+    timeout: o.timeoutMs,
+    killSignal: 'SIGKILL',
+    env: o.env,
+    extendEnv: false,
+    stripFinalNewline: false,
+    ...(o.input !== undefined ? { input: o.input } : { stdin: 'ignore' as const }),
+    ...(o.streamStdout ? { buffer: { stdout: false } } : {}),
+    maxBuffer: { stdout: maxStdout, stderr: 1024 * 1024 },
+  });
+  const result = sub.then((r): ChildResult => {
+    const startError = r.failed && r.exitCode === undefined && !r.signal && !r.timedOut ? (r.cause as NodeJS.ErrnoException | undefined) : undefined;
+    return {
+      failed: r.failed,
+      ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
+      ...(r.signal ? { signal: r.signal } : {}),
+      timedOut: r.timedOut,
+      ...(startError ? { spawnError: startError } : {}),
+      ...(r.isMaxBuffer ? { cause: new Error(`more output than ${maxStdout} bytes`) } : {}),
+      stdout: typeof r.stdout === 'string' ? r.stdout : '',
+      stderr: typeof r.stderr === 'string' ? r.stderr : '',
+    };
+  });
+  return {
+    stdout: o.streamStdout ? (sub.stdout as unknown as Readable) : null,
+    result,
+    kill: () => {
+      sub.kill('SIGKILL');
+    },
+  };
 }
 
 export type OrasVersionResult = { version: string; path: string } | { error: string; version?: string; path?: string };
@@ -79,11 +144,10 @@ export async function orasVersion(bin = 'oras'): Promise<OrasVersionResult> {
   if (!path) return { error: `the oras CLI was not found${bin.includes('/') ? ` at ${bin}` : ' on PATH'}: ${ORAS_INSTALL_HINT}` };
   // A minimal environment: nothing of ours (e.g. a password variable) reaches this child.
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(process.env.HOME ? { HOME: process.env.HOME } : {}) };
-  const execa = await loadExeca();
-  const r = await execa(path, ['version'], { reject: false, timeout: 10_000, stdin: 'ignore', env, extendEnv: false });
-  const m = /Version:\s*v?(\d+\.\d+\.\d+[^\s]*)/.exec(String(r.stdout ?? ''));
+  const r = await (await runChild(path, ['version'], { timeoutMs: 10_000, env })).result;
+  const m = /Version:\s*v?(\d+\.\d+\.\d+[^\s]*)/.exec(r.stdout);
   if (r.failed || !m) {
-    const why = r.timedOut ? 'timed out' : `exit ${r.exitCode ?? r.signal ?? '?'}: ${String(r.stderr ?? '').trim().slice(0, 200)}`;
+    const why = r.timedOut ? 'timed out' : `exit ${r.exitCode ?? r.signal ?? r.spawnError?.code ?? r.cause?.message ?? '?'}: ${r.stderr.trim().slice(0, 200)}`;
     return { error: `\`${path} version\` did not report a version (${why}): ${ORAS_INSTALL_HINT}`, path };
   }
   const version = m[1]!;
@@ -198,31 +262,39 @@ export class OrasRunner {
   constructor(readonly opts: OrasRunnerOptions) {}
 
   /**
-   * Starts oras (not async on purpose: awaiting an execa subprocess waits for its end; the
-   * callers load execa first).
+   * Starts oras. `done` settles when oras has exited: its stdout (empty when streamed), or a
+   * classified error when it failed — but not when `kill()` stopped it (the caller stopped
+   * early). With `streamStdout` the caller owns the stdout stream and must consume it.
    */
-  private start(bin: string, call: OrasCall, streamStdout: boolean) {
+  async start(call: OrasCall, streamStdout = false): Promise<{ stdout: Readable | null; done: Promise<string>; kill(): void }> {
+    const bin = await ensureOras(this.opts.bin);
     this.opts.onSpawn?.([bin, ...call.args]);
-    return execaFn!(bin, call.args, {
-      reject: false,
-      timeout: call.timeoutMs,
-      killSignal: 'SIGKILL',
+    const child = await runChild(bin, call.args, {
       env: this.opts.env,
-      extendEnv: false,
-      stripFinalNewline: false,
-      ...(call.input !== undefined ? { input: call.input } : { stdin: 'ignore' as const }),
-      ...(streamStdout ? { buffer: { stdout: false } } : {}),
-      maxBuffer: { stdout: 16 * 1024 * 1024, stderr: 1024 * 1024 },
+      timeoutMs: call.timeoutMs,
+      streamStdout,
+      ...(call.input !== undefined ? { input: call.input } : {}),
     });
+    let killedByUs = false;
+    const done = child.result.then((r) => {
+      if (!r.failed) return r.stdout;
+      if (killedByUs && r.signal !== undefined && !r.timedOut) return '';
+      throw this.failure(call, r);
+    });
+    done.catch(() => undefined); // observed by the caller
+    return {
+      stdout: child.stdout,
+      done,
+      kill: () => {
+        killedByUs = true;
+        child.kill();
+      },
+    };
   }
 
   /** Runs oras to completion; stdout on success, a classified error otherwise. */
   async run(call: OrasCall): Promise<string> {
-    const bin = await ensureOras(this.opts.bin);
-    await loadExeca();
-    const r = await this.start(bin, call, false);
-    if (!r.failed) return String(r.stdout ?? '');
-    throw this.failure(call, { stderr: String(r.stderr ?? ''), timedOut: r.timedOut, exitCode: r.exitCode, cause: r.cause });
+    return (await this.start(call)).done;
   }
 
   /**
@@ -230,28 +302,17 @@ export class OrasRunner {
    * classified error when it failed). The caller owns the stream; `kill()` ends oras early.
    */
   async stream(call: OrasCall): Promise<{ stdout: Readable; done: Promise<void>; kill(): void }> {
-    const bin = await ensureOras(this.opts.bin);
-    await loadExeca();
-    const sub = this.start(bin, call, true);
-    let killedByUs = false;
-    const done = sub.then((r) => {
-      if (!r.failed) return;
-      if (killedByUs && r.isTerminated && !r.timedOut) return; // we stopped it (the consumer stopped early)
-      throw this.failure(call, { stderr: String(r.stderr ?? ''), timedOut: r.timedOut, exitCode: r.exitCode, cause: r.cause });
-    });
+    const s = await this.start(call, true);
+    const done = s.done.then(() => undefined);
     done.catch(() => undefined); // observed by the caller
-    return {
-      stdout: sub.stdout as unknown as Readable,
-      done,
-      kill: () => {
-        killedByUs = true;
-        sub.kill('SIGKILL');
-      },
-    };
+    return { stdout: s.stdout!, done, kill: s.kill };
   }
 
   /** The error for a failed call. */
-  failure(call: OrasCall, r: { stderr: string; timedOut: boolean; exitCode?: number; cause?: unknown }): Error {
+  failure(
+    call: OrasCall,
+    r: { stderr: string; timedOut: boolean; exitCode?: number; signal?: string; spawnError?: NodeJS.ErrnoException; cause?: Error },
+  ): Error {
     const who = `registry "${this.opts.registry}" (${this.opts.where})`;
     const msg = redact(orasMessage(r.stderr), this.opts.secrets);
     if (r.timedOut)
@@ -260,10 +321,13 @@ export class OrasRunner {
         'timeout',
         this.opts.registry,
       );
-    if (r.exitCode === undefined) {
-      const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
-      return new RunError(`${who}: cannot run oras (${code ?? (r.cause as Error | undefined)?.message ?? 'unknown error'}): ${ORAS_INSTALL_HINT}`);
-    }
+    if (r.spawnError) return new RunError(`${who}: cannot run oras (${r.spawnError.code ?? r.spawnError.message}): ${ORAS_INSTALL_HINT}`);
+    if (r.exitCode === undefined || r.cause)
+      return new OciRegistryError(
+        `${who}: ${call.what} failed (oras ${r.cause ? r.cause.message : `killed by ${r.signal ?? 'a signal'}`})${msg ? `: ${msg}` : ''}`,
+        'other',
+        this.opts.registry,
+      );
     const kind = classifyOrasError(r.stderr);
     switch (kind) {
       case 'not-found':

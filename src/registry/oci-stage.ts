@@ -4,17 +4,17 @@
  * stores for the same source (same manifest bytes, same digest — asserted by the tests):
  *
  *   - a directory goes through the filesystem registry itself (its reproducible tar+gzip);
- *   - a file takes a fast path that doesn't copy the payload: it is hashed in place and the
- *     layout's layer blob is a symlink to it. The manifest is built with the same function
+ *   - a file takes a fast path that doesn't copy the payload: it is hashed in place (1 MiB
+ *     reads, started by `prehashFile` before the registry is asked about the tag, so the two
+ *     overlap) and the layout's layer blob is a symlink to it. The manifest is built with the same function
  *     (layout.ts manifestBytes), the same media types and annotations and the same pinned
  *     `created` rule. If the file changes after it was hashed, the registry refuses the upload
  *     (it verifies every blob's digest) and the caller reports the change.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp, type Stats } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import { basename, join, resolve as resolvePath } from 'node:path';
 import { RunError, type Position } from '../errors.js';
-import { digestHex, digestOf } from './digest.js';
+import { digestFile, digestHex, digestOf } from './digest.js';
 import { FilesystemRegistry } from './filesystem.js';
 import { ANNOTATION, EMPTY_DIGEST, EMPTY_JSON, MEDIA_TYPE, ensureLayout, manifestBytes, storeBlobBytes, writeIndex, type ImageManifest } from './layout.js';
 import type { PushSource } from './types.js';
@@ -32,15 +32,27 @@ export interface StagedArtifact {
   file?: { path: string; size: number; mtimeMs: number; ino: number };
 }
 
-/** sha256 and size of a file, read 1 MiB at a time (about twice as fast as 64 KiB reads). */
-async function hashFile(path: string): Promise<{ digest: string; size: number }> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { digest: `sha256:${h.digest('hex')}`, size };
+/** A file source stat'ed and being hashed (started early, so the hash overlaps other work). */
+export interface PrehashedFile {
+  path: string;
+  st: Stats;
+  hash: Promise<{ digest: string; size: number }>;
+  /** Stops the hashing when the push fails before it is needed. */
+  abort(): void;
+}
+
+/**
+ * For a regular file: its stat and its hash, started now (1 MiB reads); undefined for anything
+ * else (directories go through the filesystem registry). The hash promise never rejects unhandled.
+ */
+export async function prehashFile(source: PushSource): Promise<PrehashedFile | undefined> {
+  const path = resolvePath(source.path);
+  const st = await fsp.stat(path).catch(() => null);
+  if (!st || !st.isFile()) return undefined;
+  const ac = new AbortController();
+  const hash = digestFile(path, ac.signal);
+  hash.catch(() => undefined);
+  return { path, st, hash, abort: () => ac.abort() };
 }
 
 /** True when the source as hashed is no longer what is on disk. */
@@ -54,10 +66,10 @@ export async function stageArtifact(
   tag: string,
   source: PushSource & { artifactType: string },
   ctx: { registry: string; pos: Position; env: Record<string, string | undefined> },
+  prehashed?: PrehashedFile,
 ): Promise<StagedArtifact> {
-  const path = resolvePath(source.path);
-  const st: Stats | null = await fsp.stat(path).catch(() => null);
-  if (!st || !st.isFile()) {
+  const file = prehashed ?? (await prehashFile(source));
+  if (!file) {
     // Directories (and every error case) as the filesystem registry does it.
     const stage = new FilesystemRegistry({ name: ctx.registry, type: 'filesystem', path: dir, pos: ctx.pos }, { env: ctx.env });
     const built = await stage.push(STAGE, tag, source);
@@ -67,12 +79,13 @@ export async function stageArtifact(
   }
 
   // The file fast path: the same checks and the same manifest as FilesystemRegistry.push.
+  const { path, st } = file;
   const extra = checkPushSource(source, source.artifactType);
   const title = basename(path);
   check(titleProblem(title) ? `cannot push ${path}: it has no usable file name` : null);
   const created = source.created ?? pinnedCreated(ctx.env, Math.floor(st.mtimeMs / 1000));
 
-  const { digest, size } = await hashFile(path);
+  const { digest, size } = await file.hash;
   if (size !== st.size) throw new RunError(`${path} changed while it was being pushed (size ${st.size} → ${size}); push again`);
   const layer = { mediaType: MEDIA_TYPE.layerTar, digest, size, annotations: { [ANNOTATION.title]: title } };
   const manifest = manifestBytes({ artifactType: source.artifactType, layer, annotations: { ...extra, [ANNOTATION.created]: created } });

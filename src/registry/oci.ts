@@ -15,8 +15,13 @@
  *
  * Reads are verified: manifests are fetched with their raw bytes and checked against the
  * digest the registry reports (and the one asked for); payloads stream from `oras blob fetch`
- * through verifyStream, so a corrupt blob errors with the expected and actual digests. oras
- * never extracts anything here (the actions extract on hosts after checking every entry).
+ * through verifyStream (`open`), or — for big payloads going to a file (`fetchTo`: `hades
+ * registry pull`, the run's local cache) — oras writes the file itself and Hades hashes it as it
+ * grows; either way a corrupt blob errors with the expected and actual digests. oras never
+ * extracts anything here (the actions extract on hosts after checking every entry).
+ *
+ * A push of a file hashes it while the registry is asked about the tag (the hash and the tag
+ * check overlap), then uploads it in place (no copy; see oci-stage.ts).
  *
  * Semantics match the filesystem registry: tags are immutable (same content → `unchanged`,
  * other content → refused naming the existing digest, checked BEFORE anything is uploaded),
@@ -45,9 +50,10 @@ import { durationField } from '../config/duration.js';
 import { ociUrlProblem } from '../config/oci-url.js';
 import { RunError, UserError } from '../errors.js';
 import { expand } from '../env/expand.js';
-import { IntegrityError, verifyBytes, verifyStream } from './digest.js';
+import { digestGrowingFile, integrityMismatch, IntegrityError, verifyBytes, verifyStream } from './digest.js';
+import { tempBeside } from './fetch.js';
 import { FilesystemRegistry } from './filesystem.js';
-import { fileChanged, stageArtifact, STAGE } from './oci-stage.js';
+import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './oci-stage.js';
 import { MEDIA_TYPE, type Descriptor, type ImageManifest } from './layout.js';
 import { authArgs, authFileForCopy, authHint, authSecrets, resolveOciAuth, type OciAuth } from './oci-auth.js';
 import {
@@ -457,6 +463,59 @@ export class OciRegistry implements Registry {
     );
   }
 
+  /**
+   * The payload into a file, for big payloads: `oras blob fetch --output` writes it (no bytes
+   * through a pipe and this process), and Hades hashes it while oras writes it
+   * (digestGrowingFile), so the verification costs little time after oras exits. oras writes
+   * into a private temp directory beside `path` (0700, so the file is never readable by others
+   * and no one else can put anything there); only a complete file whose sha256 and size Hades
+   * checked is made 0600 and renamed to `path`. oras verifies the digest too, but a corrupt blob
+   * is reported by our own check (with both digests) — oras's error is preferred only when it
+   * failed for a reason of its own (network, auth, timeout, not found).
+   */
+  async fetchTo(desc: ArtifactDescriptor, path: string): Promise<void> {
+    this.checkName(desc.name);
+    check(validateDigest(desc.layer.digest));
+    const refText = desc.tag !== undefined ? `:${desc.tag}` : `@${desc.manifestDigest}`;
+    const what = `registry "${this.name}": artifact ${desc.name}${refText} (layer ${JSON.stringify(desc.layer.title)}, blob ${desc.layer.digest})`;
+    const ref = `${this.repo(desc.name)}@${desc.layer.digest}`;
+    const expected = { digest: desc.layer.digest, size: desc.layer.size };
+    const tmpDir = tempBeside(path);
+    await fsp.mkdir(tmpDir, { mode: 0o700 });
+    try {
+      const file = join(tmpDir, 'payload');
+      const s = await this.oras.start(
+        this.call(['blob', 'fetch'], ['--output', file, ref], {
+          timeoutMs: this.transferTimeout(desc.layer.size),
+          notFound: `${desc.name}@${desc.layer.digest}`,
+          what: `fetch ${desc.name}@${desc.layer.digest}`,
+        }),
+      );
+      let got: { digest: string | undefined; size: number } | null;
+      try {
+        got = await digestGrowingFile(file, s.done, { maxSize: expected.size });
+      } finally {
+        s.kill(); // a no-op once oras has exited; stops it when we stopped early
+      }
+      const orasErr = await s.done.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      const actual = got ?? { digest: undefined, size: 0 };
+      if (actual.digest !== expected.digest || actual.size !== expected.size) {
+        if (orasErr instanceof ArtifactNotFound) throw orasErr;
+        if (orasErr instanceof OciRegistryError && orasErr.kind !== 'integrity' && orasErr.kind !== 'other') throw orasErr;
+        if (got === null) throw orasErr ?? new RunError(`${what}: oras wrote no file`);
+        throw integrityMismatch(expected, actual, what, ref);
+      }
+      if (orasErr) throw orasErr;
+      await fsp.chmod(file, 0o600);
+      await fsp.rename(file, path);
+    } finally {
+      await fsp.rm(tmpDir, { recursive: true, force: true });
+    }
+  }
+
   async names(): Promise<string[]> {
     const out = await this.oras.run(this.call(['repo', 'ls'], [this.url], { what: 'list repositories' }));
     return [...new Set(lines(out).filter((n) => validateName(n) === null))].sort();
@@ -525,6 +584,23 @@ export class OciRegistry implements Registry {
       const code = (e as NodeJS.ErrnoException).code;
       throw new UserError({ message: `cannot push ${path}: ${code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}` });
     }
+    // A file is hashed from now on, while the registry is asked about the tag.
+    const prehashed = await prehashFile(source);
+    try {
+      return await this.pushStaged(name, tag, tags, source, opts, prehashed);
+    } finally {
+      prehashed?.abort(); // a no-op once the hash is done
+    }
+  }
+
+  private async pushStaged(
+    name: string,
+    tag: string,
+    tags: string[],
+    source: PushSource,
+    opts: { semverAliases?: boolean },
+    prehashed: PrehashedFile | undefined,
+  ): Promise<PushResult> {
     const state = this.remoteTags(name);
     // Identical bytes re-pushed under an existing immutable tag must give the identical manifest
     // (→ unchanged), even when the source was rebuilt: reuse the tag's pinned `created`.
@@ -547,6 +623,7 @@ export class OciRegistry implements Registry {
         tag,
         { ...source, artifactType: source.artifactType ?? this.defaultArtifactType, ...(created !== undefined ? { created } : {}) },
         { registry: this.name, pos: this.spec.pos, env: this.env },
+        prehashed,
       );
       const descriptor = this.describe(name, tag, staged.manifestDigest, staged.manifest);
       try {

@@ -95,6 +95,14 @@ export interface Registry {
   exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean>;
   /** A stream of the payload layer; errors if the bytes don't match the digest. */
   open(desc: ArtifactDescriptor): Promise<Readable>;
+  /**
+   * Writes the payload layer to the file `path`, the fast way for big payloads (the oci
+   * registry lets oras write the file and hashes it as it grows). Verified like `open()` (sha256
+   * and size, by Hades) and atomic: the bytes go to a temp file beside `path` that is renamed
+   * over it (mode 0600) only once complete and verified; on any failure `path` is untouched
+   * and no temp file stays. Optional: `fetchArtifact` (fetch.ts) streams `open()` without it.
+   */
+  fetchTo?(desc: ArtifactDescriptor, path: string): Promise<void>;
   names(): Promise<string[]>;
   tags(name: string): Promise<TagInfo[]>;
   /** Copy name:tag into `target` as name:(asTag ?? tag), by digest, verified on arrival. */

@@ -204,6 +204,12 @@ plans:
     expect(r.stdout).toContain(`expected sha256:${sha('good bytes\n')}, actual sha256:${sha('evil bytes\n')}`);
     expect(r.stdout).toContain('registry "prod"');
     expect(readdirSync(join(dir, 'out'))).toEqual(['.keep']);
+    expect(readdirSync(join(dir, 'cache/blobs/sha256'))).toEqual([]); // no temp file left in the cache either
+    // `hades registry pull` refuses it too, and leaves nothing at the destination
+    const p = await runCli(['registry', 'pull', 'prod', 'app:v1', '-o', 'out/app.bin'], { cwd: dir });
+    expect(p.code).toBe(1);
+    expect(p.stderr).toContain(`expected sha256:${sha('good bytes\n')}, actual sha256:${sha('evil bytes\n')}`);
+    expect(readdirSync(join(dir, 'out'))).toEqual(['.keep']);
   });
 
   it('hades doctor reports oras (exit 0); without oras it says how to install it (exit 1), and so does an oci registry command', async () => {

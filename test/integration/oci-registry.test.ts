@@ -6,8 +6,8 @@
  * missing oras.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -298,6 +298,90 @@ describe.skipIf(skip)('oci registry through oras (real registry)', () => {
     writeFileSync(blob, payload.subarray(0, 1000));
     const short = await rejection(bytes(await r.open(d)));
     expect(short.message).toMatch(/mismatch|does not match/);
+  });
+
+  /**
+   * An oras that runs the real one, except `blob fetch --output PATH REF`: it fetches the real
+   * blob, then writes PATH the way `mode` says, slowly (pieces of 256 KiB, 20 ms apart, as a
+   * download arrives), and exits 0 — so only Hades's own check can catch bad bytes.
+   */
+  function fakeOras(mode: 'slow' | 'flip' | 'grow' | 'short'): string {
+    const p = join(tmp, `oras-${mode}-${k++}`);
+    writeFileSync(
+      p,
+      `#!/bin/sh
+if [ "$1" = blob ] && [ "$2" = fetch ]; then
+  out=""; prev=""; for a in "$@"; do [ "$prev" = --output ] && out="$a"; prev="$a"; ref="$a"; done
+  real=$(mktemp -p ${JSON.stringify(tmp)})
+  oras blob fetch --plain-http --output "$real" "$ref" || exit 1
+  case ${JSON.stringify(mode)} in
+    flip) printf 'X' | dd of="$real" bs=1 seek=1500000 conv=notrunc status=none ;;
+    grow) printf 'extra' >> "$real" ;;
+    short) truncate -s 1000000 "$real" ;;
+  esac
+  size=$(stat -c %s "$real"); i=0
+  while [ $((i * 262144)) -lt "$size" ]; do
+    dd if="$real" of="$out" bs=262144 skip=$i seek=$i count=1 conv=notrunc status=none; i=$((i + 1)); sleep 0.02
+  done
+  rm -f "$real"; exit 0
+fi
+exec oras "$@"
+`,
+    );
+    chmodSync(p, 0o755);
+    return p;
+  }
+
+  it('fetchTo: oras writes the file, Hades verifies it as it grows; atomic (0600, temp beside, renamed); bad bytes never reach the destination', async () => {
+    const r = oci('fetchto');
+    const payload = randomBytes(3 * 1024 * 1024 + 17);
+    const d = (await r.push('app', 'v1', { path: file(payload) })).descriptor;
+    const out = join(tmp, `fetch${k++}`);
+    mkdirSync(out);
+    const dest = join(out, 'app.bin');
+    await r.fetchTo(d, dest);
+    expect(readFileSync(dest).equals(payload)).toBe(true);
+    expect(statSync(dest).mode & 0o777).toBe(0o600);
+    expect(readdirSync(out)).toEqual(['app.bin']);
+    const blobFetch = argv.filter((a) => a[1] === 'blob' && a[2] === 'fetch').pop()!;
+    expect(blobFetch[blobFetch.indexOf('--output') + 1]).toMatch(new RegExp(`^${out}/\\.app\\.bin\\.hades-`));
+
+    // a slow writer: the reads catch up with it again and again, the result is still exact
+    const slowDest = join(out, 'slow.bin');
+    await oci('fetchto', {}, { oras: fakeOras('slow') }).fetchTo(d, slowDest);
+    expect(readFileSync(slowDest).equals(payload)).toBe(true);
+    rmSync(slowDest);
+
+    // an oras that exits 0 with other bytes: Hades's own check refuses them, naming both digests
+    const flipped = Buffer.from(payload);
+    flipped[1_500_000] = 'X'.charCodeAt(0);
+    const e = await rejection(oci('fetchto', {}, { oras: fakeOras('flip') }).fetchTo(d, dest));
+    expect(e).toBeInstanceOf(IntegrityError);
+    expect(e.message).toBe(
+      `registry "prod": artifact app:v1 (layer "app.bin", blob ${d.layer.digest}): digest mismatch: expected ${d.layer.digest}, actual ${sha(flipped)} — the content at ${reg.url}/fetchto/app@${d.layer.digest} is corrupt`,
+    );
+    expect((await rejection(oci('fetchto', {}, { oras: fakeOras('grow') }).fetchTo(d, dest))).message).toContain(`actual more than ${payload.length} bytes`);
+    expect((await rejection(oci('fetchto', {}, { oras: fakeOras('short') }).fetchTo(d, dest))).message).toContain(`(expected ${payload.length} bytes, got 1000000)`);
+    expect(readFileSync(dest).equals(payload)).toBe(true); // the file already there is untouched
+    expect(readdirSync(out)).toEqual(['app.bin']); // and no temp file stays
+
+    // a blob corrupted in the registry's storage (real oras): refused, nothing at a new destination
+    const blob = reg.blobFile(d.layer.digest);
+    const bad = Buffer.from(payload);
+    bad[2_000_000] ^= 1;
+    writeFileSync(blob, bad);
+    const fresh = join(out, 'new.bin');
+    const ce = await rejection(r.fetchTo(d, fresh));
+    expect(ce).toBeInstanceOf(IntegrityError);
+    expect(ce.message).toContain(`digest mismatch: expected ${d.layer.digest}, actual ${sha(bad)}`);
+    writeFileSync(blob, payload.subarray(0, 1000));
+    expect((await rejection(r.fetchTo(d, fresh))).message).toMatch(/mismatch|does not match/);
+    expect(readdirSync(out)).toEqual(['app.bin']);
+
+    // a blob the registry doesn't have: not found, nothing left
+    const ghost = { ...d, layer: { ...d.layer, digest: sha('never pushed') } };
+    expect(await rejection(r.fetchTo(ghost, fresh))).toBeInstanceOf(ArtifactNotFound);
+    expect(readdirSync(out)).toEqual(['app.bin']);
   });
 
   it('a registry that is down or does not answer fails clearly within the timeout', async () => {

@@ -313,6 +313,35 @@ describe('integrity', () => {
     expect((await bytes(await reg.open(d))).equals(Buffer.alloc(600_000, 1))).toBe(true);
   });
 
+  test('fetchTo writes the verified payload atomically (0600); a corrupt, truncated or missing blob leaves the destination untouched and no temp file', async () => {
+    const reg = registry();
+    const payload = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+    const { descriptor: d } = await reg.push('myapp', 'v1', { path: file(payload) });
+    const out = join(tmp, `out${k++}`);
+    mkdirSync(out);
+    const dest = join(out, 'app.bin');
+    await reg.fetchTo(d, dest);
+    expect(readFileSync(dest).equals(payload)).toBe(true);
+    expect(statSync(dest).mode & 0o777).toBe(0o600);
+    expect(readdirSync(out)).toEqual(['app.bin']);
+
+    const blob = join(reg.root, 'myapp', 'blobs', 'sha256', d.layer.digest.slice(7));
+    chmodSync(blob, 0o644);
+    const bad = Buffer.from(payload);
+    bad[2_000_000] = 8;
+    writeFileSync(blob, bad);
+    const err = await reg.fetchTo(d, dest).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as Error).message).toContain(`digest mismatch: expected ${d.layer.digest}, actual ${sha(bad)}`);
+    expect(readFileSync(dest).equals(payload)).toBe(true); // the file already there is untouched
+    await expect(reg.fetchTo(d, join(out, 'new.bin'))).rejects.toThrow(/digest mismatch/);
+    truncateSync(blob, 1000);
+    await expect(reg.fetchTo(d, join(out, 'new.bin'))).rejects.toThrow(/expected 3145733 bytes, got 1000/);
+    rmSync(blob);
+    await expect(reg.fetchTo(d, join(out, 'new.bin'))).rejects.toThrow(/is missing/);
+    expect(readdirSync(out)).toEqual(['app.bin']);
+  });
+
   test('a corrupted manifest is detected on resolve', async () => {
     const reg = registry();
     const { descriptor: d } = await reg.push('myapp', 'v1', { path: file('x') });
