@@ -92,6 +92,17 @@ function sh(cmd, args) {
   }
 }
 
+/** What every `node` process costs here before any of our code: context for the absolute times. */
+function nodeStartMs() {
+  const ms = [];
+  for (let i = 0; i < 9; i++) {
+    const t = process.hrtime.bigint();
+    execFileSync(process.execPath, ['-e', '0']);
+    ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return Math.round(ms.sort((a, b) => a - b)[4]);
+}
+
 function machine() {
   const cpu = cpus()[0]?.model ?? 'unknown';
   return {
@@ -104,6 +115,7 @@ function machine() {
     node: process.version,
     openssh: sh('sh', ['-c', 'ssh -V 2>&1']),
     ansible: tools.includes('ansible') ? sh('sh', ['-c', 'ansible-playbook --version | head -n1']) : '-',
+    'bare node start (`node -e 0`, median of 9)': `${nodeStartMs()} ms${process.env.NODE_EXTRA_CA_CERTS ? ' (NODE_EXTRA_CA_CERTS is set here: every node start also loads that CA bundle)' : ''}`,
     loadStart: loadavg()[0].toFixed(1),
     commit: sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']) + (sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src']) ? ' (+ uncommitted changes in src/)' : ''),
   };
