@@ -78,6 +78,29 @@ describeLab('ssh jump hosts (real sshd)', (lab) => {
       expect(() => pool.get(inv.get('a')!)).toThrow(/jump hosts form a loop: a -> b -> a/);
     });
 
+    describe('a jump-only bastion (sshd MaxSessions 0: forwarding, no sessions)', () => {
+      let bastion: ExtraSshd;
+      let kh: string;
+      beforeAll(async () => {
+        bastion = await startSshd(lab, { name: 'fwdonly', extraConfig: ['MaxSessions 0'] });
+        kh = path.join(tmp, 'kh-fwdonly');
+        fs.writeFileSync(kh, fs.readFileSync(lab.knownHosts, 'utf8') + bastion.knownHostsLine + '\n');
+      });
+      afterAll(() => bastion?.stop());
+
+      it('still tunnels: the session channel Hades opens ahead on each connection is refused quietly', async () => {
+        const inv = labInventory(lab);
+        inv.set('fwdonly', { ...hostSpec(lab, 'h7'), name: 'fwdonly', addr: bastion.host.addr });
+        const pool = new TransportPool({ hosts: inv, knownHostsFiles: [kh], connectTimeoutMs: 1_000 });
+        const target = { ...hostSpec(lab, 'h8'), jump: 'fwdonly' };
+        for (let i = 0; i < 3; i++) expect((await pool.get(target).exec(`echo via-bastion-${i}`)).stdout).toBe(`via-bastion-${i}\n`);
+        // The bastion itself runs nothing: a command there fails naming the refusal (after the
+        // connect timeout: a refusal can also mean sessions still closing), never hangs.
+        await expect(pool.get(inv.get('fwdonly')!).exec('true')).rejects.toThrow(/^fwdonly: .* keeps refusing to open a session channel/);
+        await pool.closeAll();
+      });
+    });
+
     describe('chains', () => {
       let bastion: ExtraSshd;
       let kh: string;
