@@ -127,6 +127,12 @@ async function main() {
   const lab0 = await loadLab();
   const mach = machine();
   const maxN = Math.max(...sizes);
+  // Cold-process planning first, on a machine the lab and the rollouts have not loaded yet.
+  let planning = [];
+  if (planHosts > 0) {
+    log(`planning: cold processes on a generated ${planHosts}-host hadesfile...`);
+    planning = await planningBench({ hosts: planHosts, runs, cli: resolve(flags.cli), log });
+  }
   log(`starting a lab of ${maxN} sshd hosts behind ${delayMs} ms-each-way delay proxies...`);
   const lab = await lab0.startLab({ hosts: maxN, jump: false, proxyDelayMs: delayMs, logLevel: 'ERROR' });
   log(`lab up in ${lab.info.startMs} ms at ${lab.info.base}.1-${maxN} (proxies ${lab.info.base}.101-${100 + maxN})`);
@@ -192,11 +198,6 @@ async function main() {
     await cleanup();
   }
 
-  let planning = [];
-  if (planHosts > 0) {
-    log(`planning: cold processes on a generated ${planHosts}-host hadesfile...`);
-    planning = await planningBench({ hosts: planHosts, runs, cli: resolve(flags.cli), log });
-  }
   mach['load average (1 min) at start → end'] = `${mach.loadStart} → ${loadavg()[0].toFixed(1)} (other work on the machine adds noise)`;
   delete mach.loadStart;
   const md = report(mach, results, planning);
