@@ -319,6 +319,11 @@ export async function openBlobVerified(layout: string, desc: { digest: string; s
   }
   const raw = fh.createReadStream({ highWaterMark: FILE_CHUNK });
   const verified = verifyStream(desc, what, p);
+  // The bytes start flowing now: a small blob can be read to its end — and a mismatch error
+  // the stream — before the caller starts consuming it. The caller still gets that error (an
+  // errored stream rejects its iterator / pipeline); it just must not surface as an uncaught
+  // 'error' event meanwhile.
+  verified.on('error', () => undefined);
   raw.on('error', (e) => verified.destroy(e));
   verified.on('close', () => {
     if (!raw.destroyed) raw.destroy();

@@ -442,6 +442,22 @@ describe('copyTo', () => {
     expect(await dst.exists('myapp', { tag: 'v3' })).toBe(false);
   });
 
+  test('a corrupt small blob opened but not read at once: the error reaches the reader, never as an uncaught event', async () => {
+    // The bytes flow as soon as open() returns: a 1000-byte blob is read to its end — and its
+    // digest mismatch detected — before this reader starts. That error must wait for the reader.
+    const reg = registry();
+    const bad = await reg.push('myapp', 'v1', { path: file(Buffer.alloc(1000, 5)) });
+    const blob = join(reg.root, 'myapp', 'blobs', 'sha256', bad.descriptor.layer.digest.slice(7));
+    chmodSync(blob, 0o644);
+    writeFileSync(blob, Buffer.alloc(1000, 6));
+    const stream = await reg.open(bad.descriptor);
+    await new Promise((r) => setTimeout(r, 100));
+    const read = (async () => {
+      for await (const _ of stream) void _;
+    })();
+    await expect(read).rejects.toBeInstanceOf(IntegrityError);
+  });
+
   test('copy with semver aliases, and within one registry (retag)', async () => {
     const reg = registry();
     const a = await reg.push('myapp', 'build-42', { path: file('a') });
