@@ -1,11 +1,13 @@
 /**
- * A cross-process lock that also works on NFS-like shared storage: a lock DIRECTORY created
- * with `mkdir` (atomic: exactly one process succeeds) holding an `owner` file (pid, hostname,
- * time, random token), itself written atomically (temp + rename) right after the mkdir.
+ * A cross-process lock that also works on NFS-like shared storage: a lock DIRECTORY holding an
+ * `owner` file (pid, hostname, time, random token). It is prepared under a private name with
+ * the owner file inside, then renamed into place (atomic: exactly one process succeeds; a
+ * rename onto an existing, non-empty directory fails), so a lock never exists without its owner.
  *
  * Stale locks: the owner's pid is gone on this host, or the lock is older than `staleMs`
  * (default 60 s — the lock only guards a read-check-write of a small file, held for
- * milliseconds); a lock directory without an owner file is judged by its mtime. Breaking moves
+ * milliseconds); a lock directory without an owner file (left by an older Hades, which made
+ * the directory first) is judged by its mtime. Breaking moves
  * the lock directory aside atomically (rename) and re-reads the owner of what was moved: if it
  * is not the stale owner that was judged (another waiter broke it first and a live process took
  * it), it is put back. Holders re-check `assertHeld()` right before they commit, so even a lost
@@ -181,7 +183,7 @@ async function breakLock(lockDir: string, stale: LockOwner | null): Promise<void
   }
 }
 
-/** Removes `.lock.dead-*` directories left by processes that crashed while breaking or releasing. */
+/** Removes `.lock.dead-*` / `.lock.new-*` directories left by processes that crashed while breaking, releasing or taking a lock. */
 async function sweepLeftovers(lockDir: string, staleMs: number): Promise<void> {
   const parent = dirname(lockDir);
   const prefix = basename(lockDir) + '.';
@@ -192,9 +194,9 @@ async function sweepLeftovers(lockDir: string, staleMs: number): Promise<void> {
     return;
   }
   for (const n of names) {
-    if (!n.startsWith(prefix + 'dead-')) continue;
+    if (!n.startsWith(prefix + 'dead-') && !n.startsWith(prefix + 'new-')) continue;
     const p = join(parent, n);
-    // A dead dir is private to the process that made it; one older than staleMs is abandoned.
+    // Dead and staging dirs are private to the process that made them; one older than staleMs is abandoned.
     const st = await fsp.stat(p).catch(() => null);
     if (st && Date.now() - st.mtimeMs > staleMs) await fsp.rm(p, { recursive: true, force: true }).catch(() => undefined);
   }
@@ -213,38 +215,62 @@ export async function acquireLock(lockDir: string, opts: LockOptions = {}): Prom
     ...(opts.purpose ? { purpose: opts.purpose } : {}),
   };
   const start = Date.now();
-  for (;;) {
-    let made = false;
-    try {
-      await fsp.mkdir(lockDir);
-      made = true;
-    } catch (e) {
-      if (!isCode(e, 'EEXIST')) throw e;
-    }
-    if (made) {
-      owner.created = new Date().toISOString();
-      try {
-        await writeOwner(lockDir, owner);
-        await fsyncDir(dirname(lockDir));
-      } catch (e) {
-        // A breaker moved our fresh (still ownerless) directory away: simply try again.
-        if (isCode(e, 'ENOENT')) continue;
-        await fsp.rmdir(lockDir).catch(() => undefined);
-        throw e;
+  // The lock directory appears with its owner file already inside: it is prepared under a
+  // private name and renamed into place (atomic; a rename onto an existing, non-empty lock
+  // fails). A holder killed at any point leaves either no lock or a lock naming its pid —
+  // never an ownerless one that others could only judge by age.
+  const staging = `${lockDir}.new-${token}`;
+  let stagedAt = 0;
+  const stage = async (): Promise<void> => {
+    await fsp.rm(staging, { recursive: true, force: true });
+    await fsp.mkdir(staging);
+    owner.created = new Date().toISOString();
+    await writeOwner(staging, owner);
+    stagedAt = Date.now();
+  };
+  try {
+    for (;;) {
+      // The owner's time is when the lock is taken (others judge its age by it): refresh a
+      // staged owner that has been waiting.
+      if (Date.now() - stagedAt > 1_000) await stage();
+      let made = false;
+      // rename() would replace an EMPTY directory: an ownerless lock an older Hades made (it
+      // created the directory first) must be judged by its age instead, so look first. Two of
+      // us racing past this check cannot both win: ours are never empty.
+      const taken = await fsp.lstat(lockDir).then(
+        () => true,
+        (e: unknown) => {
+          if (isCode(e, 'ENOENT')) return false;
+          throw e;
+        },
+      );
+      if (!taken) {
+        try {
+          await fsp.rename(staging, lockDir);
+          made = true;
+        } catch (e) {
+          if (!isCode(e, 'ENOTEMPTY', 'EEXIST')) throw e;
+        }
       }
-      if ((await readLockOwner(lockDir))?.token === token) break;
-      continue;
+      if (made) {
+        stagedAt = 0;
+        await fsyncDir(dirname(lockDir));
+        if ((await readLockOwner(lockDir))?.token === token) break;
+        continue;
+      }
+      const current = await readLockOwner(lockDir);
+      const reason = await staleReason(lockDir, current, staleMs);
+      if (reason) {
+        await breakLock(lockDir, current);
+        continue;
+      }
+      const waited = Date.now() - start;
+      if (waited >= timeoutMs) throw new LockTimeoutError(lockDir, current, waited, staleMs);
+      await sleep(Math.min(poll, timeoutMs - waited) * (0.5 + Math.random()));
+      poll = Math.min(poll * 2, 100);
     }
-    const current = await readLockOwner(lockDir);
-    const reason = await staleReason(lockDir, current, staleMs);
-    if (reason) {
-      await breakLock(lockDir, current);
-      continue;
-    }
-    const waited = Date.now() - start;
-    if (waited >= timeoutMs) throw new LockTimeoutError(lockDir, current, waited, staleMs);
-    await sleep(Math.min(poll, timeoutMs - waited) * (0.5 + Math.random()));
-    poll = Math.min(poll * 2, 100);
+  } finally {
+    if (stagedAt !== 0) await fsp.rm(staging, { recursive: true, force: true }).catch(() => undefined);
   }
   await sweepLeftovers(lockDir, staleMs);
 

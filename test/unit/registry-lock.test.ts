@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -118,18 +118,44 @@ describe('lock directory', () => {
     expect(existsSync(lockDir)).toBe(false);
   });
 
-  test('leftovers of processes killed while breaking or releasing a lock are swept once abandoned', async () => {
+  test('leftovers of processes killed while taking, breaking or releasing a lock are swept once abandoned', async () => {
     const dir = fresh();
     const lockDir = join(dir, '.lock');
-    const old = `${lockDir}.dead-0123456789ab`;
-    const recent = `${lockDir}.dead-ba9876543210`;
-    for (const d of [old, recent]) {
+    const old = [`${lockDir}.dead-0123456789ab`, `${lockDir}.new-0123456789abcdef01234567`];
+    const recent = [`${lockDir}.dead-ba9876543210`, `${lockDir}.new-ba9876543210fedcba987654`];
+    for (const d of [...old, ...recent]) {
       mkdirSync(d);
       writeFileSync(join(d, 'owner'), '{}');
     }
-    utimesSync(old, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    for (const d of old) utimesSync(d, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
     await withLock(lockDir, async () => undefined);
-    expect(existsSync(old)).toBe(false);
-    expect(existsSync(recent)).toBe(true); // might still be in use by its process
+    for (const d of old) expect(existsSync(d)).toBe(false);
+    for (const d of recent) expect(existsSync(d)).toBe(true); // might still be in use by its process
+  });
+
+  test('the lock appears with its owner already inside (a holder killed at any point never leaves an ownerless lock)', async () => {
+    const lockDir = join(fresh(), '.lock');
+    // Watch the lock path while 30 takers come and go: whenever it exists, it names its owner.
+    let seen = 0;
+    let ownerless = 0;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const before = statSync(lockDir, { throwIfNoEntry: false });
+        if (before) {
+          seen++;
+          const hasOwner = existsSync(join(lockDir, 'owner'));
+          const after = statSync(lockDir, { throwIfNoEntry: false });
+          // Only the same directory, still in place, counts (a release moves it away meanwhile).
+          if (!hasOwner && after?.ino === before.ino) ownerless++;
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    await Promise.all(Array.from({ length: 30 }, () => withLock(lockDir, async () => new Promise((r) => setTimeout(r, 1)))));
+    watching = false;
+    await watcher;
+    expect(seen).toBeGreaterThan(0);
+    expect(ownerless).toBe(0);
   });
 });
