@@ -1,17 +1,13 @@
 /** Shared by the commands: load the files, resolve a plan's env and plan it. */
 import { randomBytes } from 'node:crypto';
-import { loadHadesfile } from '../config/load.js';
 import type { Hadesfile, OciRegistrySpec, PlanSpec } from '../config/model.js';
 import { planWithSources } from '../config/sources.js';
 import { loadEnvSources, resolvePlanEnv } from '../env/resolve.js';
 import { DEFAULT_SECRET_PATTERNS, Redactor } from '../env/secrets.js';
 import { Problems, UserError } from '../errors.js';
 import type { RunPlan } from '../plan/types.js';
+import { loadFiles } from './files.js';
 import type { CommonOptions } from './main.js';
-
-export function loadFiles(opts: CommonOptions): Hadesfile {
-  return loadHadesfile({ files: opts.file, inventory: opts.inventory, cwd: process.cwd() });
-}
 
 export function findPlan(hf: Hadesfile, name: string): PlanSpec {
   const plan = hf.plans.get(name);

@@ -1,13 +1,8 @@
 /** `hades validate`, `hades list`, `hades schema`. */
-import { loadHadesfile, loadSchema } from '../config/load.js';
-import type { Hadesfile } from '../config/model.js';
+import { loadSchema } from '../config/load.js';
 import { EXIT } from '../errors.js';
+import { loadFiles } from './files.js';
 import type { CommonOptions } from './main.js';
-
-/** The same as context.ts loadFiles, without loading the planner (validate without a plan stays light). */
-function loadFiles(opts: CommonOptions): Hadesfile {
-  return loadHadesfile({ files: opts.file, inventory: opts.inventory, cwd: process.cwd() });
-}
 
 export async function validateCommand(plan: string | undefined, opts: CommonOptions): Promise<number> {
   const hf = loadFiles(opts);

@@ -4,13 +4,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Hadesfile } from '../config/model.js';
 import { formatDuration } from '../config/duration.js';
-import { loadHadesfile } from '../config/load.js';
+import { loadFiles } from './files.js';
 import { EXIT, RunError, UserError } from '../errors.js';
 import { checkTarEntries } from '../registry/archive.js';
-import { fetchArtifact } from '../registry/fetch.js';
+import { fetchArtifact, tempBeside } from '../registry/fetch.js';
 import { openRegistry } from '../registry/open.js';
 import { parseReference, type Reference } from '../registry/reference.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
@@ -18,11 +18,6 @@ import type { CommonOptions } from './main.js';
 
 export interface RegOptions extends CommonOptions {
   output: 'plain' | 'json';
-}
-
-/** The files only: context.ts would also load the planner and the env machinery (~25 ms) that no registry command uses. */
-function loadFiles(opts: CommonOptions): Hadesfile {
-  return loadHadesfile({ files: opts.file, inventory: opts.inventory, cwd: process.cwd() });
 }
 
 function registryOf(hf: Hadesfile, name: string): Registry {
@@ -116,7 +111,7 @@ export const handlers = {
       // Straight to the destination: verified, through a temp file beside it, renamed when complete.
       await fetchArtifact(reg, d, to);
     } else {
-      const tmp = join(dirname(to), `.${basename(to)}.hades-tmp-${process.pid}`);
+      const tmp = tempBeside(to);
       try {
         await fetchArtifact(reg, d, tmp);
         const problems = await checkTarEntries(tmp, { root: d.layer.title });
