@@ -36,11 +36,10 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   // retried). ssh2 loads only when the plan has SSH hosts.
   const sshHosts = plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.filter((h) => h.transport === 'ssh')));
   let pool: import('../transport/pool.js').TransportPool | undefined;
-  let HostKeyErrorClass: typeof import('../transport/pool.js').HostKeyError | undefined;
-  let connecting: Promise<Map<string, Error>> | undefined;
+  /** The host-key problems of the preflight connections (when the plan has SSH hosts). */
+  let keyProblems: Promise<Error[]> = Promise.resolve([]);
   if (sshHosts.length) {
     const { TransportPool, HostKeyError, defaultKnownHostsFile } = await import('../transport/pool.js');
-    HostKeyErrorClass = HostKeyError;
     const connectTimeoutMs = opts.connectTimeout !== undefined ? durationField(opts.connectTimeout) : undefined;
     pool = new TransportPool({
       hosts: hf.hosts,
@@ -50,7 +49,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
     });
     const specs = [...new Set(sshHosts.map((h) => h.host))].map((n) => hf.hosts.get(n)!).filter(Boolean);
-    connecting = pool.connectAll(specs);
+    keyProblems = pool.connectAll(specs).then((errors) => [...errors.values()].filter((e) => e instanceof HostKeyError));
   }
   const [{ RunFiles }, { RunArtifacts, defaultCacheDir }, { openRegistry }, { RunControl }, { runPlan }, { AuditSink }, { JsonSink }, { PlainSink }, { EventBus }, { LocalTransport }, { CliGatekeeper }] =
     await Promise.all([
@@ -102,18 +101,15 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  if (pool && connecting) {
-    const errors = await connecting;
-    const keyErrors = [...errors.values()].filter((e) => e instanceof HostKeyErrorClass!);
-    if (keyErrors.length) {
-      for (const e of keyErrors) process.stderr.write(`error: ${redactor.text(e.message)}\n`);
-      process.stderr.write(`no action was run: ${keyErrors.length} host key problem(s)\n`);
-      await pool.closeAll();
-      await bus.close();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      return EXIT.failed;
-    }
+  const keyErrors = await keyProblems;
+  if (keyErrors.length) {
+    for (const e of keyErrors) process.stderr.write(`error: ${redactor.text(e.message)}\n`);
+    process.stderr.write(`no action was run: ${keyErrors.length} host key problem(s)\n`);
+    await pool?.closeAll();
+    await bus.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    return EXIT.failed;
   }
   const local = new Map<string, Transport>();
   const transportFor = (ph: PlannedHost): Transport => {
