@@ -3,17 +3,18 @@
  *
  * ssh2's public `client.exec()` opens a session channel (one round trip), then sends the
  * exec request and hands over the channel only when the server has accepted it (a second
- * round trip) — so a command's stdin (our env script, a file's bytes) starts a third round
- * trip later. OpenSSH's own client does neither: it writes stdin as soon as the channel is
- * open, and the protocol allows it (RFC 4254 §5.2: data may follow a request at once; the
- * server buffers it for the command). Here:
+ * round trip). Here:
  *
  * - `openSession()` opens a session channel ahead of time (SshConnection keeps one spare
  *   per connection, so the next command's channel is already open when it starts), and
- * - `execOn()` sends the exec request and returns at once, so the caller writes stdin in
- *   the same flight; the promise it returns settles with the server's answer.
+ * - `execOn()` sends the exec request and returns at once; the caller attaches its
+ *   listeners and writes stdin; the promise it returns settles with the server's answer.
  *
- * A command on a warm connection thus costs one round trip instead of three.
+ * A command without stdin on a warm connection thus costs one round trip instead of two
+ * (measured at 30 ms RTT: 65 → 35 ms). stdin cannot ride with the request: OpenSSH opens a
+ * session with a zero window and adjusts it only once the command started, so written
+ * bytes wait for that — a command with stdin costs two round trips instead of three
+ * (97 → 67 ms).
  *
  * This uses ssh2 internals (Client._chanMgr, Client._protocol.session/exec, Channel._callbacks
  * and .outgoing — what ssh2's own openChannel()/reqExec() do), so package.json pins ssh2 to
@@ -68,8 +69,8 @@ export function isOpen(ch: ClientChannel): boolean {
 
 /**
  * Sends an exec request on an open session channel and returns at once: the caller may
- * write stdin right away. The promise settles with the server's answer (rejects when it
- * refused the command).
+ * write stdin right away (ssh2 sends it as soon as the server opens the window). The
+ * promise settles with the server's answer (rejects when it refused the command).
  */
 export function execOn(ch: ClientChannel, command: string): Promise<void> {
   const c = ch as unknown as ChannelInternals;

@@ -122,7 +122,7 @@ export class SshConnection {
   private readonly waiters: Array<() => void> = [];
   /**
    * A session channel opened ahead of the next command (ssh-session.ts): the command then
-   * costs one round trip, not three. Undefined when the server refused one (MaxSessions
+   * costs a round trip less. Undefined when the server refused one (MaxSessions
    * already used up): then channels are opened per command.
    */
   private spare: Promise<ClientChannel | undefined> | undefined;
@@ -687,7 +687,7 @@ export class SshConnection {
           return;
         }
         channel = ch;
-        // The exec request and the command's stdin leave in the same flight (ssh-session.ts).
+        // No wait for the exec reply (ssh-session.ts); stdin goes once the server's window opens.
         execOn(ch, command).catch((e: Error) => finish(this.err(`cannot run the command: ${e.message}`, e)));
         const out = new Tail(limit);
         const errTail = new Tail(limit);
