@@ -4,7 +4,7 @@
  * registry (Debian's docker-registry) that this script starts on a free loopback port and
  * stops at the end (also on a failure or Ctrl-C). No root needed.
  *
- *   node bench/oci.mjs [--size 200] [--runs 5] [--ops push,pull] [--cli dist/cli/main.js]
+ *   node bench/oci.mjs [--size 200] [--runs 5] [--ops push,pull] [--cli dist/bin/hades.js]
  *                      [--oras oras] [--write [--out bench/RESULTS-oci.md]]
  *
  * Fairness:

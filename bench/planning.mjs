@@ -3,7 +3,7 @@
  * Cold-process timings of the commands that touch no host: `hades validate` on the
  * example, validate / plan --dry-run on a generated N-host hadesfile. No root needed.
  *
- *   node bench/planning.mjs [--hosts 2000] [--runs 5] [--cli dist/cli/main.js]
+ *   node bench/planning.mjs [--hosts 2000] [--runs 5] [--cli dist/bin/hades.js]
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -8,7 +8,7 @@
  *   sudo node bench/rollout.mjs [--hosts 4,16,64] [--runs 5] [--delay 15] [--size 20]
  *                               [--tools hades,hades-tty,ansible,raw] [--cases fresh,noop]
  *                               [--plan-hosts 2000] [--out bench/RESULTS.md | --no-write]
- *                               [--cli dist/cli/main.js]
+ *                               [--cli dist/bin/hades.js]
  *
  * Root only (the lab uses namespaces and sshd). Needs ansible-core for the Ansible column
  * (apt-get install -y ansible-core) and GNU time for peak RSS (apt-get install -y time).
@@ -222,7 +222,7 @@ function report(mach, results, planning) {
   L.push(`- Artifact: ${sizeMb} MiB of random bytes. Workload "release": canary on 1 host, then the other N-1 in one batch; per host \`mkdir /opt/app\` (0755), the artifact delivered atomically with a sha256 check to /opt/app/app.bin (0644), one command (\`stat -c %s /opt/app/app.bin\`).`);
   L.push('- **fresh**: /opt/app wiped on every host before each run. **no-op**: a re-run with nothing changed.');
   L.push(`- Runs: ${runs} timed runs per tool and case, tools alternating (order rotated every round), after one untimed warm-up run per tool whose result is verified on every host (sha256 + mode). Times are wall clock of the whole command, from spawn to exit. Median (min–max).`);
-  L.push('- **Hades**: the real CLI as a child process, `node dist/cli/main.js plan release --output plain --yes` (artifact pushed once to a filesystem registry before timing; delivered with `pull`). Every run\'s events (its audit log) are checked: fresh = mkdir/pull `changed`, no-op = `unchanged`. Peak RSS of the orchestrator from GNU time (`%M`). **Hades, TTY view**: the same with `--output tty` in a pseudo-terminal (`script`, 120×50): the live listr2 view must not slow the run.');
+  L.push('- **Hades**: the real CLI as a child process, `node dist/bin/hades.js plan release --output plain --yes` (artifact pushed once to a filesystem registry before timing; delivered with `pull`). Every run\'s events (its audit log) are checked: fresh = mkdir/pull `changed`, no-op = `unchanged`. Peak RSS of the orchestrator from GNU time (`%M`). **Hades, TTY view**: the same with `--output tty` in a pseudo-terminal (`script`, 120×50): the live listr2 view must not slow the run.');
   L.push(`- **Ansible (tuned)**: ${ANSIBLE_TUNING}. Every run's PLAY RECAP is checked.`);
   L.push(`- **raw ssh**: ${RAW_DESCRIPTION}`);
   L.push('');

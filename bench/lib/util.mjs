@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = resolve(ROOT, 'dist/cli/main.js');
+export const CLI = resolve(ROOT, 'dist/bin/hades.js');
 
 /**
  * Runs a program to completion. Resolves {code, stdout, stderr, ms} (wall time from spawn

@@ -53,7 +53,7 @@ const shq = (v) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g,
 
 export class HadesWorkload {
   /**
-   * `cli`: the built CLI to run (default dist/cli/main.js; another build for before/after
+   * `cli`: the built CLI to run (default dist/bin/hades.js; another build for before/after
    * comparisons). `tty`: run with `--output tty` inside a pseudo-terminal (util-linux
    * `script`), to show that the live view does not slow the run; else `--output plain`.
    */

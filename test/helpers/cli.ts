@@ -1,4 +1,4 @@
-/** Runs the built CLI (dist/) as a real child process, as an operator would. */
+/** Runs the built CLI (dist/bin/hades.js, package.json's bin: the bundle) as a real child process, as an operator would. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = join(ROOT, 'dist/cli/main.js');
+export const CLI = join(ROOT, 'dist/bin/hades.js');
 
 export interface CliResult {
   code: number | null;

@@ -10,7 +10,7 @@ describe('cli', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Usage: hades');
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-    expect(pkg.bin).toEqual({ hades: 'dist/cli/main.js', orchestrate: 'dist/cli/main.js' });
+    expect(pkg.bin).toEqual({ hades: 'dist/bin/hades.js', orchestrate: 'dist/bin/hades.js' });
   });
 
   it('unknown plan → exit 2 listing the plans that exist', async () => {
