@@ -158,6 +158,18 @@ export async function orasVersion(bin = 'oras'): Promise<OrasVersionResult> {
 
 const checked = new Map<string, Promise<string>>();
 
+/**
+ * oras subcommands that only read (from the registry; a blob fetch writes into Hades's private
+ * temp dir). One of these may start while `oras version` is still being checked: its result is
+ * used only once the check has passed, and it is killed when the check fails. Everything else
+ * (cp, push, tag, …) waits for the check.
+ */
+const READ_ONLY = new Set(['manifest fetch', 'repo tags', 'repo ls', 'blob fetch']);
+
+export function isReadOnlyCall(args: readonly string[]): boolean {
+  return READ_ONLY.has(`${args[0] ?? ''} ${args[1] ?? ''}`);
+}
+
 /** The path of a usable oras (checked once per process and binary); RunError otherwise. */
 export function ensureOras(bin = 'oras'): Promise<string> {
   let p = checked.get(bin);
@@ -267,7 +279,11 @@ export class OrasRunner {
    * early). With `streamStdout` the caller owns the stdout stream and must consume it.
    */
   async start(call: OrasCall, streamStdout = false): Promise<{ stdout: Readable | null; done: Promise<string>; kill(): void }> {
-    const bin = await ensureOras(this.opts.bin);
+    // The version check runs once per process. A read-only call doesn't wait for it (it
+    // overlaps the check: ~one oras start saved per command); its result waits for it instead.
+    const usable = ensureOras(this.opts.bin);
+    usable.catch(() => undefined); // observed below
+    const bin = isReadOnlyCall(call.args) ? ((await findExecutable(this.opts.bin)) ?? (await usable)) : await usable;
     this.opts.onSpawn?.([bin, ...call.args]);
     const child = await runChild(bin, call.args, {
       env: this.opts.env,
@@ -276,12 +292,15 @@ export class OrasRunner {
       ...(call.input !== undefined ? { input: call.input } : {}),
     });
     let killedByUs = false;
-    const done = child.result.then((r) => {
+    usable.catch(() => child.kill()); // a call started ahead of a failing version check
+    const done = Promise.all([usable, child.result]).then(([, r]) => {
       if (!r.failed) return r.stdout;
       if (killedByUs && r.signal !== undefined && !r.timedOut) return '';
       throw this.failure(call, r);
     });
     done.catch(() => undefined); // observed by the caller
+    // A stream is handed over only once oras is known to be usable.
+    if (streamStdout) await usable;
     return {
       stdout: child.stdout,
       done,

@@ -3,7 +3,7 @@
  * real ones of oras 1.2.0 against Debian's docker-registry 2.8, captured on the test machine),
  * redaction, version checks, and the checks done when an `oci` registry is opened.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import type { OciRegistrySpec } from '../../src/config/model.js';
 import { UserError } from '../../src/errors.js';
 import { openOciRegistry } from '../../src/registry/oci.js';
 import { authArgs, resolveOciAuth } from '../../src/registry/oci-auth.js';
-import { classifyOrasError, compareVersions, orasMessage, orasVersion, redact } from '../../src/registry/oci-oras.js';
+import { classifyOrasError, compareVersions, isReadOnlyCall, orasMessage, orasVersion, OrasRunner, redact } from '../../src/registry/oci-oras.js';
 
 const REAL: Array<[string, ReturnType<typeof classifyOrasError>]> = [
   // absent tag / repository / digest
@@ -88,6 +88,60 @@ describe('oras version checks', () => {
     chmodSync(bad, 0o755);
     const r = await orasVersion(bad);
     expect('error' in r && r.error).toMatch(/did not report a version \(exit 3: boom\)/);
+  });
+});
+
+describe('the oras version check overlaps read-only calls, never writes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hades-oras-overlap-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A fake oras: `version` takes 0.4 s (then says `version`); every other call logs when it starts and ends. */
+  function fake(name: string, version: string, callSeconds: number): { bin: string; log: string } {
+    const bin = join(dir, name);
+    const log = join(dir, `${name}.log`);
+    writeFileSync(
+      bin,
+      `#!/bin/sh
+if [ "$1" = version ]; then echo "version-start" >> '${log}'; sleep 0.4; echo "version-end" >> '${log}'; echo "Version:    ${version}"; exit 0; fi
+echo "$1-$2-start" >> '${log}'; sleep ${callSeconds}; echo "$1-$2-end" >> '${log}'; echo '{}'
+`,
+    );
+    chmodSync(bin, 0o755);
+    return { bin, log };
+  }
+  const runner = (bin: string) =>
+    new OrasRunner({ bin, registry: 'r', where: 'example.com', env: { PATH: process.env.PATH }, secrets: [], authHint: '', plainHttp: false, insecure: false });
+  const events = (log: string) => readFileSync(log, 'utf8').trim().split('\n');
+
+  it('classifies the read-only subcommands', () => {
+    expect(['manifest fetch', 'repo tags', 'repo ls', 'blob fetch'].map((c) => isReadOnlyCall(c.split(' ')))).toEqual([true, true, true, true]);
+    expect(['cp', 'push', 'tag', 'manifest push', 'blob push', 'manifest delete'].map((c) => isReadOnlyCall(c.split(' ')))).toEqual([false, false, false, false, false, false]);
+  });
+
+  it('a manifest fetch starts while `oras version` runs; its result comes after the check', async () => {
+    const { bin, log } = fake('oras-ok', '1.2.0', 0);
+    const out = await runner(bin).run({ args: ['manifest', 'fetch', 'x'], timeoutMs: 10_000, what: 'fetch' });
+    expect(out.trim()).toBe('{}');
+    const ev = events(log);
+    expect(ev.indexOf('manifest-fetch-start')).toBeLessThan(ev.indexOf('version-end'));
+  });
+
+  it('a write (cp) starts only after the check passed', async () => {
+    const { bin, log } = fake('oras-ok-cp', '1.2.0', 0);
+    await runner(bin).run({ args: ['cp', 'a', 'b'], timeoutMs: 10_000, what: 'copy' });
+    expect(events(log)).toEqual(['version-start', 'version-end', 'cp-a-start', 'cp-a-end']);
+  });
+
+  it('a too-old oras fails the overlapped call with the version error and kills it', async () => {
+    const { bin, log } = fake('oras-old-overlap', '1.1.0', 5);
+    const t0 = Date.now();
+    const e = await runner(bin)
+      .run({ args: ['manifest', 'fetch', 'x'], timeoutMs: 20_000, what: 'fetch' })
+      .then(() => null, (err: Error) => err);
+    expect(e?.message).toMatch(/oras 1\.1\.0 at .* is older than the minimum 1\.2\.0/);
+    expect(Date.now() - t0).toBeLessThan(3000); // not after the call's 5 s
+    expect(events(log)).toContain('manifest-fetch-start');
+    expect(events(log)).not.toContain('manifest-fetch-end');
   });
 });
 
