@@ -62,3 +62,25 @@ describe('digestGrowingFile', () => {
     expect(await digestGrowingFile(join(dir, 'never-created'), never.done)).toBeNull();
   });
 });
+
+describe('digestFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hades-digestfile-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([0, 1, 1024 * 1024, 2 * 1024 * 1024, 3 * 1024 * 1024 + 17])('%d bytes: the digest and size', async (n) => {
+    const data = randomBytes(n);
+    const path = join(dir, `f${n}`);
+    writeFileSync(path, data);
+    expect(await digestFile(path)).toEqual({ digest: sha(data), size: n });
+  });
+
+  it('an aborted signal stops it with the abort error; a missing file rejects', async () => {
+    const path = join(dir, 'big');
+    writeFileSync(path, randomBytes(8 * 1024 * 1024));
+    const ac = new AbortController();
+    const p = digestFile(path, ac.signal);
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(digestFile(join(dir, 'nope'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
