@@ -122,7 +122,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${e.message}\n`);
       return EXIT.failed;
     }
-    process.stderr.write(`hades: internal error (a bug — please report it):\n${(e as Error)?.stack ?? String(e)}\n`);
+    const maps = process.execArgv.includes('--enable-source-maps') || /--enable-source-maps/.test(process.env.NODE_OPTIONS ?? '');
+    const hint = maps || !import.meta.url.includes('/dist/bin/') ? '' : '\n(the places above are in the bundle, dist/bin/; run with NODE_OPTIONS=--enable-source-maps to see them in src/)';
+    process.stderr.write(`hades: internal error (a bug — please report it):\n${(e as Error)?.stack ?? String(e)}${hint}\n`);
     return EXIT.failed;
   }
 }
