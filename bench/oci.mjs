@@ -18,6 +18,10 @@
  *   - Runs alternate (the order flips every round) after one untimed warm-up of each; wall time
  *     from spawn to exit of the whole command (Hades includes node's start and loading the
  *     hadesfile).
+ *   - Informative columns (no verdict): "node-oras" — node starts, spawns the same bare oras
+ *     command and exits, the least any Node CLI around oras can cost; "hades-noca" (only when
+ *     NODE_EXTRA_CA_CERTS is set) — Hades without that variable, which makes every node start
+ *     load a CA bundle.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -129,7 +133,20 @@ async function main() {
   delete env.HADES_ORAS;
   if (opt.oras !== 'oras') env.HADES_ORAS = opt.oras;
 
-  const hades = (args) => run(process.execPath, [cli, ...args], { cwd: work, env });
+  const hades = (args, e = env) => run(process.execPath, [cli, ...args], { cwd: work, env: e });
+  // NODE_EXTRA_CA_CERTS (set in some sandboxes, rare on an operator's machine) makes every node
+  // start load that CA bundle. When it is set, Hades also runs without it ("hades-noca"): a third,
+  // informative column; the verdict is always about Hades as it runs here.
+  const CA = process.env.NODE_EXTRA_CA_CERTS;
+  const envNoCa = { ...env };
+  delete envNoCa.NODE_EXTRA_CA_CERTS;
+  // "node-oras": node starts, runs the same bare oras command (spawnSync) and exits — nothing
+  // else (no CLI, no hadesfile, no verification of its own): the least any Node CLI wrapping
+  // oras can cost here. Informative.
+  const wrapper = join(root, 'node-oras.mjs');
+  writeFileSync(wrapper, "import { spawnSync } from 'node:child_process';\nprocess.exitCode = spawnSync(process.argv[2], process.argv.slice(3), { stdio: 'ignore' }).status ?? 1;\n");
+  const nodeOras = (args, cwd = work) => run(process.execPath, [wrapper, opt.oras, ...args], { cwd, env });
+  const TOOLS = CA ? ['oras', 'hades', 'hades-noca', 'node-oras'] : ['oras', 'hades', 'node-oras'];
   const oras = (args, cwd = work) => run(opt.oras, args, { cwd, env });
   const orasPushArgs = (repo) => [
     'push', '--no-tty', '--plain-http',
@@ -140,16 +157,20 @@ async function main() {
   const tools = {
     push: {
       oras: async (i) => ok('oras push', await oras(orasPushArgs(`oras-${i}`), srcDir)),
-      hades: async (i) => {
-        const r = await ok('hades registry push', await hades(['registry', 'push', 'bench', file, `hades-${i}:v1`]));
+      hades: async (i, e = env, repo = `hades-${i}`) => {
+        const r = await ok('hades registry push', await hades(['registry', 'push', 'bench', file, `${repo}:v1`], e));
         if (!/^pushed /m.test(r.stdout)) throw new Error(`hades registry push did not push: ${r.stdout}`);
         return r;
       },
+      'hades-noca': async (i) => tools.push.hades(i, envNoCa, `hades-noca-${i}`),
+      'node-oras': async (i) => ok('node + oras push', await nodeOras(orasPushArgs(`node-oras-${i}`), srcDir)),
     },
     pull: {
       // both pull the artifact the warm-up pushed with Hades, each run into a new directory
       oras: async (i) => ok('oras pull', await oras(['pull', '--no-tty', '--plain-http', '-o', join(root, `pull-oras-${i}`), `${reg.url}/bench/hades-warm:v1`])),
-      hades: async (i) => ok('hades registry pull', await hades(['registry', 'pull', 'bench', 'hades-warm:v1', '-o', join(root, `pull-hades-${i}`, 'app.bin')])),
+      hades: async (i, e = env, t = 'hades') => ok('hades registry pull', await hades(['registry', 'pull', 'bench', 'hades-warm:v1', '-o', join(root, `pull-${t}-${i}`, 'app.bin')], e)),
+      'hades-noca': async (i) => tools.pull.hades(i, envNoCa, 'hades-noca'),
+      'node-oras': async (i) => ok('node + oras pull', await nodeOras(['pull', '--no-tty', '--plain-http', '-o', join(root, `pull-node-oras-${i}`), `${reg.url}/bench/hades-warm:v1`])),
     },
   };
   const pulledFile = (tool, i) => join(root, `pull-${tool}-${i}`, 'app.bin');
@@ -162,7 +183,7 @@ async function main() {
   const [dh, dor] = [await digestOf('hades-warm'), await digestOf('oras-warm')];
   const sameManifest = dh === dor;
   console.log(`  manifests: hades ${dh}, oras ${dor}${sameManifest ? ' (identical)' : ' (DIFFERENT: the comparison is not like for like)'}`);
-  for (const t of ['oras', 'hades']) {
+  for (const t of TOOLS) {
     await tools.pull[t]('warm');
     const got = await sha256File(pulledFile(t, 'warm'));
     if (got !== fileDigest) throw new Error(`${t} pull gave ${got}, expected ${fileDigest}`);
@@ -171,9 +192,9 @@ async function main() {
 
   const results = {};
   for (const op of OPS) {
-    const ms = { oras: [], hades: [] };
+    const ms = Object.fromEntries(TOOLS.map((t) => [t, []]));
     for (let i = 0; i < RUNS; i++) {
-      const order = i % 2 === 0 ? ['oras', 'hades'] : ['hades', 'oras'];
+      const order = i % 2 === 0 ? TOOLS : [...TOOLS].reverse();
       for (const t of order) {
         const r = await tools[op][t](i);
         ms[t].push(r.ms);
@@ -183,12 +204,22 @@ async function main() {
           rmSync(join(root, `pull-${t}-${i}`), { recursive: true, force: true });
         }
       }
-      console.log(`  ${op} round ${i + 1}/${RUNS}: oras ${Math.round(ms.oras[i])} ms, hades ${Math.round(ms.hades[i])} ms`);
+      console.log(`  ${op} round ${i + 1}/${RUNS}: ${TOOLS.map((t) => `${t} ${Math.round(ms[t][i])} ms`).join(', ')}`);
     }
     const so = stats(ms.oras);
     const sh = stats(ms.hades);
     const paired = median(ms.hades.map((h, i) => h / ms.oras[i]));
     results[op] = { oras: so, hades: sh, ratio: sh.median / so.median, paired, raw: ms };
+    {
+      const sf = stats(ms['node-oras']);
+      results[op].floor = { t: sf, ratio: sf.median / so.median };
+      console.log(`${op}: node + bare oras (the floor of a Node CLI) ${fmtStats(sf)}, ${results[op].floor.ratio.toFixed(2)}×`);
+    }
+    if (CA) {
+      const sn = stats(ms['hades-noca']);
+      results[op].noca = { hades: sn, ratio: sn.median / so.median, paired: median(ms['hades-noca'].map((h, i) => h / ms.oras[i])) };
+      console.log(`${op}: hades without NODE_EXTRA_CA_CERTS ${fmtStats(sn)}, ${results[op].noca.ratio.toFixed(2)}×`);
+    }
     console.log(`${op}: oras ${fmtStats(so)}, hades ${fmtStats(sh)}, ratio of medians ${(sh.median / so.median).toFixed(2)}×, median of per-round ratios ${paired.toFixed(2)}×`);
   }
 
@@ -198,6 +229,14 @@ async function main() {
   for (let i = 0; i < RUNS; i++) fixed.push((await ok('hades registry inspect', await hades(['registry', 'inspect', 'bench', 'hades-warm:v1']))).ms);
   results.fixed = stats(fixed);
   console.log(`fixed cost (hades registry inspect): ${fmtStats(results.fixed)}`);
+  // bare node start, with the environment as it is and (when set) without NODE_EXTRA_CA_CERTS
+  const nodeStart = async (e) => {
+    const t = [];
+    for (let i = 0; i < 9; i++) t.push((await ok('node -e 0', await run(process.execPath, ['-e', '0'], { env: e }))).ms);
+    return stats(t);
+  };
+  results.node = await nodeStart(env);
+  if (CA) results.nodeNoCa = await nodeStart(envNoCa);
 
   const load1 = loadavg()[0];
   const md = report({ results, sameManifest, load0, load1 });
@@ -209,6 +248,7 @@ async function main() {
 }
 
 function report({ results, sameManifest, load0, load1 }) {
+  const CA = process.env.NODE_EXTRA_CA_CERTS;
   const git = (args) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
   const dirty = git(['status', '--porcelain', '--', 'src']) !== '';
   const ms = (x) => `${(x / 1000).toFixed(2)} s`;
@@ -231,6 +271,7 @@ function report({ results, sameManifest, load0, load1 }) {
     `| cpu | ${cpus()[0]?.model ?? '?'} |`,
     `| memory | ${(totalmem() / 2 ** 30).toFixed(1)} GiB |`,
     `| node | ${process.version} |`,
+    `| bare node start (\`node -e 0\`, median of 9) | ${Math.round(results.node.median)} ms${CA ? `; ${Math.round(results.nodeNoCa.median)} ms without NODE_EXTRA_CA_CERTS (set here to ${CA}: every node start loads that CA bundle)` : ''} |`,
     `| oras | ${version(opt.oras, ['version'], /Version:\s*(\S+)/)} |`,
     `| registry | ${version('docker-registry', ['--version'], /(v?\d+\.\d+\.\d+\S*)/)} (docker-registry, started as the tests do: test/lab/registry.ts; filesystem storage in ${tmpdir()}) |`,
     `| commit | ${git(['rev-parse', '--short', 'HEAD'])}${dirty ? ' (+ uncommitted changes in src/)' : ''} |`,
@@ -258,6 +299,24 @@ function report({ results, sameManifest, load0, load1 }) {
         .join(', ') +
       ' (a pull also hashes the file as oras writes it, on the same 2 cores; a push hashes it before the upload, as oras push does).',
     '',
+    'The least any Node CLI around oras can cost here — node starts, runs the same bare oras command and exits (no CLI, no hadesfile, no verification of its own): ' +
+      ['push', 'pull']
+        .filter((op) => results[op]?.floor)
+        .map((op) => `${op} ${ms(results[op].floor.t.median)} (${ms(results[op].floor.t.min)}–${ms(results[op].floor.t.max)}), ${results[op].floor.ratio.toFixed(2)}× bare oras`)
+        .join('; ') +
+      '.',
+    '',
+    ...(CA
+      ? [
+          `Without NODE_EXTRA_CA_CERTS (informative; the verdict above is about this environment as it is): ` +
+            ['push', 'pull']
+              .filter((op) => results[op]?.noca)
+              .map((op) => `${op} ${ms(results[op].noca.hades.median)} (${ms(results[op].noca.hades.min)}–${ms(results[op].noca.hades.max)}), ${results[op].noca.ratio.toFixed(2)}× (per round ${results[op].noca.paired.toFixed(2)}×)`)
+              .join('; ') +
+            '.',
+          '',
+        ]
+      : []),
   ]
     .filter((l) => l !== null)
     .join('\n');
