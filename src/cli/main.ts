@@ -139,6 +139,33 @@ for (const stream of [process.stdout, process.stderr])
     if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
   });
 
+/**
+ * A command closes everything it opened before it returns, so the process then ends by
+ * itself. If something stayed open (a bug: a connection, a timer, a child), the command's
+ * work is done and its exit code known: say what is still open and end, rather than hang
+ * (a CI job would wait for its timeout). Output still being written — a slow reader of
+ * stdout — is waited for. The timer itself does not keep the process alive.
+ */
+const LINGER_MS = 2_500;
+function endEvenIfSomethingLeaked(code: number): void {
+  let quietTicks = 0;
+  const t = setInterval(() => {
+    if (process.stdout.writableLength > 0 || process.stderr.writableLength > 0) {
+      quietTicks = 0;
+      return;
+    }
+    if (++quietTicks < 2) return;
+    clearInterval(t);
+    const open = process.getActiveResourcesInfo().join(', ');
+    process.stderr.write(
+      `hades: internal error (a bug — please report it): the command finished (exit ${code}) but the process was still running ${(quietTicks * LINGER_MS) / 1000}s later; open: ${open || 'nothing node reports'}. Exiting.\n`,
+    );
+    process.exit(code);
+  }, LINGER_MS);
+  t.unref();
+}
+
 main(process.argv).then((code) => {
   process.exitCode = code;
+  endEvenIfSomethingLeaked(code);
 });

@@ -13,6 +13,17 @@ describe('cli', () => {
     expect(pkg.bin).toEqual({ hades: 'dist/bin/hades.js', orchestrate: 'dist/bin/hades.js' });
   });
 
+  it('a handle left open after the command finished (a bug) does not keep hades running: it says what is open and exits with the command\'s code', async () => {
+    // A module preloaded into the CLI's process leaks an interval, as a leaked socket would.
+    const leak = `data:text/javascript,${encodeURIComponent('setInterval(() => {}, 1000);')}`;
+    const t0 = Date.now();
+    const r = await runCli(['validate', '-f', 'hadesfile.example.yaml'], { env: { NODE_OPTIONS: `--import=${leak}` } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('ok');
+    expect(r.stderr).toMatch(/internal error \(a bug — please report it\): the command finished \(exit 0\) but the process was still running 5s later; open: .*Timeout.*\. Exiting\./);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  }, 30_000);
+
   it('unknown plan → exit 2 listing the plans that exist', async () => {
     const r = await runCli(['plan', 'nope', '-f', 'hadesfile.example.yaml']);
     expect(r.code).toBe(2);
