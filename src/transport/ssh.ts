@@ -127,6 +127,12 @@ export class SshConnection {
    */
   private spare: Promise<ClientChannel | undefined> | undefined;
   private spareRefused = false;
+  /**
+   * Counts close() calls. A command that began before a close fails with it — also one
+   * still waiting for a channel slot or about to start — instead of reconnecting: only a
+   * command that begins after the close opens a new connection.
+   */
+  private closes = 0;
   /** Counters for tests and diagnostics. */
   readonly stats = { sessionsOpened: 0, spareUsed: 0 };
 
@@ -572,7 +578,11 @@ export class SshConnection {
     });
   }
 
-  private async slot(signal?: AbortSignal): Promise<() => void> {
+  private closedSince(closes: number): TransportError | undefined {
+    return closes === this.closes ? undefined : this.err(`the connection to ${this.where} was closed by Hades before the command started`);
+  }
+
+  private async slot(closes: number, signal?: AbortSignal): Promise<() => void> {
     while (this.active >= this.limit) {
       await new Promise<void>((resolve, reject) => {
         const wake = () => {
@@ -587,6 +597,8 @@ export class SshConnection {
         signal?.addEventListener('abort', onAbort, { once: true });
         this.waiters.push(wake);
       });
+      const closed = this.closedSince(closes);
+      if (closed) throw closed;
       if (this.state !== 'ready') await this.connect();
     }
     this.active++;
@@ -601,6 +613,7 @@ export class SshConnection {
 
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     if (opts.signal?.aborted) throw this.err('aborted before start');
+    const closes = this.closes;
     await this.connect();
     let refusedSince = 0;
     let pause = 0;
@@ -609,9 +622,9 @@ export class SshConnection {
         await new Promise((r) => setTimeout(r, pause));
         if (opts.signal?.aborted) throw this.err('aborted before start');
       }
-      const release = await this.slot(opts.signal);
+      const release = await this.slot(closes, opts.signal);
       try {
-        return await this.run(command, opts);
+        return await this.run(command, opts, closes);
       } catch (e) {
         if (!(e instanceof ChannelRefused)) throw e;
         // The server refused a session (sshd MaxSessions). The command never started, so
@@ -639,9 +652,11 @@ export class SshConnection {
     }
   }
 
-  private run(command: string, opts: ExecOptions): Promise<ExecResult> {
+  private run(command: string, opts: ExecOptions, closes: number): Promise<ExecResult> {
+    const closed = this.closedSince(closes);
+    if (closed) return Promise.reject(closed);
     const client = this.client;
-    if (!client || this.state !== 'ready') return this.connect().then(() => this.run(command, opts));
+    if (!client || this.state !== 'ready') return this.connect().then(() => this.run(command, opts, closes));
     const limit = opts.captureLimit ?? DEFAULT_CAPTURE;
     return new Promise<ExecResult>((resolve, reject) => {
       let settled = false;
@@ -745,6 +760,7 @@ export class SshConnection {
 
   async close(): Promise<void> {
     const client = this.client;
+    this.closes++;
     if (this.state === 'connecting') await this.connecting?.catch(() => undefined);
     this.state = 'closed';
     this.failure = undefined;

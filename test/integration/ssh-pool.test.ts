@@ -47,6 +47,28 @@ describeLab('ssh pool (real sshd)', (lab) => {
       await pool.closeAll();
     });
 
+    it('commands that began before closeAll fail with it — the running one and one still queued for a channel — and nothing reconnects for them', async () => {
+      const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts], maxChannelsPerConnection: 1 });
+      const t = pool.get(hostSpec(lab, 'h7'));
+      await t.exec('true');
+      const marker = path.join(tmp, `queued-${Date.now()}`);
+      const running = t.exec('sleep 1');
+      const queued = t.exec(`touch ${marker}`); // waits: one channel per connection
+      running.catch(() => undefined);
+      queued.catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 200));
+      await pool.closeAll();
+      await expect(running).rejects.toThrow(/closed by Hades/);
+      await expect(queued).rejects.toThrow(/closed by Hades before the command started/);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(pool.stats.connectionsOpened).toBe(1);
+      expect(fs.existsSync(marker)).toBe(false); // the queued command never ran anywhere
+      // a command that begins after the close still opens a fresh connection
+      expect((await t.exec('echo later')).stdout).toBe('later\n');
+      expect(pool.stats.connectionsOpened).toBe(2);
+      await pool.closeAll();
+    });
+
     describe('handshake throttling', () => {
       const proxies: DelayProxy[] = [];
       let kh: string;
