@@ -14,7 +14,15 @@ export interface CliResult {
   stderr: string;
 }
 
-export function startCli(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined>; input?: string } = {}): { child: ChildProcess; done: Promise<CliResult> } {
+/**
+ * `done` rejects when the CLI reported an internal error (a bug: a stack trace, or a process
+ * that stayed alive after its command finished) unless the test expects one
+ * (`internalError: true`) — so no test passes over one unnoticed.
+ */
+export function startCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string | undefined>; input?: string; internalError?: boolean } = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', ...opts.env };
   const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
@@ -22,7 +30,12 @@ export function startCli(args: string[], opts: { cwd?: string; env?: Record<stri
   child.stdout!.on('data', (c) => (stdout += c));
   child.stderr!.on('data', (c) => (stderr += c));
   child.stdin!.end(opts.input ?? '');
-  const done = new Promise<CliResult>((res) => child.on('close', (code) => res({ code, stdout, stderr })));
+  const done = new Promise<CliResult>((res, rej) =>
+    child.on('close', (code) => {
+      if (!opts.internalError && /hades: internal error/.test(stderr)) rej(new Error(`hades ${args.join(' ')} reported an internal error (exit ${code}):\n${stderr}`));
+      else res({ code, stdout, stderr });
+    }),
+  );
   return { child, done };
 }
 
