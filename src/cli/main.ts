@@ -31,6 +31,9 @@ export interface RunOptions extends CommonOptions {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+/** How every report of a bug of ours starts (the CLI tests fail on it unless they expect it). */
+const INTERNAL_ERROR = 'hades: internal error (a bug — please report it)';
+
 function common(cmd: Command): Command {
   return cmd
     .option('-f, --file <path>', 'hadesfile or directory (repeatable; default: hadesfile.yaml, else *.hades.yaml here)', collect, [])
@@ -122,9 +125,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${e.message}\n`);
       return EXIT.failed;
     }
-    const maps = process.execArgv.includes('--enable-source-maps') || /--enable-source-maps/.test(process.env.NODE_OPTIONS ?? '');
-    const hint = maps || !import.meta.url.includes('/dist/bin/') ? '' : '\n(the places above are in the bundle, dist/bin/; run with NODE_OPTIONS=--enable-source-maps to see them in src/)';
-    process.stderr.write(`hades: internal error (a bug — please report it):\n${(e as Error)?.stack ?? String(e)}${hint}\n`);
+    const hint = process.sourceMapsEnabled || !import.meta.url.includes('/dist/bin/') ? '' : '\n(the places above are in the bundle, dist/bin/; run with NODE_OPTIONS=--enable-source-maps to see them in src/)';
+    process.stderr.write(`${INTERNAL_ERROR}:\n${(e as Error)?.stack ?? String(e)}${hint}\n`);
     return EXIT.failed;
   }
 }
@@ -158,7 +160,7 @@ function endEvenIfSomethingLeaked(code: number): void {
     clearInterval(t);
     const open = process.getActiveResourcesInfo().join(', ');
     process.stderr.write(
-      `hades: internal error (a bug — please report it): the command finished (exit ${code}) but the process was still running ${(quietTicks * LINGER_MS) / 1000}s later; open: ${open || 'nothing node reports'}. Exiting.\n`,
+      `${INTERNAL_ERROR}: the command finished (exit ${code}) but the process was still running ${(quietTicks * LINGER_MS) / 1000}s later; open: ${open || 'nothing node reports'}. Exiting.\n`,
     );
     process.exit(code);
   }, LINGER_MS);
