@@ -37,7 +37,10 @@ describe('bad hadesfile corpus', () => {
       const entry = existsSync(`${dir}${name}.yaml`) ? `${name}.yaml` : name;
       const expectedFile = `${dir}${name}.expected.txt`;
       const actual = failure(entry);
-      if (process.env.UPDATE_CONFIG_CORPUS === '1') writeFileSync(expectedFile, actual);
+      if (process.env.UPDATE_CONFIG_CORPUS === '1') {
+        if (process.env.CI === 'true') throw new Error('UPDATE_CONFIG_CORPUS=1 is refused under CI=true: it would rewrite the expected outputs');
+        writeFileSync(expectedFile, actual);
+      }
       expect(existsSync(expectedFile), `missing ${expectedFile}`).toBe(true);
       expect(actual).toBe(readFileSync(expectedFile, 'utf8'));
       expect(actual).not.toContain('(loaded without errors)');

@@ -45,7 +45,10 @@ function generate(): string {
 describe('hadesfile JSON schema', () => {
   it('precompiled validator matches the schema', () => {
     const code = generate();
-    if (process.env.UPDATE_SCHEMA_VALIDATOR === '1') writeFileSync(generatedFile, code);
+    if (process.env.UPDATE_SCHEMA_VALIDATOR === '1') {
+      if (process.env.CI === 'true') throw new Error('UPDATE_SCHEMA_VALIDATOR=1 is refused under CI=true: it would rewrite the generated validator');
+      writeFileSync(generatedFile, code);
+    }
     const current = readFileSync(generatedFile, 'utf8');
     expect(current === code, 'schema-validator.generated.ts is stale: run UPDATE_SCHEMA_VALIDATOR=1 npx vitest run test/unit/config-schema.test.ts').toBe(true);
   });
