@@ -3,7 +3,7 @@
  * separate PID namespaces (`unshare --pid --fork --mount-proc`, like containers or CI runners
  * sharing a hostname and a filesystem), and writers really stopped (SIGSTOP) past the stale limit.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -155,5 +155,17 @@ describe('the fenced index commit', () => {
     const expected = [0, 1].flatMap((g) => Array.from({ length: 6 }, (_, i) => `g${g}-v${i}`)).sort();
     expect(await tagsOf(root, 'team/app')).toEqual(expected);
     expect(existsSync(join(root, 'team', 'app', '.lock'))).toBe(false);
+  });
+
+  test('oras rewrites the index between two Hades pushes: the generation rule keeps its tag, oras reads every tag', async () => {
+    const root = fresh();
+    const reg = open(root);
+    await reg.push('app', 'v1', { path: srcFile('one') });
+    const src = fresh();
+    writeFileSync(join(src, 'o.txt'), 'by oras');
+    execFileSync('oras', ['push', '--oci-layout', `${join(root, 'app')}:o1`, 'o.txt'], { cwd: src, stdio: 'pipe' });
+    await reg.push('app', 'v2', { path: srcFile('two') });
+    expect(await tagsOf(root, 'app')).toEqual(['o1', 'v1', 'v2']);
+    expect(execFileSync('oras', ['repo', 'tags', '--oci-layout', join(root, 'app')]).toString().trim().split('\n').sort()).toEqual(['o1', 'v1', 'v2']);
   });
 });
