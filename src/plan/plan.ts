@@ -5,7 +5,8 @@
  * is missing the planner records the need and the caller plans again with it.
  */
 import type { ActionSpec, Hadesfile, HostSpec, JobSpec, PlanSpec } from '../config/model.js';
-import { builtinEnv, type StepEnv } from '../env/resolve.js';
+import { builtinEnv } from '../env/builtin.js';
+import type { StepEnv } from '../env/resolve.js';
 import { expand } from '../env/expand.js';
 import { Problems, type Position } from '../errors.js';
 import { batchSize, chunk, ORCHESTRATOR_HOST, resolveTargets } from '../inventory/targets.js';
