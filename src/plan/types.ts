@@ -9,7 +9,8 @@ import type { Position } from '../errors.js';
 export type ByteSource =
   /** An orchestrator file: its digest is taken when the step runs (an earlier step may build it). */
   | { type: 'file'; path: string }
-  | { type: 'inline'; content: string; sha256: string; size: number; origin: string };
+  /** `uses`: the env vars a template's render read (a render that read a secret is never shown, nor its digest). */
+  | { type: 'inline'; content: string; sha256: string; size: number; origin: string; uses?: string[] };
 
 interface BaseEntry {
   index: number; // position in the job's action list (0-based)

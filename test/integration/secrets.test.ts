@@ -59,7 +59,7 @@ jobs:
       - name: key
         run: printf '%s\\n' "$TLS_KEY" > "${outDir}/$HADES_HOST_NAME/key.pem"; cat "${outDir}/$HADES_HOST_NAME/key.pem"
       - name: derived
-        run: echo "url is $DB_URL"
+        run: echo "url is $DB_URL"; sleep "\${PAUSE:-0}"
 ${extraAction}      - name: last
         run: echo "last $API_TOKEN"
   envdump:
@@ -146,10 +146,11 @@ describe('secrets never reach output', () => {
   });
 
   it('TTY output', async () => {
-    const r = await inPty(['plan', 'p', '--output', 'tty']);
+    // The pause keeps the line on screen (the live view shows a host's latest output line).
+    const r = await inPty(['plan', 'p', '--output', 'tty', '-e', 'PAUSE=1']);
     expect(r.code, r.out).toBe(0);
     expectNoSecret(r.out, 'tty output');
-    expect(r.out).toContain('last ***');
+    expect(r.out).toContain('url is ***');
   });
 
   it('dry-run, text and JSON: derived var masked, template content hidden, digest redacted', async () => {
