@@ -62,6 +62,10 @@ jobs:
         run: echo "url is $DB_URL"; sleep "\${PAUSE:-0}"
 ${extraAction}      - name: last
         run: echo "last $API_TOKEN"
+  gate:
+    local: true
+    actions:
+      - wait: { message: "ship with \${API_TOKEN} and \${DB_URL}?" }
   envdump:
     actions:
       - name: env
@@ -73,16 +77,28 @@ plans:
     steps:
       - { name: show, job: show, targets: all }
       - { name: envdump, job: envdump, targets: locals }
+  gated:
+    env:
+      DB_URL: "postgres://u:\${DB_PASSWORD}@db"
+    steps:
+      - { name: gate, job: gate, targets: localhost }
 `;
 }
 
-function inPty(args: string[]): Promise<{ code: number | null; out: string }> {
+function inPty(args: string[], answer?: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const env = childEnv();
     const cmd = `stty cols 200 rows 60; ${['node', CLI, ...args].map((a) => `'${a}'`).join(' ')}`;
     const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: dir, env: { ...process.env, CI: '', NO_COLOR: '1', ...env } });
     let out = '';
-    child.stdout.on('data', (c) => (out += c));
+    let answered = false;
+    child.stdout.on('data', (c) => {
+      out += c;
+      if (answer !== undefined && !answered && out.includes('[y/N]')) {
+        answered = true;
+        child.stdin.write(`${answer}\r`);
+      }
+    });
     child.on('close', (code) => resolve({ code, out }));
   });
 }
@@ -151,6 +167,17 @@ describe('secrets never reach output', () => {
     expect(r.code, r.out).toBe(0);
     expectNoSecret(r.out, 'tty output');
     expect(r.out).toContain('url is ***');
+  });
+
+  it('a gate message built from secrets: masked in the terminal prompt and in the events', async () => {
+    const tty = await inPty(['plan', 'gated', '--output', 'tty'], 'n');
+    expect(tty.code, tty.out).toBe(3);
+    expect(tty.out).toContain('ship with *** and ***? [y/N]');
+    expectNoSecret(tty.out, 'gate prompt');
+    const json = await runCli(['plan', 'gated', '--output', 'json', '--yes'], { cwd: dir, env: childEnv() });
+    expect(json.code, json.stdout + json.stderr).toBe(0);
+    expect(jsonEvents(json.stdout).find((e) => e.type === 'action.start')?.command).toContain('gate: ship with *** and ***?');
+    expectNoSecret(json.stdout + json.stderr + auditLogs(), 'gate events');
   });
 
   it('dry-run, text and JSON: derived var masked, template content hidden, digest redacted', async () => {
