@@ -62,6 +62,31 @@ function compileTemplate(text: string, path: string): import('nunjucks').Templat
   return c.template;
 }
 
+/**
+ * The env as a template sees it, recording which vars the render reads (a lookup, or every
+ * var when it iterates or dumps the map): whether a render used a secret is then known
+ * without guessing from its output.
+ */
+function recordingEnv(env: Record<string, string>, used: Set<string>): Record<string, string> {
+  return new Proxy(env, {
+    get(target, prop, receiver) {
+      if (typeof prop === 'string' && Object.hasOwn(target, prop)) used.add(prop);
+      return Reflect.get(target, prop, receiver);
+    },
+    ownKeys(target) {
+      for (const k of Object.keys(target)) used.add(k);
+      return Reflect.ownKeys(target);
+    },
+  });
+}
+
+/** Every `${NAME}` a vars value refers to (its value lands in the render, too). */
+function varsRefs(v: unknown, used: Set<string>): void {
+  if (typeof v === 'string') for (const m of v.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) used.add(m[1]!);
+  else if (Array.isArray(v)) v.forEach((x) => varsRefs(x, used));
+  else if (v && typeof v === 'object') Object.values(v).forEach((x) => varsRefs(x, used));
+}
+
 /** Renders a template; on error returns a message with the template's file:line:col. */
 export function renderTemplate(text: string, path: string, context: Record<string, unknown>): { content: string } | { error: string } {
   try {
@@ -132,8 +157,10 @@ export const templateAction: ActionModule<FileEntry> = {
       ctx.problems.add(`template.src: ${fact.error ?? `${src} is not a readable text file`}`, ctx.fieldPos('src'));
       return undefined;
     }
+    const used = new Set<string>();
+    varsRefs(s.vars, used);
     const context = {
-      env: ctx.env,
+      env: recordingEnv(ctx.env, used),
       host: { name: ctx.host.name, addr: ctx.host.addr },
       target: ctx.targets.join(','),
       targets: ctx.targets,
@@ -150,7 +177,7 @@ export const templateAction: ActionModule<FileEntry> = {
     return planFileEntry(
       ctx,
       'template',
-      { type: 'inline', content, sha256: sha256Hex(content), size: Buffer.byteLength(content), origin: `template ${src}` },
+      { type: 'inline', content, sha256: sha256Hex(content), size: Buffer.byteLength(content), origin: `template ${src}`, uses: [...used].sort() },
       dst,
       mode,
       own,

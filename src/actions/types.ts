@@ -15,7 +15,8 @@ import type { ArtifactDescriptor, Registry } from '../registry/types.js';
 export type ByteSource =
   /** An orchestrator file: its digest is taken when the step runs (an earlier step may build it). */
   | { type: 'file'; path: string }
-  | { type: 'inline'; content: string; sha256: string; size: number; origin: string };
+  /** `uses`: the env vars a template's render read (a render that read a secret is never shown, nor its digest). */
+  | { type: 'inline'; content: string; sha256: string; size: number; origin: string; uses?: string[] };
 
 /** What every planned action entry carries; each kind's module declares its own entry on top. */
 export interface BaseEntry {

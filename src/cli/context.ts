@@ -2,8 +2,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Hadesfile, OciRegistrySpec, PlanSpec } from '../config/model.js';
 import { planWithSources } from '../plan/with-sources.js';
-import { loadEnvSources, resolvePlanEnv } from '../env/resolve.js';
-import { DEFAULT_SECRET_PATTERNS, Redactor } from '../env/secrets.js';
+import { envRefs, loadEnvSources, resolvePlanEnv } from '../env/resolve.js';
+import { DEFAULT_SECRET_PATTERNS, Redactor, setOutputRedactor } from '../env/secrets.js';
+import { learnTemplateDigests } from '../report/hidden.js';
 import { Problems, UserError } from '../errors.js';
 import type { RunPlan } from '../plan/types.js';
 import { loadFiles } from './files.js';
@@ -37,15 +38,21 @@ export interface Prepared {
 /** `hf`: the files when the caller has loaded them already. */
 export async function preparePlan(name: string, opts: CommonOptions, hf: Hadesfile = loadFiles(opts)): Promise<Prepared> {
   const spec = findPlan(hf, name);
+  // The redactor knows every secret before any message can carry one: the OS environment's
+  // secret-named values, then the env files and -e, then each resolved map (also when
+  // resolving fails) — with the vars built from a secret (tainted) counted as secrets.
+  const redactor = new Redactor([...DEFAULT_SECRET_PATTERNS, ...hf.secretPatterns, ...opts.secretPattern]);
+  setOutputRedactor(redactor);
+  redactor.learn(process.env);
   const problems = new Problems();
   const sources = loadEnvSources(hf, { cliVars: opts.env, envFiles: opts.envFile, cwd: process.cwd(), osEnv: process.env }, problems);
-  const stepEnvs = resolvePlanEnv(hf, spec, sources, problems);
-  const redactor = new Redactor([...DEFAULT_SECRET_PATTERNS, ...hf.secretPatterns, ...opts.secretPattern]);
-  for (const s of stepEnvs) redactor.learn(s.env);
+  redactor.taint(envRefs(spec, sources));
   redactor.learn(sources.fileVars);
   redactor.learn(sources.cliVars);
+  const stepEnvs = resolvePlanEnv(hf, spec, sources, problems, (env) => redactor.learn(env));
   const secretNames = [...new Set(stepEnvs.flatMap((s) => Object.keys(s.env)).filter((k) => redactor.isSecret(k)))];
   const plan = await planWithSources({ hf, plan: spec, stepEnvs, runId: makeRunId(), secretNames });
+  learnTemplateDigests(plan, redactor);
   await checkRegistries(hf, plan, redactor);
   return { hf, plan, redactor, envFiles: sources.files };
 }

@@ -4,6 +4,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { GateAnswer, Gatekeeper } from '../actions/types.js';
+import { redactOutput } from '../env/secrets.js';
 
 export interface GateOptions {
   yes: boolean;
@@ -29,7 +30,7 @@ export class CliGatekeeper implements Gatekeeper {
         const timer = req.timeoutMs !== undefined ? setTimeout(() => resolve('timeout'), req.timeoutMs) : undefined;
         const onAbort = () => resolve('declined');
         req.signal.addEventListener('abort', onAbort, { once: true });
-        rl.question(`\n? [${req.step}] ${req.message} [y/N] `, (answer) => {
+        rl.question(redactOutput(`\n? [${req.step}] ${req.message} [y/N] `), (answer) => {
           if (timer) clearTimeout(timer);
           req.signal.removeEventListener('abort', onAbort);
           resolve(/^y(es)?$/i.test(answer.trim()) ? 'approved' : 'declined');

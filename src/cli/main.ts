@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, RunError, UserError } from '../errors.js';
+import { redactOutput } from '../env/secrets.js';
 import { VERSION } from './version.js';
 import { registryCommand } from './registry-command.js';
 
@@ -117,16 +118,17 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
       return EXIT.usage;
     }
+    // Every message may carry a value (a bad path built from a secret): scrubbed first.
     if (e instanceof UserError) {
-      process.stderr.write(e.format() + '\n');
+      process.stderr.write(redactOutput(e.format()) + '\n');
       return EXIT.usage;
     }
     if (e instanceof RunError) {
-      process.stderr.write(`error: ${e.message}\n`);
+      process.stderr.write(redactOutput(`error: ${e.message}`) + '\n');
       return EXIT.failed;
     }
     const hint = process.sourceMapsEnabled || !import.meta.url.includes('/dist/bin/') ? '' : '\n(the places above are in the bundle, dist/bin/; run with NODE_OPTIONS=--enable-source-maps to see them in src/)';
-    process.stderr.write(`${INTERNAL_ERROR}:\n${(e as Error)?.stack ?? String(e)}${hint}\n`);
+    process.stderr.write(`${INTERNAL_ERROR}:\n${redactOutput((e as Error)?.stack ?? String(e))}${hint}\n`);
     return EXIT.failed;
   }
 }

@@ -21,8 +21,10 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   const mode = outputMode(opts.output);
 
   if (opts.dryRun) {
-    if (mode === 'json') process.stdout.write(JSON.stringify(redactor.deep({ ...plan, steps: plan.steps.map((s) => ({ ...s, env: redactor.env(s.env), batches: s.batches.map((b) => ({ ...b, hosts: b.hosts.map((h) => ({ ...h, env: redactor.env(h.env) })) })) })) })) + '\n');
-    else {
+    if (mode === 'json') {
+      const { displayPlan } = await import('../report/hidden.js');
+      process.stdout.write(JSON.stringify(displayPlan(plan, redactor)) + '\n');
+    } else {
       const { renderPlan } = await import('../report/dryrun.js');
       process.stdout.write(renderPlan(plan, redactor) + '\n');
     }
@@ -77,7 +79,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     sinks.push(t);
   }
   const logDir = opts.logDir ? (isAbsolute(opts.logDir) ? opts.logDir : resolve(process.cwd(), opts.logDir)) : join(hf.baseDir, '.hades', 'runs');
-  const audit = new AuditSink(logDir, plan.runId, {
+  const audit = new AuditSink(logDir, plan.runId, redactor.deep({
     hades: VERSION,
     user: safeUser(),
     host: hostname(),
@@ -87,7 +89,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     files: hf.files,
     envFiles,
     steps: plan.steps.map((s) => ({ name: s.name, job: s.job, env: redactor.env(s.env), hosts: s.batches.flatMap((b) => b.hosts.map((h) => h.host)) })),
-  });
+  }));
   sinks.push(audit);
   const bus = new EventBus(redactor, sinks);
 
@@ -137,6 +139,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       control,
       files: new RunFiles(),
       artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir()),
+      redactor,
     });
     return summary.exitCode;
   } finally {

@@ -6,6 +6,8 @@
  * imports a reporter.
  */
 import { setMaxListeners } from 'node:events';
+import { StringDecoder } from 'node:string_decoder';
+import type { Redactor } from '../env/secrets.js';
 import { ActionFailure, GateDeclined, type ActionRuntime, type ArtifactAccess, type Gatekeeper, type SourceFiles } from '../actions/types.js';
 import { describeAction, executeAction } from '../actions/index.js';
 import type { PlannedHost, PlannedStep, RunPlan } from '../plan/types.js';
@@ -23,21 +25,40 @@ export interface EngineOptions {
   /** Orchestrator-side files (digests cached for the run). */
   files: SourceFiles;
   artifacts: ArtifactAccess;
+  /** Scrubs command output as a stream, before it is split into lines (the sinks' bus scrubs every event too). */
+  redactor?: Redactor;
 }
 
 type Halt = 'failed' | 'declined' | undefined;
 
-/** Splits output chunks into whole lines per stream (so redaction and prefixes see lines). */
+/**
+ * Splits output chunks into whole lines per stream (so prefixes see lines). With a
+ * redactor, the bytes are scrubbed as a stream first: UTF-8 decoded across chunks, a
+ * secret split across chunks or lines still caught.
+ */
 class LineSplitter {
   private rest = '';
-  constructor(private readonly onLine: (line: string) => void) {}
+  private readonly scrub: { push(c: Buffer): string; end(): string };
+  constructor(
+    private readonly onLine: (line: string) => void,
+    redactor: Redactor | undefined,
+  ) {
+    if (redactor) this.scrub = redactor.stream();
+    else {
+      const decoder = new StringDecoder('utf8');
+      this.scrub = { push: (c) => decoder.write(c), end: () => decoder.end() };
+    }
+  }
   push(chunk: Buffer): void {
-    const text = this.rest + chunk.toString('utf8');
-    const lines = text.split('\n');
+    this.lines(this.scrub.push(chunk));
+  }
+  private lines(text: string): void {
+    const lines = (this.rest + text).split('\n');
     this.rest = lines.pop()!;
     for (const l of lines) this.onLine(l.endsWith('\r') ? l.slice(0, -1) : l);
   }
   flush(): void {
+    this.lines(this.scrub.end());
     if (this.rest) this.onLine(this.rest);
     this.rest = '';
   }
@@ -97,8 +118,8 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
       const a = { ...base, action: entry.title, actionIndex: entry.index, kind: entry.kind };
       emit({ type: 'action.start', ...a, command: describeAction(entry).join('\n') });
       const splitters = {
-        stdout: new LineSplitter((data) => emit({ type: 'action.output', ...a, stream: 'stdout', data })),
-        stderr: new LineSplitter((data) => emit({ type: 'action.output', ...a, stream: 'stderr', data })),
+        stdout: new LineSplitter((data) => emit({ type: 'action.output', ...a, stream: 'stdout', data }), opts.redactor),
+        stderr: new LineSplitter((data) => emit({ type: 'action.output', ...a, stream: 'stderr', data }), opts.redactor),
       };
       const rt: ActionRuntime = {
         transport,

@@ -36,6 +36,29 @@ export interface EnvSources {
   files: string[];
   /** Expansion context: OS env < files < -e. */
   context: Record<string, string | undefined>;
+  /** For each file and -e var, the names its value was expanded from (secret taint). */
+  refs: Map<string, Set<string>>;
+}
+
+/** Every name a value refers to: `${A}`, `${A:-x}` and (dotenv files) `$A`. */
+const ANY_REF = /\$\{?([A-Za-z_][A-Za-z0-9_]*)/g;
+function addRefs(refs: Map<string, Set<string>>, name: string, raw: string): void {
+  for (const m of raw.matchAll(ANY_REF)) {
+    let set = refs.get(name);
+    if (!set) refs.set(name, (set = new Set()));
+    set.add(m[1]!);
+  }
+}
+
+/**
+ * What each var of the plan is built from (files, -e, plan and step env): a var whose
+ * value came from a secret is itself secret (Redactor.taint).
+ */
+export function envRefs(plan: PlanSpec, sources: EnvSources): Map<string, Set<string>> {
+  const refs = new Map([...sources.refs].map(([k, v]) => [k, new Set(v)]));
+  for (const [k, v] of Object.entries(plan.env)) addRefs(refs, k, v);
+  for (const step of plan.steps) for (const [k, v] of Object.entries(step.env)) addRefs(refs, k, v);
+  return refs;
 }
 
 export interface StepEnv {
@@ -76,6 +99,7 @@ export function loadEnvSources(hf: Hadesfile, inputs: EnvInputs, problems = new 
     else files.push(p);
   }
   const fileVars: Record<string, string> = {};
+  const refs = new Map<string, Set<string>>();
   for (const f of files) {
     let parsed: Record<string, string>;
     try {
@@ -86,6 +110,7 @@ export function loadEnvSources(hf: Hadesfile, inputs: EnvInputs, problems = new 
     }
     // dotenv conventions: ${VAR} inside a file expands from the OS env and earlier files.
     const processEnv: Record<string, string> = { ...(inputs.osEnv as Record<string, string>), ...fileVars };
+    for (const [k, v] of Object.entries(parsed)) addRefs(refs, k, v);
     dotenvExpand({ parsed, processEnv });
     for (const [k, v] of Object.entries(parsed)) {
       if (isBuiltin(k)) {
@@ -98,7 +123,10 @@ export function loadEnvSources(hf: Hadesfile, inputs: EnvInputs, problems = new 
   const rawCli: Record<string, string> = {};
   for (const raw of inputs.cliVars) {
     const kv = parseCliVar(raw, problems);
-    if (kv) rawCli[kv[0]] = kv[1];
+    if (kv) {
+      rawCli[kv[0]] = kv[1];
+      addRefs(refs, kv[0], kv[1]);
+    }
   }
   const base = { ...inputs.osEnv, ...fileVars };
   const cliVars: Record<string, string> = {};
@@ -107,7 +135,7 @@ export function loadEnvSources(hf: Hadesfile, inputs: EnvInputs, problems = new 
     for (const m of r.missing) problems.add(`-e ${k}: \${${m}} is not set`, undefined, `set ${m} in the environment or an env file, or write \${${m}:-default}`);
     cliVars[k] = r.value;
   }
-  return { fileVars, cliVars, files, context: { ...base, ...cliVars } };
+  return { fileVars, cliVars, files, context: { ...base, ...cliVars }, refs };
 }
 
 function expandMap(
@@ -127,9 +155,14 @@ function expandMap(
   return out;
 }
 
-/** Resolves the env every step's job receives. Throws UserError with every problem. */
-export function resolvePlanEnv(hf: Hadesfile, plan: PlanSpec, sources: EnvSources, problems = new Problems()): StepEnv[] {
+/**
+ * Resolves the env every step's job receives. Throws UserError with every problem.
+ * `learn` sees every resolved map first (also when problems follow), so that the secrets
+ * in it are known to the redactor before any message is printed.
+ */
+export function resolvePlanEnv(hf: Hadesfile, plan: PlanSpec, sources: EnvSources, problems = new Problems(), learn?: (env: Record<string, string>) => void): StepEnv[] {
   const planEnv = expandMap(plan.env, plan.envPos, sources.context, `plan "${plan.name}" env`, problems);
+  learn?.(planEnv);
   const out: StepEnv[] = [];
   for (const step of plan.steps) {
     const job = hf.jobs.get(step.job);
@@ -141,6 +174,7 @@ export function resolvePlanEnv(hf: Hadesfile, plan: PlanSpec, sources: EnvSource
     const defaults: Record<string, string> = {};
     if (job.env) for (const [k, c] of Object.entries(job.env)) if (c.default !== undefined) defaults[k] = c.default;
     const merged: Record<string, string> = { ...defaults, ...planEnv, ...stepEnv, ...sources.fileVars, ...sources.cliVars };
+    learn?.(merged);
     let env: Record<string, string>;
     if (job.env) {
       env = {};

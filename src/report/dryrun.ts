@@ -5,6 +5,7 @@
 import { describeAction } from '../actions/index.js';
 import type { Redactor } from '../env/secrets.js';
 import type { RunPlan } from '../plan/types.js';
+import { hiddenNote, secretUses } from './hidden.js';
 
 function envLine(env: Record<string, string>, redactor: Redactor): string {
   const shown = redactor.env(env);
@@ -37,6 +38,8 @@ export function renderPlan(plan: RunPlan, redactor: Redactor): string {
         h.actions.forEach((a, i) => {
           out.push(`      ${i + 1}. [${a.kind}] ${a.title}${a.become ? `  (become ${a.become} via sudo -n)` : ''}`);
           for (const line of describeAction(a)) out.push(`         ${redactor.text(line).replace(/\n/g, '\n           ')}`);
+          const uses = a.kind === 'template' || a.kind === 'copy' ? secretUses(a.source, redactor) : [];
+          if (uses.length) out.push(`         (${hiddenNote(uses)}; its sha256 is not shown either)`);
         });
       }
     }

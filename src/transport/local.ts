@@ -13,6 +13,21 @@ import { Tail } from './tail.js';
 
 const DEFAULT_CAPTURE = 1 << 20;
 
+/**
+ * What a local command inherits from the orchestrator: about what sshd gives a login
+ * (PATH, HOME, USER, LOGNAME, SHELL) plus the locale, time zone and temp dir. Nothing
+ * else — not CI tokens, not SSH_AUTH_SOCK: the job's env arrives on stdin, as over SSH.
+ */
+export const LOCAL_BASE_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_*', 'TZ', 'TMPDIR'];
+
+export function localBaseEnv(from: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(from))
+    if (v !== undefined && LOCAL_BASE_ENV.some((n) => (n.endsWith('*') ? k.startsWith(n.slice(0, -1)) : k === n))) out[k] = v;
+  out.PATH ??= '/usr/local/bin:/usr/bin:/bin';
+  return out;
+}
+
 export class LocalTransport implements Transport {
   /** `cwd`: where commands run — the hadesfile's directory, so relative paths agree with `src:`. */
   constructor(
@@ -28,7 +43,7 @@ export class LocalTransport implements Transport {
       const child = spawn('/bin/sh', ['-c', command], {
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
-        env: process.env,
+        env: localBaseEnv(),
         ...(this.cwd ? { cwd: this.cwd } : {}),
       });
       const limit = opts.captureLimit ?? DEFAULT_CAPTURE;
