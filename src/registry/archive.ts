@@ -26,6 +26,7 @@ import { HashingStream } from './digest.js';
 const BLOCK = 512;
 const ZERO = Buffer.alloc(BLOCK);
 const MAX_OCTAL_SIZE = 0o77777777777; // 11 octal digits: 8 GiB - 1
+const CONTROL = /[\x00-\x1f\x7f]/; // refused in names by checkTarEntries, so refused at push too
 
 // ---------------------------------------------------------------------------------------------
 // Writing
@@ -189,6 +190,10 @@ export async function scanDirectory(dir: string, title: string): Promise<Scanned
     const names = (await fsp.readdir(abs)).sort(byteCompare);
     for (const n of names) {
       const p = join(abs, n);
+      if (CONTROL.test(n)) {
+        problems.push({ message: `${JSON.stringify(p)} has a control character in its name`, hint: 'pulling would refuse it (tar entry names may not contain newlines, tabs or escapes): rename it' });
+        continue;
+      }
       const st: Stats = await fsp.lstat(p);
       const relParts = [...rel, n];
       const path = [title, ...relParts].join('/');
@@ -199,6 +204,10 @@ export async function scanDirectory(dir: string, title: string): Promise<Scanned
         out.push({ path, abs: p, type: 'file', size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs });
       } else if (st.isSymbolicLink()) {
         const target = await fsp.readlink(p);
+        if (CONTROL.test(target)) {
+          problems.push({ message: `${JSON.stringify(p)} is a symlink to ${JSON.stringify(target)}, which has a control character` });
+          continue;
+        }
         if (target === '' || resolveInside(rel, target) === null) {
           problems.push({
             message: `${p} is a symlink to ${JSON.stringify(target)}, which points outside the directory being pushed`,

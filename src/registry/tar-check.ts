@@ -27,7 +27,6 @@ export function stripComponentsFor(opts: CheckTarOptions): number {
 }
 
 const MAX_PROBLEMS = 20;
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
 
 type Node = { type: 'dir' | 'file' | 'symlink'; explicit: boolean; name: string };
