@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { ArtifactAccess } from '../actions/types.js';
 import type { RegistrySpec } from '../config/model.js';
 import type { Problem } from '../errors.js';
-import { checkTarEntries } from '../registry/archive.js';
+import { checkTarEntries, stripComponentsFor, type CheckTarOptions } from '../registry/archive.js';
 import { digestFile } from '../registry/digest.js';
 import { fetchArtifact } from '../registry/fetch.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
@@ -93,9 +93,11 @@ export class RunArtifacts implements ArtifactAccess {
     let p = this.archives.get(desc.layer.digest);
     if (!p) {
       p = (async () => {
-        const root = desc.layer.directory ? desc.layer.title : undefined;
-        const problems = await checkTarEntries(localPath, root ? { root } : {});
-        return { gzip: await isGzip(localPath), stripComponents: root ? 1 : 0, problems };
+        // One description of the layout decides both the check and the host's
+        // --strip-components: the entries are checked as they will be after stripping.
+        const layout: CheckTarOptions = desc.layer.directory ? { root: desc.layer.title } : {};
+        const problems = await checkTarEntries(localPath, layout);
+        return { gzip: await isGzip(localPath), stripComponents: stripComponentsFor(layout), problems };
       })();
       this.archives.set(desc.layer.digest, p);
     }

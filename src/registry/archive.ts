@@ -11,13 +11,14 @@
  * Regular files with several hard links are stored as separate files; symlinks are stored
  * as symlinks and must point inside the directory; any other file type is refused.
  *
- * Reading: `listTar` and `checkTarEntries` parse a tar (optionally gzip'd — detected by its
- * magic) as a stream, without extracting anything and without buffering file contents.
+ * Reading: `listTar` (tar-read.ts) and `checkTarEntries` (tar-check.ts) parse a tar (optionally
+ * gzip'd — detected by its magic) as a stream, without extracting anything and without
+ * buffering file contents; re-exported here.
  */
 import { createReadStream, promises as fsp, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGzip } from 'node:zlib';
 import type { Problem } from '../errors.js';
 import { UserError } from '../errors.js';
 import { HashingStream } from './digest.js';
@@ -25,6 +26,7 @@ import { HashingStream } from './digest.js';
 const BLOCK = 512;
 const ZERO = Buffer.alloc(BLOCK);
 const MAX_OCTAL_SIZE = 0o77777777777; // 11 octal digits: 8 GiB - 1
+const CONTROL = /[\x00-\x1f\x7f]/; // refused in names by checkTarEntries, so refused at push too
 
 // ---------------------------------------------------------------------------------------------
 // Writing
@@ -188,6 +190,10 @@ export async function scanDirectory(dir: string, title: string): Promise<Scanned
     const names = (await fsp.readdir(abs)).sort(byteCompare);
     for (const n of names) {
       const p = join(abs, n);
+      if (CONTROL.test(n)) {
+        problems.push({ message: `${JSON.stringify(p)} has a control character in its name`, hint: 'pulling would refuse it (tar entry names may not contain newlines, tabs or escapes): rename it' });
+        continue;
+      }
       const st: Stats = await fsp.lstat(p);
       const relParts = [...rel, n];
       const path = [title, ...relParts].join('/');
@@ -198,6 +204,10 @@ export async function scanDirectory(dir: string, title: string): Promise<Scanned
         out.push({ path, abs: p, type: 'file', size: st.size, mode: st.mode & 0o777, mtimeMs: st.mtimeMs });
       } else if (st.isSymbolicLink()) {
         const target = await fsp.readlink(p);
+        if (CONTROL.test(target)) {
+          problems.push({ message: `${JSON.stringify(p)} is a symlink to ${JSON.stringify(target)}, which has a control character` });
+          continue;
+        }
         if (target === '' || resolveInside(rel, target) === null) {
           problems.push({
             message: `${p} is a symlink to ${JSON.stringify(target)}, which points outside the directory being pushed`,
@@ -273,372 +283,7 @@ export function packDirectory(entries: ScannedEntry[], mtime: number): PackedDir
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reading
+// Reading: a strict tar reader (tar-read.ts) and the pre-extraction check (tar-check.ts).
 
-export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'char-device' | 'block-device' | 'fifo' | 'other';
-
-export interface TarEntry {
-  path: string;
-  type: TarEntryType;
-  /** The raw typeflag character. */
-  typeflag: string;
-  size: number;
-  mode: number;
-  mtime: number;
-  uid: number;
-  gid: number;
-  linkname?: string;
-  /** Set when a name field held a NUL followed by more bytes (the name was cut there). */
-  nulInName?: boolean;
-}
-
-export class TarFormatError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TarFormatError';
-  }
-}
-
-const TYPES: Record<string, TarEntryType> = {
-  '0': 'file',
-  '\0': 'file',
-  '7': 'file',
-  '1': 'hardlink',
-  '2': 'symlink',
-  '3': 'char-device',
-  '4': 'block-device',
-  '5': 'directory',
-  '6': 'fifo',
-};
-
-const MAX_META = 1024 * 1024; // PAX / GNU long-name records are kept in memory: bound them
-
-function readField(b: Buffer, off: number, len: number): { value: string; nul: boolean } {
-  const f = b.subarray(off, off + len);
-  const i = f.indexOf(0);
-  if (i < 0) return { value: f.toString('utf8'), nul: false };
-  const rest = f.subarray(i);
-  return { value: f.subarray(0, i).toString('utf8'), nul: rest.some((x) => x !== 0) };
-}
-
-function readNumber(b: Buffer, off: number, len: number, field: string): number {
-  const f = b.subarray(off, off + len);
-  if (f[0]! & 0x80) {
-    // base-256 (GNU): big-endian two's complement
-    let n = 0;
-    for (let i = 1; i < len; i++) n = n * 256 + f[i]!;
-    if (f[0]! & 0x40) throw new TarFormatError(`negative ${field} in a tar header`);
-    return n + (f[0]! & 0x3f) * 256 ** (len - 1);
-  }
-  const s = f.toString('latin1').replace(/\0.*$/s, '').trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`invalid ${field} field ${JSON.stringify(s)} in a tar header`);
-  return parseInt(s, 8);
-}
-
-function checksumOk(b: Buffer): boolean {
-  const stored = readNumber(b, 148, 8, 'checksum');
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const v = i >= 148 && i < 156 ? 0x20 : b[i]!;
-    unsigned += v;
-    signed += v > 127 ? v - 256 : v;
-  }
-  return stored === unsigned || stored === signed;
-}
-
-function parsePax(data: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
-  let off = 0;
-  while (off < data.length) {
-    const sp = data.indexOf(0x20, off);
-    if (sp < 0) throw new TarFormatError('malformed PAX header record');
-    const len = Number(data.subarray(off, sp).toString('latin1'));
-    if (!Number.isInteger(len) || len <= 0 || off + len > data.length || data[off + len - 1] !== 0x0a)
-      throw new TarFormatError('malformed PAX header record');
-    const rec = data.subarray(sp + 1, off + len - 1);
-    const eq = rec.indexOf(0x3d);
-    if (eq < 0) throw new TarFormatError('malformed PAX header record');
-    out.set(rec.subarray(0, eq).toString('utf8'), rec.subarray(eq + 1).toString('utf8'));
-    off += len;
-  }
-  return out;
-}
-
-/** Chunks of a tar stream, gunzipped when the input starts with the gzip magic. */
-async function* tarBytes(input: Readable | string | Buffer): AsyncGenerator<Buffer> {
-  const src: AsyncIterable<Buffer> =
-    typeof input === 'string'
-      ? (createReadStream(input) as AsyncIterable<Buffer>)
-      : Buffer.isBuffer(input)
-        ? Readable.from([input])
-        : (input as AsyncIterable<Buffer>);
-  const it = src[Symbol.asyncIterator]();
-  let first = await it.next();
-  while (!first.done && first.value.length === 0) first = await it.next();
-  if (first.done) return;
-  const head = first.value;
-  async function* all(): AsyncGenerator<Buffer> {
-    yield head;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-  if (head[0] === 0x1f && head[1] === 0x8b) {
-    const gunzip = createGunzip();
-    const raw = Readable.from(all());
-    raw.on('error', (e) => gunzip.destroy(e));
-    raw.pipe(gunzip);
-    yield* gunzip as AsyncIterable<Buffer>;
-  } else {
-    yield* all();
-  }
-}
-
-/**
- * Parses a tar stream into entries (PAX `x` records and GNU long names applied); file contents
- * are skipped, never buffered. Throws TarFormatError on a malformed or truncated archive.
- */
-export async function* parseTar(input: Readable | string | Buffer): AsyncGenerator<TarEntry> {
-  let buf: Buffer = Buffer.alloc(0);
-  let skip = 0; // bytes of data + padding still to drop
-  let collect: { kind: 'x' | 'g' | 'L' | 'K'; size: number; parts: Buffer[]; got: number; pad: number } | null = null;
-  let pax = new Map<string, string>();
-  let longName: string | undefined;
-  let longLink: string | undefined;
-  let longNul = false;
-  let ended = false;
-  let zeroBlocks = 0;
-
-  for await (const chunk of tarBytes(input)) {
-    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-    let off = 0;
-    for (;;) {
-      if (ended) {
-        off = buf.length;
-        break;
-      }
-      if (skip > 0) {
-        const n = Math.min(skip, buf.length - off);
-        skip -= n;
-        off += n;
-        if (skip > 0) break;
-        continue;
-      }
-      if (collect) {
-        const need = collect.size - collect.got;
-        const n = Math.min(need, buf.length - off);
-        collect.parts.push(buf.subarray(off, off + n));
-        collect.got += n;
-        off += n;
-        if (collect.got < collect.size) break;
-        const data = Buffer.concat(collect.parts);
-        if (collect.kind === 'x') pax = parsePax(data);
-        else if (collect.kind === 'g') {
-          const g = parsePax(data);
-          if (g.has('path') || g.has('linkpath'))
-            throw new TarFormatError('a global PAX header sets path/linkpath for every entry; refusing the archive');
-        } else {
-          const i = data.indexOf(0);
-          const value = (i < 0 ? data : data.subarray(0, i)).toString('utf8');
-          const nul = i >= 0 && data.subarray(i).some((x) => x !== 0);
-          if (collect.kind === 'L') {
-            longName = value;
-            longNul = nul;
-          } else longLink = value;
-        }
-        skip = collect.pad;
-        collect = null;
-        continue;
-      }
-      if (buf.length - off < BLOCK) break;
-      const h = buf.subarray(off, off + BLOCK);
-      off += BLOCK;
-      if (h.every((x) => x === 0)) {
-        zeroBlocks++;
-        if (zeroBlocks === 2) ended = true;
-        continue;
-      }
-      if (zeroBlocks) throw new TarFormatError('data after an end-of-archive block');
-      if (!checksumOk(h)) throw new TarFormatError('bad header checksum (not a tar archive, or corrupt)');
-      const typeflag = String.fromCharCode(h[156]!);
-      let size = readNumber(h, 124, 12, 'size');
-      const pad = (BLOCK - (size % BLOCK)) % BLOCK;
-      if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
-        if (size > MAX_META) throw new TarFormatError(`a ${typeflag} meta entry of ${size} bytes is too large`);
-        collect = { kind: typeflag, size, parts: [], got: 0, pad };
-        continue;
-      }
-      const magic = h.subarray(257, 263).toString('latin1');
-      const name = readField(h, 0, 100);
-      const prefix = magic === 'ustar\0' ? readField(h, 345, 155) : { value: '', nul: false };
-      const link = readField(h, 157, 100);
-      let path = prefix.value ? `${prefix.value}/${name.value}` : name.value;
-      let nulInName = name.nul || prefix.nul || link.nul;
-      if (longName !== undefined) {
-        path = longName;
-        nulInName = longNul || link.nul;
-      }
-      if (pax.has('path')) path = pax.get('path')!;
-      let linkname: string | undefined = link.value || undefined;
-      if (longLink !== undefined) linkname = longLink;
-      if (pax.has('linkpath')) linkname = pax.get('linkpath')!;
-      if (pax.has('size')) {
-        const s = Number(pax.get('size'));
-        if (!Number.isSafeInteger(s) || s < 0) throw new TarFormatError('invalid PAX size');
-        size = s;
-      }
-      const type: TarEntryType = TYPES[typeflag] ?? 'other';
-      const entry: TarEntry = {
-        path,
-        type,
-        typeflag,
-        size,
-        mode: readNumber(h, 100, 8, 'mode'),
-        mtime: pax.has('mtime') ? Math.floor(Number(pax.get('mtime'))) : readNumber(h, 136, 12, 'mtime'),
-        uid: readNumber(h, 108, 8, 'uid'),
-        gid: readNumber(h, 116, 8, 'gid'),
-        ...(linkname !== undefined ? { linkname } : {}),
-        ...(nulInName ? { nulInName } : {}),
-      };
-      pax = new Map();
-      longName = undefined;
-      longLink = undefined;
-      longNul = false;
-      // Links, directories and devices carry no data even if a size is recorded (except plain files).
-      const dataSize = type === 'file' || type === 'other' ? size : 0;
-      skip = dataSize + ((BLOCK - (dataSize % BLOCK)) % BLOCK);
-      yield entry;
-    }
-    buf = off < buf.length ? buf.subarray(off) : Buffer.alloc(0);
-  }
-  // A missing end-of-archive marker is tolerated at a clean entry boundary (like GNU tar);
-  // anything cut inside an entry or its meta records is not.
-  if (!ended && (skip > 0 || collect || buf.length > 0 || longName !== undefined || longLink !== undefined || pax.size > 0))
-    throw new TarFormatError('truncated tar archive');
-}
-
-/** All entries of a tar or tar.gz (path, stream or buffer). Throws TarFormatError when malformed. */
-export async function listTar(input: Readable | string | Buffer): Promise<TarEntry[]> {
-  const out: TarEntry[] = [];
-  for await (const e of parseTar(input)) out.push(e);
-  return out;
-}
-
-export interface CheckTarOptions {
-  /**
-   * When set, every entry must be this directory or inside it (the layout oras and Hades
-   * use for directory artifacts: `<title>/…`).
-   */
-  root?: string;
-}
-
-function components(p: string): string[] {
-  return p.split('/').filter((c) => c !== '' && c !== '.');
-}
-
-/**
- * Checks a tar (or tar.gz) before it is extracted anywhere. Returns one Problem per bad entry
- * (empty = safe): absolute paths, `..` components, NUL bytes in names, paths that go through a
- * symlink of the archive, symlinks whose target leaves the extraction root, hard links to
- * anything but an earlier file of the archive, device files, FIFOs and unknown entry types.
- * A malformed archive is reported as a problem too (never thrown).
- */
-export async function checkTarEntries(input: Readable | string | Buffer, opts: CheckTarOptions = {}): Promise<Problem[]> {
-  const problems: Problem[] = [];
-  const symlinks = new Set<string>();
-  const files = new Set<string>();
-  const add = (path: string, what: string, hint?: string): void => {
-    problems.push({ message: `tar entry ${JSON.stringify(path)}: ${what}`, ...(hint ? { hint } : {}) });
-  };
-  try {
-    for await (const e of parseTar(input)) {
-      const p = e.path;
-      if (p === '') {
-        add(p, 'empty name');
-        continue;
-      }
-      if (e.nulInName || p.includes('\0') || (e.linkname ?? '').includes('\0')) {
-        add(p, 'name or link target contains a NUL byte');
-        continue;
-      }
-      if (p.startsWith('/')) {
-        add(p, 'absolute path', 'archives may only contain relative paths');
-        continue;
-      }
-      const parts = components(p);
-      if (parts.includes('..')) {
-        add(p, 'path contains a ".." component');
-        continue;
-      }
-      if (parts.length === 0) {
-        if (e.type !== 'directory') add(p, 'names the extraction root itself');
-        continue;
-      }
-      if (opts.root !== undefined && parts[0] !== opts.root) {
-        add(p, `is outside the artifact directory ${JSON.stringify(opts.root)}`);
-        continue;
-      }
-      const key = parts.join('/');
-      let through: string | undefined;
-      for (let i = 1; i < parts.length; i++) {
-        const prefix = parts.slice(0, i).join('/');
-        if (symlinks.has(prefix)) {
-          through = prefix;
-          break;
-        }
-      }
-      if (through !== undefined) {
-        add(p, `path goes through the symlink ${JSON.stringify(through)} of the archive`);
-        continue;
-      }
-      switch (e.type) {
-        case 'symlink': {
-          const target = e.linkname ?? '';
-          if (target === '') add(p, 'symlink with an empty target');
-          else if (target.startsWith('/')) add(p, `symlink to the absolute path ${JSON.stringify(target)}`);
-          else if (resolveInside(parts.slice(0, -1), target) === null)
-            add(p, `symlink to ${JSON.stringify(target)} points outside the extraction root`);
-          else {
-            symlinks.add(key);
-            files.delete(key);
-          }
-          break;
-        }
-        case 'hardlink': {
-          const target = e.linkname ?? '';
-          const tparts = components(target);
-          if (target === '' || target.startsWith('/') || tparts.includes('..'))
-            add(p, `hard link to ${JSON.stringify(target)} points outside the extraction root`);
-          else if (!files.has(tparts.join('/')))
-            add(p, `hard link to ${JSON.stringify(target)}, which is not a file earlier in the archive`);
-          else files.add(key);
-          break;
-        }
-        case 'file':
-          files.add(key);
-          symlinks.delete(key);
-          break;
-        case 'directory':
-          files.delete(key);
-          symlinks.delete(key);
-          break;
-        case 'char-device':
-        case 'block-device':
-          add(p, `${e.type === 'char-device' ? 'character' : 'block'} device file`);
-          break;
-        case 'fifo':
-          add(p, 'FIFO (named pipe)');
-          break;
-        default:
-          add(p, `unsupported entry type ${JSON.stringify(e.typeflag)}`);
-      }
-    }
-  } catch (err) {
-    problems.push({ message: `not a valid tar archive: ${(err as Error).message}` });
-  }
-  return problems;
-}
+export { listTar, parseTar, TarFormatError, type TarEntry, type TarEntryType } from './tar-read.js';
+export { ARTIFACT_MARKER, checkTarEntries, stripComponentsFor, type CheckTarOptions } from './tar-check.js';

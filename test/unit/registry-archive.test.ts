@@ -112,6 +112,20 @@ describe('directory archives', () => {
   });
 });
 
+describe('names the pull-side check would refuse are refused at push', () => {
+  test('a control character in a name or a symlink target', async () => {
+    const src = join(tmp, 'ctl', 'app');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'a\nb'), 'x');
+    symlinkSync('x\ty', join(src, 'tab-link'));
+    const err = await scanDirectory(src, 'app').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    const msgs = (err as UserError).problems.map((p) => p.message).join('\n');
+    expect(msgs).toContain(`${JSON.stringify(join(src, 'a\nb'))} has a control character in its name`);
+    expect(msgs).toContain(`${JSON.stringify(join(src, 'tab-link'))} is a symlink to "x\\ty", which has a control character`);
+  });
+});
+
 describe('checkTarEntries', () => {
   const file = (name: string | Buffer, extra: Partial<Parameters<typeof rawTar>[0][number]> = {}) => ({ name, typeflag: '0', data: 'x', ...extra });
 
