@@ -120,6 +120,8 @@ plans:
         expect(await t.exec(`echo "$0" "$#"; echo err >&2; exit 3`), name).toEqual({ exitCode: 3, stdout: '/bin/sh 0\n', stderr: 'err\n' });
         const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
         expect((await t.exec('od -An -tx1 -v | tr -d " \n"', { stdin: bytes })).stdout, name).toBe(bytes.toString('hex'));
+        // sshd would cut the string at a NUL and run the rest: refused before anything is sent.
+        await expect(t.exec('echo a\0; touch /tmp/never'), name).rejects.toThrow(/cannot run the command: command contains a NUL byte/);
         // The command's shell is the very process sshd started (it signals that pid).
         expect((await t.exec('kill -9 $$')).signal, name).toBe('SIGKILL');
         const ac = new AbortController();
