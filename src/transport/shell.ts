@@ -47,3 +47,38 @@ export function runWithEnv(command: string, become?: string): string {
 export function octal(mode: number): string {
   return '0' + mode.toString(8).padStart(3, '0');
 }
+
+/**
+ * The wire form of a command: what the SSH exec request carries instead of the command.
+ *
+ * sshd does not run the string with `sh -c`: it runs `$SHELL -c STRING` with the user's
+ * login shell, and fish, tcsh and csh read POSIX quoting differently (fish treats `\\` and
+ * `\'` inside single quotes, tcsh `!` and newlines). So the string sent is
+ *
+ *   exec /bin/sh -c 'set -- "$(printf %b "ENCODED_")"; exec /bin/sh -c "${1%_}"'
+ *
+ * where ENCODED is the command's UTF-8 bytes with every byte that is not printable ASCII,
+ * and each of  ' \ ! " $ `  written as a `\0ooo` octal escape, which `printf %b` decodes.
+ * The single-quoted word then holds no `'`, `!` or newline and no backslash other than
+ * before `0`: sh, dash, bash, zsh, fish, tcsh and csh all read it literally, and all have
+ * `exec`. The `_` sentinel keeps the command's trailing newlines, which `$(…)` would strip.
+ *
+ * Net effect: the host runs `/bin/sh -c COMMAND`, exactly what the local transport runs,
+ * as the process sshd started (both `exec`s keep the pid that sshd signals on abort),
+ * with the channel's stdin, exit status and signals untouched. Cost: one fork for the
+ * command substitution (printf is a builtin of every /bin/sh), no extra program.
+ * The plan and `--dry-run` show COMMAND; this wrapper is a transport detail.
+ */
+export function wireCommand(command: string): string {
+  if (command.includes('\0')) throw new Error('command contains a NUL byte and cannot be passed to a shell');
+  let enc = '';
+  for (const b of Buffer.from(command, 'utf8')) enc += WIRE_BYTE[b];
+  return `exec /bin/sh -c 'set -- "$(printf %b "${enc}_")"; exec /bin/sh -c "\${1%_}"'`;
+}
+
+/** Per byte: itself when every login shell and `"…"` + `printf %b` keep it literal, else `\0ooo`. */
+const WIRE_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) =>
+  b >= 0x20 && b <= 0x7e && !`'\\!"$\``.includes(String.fromCharCode(b))
+    ? String.fromCharCode(b)
+    : '\\0' + b.toString(8).padStart(3, '0'),
+);

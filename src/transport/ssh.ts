@@ -13,6 +13,8 @@
  *   load (MaxSessions) while other channels were running — the command had not started.
  * - Env vars are never sent with ssh2's `env` (sshd drops them without AcceptEnv):
  *   callers put them in the command/stdin (see ./shell.ts).
+ * - A command runs as `/bin/sh -c COMMAND` whatever the user's login shell (fish, tcsh…):
+ *   the exec request carries `wireCommand(COMMAND)` (./shell.ts), not COMMAND itself.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -33,6 +35,7 @@ import type { ExecOptions, ExecResult, Transport } from './types.js';
 import { TransportError } from './types.js';
 import { Tail } from './tail.js';
 import { assertSessionInternals, execOn, isOpen, openSession, type ChannelOpenError } from './ssh-session.js';
+import { wireCommand } from './shell.js';
 
 export { HostKeyError } from './known-hosts.js';
 
@@ -658,6 +661,14 @@ export class SshConnection {
     const client = this.client;
     if (!client || this.state !== 'ready') return this.connect().then(() => this.run(command, opts, closes));
     const limit = opts.captureLimit ?? DEFAULT_CAPTURE;
+    // sshd hands the exec string to the login shell (`$SHELL -c`): send the wire form, which
+    // every common login shell turns into `/bin/sh -c COMMAND` (shell.ts wireCommand).
+    let wire: string;
+    try {
+      wire = wireCommand(command);
+    } catch (e) {
+      return Promise.reject(this.err(`cannot run the command: ${(e as Error).message}`, e as Error));
+    }
     return new Promise<ExecResult>((resolve, reject) => {
       let settled = false;
       let channel: ClientChannel | undefined;
@@ -703,7 +714,7 @@ export class SshConnection {
         }
         channel = ch;
         // No wait for the exec reply (ssh-session.ts); stdin goes once the server's window opens.
-        execOn(ch, command).catch((e: Error) => finish(this.err(`cannot run the command: ${e.message}`, e)));
+        execOn(ch, wire).catch((e: Error) => finish(this.err(`cannot run the command: ${e.message}`, e)));
         const out = new Tail(limit);
         const errTail = new Tail(limit);
         let exit: { code: number | null; signal?: string } | undefined;

@@ -28,6 +28,16 @@ const run = promisify(execFile);
 export const SSHD = '/usr/sbin/sshd';
 export const DEPLOY_DIRS = ['/opt', '/srv', '/var/lib/app', '/etc/app'];
 export const LAB_USERS = { user: 'hades-lab', sudoUser: 'hades-sudo', nosudoUser: 'hades-nosudo' } as const;
+/**
+ * Lab users whose login shell is not /bin/sh (the users above have /bin/sh): sshd runs a
+ * command as `$SHELL -c STRING`, so these show what a bash, fish or tcsh login does to it.
+ * Each has passwordless sudo (its own sudoers file, so the file above stays as it was).
+ */
+export const LAB_SHELL_USERS = {
+  bashUser: { name: 'hades-bash', shell: '/bin/bash' },
+  fishUser: { name: 'hades-fish', shell: '/usr/bin/fish' },
+  tcshUser: { name: 'hades-tcsh', shell: '/usr/bin/tcsh' },
+} as const;
 const LOCK_DIR = '/tmp/hades-lab-locks';
 export const HIDDEN_NAME = 'hades-hidden';
 
@@ -58,6 +68,10 @@ export interface LabInfo {
   user: string;
   sudoUser: string;
   nosudoUser: string;
+  /** Login shell /bin/bash, /usr/bin/fish, /usr/bin/tcsh (LAB_SHELL_USERS); passwordless sudo. */
+  bashUser: string;
+  fishUser: string;
+  tcshUser: string;
   clientKey: string; // private key path (its .pub next to it)
   knownHosts: string; // lists every host (and proxy, jump, hidden) of this lab
   jumpHost?: LabHost;
@@ -97,6 +111,8 @@ export function labPrerequisites(): string[] {
     useradd: ['/usr/sbin/useradd', '/sbin/useradd'],
     usermod: ['/usr/sbin/usermod', '/sbin/usermod'],
     sudo: ['/usr/bin/sudo'],
+    fish: [LAB_SHELL_USERS.fishUser.shell],
+    tcsh: [LAB_SHELL_USERS.tcshUser.shell],
   };
   for (const [name, paths] of Object.entries(bins)) {
     if (!paths.some((p) => fs.existsSync(p))) missing.push(name);
@@ -142,7 +158,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       }),
     ]);
     const pub = fs.readFileSync(clientKey + '.pub', 'utf8');
-    for (const u of Object.values(LAB_USERS)) {
+    for (const u of [...Object.values(LAB_USERS), ...Object.values(LAB_SHELL_USERS).map((x) => x.name)]) {
       fs.writeFileSync(path.join(dir, 'authorized_keys', u), pub, { mode: 0o644 });
     }
 
@@ -201,6 +217,9 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       base,
       hosts,
       ...LAB_USERS,
+      bashUser: LAB_SHELL_USERS.bashUser.name,
+      fishUser: LAB_SHELL_USERS.fishUser.name,
+      tcshUser: LAB_SHELL_USERS.tcshUser.name,
       clientKey,
       knownHosts,
       ...(jumpHost ? { jumpHost } : {}),
@@ -238,13 +257,14 @@ async function keygen(file: string, comment: string): Promise<void> {
 
 /** Machine-wide lab users; idempotent and safe when two labs start at once. */
 async function ensureUsers(): Promise<void> {
-  for (const u of Object.values(LAB_USERS)) {
+  const users = [...Object.values(LAB_USERS).map((name) => ({ name, shell: '/bin/sh' })), ...Object.values(LAB_SHELL_USERS)];
+  for (const { name: u, shell } of users) {
     const exists = await run('id', ['-u', u]).then(
       () => true,
       () => false,
     );
     if (!exists) {
-      await run('useradd', ['-m', '-s', '/bin/sh', u]).catch(async (e) => {
+      await run('useradd', ['-m', '-s', shell, u]).catch(async (e) => {
         // Lost a race with another lab: fine if the user exists now.
         await run('id', ['-u', u]).catch(() => {
           throw e;
@@ -255,9 +275,20 @@ async function ensureUsers(): Promise<void> {
     const shadow = fs.readFileSync('/etc/shadow', 'utf8');
     const line = shadow.split('\n').find((l) => l.startsWith(`${u}:`));
     if (!line || line.split(':')[1] !== '*') await run('usermod', ['-p', '*', u]);
+    const pw = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${u}:`));
+    if (pw?.split(':')[6] !== shell) await run('usermod', ['-s', shell, u]);
   }
-  const sudoers = '/etc/sudoers.d/hades-lab';
-  const want = `# hades test lab: passwordless sudo for the sudo user only\n${LAB_USERS.sudoUser} ALL=(ALL) NOPASSWD:ALL\n`;
+  await writeSudoers(
+    '/etc/sudoers.d/hades-lab-shells',
+    `# hades test lab: passwordless sudo for the users with other login shells\n${Object.values(LAB_SHELL_USERS)
+      .map((x) => `${x.name} ALL=(ALL) NOPASSWD:ALL\n`)
+      .join('')}`,
+  );
+  await writeSudoers('/etc/sudoers.d/hades-lab', `# hades test lab: passwordless sudo for the sudo user only\n${LAB_USERS.sudoUser} ALL=(ALL) NOPASSWD:ALL\n`);
+}
+
+/** Writes a sudoers.d file (mode 0440, temp + rename) unless it already holds `want`. */
+async function writeSudoers(sudoers: string, want: string): Promise<void> {
   let have = '';
   try {
     have = fs.readFileSync(sudoers, 'utf8');
