@@ -8,7 +8,7 @@ import { learnTemplateDigests } from '../report/hidden.js';
 import { Problems, UserError } from '../errors.js';
 import type { RunPlan } from '../plan/types.js';
 import { loadFiles } from './files.js';
-import type { CommonOptions } from './main.js';
+import type { CommonOptions } from './options.js';
 
 export function findPlan(hf: Hadesfile, name: string): PlanSpec {
   const plan = hf.plans.get(name);

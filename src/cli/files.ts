@@ -3,7 +3,7 @@ import { ACTIONS } from '../actions/index.js';
 import { kindTable } from '../config/action-kinds.js';
 import { loadHadesfile } from '../config/load.js';
 import type { Hadesfile } from '../config/model.js';
-import type { CommonOptions } from './main.js';
+import type { CommonOptions } from './options.js';
 
 const actionKinds = kindTable(ACTIONS);
 

@@ -2,7 +2,7 @@
 import { loadSchema } from '../config/load.js';
 import { EXIT } from '../errors.js';
 import { loadFiles } from './files.js';
-import type { CommonOptions } from './main.js';
+import type { CommonOptions } from './options.js';
 
 export async function validateCommand(plan: string | undefined, opts: CommonOptions): Promise<number> {
   const hf = loadFiles(opts);

@@ -7,7 +7,7 @@ import type { PlannedHost } from '../plan/types.js';
 import type { Sink } from '../report/sink.js';
 import type { Transport } from '../transport/types.js';
 import { preparePlan } from './context.js';
-import type { RunOptions } from './main.js';
+import type { RunOptions } from './options.js';
 import { VERSION } from './version.js';
 
 export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {

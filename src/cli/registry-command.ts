@@ -5,14 +5,11 @@
  */
 import { Command, Option } from 'commander';
 
-function lazy(name: 'ls' | 'inspect' | 'push' | 'pull' | 'promote') {
-  return async (...args: unknown[]) => {
+export function registryCommand(common: (c: Command) => Command, done: (code: number) => void): Command {
+  const lazy = (name: 'ls' | 'inspect' | 'push' | 'pull' | 'promote') => async (...args: unknown[]) => {
     const { handlers } = await import('./registry-handlers.js');
-    await (handlers[name] as (...a: unknown[]) => Promise<void>)(...args);
+    done(await (handlers[name] as (...a: unknown[]) => Promise<number>)(...args));
   };
-}
-
-export function registryCommand(common: (c: Command) => Command): Command {
   const cmd = new Command('registry').description('list, inspect, push, pull and promote artifacts in the declared registries');
   // `--output` is long-only here: `pull -o PATH` is the destination.
   const sub = (c: Command) => common(c).addOption(new Option('--output <mode>', 'plain or json').choices(['plain', 'json']).default('plain'));

@@ -14,7 +14,7 @@ import { fetchArtifact, tempBeside } from '../registry/fetch.js';
 import { openRegistry } from '../registry/open.js';
 import { parseReference, type Reference } from '../registry/reference.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
-import type { CommonOptions } from './main.js';
+import type { CommonOptions } from './options.js';
 
 export interface RegOptions extends CommonOptions {
   output: 'plain' | 'json';
@@ -41,11 +41,12 @@ function print(opts: RegOptions, json: unknown, text: string): void {
   process.stdout.write(opts.output === 'json' ? JSON.stringify(json) + '\n' : text.replace(/\n?$/, '\n'));
 }
 
-function wrap(fn: (...a: any[]) => Promise<void>) {
-  return async (...a: any[]) => {
+/** A handler returns its exit code; a failure that is not a user mistake becomes a RunError (exit 1). */
+function wrap<A extends unknown[]>(fn: (...a: A) => Promise<void>) {
+  return async (...a: A): Promise<number> => {
     try {
       await fn(...a);
-      process.exitCode = EXIT.ok;
+      return EXIT.ok;
     } catch (e) {
       if (e instanceof UserError || e instanceof RunError) throw e;
       throw new RunError((e as Error).message, { cause: e });

@@ -1,0 +1,35 @@
+/** The options every command shares, their types, and the flags that declare them. */
+import type { Command } from 'commander';
+
+export interface CommonOptions {
+  file: string[];
+  inventory: string[];
+  env: string[];
+  envFile: string[];
+  secretPattern: string[];
+}
+
+export interface RunOptions extends CommonOptions {
+  dryRun: boolean;
+  yes: boolean;
+  approve: string[];
+  output: 'auto' | 'tty' | 'plain' | 'json';
+  logDir?: string;
+  knownHosts: string[];
+  acceptNewHosts: boolean;
+  connectTimeout?: string;
+  cacheDir?: string;
+}
+
+/** A repeatable option's accumulator. */
+export const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** -f, -i, -e, --env-file, --secret-pattern: what every command that reads hadesfiles takes. */
+export function common(cmd: Command): Command {
+  return cmd
+    .option('-f, --file <path>', 'hadesfile or directory (repeatable; default: hadesfile.yaml, else *.hades.yaml here)', collect, [])
+    .option('-i, --inventory <path>', 'inventory file with hosts/targets (repeatable)', collect, [])
+    .option('-e, --env <KEY=VALUE>', 'set a variable (repeatable; highest precedence)', collect, [])
+    .option('--env-file <path>', 'read variables from a dotenv file (repeatable)', collect, [])
+    .option('--secret-pattern <glob>', 'extra name pattern whose values are redacted, e.g. "*_CRED*" (repeatable)', collect, []);
+}

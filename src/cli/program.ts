@@ -1,0 +1,110 @@
+/**
+ * The `hades` (alias `orchestrate`) command line: thin commands over config → env →
+ * plan → engine → report. Heavy modules load only in the commands that need them, so
+ * `hades validate` stays fast. Every command returns its exit code; nothing here sets
+ * process.exitCode (main.ts does, once).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { redactOutput } from '../env/secrets.js';
+import { EXIT, RunError, UserError } from '../errors.js';
+import { type CommonOptions, collect, common, type RunOptions } from './options.js';
+import { registryCommand } from './registry-command.js';
+import { VERSION } from './version.js';
+
+/** How every report of a bug of ours starts (the CLI tests fail on it unless they expect it). */
+export const INTERNAL_ERROR = 'hades: internal error (a bug — please report it)';
+
+/** The command tree. Each action hands its command's exit code to `done`. */
+export function buildProgram(done: (code: number) => void): Command {
+  const program = new Command('hades')
+    .description('Declarative YAML deploy orchestrator: registries, jobs and plans over SSH.')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  const planCmd = common(new Command('plan'))
+    .alias('run')
+    .description('run a plan (or print exactly what would run with --dry-run)')
+    .argument('<plan>', 'plan name')
+    .option('--dry-run', 'print the run plan (every command, every host) and touch nothing', false)
+    .option('-y, --yes', 'approve every gate', false)
+    .option('--approve <step>', 'approve the gates of this step (repeatable)', collect, [])
+    .addOption(new Option('-o, --output <mode>', 'output mode').choices(['auto', 'tty', 'plain', 'json']).default('auto'))
+    .option('--log-dir <dir>', 'where run audit logs go (default: .hades/runs beside the hadesfile)')
+    .option('--known-hosts <file>', 'extra known_hosts file (repeatable)', collect, [])
+    .option('--accept-new-hosts', 'accept and record keys of hosts not yet known (never a changed key)', false)
+    .option('--connect-timeout <duration>', 'SSH connect timeout (default 10s)')
+    .option('--cache-dir <dir>', 'local artifact cache (default ~/.cache/hades)')
+    .action(async (name: string, opts: RunOptions) => {
+      const { planCommand } = await import('./plan-command.js');
+      done(await planCommand(name, opts));
+    });
+  program.addCommand(planCmd);
+
+  program.addCommand(
+    common(new Command('validate'))
+      .description('check the hadesfiles (and, given a plan, its env contracts and planning) without running anything')
+      .argument('[plan]', 'also resolve env and plan this plan')
+      .action(async (name: string | undefined, opts: CommonOptions) => {
+        const { validateCommand } = await import('./info-commands.js');
+        done(await validateCommand(name, opts));
+      }),
+  );
+  program.addCommand(
+    common(new Command('list'))
+      .description('list plans (steps, jobs), targets (hosts), hosts and registries')
+      .action(async (opts: CommonOptions) => {
+        const { listCommand } = await import('./info-commands.js');
+        done(await listCommand(opts));
+      }),
+  );
+  program.addCommand(
+    new Command('init')
+      .description('write a working starter project')
+      .argument('[dir]', 'directory', '.')
+      .action(async (dir: string) => {
+        const { initCommand } = await import('./init-command.js');
+        done(await initCommand(dir));
+      }),
+  );
+  program.addCommand(registryCommand(common, done));
+  program.addCommand(new Command('doctor').description('check the local tools hades uses (node, oras for oci registries, tar); exit 1 if one is missing').addOption(new Option('-o, --output <mode>', 'plain or json').choices(['plain', 'json']).default('plain')).action(async (opts: { output: 'plain' | 'json' }) => { const { doctorCommand } = await import('./doctor-command.js'); done(await doctorCommand(opts)); }));
+  program.addCommand(
+    new Command('schema').description('print the hadesfile JSON Schema (for editors)').action(async () => {
+      const { schemaCommand } = await import('./info-commands.js');
+      done(await schemaCommand());
+    }),
+  );
+  return program;
+}
+
+/** Parses argv, runs the command, and returns its exit code; every error ends here, printed once. */
+export async function runProgram(argv: string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram((c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    // Every message may carry a value (a bad path built from a secret): scrubbed first.
+    if (e instanceof UserError) {
+      process.stderr.write(redactOutput(e.format()) + '\n');
+      return EXIT.usage;
+    }
+    if (e instanceof RunError) {
+      process.stderr.write(redactOutput(`error: ${e.message}`) + '\n');
+      return EXIT.failed;
+    }
+    const hint = process.sourceMapsEnabled || !import.meta.url.includes('/dist/bin/') ? '' : '\n(the places above are in the bundle, dist/bin/; run with NODE_OPTIONS=--enable-source-maps to see them in src/)';
+    process.stderr.write(`${INTERNAL_ERROR}:\n${redactOutput((e as Error)?.stack ?? String(e))}${hint}\n`);
+    return EXIT.failed;
+  }
+}
+
