@@ -9,14 +9,14 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { HostSpec } from '../config/model.js';
-import { type KnownHostEntry, loadKnownHosts } from './known-hosts.js';
+import { type KnownHostEntry, loadKnownHosts } from './ssh/known-hosts.js';
 import { LocalTransport } from './local.js';
 import { type ConnectionContext, DEFAULT_CONNECT_TIMEOUT_MS, type SshEndpoint, SshConnection, SshTransport } from './ssh.js';
 import { SshConfig, defaultSshConfigPath } from './ssh-config.js';
 import type { Transport } from './types.js';
 import { TransportError } from './types.js';
 
-export { HostKeyError } from './known-hosts.js';
+export { HostKeyError } from './ssh/known-hosts.js';
 
 export interface PoolOptions {
   hosts: Map<string, HostSpec>; // inventory, for resolving `jump: <name>`

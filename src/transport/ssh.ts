@@ -2,7 +2,7 @@
  * SSH transport over ssh2: one connection per endpoint for the whole run, many exec
  * channels multiplexed over it (capped per connection, queued beyond the cap).
  *
- * - Host keys are always verified (./known-hosts.ts); unknown hosts are refused unless
+ * - Host keys are always verified (./ssh/known-hosts.ts); unknown hosts are refused unless
  *   `acceptNewHosts`, changed or revoked keys are refused always.
  * - Connect errors name the host and the phase: DNS, TCP refused/unreachable, timeout
  *   ("no answer within 10s"), handshake, host key, authentication (with the methods tried).
@@ -28,13 +28,13 @@ import {
   hostKeyError,
   knownKeyTypes,
   preferredHostKeyAlgorithms,
-} from './known-hosts.js';
+} from './ssh/known-hosts.js';
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 import { TransportError } from './types.js';
 import { Tail } from './tail.js';
 import { assertSessionInternals, execOn, isOpen, openSession, type ChannelOpenError } from './ssh-session.js';
 
-export { HostKeyError } from './known-hosts.js';
+export { HostKeyError } from './ssh/known-hosts.js';
 
 const { Client, utils } = ssh2;
 type Ssh2Client = InstanceType<typeof Client>;
