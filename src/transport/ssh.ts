@@ -32,7 +32,7 @@ import {
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 import { TransportError } from './types.js';
 import { Tail } from './tail.js';
-import { assertSessionInternals, execOn, isOpen, openSession, type ChannelOpenError } from './ssh-session.js';
+import { assertSessionInternals, execOn, isOpen, openSession, type ChannelOpenError } from './ssh/channel.js';
 
 export { HostKeyError } from './ssh/known-hosts.js';
 
@@ -121,7 +121,7 @@ export class SshConnection {
   private limit: number;
   private readonly waiters: Array<() => void> = [];
   /**
-   * A session channel opened ahead of the next command (ssh-session.ts): the command then
+   * A session channel opened ahead of the next command (ssh/channel.ts): the command then
    * costs a round trip less. Undefined when the server refused one (MaxSessions
    * already used up): then channels are opened per command.
    */
@@ -702,7 +702,7 @@ export class SshConnection {
           return;
         }
         channel = ch;
-        // No wait for the exec reply (ssh-session.ts); stdin goes once the server's window opens.
+        // No wait for the exec reply (ssh/channel.ts); stdin goes once the server's window opens.
         execOn(ch, command).catch((e: Error) => finish(this.err(`cannot run the command: ${e.message}`, e)));
         const out = new Tail(limit);
         const errTail = new Tail(limit);
