@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import type { HostSpec } from '../config/model.js';
 import { type KnownHostEntry, loadKnownHosts } from './ssh/known-hosts.js';
 import { LocalTransport } from './local.js';
-import { type ConnectionContext, DEFAULT_CONNECT_TIMEOUT_MS, type SshEndpoint, SshConnection, SshTransport } from './ssh.js';
+import { type ConnectionContext, DEFAULT_CONNECT_TIMEOUT_MS, type SshEndpoint, SshConnection, SshTransport } from './ssh/connection.js';
 import { SshConfig, defaultSshConfigPath } from './ssh/config.js';
 import type { Transport } from './types.js';
 import { TransportError } from './types.js';

@@ -2,7 +2,7 @@
  * SSH transport over ssh2: one connection per endpoint for the whole run, many exec
  * channels multiplexed over it (capped per connection, queued beyond the cap).
  *
- * - Host keys are always verified (./ssh/known-hosts.ts); unknown hosts are refused unless
+ * - Host keys are always verified (./known-hosts.ts); unknown hosts are refused unless
  *   `acceptNewHosts`, changed or revoked keys are refused always.
  * - Connect errors name the host and the phase: DNS, TCP refused/unreachable, timeout
  *   ("no answer within 10s"), handshake, host key, authentication (with the methods tried).
@@ -12,7 +12,7 @@
  *   The only thing ever re-attempted is *opening a channel* the server refused under
  *   load (MaxSessions) while other channels were running — the command had not started.
  * - Env vars are never sent with ssh2's `env` (sshd drops them without AcceptEnv):
- *   callers put them in the command/stdin (see ./shell.ts).
+ *   callers put them in the command/stdin (see ../shell.ts).
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -28,13 +28,13 @@ import {
   hostKeyError,
   knownKeyTypes,
   preferredHostKeyAlgorithms,
-} from './ssh/known-hosts.js';
-import type { ExecOptions, ExecResult, Transport } from './types.js';
-import { TransportError } from './types.js';
-import { Tail } from './tail.js';
-import { assertSessionInternals, execOn, isOpen, openSession, type ChannelOpenError } from './ssh/channel.js';
+} from './known-hosts.js';
+import type { ExecOptions, ExecResult, Transport } from '../types.js';
+import { TransportError } from '../types.js';
+import { Tail } from '../tail.js';
+import { assertSessionInternals, execOn, isOpen, openSession, type ChannelOpenError } from './channel.js';
 
-export { HostKeyError } from './ssh/known-hosts.js';
+export { HostKeyError } from './known-hosts.js';
 
 const { Client, utils } = ssh2;
 type Ssh2Client = InstanceType<typeof Client>;
@@ -121,7 +121,7 @@ export class SshConnection {
   private limit: number;
   private readonly waiters: Array<() => void> = [];
   /**
-   * A session channel opened ahead of the next command (ssh/channel.ts): the command then
+   * A session channel opened ahead of the next command (./channel.ts): the command then
    * costs a round trip less. Undefined when the server refused one (MaxSessions
    * already used up): then channels are opened per command.
    */
@@ -702,7 +702,7 @@ export class SshConnection {
           return;
         }
         channel = ch;
-        // No wait for the exec reply (ssh/channel.ts); stdin goes once the server's window opens.
+        // No wait for the exec reply (./channel.ts); stdin goes once the server's window opens.
         execOn(ch, command).catch((e: Error) => finish(this.err(`cannot run the command: ${e.message}`, e)));
         const out = new Tail(limit);
         const errTail = new Tail(limit);
