@@ -14,13 +14,10 @@
  * - Env vars are never sent with ssh2's `env` (sshd drops them without AcceptEnv):
  *   callers put them in the command/stdin (see ../shell.ts).
  */
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { type Duplex, type Readable, Writable } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
+import type { AnyAuthMethod, ClientChannel, ConnectConfig } from 'ssh2';
 import {
   type KnownHostEntry,
   appendKnownHost,
@@ -33,59 +30,24 @@ import type { ExecOptions, ExecResult, Transport } from '../types.js';
 import { TransportError } from '../types.js';
 import { Tail } from '../tail.js';
 import { assertSessionInternals, execOn, isOpen, openSession, type ChannelOpenError } from './channel.js';
+import { type Credentials, loadCredentials } from './credentials.js';
+import {
+  type ConnectionContext,
+  DEFAULT_KEEPALIVE_COUNT_MAX,
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_MAX_CHANNELS,
+  type SshEndpoint,
+  secs,
+} from './endpoint.js';
 
 export { HostKeyError } from './known-hosts.js';
 
-const { Client, utils } = ssh2;
+const { Client } = ssh2;
 type Ssh2Client = InstanceType<typeof Client>;
 
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-export const DEFAULT_KEEPALIVE_INTERVAL_MS = 15_000;
-export const DEFAULT_KEEPALIVE_COUNT_MAX = 3;
-/** Concurrent exec channels per connection: below OpenSSH's default MaxSessions (10). */
-export const DEFAULT_MAX_CHANNELS = 8;
 const DEFAULT_CAPTURE = 1 << 20;
 /** After an abort: how long the remote command gets to die from SIGTERM before we drop the channel. */
 const ABORT_GRACE_MS = 2_000;
-export const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
-
-/** Everything needed to reach one SSH endpoint, already merged from HostSpec + ssh config. */
-export interface SshEndpoint {
-  /** Inventory name, used in every message. */
-  name: string;
-  addr: string;
-  port: number;
-  user: string;
-  /** Identity files to offer, in order (absolute). Empty = agent + default keys. */
-  identityFiles: string[];
-  /** Where identityFiles came from: a missing/unusable file is an error for 'host', skipped for 'config'. */
-  identitySource: 'host' | 'config' | 'default';
-  passphraseEnv?: string;
-  /** Offer only the identity files, not the agent (OpenSSH IdentitiesOnly). */
-  identitiesOnly?: boolean;
-  connectTimeoutMs: number;
-  keepaliveIntervalMs?: number;
-  keepaliveCountMax?: number;
-  maxChannels?: number;
-  /** Reach the endpoint through this connection (direct-tcpip), e.g. a jump host. */
-  jump?: SshConnection;
-}
-
-/** What a connection needs from its pool. */
-export interface ConnectionContext {
-  knownHostsFiles: string[];
-  acceptNewHosts: boolean;
-  /** Current known_hosts entries (loaded once, updated on accept-new). */
-  knownHosts(): Promise<KnownHostEntry[]>;
-  /** Records an accepted key so later connections in this run see it. */
-  remember(entries: KnownHostEntry[]): void;
-  /** Throttles concurrent handshakes (sshd MaxStartups); resolves to a release function. */
-  handshakeSlot(): Promise<() => void>;
-  /** Called once per connection that reached "authenticated". */
-  opened(): void;
-  /** Env to read passphrases and SSH_AUTH_SOCK from (default process.env). */
-  env?: NodeJS.ProcessEnv;
-}
 
 type State = 'idle' | 'connecting' | 'ready' | 'failed' | 'dropped' | 'closed';
 
@@ -93,19 +55,6 @@ interface Running {
   fail(err: Error): void;
 }
 
-function secs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
-}
-
-function tildify(p: string): string {
-  const home = os.homedir();
-  return home && p.startsWith(home + path.sep) ? '~' + p.slice(home.length) : p;
-}
-
-interface Credential {
-  label: string;
-  method: (user: string) => AnyAuthMethod;
-}
 
 /** One pooled SSH connection. Shared by every SshTransport that resolves to the same endpoint. */
 export class SshConnection {
@@ -210,10 +159,10 @@ export class SshConnection {
       }
     }
     let entries: KnownHostEntry[];
-    let creds: { list: Credential[]; notes: string[] };
+    let creds: Credentials;
     try {
       entries = await this.ctx.knownHosts();
-      creds = this.credentials();
+      creds = loadCredentials(this.ep, this.ctx.env ?? process.env);
     } catch (e) {
       tunnel?.destroy();
       throw e;
@@ -264,7 +213,7 @@ export class SshConnection {
     sock: Duplex,
     deadline: number,
     entries: KnownHostEntry[],
-    creds: { list: Credential[]; notes: string[] },
+    creds: Credentials,
   ): Promise<void> {
     const ep = this.ep;
     const client = new Client();
@@ -414,87 +363,6 @@ export class SshConnection {
         settle(this.err(`cannot start the SSH handshake with ${this.where}: ${(e as Error).message}`, e));
       }
     });
-  }
-
-  /** Keys and agent to offer, in order; throws on a broken explicit identity. */
-  private credentials(): { list: Credential[]; notes: string[] } {
-    const ep = this.ep;
-    const env = this.ctx.env ?? process.env;
-    const list: Credential[] = [];
-    const notes: string[] = [];
-    const explicit = ep.identitySource === 'host';
-    const files =
-      ep.identityFiles.length > 0
-        ? ep.identityFiles
-        : DEFAULT_IDENTITIES.map((n) => path.join(env.HOME || os.homedir(), '.ssh', n)).filter((f) => fs.existsSync(f));
-    const source = ep.identityFiles.length > 0 ? ep.identitySource : 'default';
-    const keys: Credential[] = [];
-    for (const file of files) {
-      let data: Buffer;
-      try {
-        data = fs.readFileSync(file);
-      } catch (e) {
-        const msg = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message;
-        if (explicit) throw this.err(`identity_file ${file} ${msg}`, e);
-        notes.push(`${tildify(file)} ${msg}`);
-        continue;
-      }
-      let parsed = utils.parseKey(data);
-      if (parsed instanceof Error && /passphrase|encrypted/i.test(parsed.message)) {
-        const envName = ep.passphraseEnv;
-        const pass = envName !== undefined && source !== 'default' ? env[envName] : undefined;
-        if (pass === undefined) {
-          if (source === 'default') {
-            notes.push(`${tildify(file)} skipped: encrypted (use identity_file with passphrase_env, or an agent)`);
-            continue;
-          }
-          throw this.err(
-            envName
-              ? `identity_file ${file} is encrypted and the environment variable ${envName} (passphrase_env) is not set`
-              : `identity_file ${file} is encrypted; set passphrase_env to the name of an environment variable holding its passphrase, or load it into ssh-agent`,
-          );
-        }
-        parsed = utils.parseKey(data, pass);
-        if (parsed instanceof Error) {
-          throw this.err(`cannot decrypt identity_file ${file} with the passphrase from ${envName}: ${parsed.message}`, parsed);
-        }
-      }
-      if (parsed instanceof Error) {
-        if (source !== 'default' && explicit) throw this.err(`cannot read identity_file ${file}: ${parsed.message}`, parsed);
-        notes.push(`${tildify(file)} skipped: ${parsed.message}`);
-        continue;
-      }
-      const key: ParsedKey = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
-      if (!key.isPrivateKey()) {
-        if (explicit) throw this.err(`identity_file ${file} is not a private key`);
-        notes.push(`${tildify(file)} skipped: not a private key`);
-        continue;
-      }
-      keys.push({ label: `publickey (key ${tildify(file)})`, method: (username) => ({ type: 'publickey', username, key }) });
-    }
-    const agentSock = env.SSH_AUTH_SOCK;
-    const agent: Credential | undefined =
-      agentSock && !ep.identitiesOnly
-        ? { label: 'agent (SSH_AUTH_SOCK)', method: (username) => ({ type: 'agent', username, agent: agentSock }) }
-        : undefined;
-    // Explicit identities first (the operator asked for them); with defaults, the agent first, like OpenSSH.
-    if (source === 'default') {
-      if (agent) list.push(agent);
-      list.push(...keys);
-    } else {
-      list.push(...keys);
-      if (agent) list.push(agent);
-    }
-    if (list.length === 0) {
-      throw this.err(
-        `no credentials to offer to ${this.where}: ` +
-          (source === 'default'
-            ? `no identity_file, SSH_AUTH_SOCK is not set, and none of ${DEFAULT_IDENTITIES.map((n) => `~/.ssh/${n}`).join(', ')} is usable`
-            : `none of the identity files is usable`) +
-          (notes.length ? ` (${notes.join('; ')})` : ''),
-      );
-    }
-    return { list, notes };
   }
 
   /** Opens the spare session channel for the next command, unless one is there (or refused). */
