@@ -14,36 +14,18 @@
  * - Env vars are never sent with ssh2's `env` (sshd drops them without AcceptEnv):
  *   callers put them in the command/stdin (see ../shell.ts).
  */
-import * as net from 'node:net';
 import { type Duplex, type Readable, Writable } from 'node:stream';
-import ssh2 from 'ssh2';
-import type { AnyAuthMethod, ClientChannel, ConnectConfig } from 'ssh2';
-import {
-  type KnownHostEntry,
-  appendKnownHost,
-  checkHostKey,
-  hostKeyError,
-  knownKeyTypes,
-  preferredHostKeyAlgorithms,
-} from './known-hosts.js';
+import type { ClientChannel } from 'ssh2';
+import type { KnownHostEntry } from './known-hosts.js';
 import type { ExecOptions, ExecResult, Transport } from '../types.js';
 import { TransportError } from '../types.js';
 import { Tail } from '../tail.js';
 import { assertSessionInternals, execOn, isOpen, openSession, type ChannelOpenError } from './channel.js';
 import { type Credentials, loadCredentials } from './credentials.js';
-import {
-  type ConnectionContext,
-  DEFAULT_KEEPALIVE_COUNT_MAX,
-  DEFAULT_KEEPALIVE_INTERVAL_MS,
-  DEFAULT_MAX_CHANNELS,
-  type SshEndpoint,
-  secs,
-} from './endpoint.js';
+import { type ConnectionContext, DEFAULT_MAX_CHANNELS, type SshEndpoint, secs } from './endpoint.js';
+import { type Ssh2Client, handshake, tcpConnect } from './handshake.js';
 
 export { HostKeyError } from './known-hosts.js';
-
-const { Client } = ssh2;
-type Ssh2Client = InstanceType<typeof Client>;
 
 const DEFAULT_CAPTURE = 1 << 20;
 /** After an abort: how long the remote command gets to die from SIGTERM before we drop the channel. */
@@ -170,199 +152,24 @@ export class SshConnection {
     const release = await this.ctx.handshakeSlot();
     try {
       const deadline = Date.now() + ep.connectTimeoutMs;
-      const sock = tunnel ?? (await this.tcpConnect(deadline));
-      await this.handshake(sock, deadline, entries, creds);
+      const sock = tunnel ?? (await tcpConnect(ep, deadline));
+      await handshake(ep, this.ctx, sock, deadline, entries, creds, (client) => this.ready(client, sock));
     } finally {
       release();
     }
     this.ctx.opened();
   }
 
-  private tcpConnect(deadline: number): Promise<net.Socket> {
-    const { addr, port, connectTimeoutMs } = this.ep;
-    return new Promise((resolve, reject) => {
-      const sock = net.connect({ host: addr, port });
-      const timer = setTimeout(
-        () => {
-          sock.destroy();
-          reject(
-            this.err(
-              `no answer within ${secs(connectTimeoutMs)} from ${this.where} (TCP connect timed out)` +
-                `\n    hint: is the address right and the host up? raise connect_timeout if it is just slow`,
-            ),
-          );
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-      sock.once('connect', () => {
-        clearTimeout(timer);
-        sock.removeAllListeners('error');
-        sock.on('error', () => undefined); // ssh2 adds its own handlers and reports errors
-        sock.setNoDelay(true);
-        resolve(sock);
-      });
-      sock.once('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        sock.destroy();
-        reject(this.err(describeSocketError(e, addr, port), e));
-      });
+  /** The handshake succeeded: this client is the connection now (called before any later event of it). */
+  private ready(client: Ssh2Client, sock: Duplex): void {
+    this.client = client;
+    this.sock = sock;
+    assertSessionInternals(client);
+    client.removeAllListeners('error');
+    client.on('error', (e: Error & { level?: string }) => {
+      this.dropReason = e.level === 'client-timeout' ? 'no keepalive answer' : e.message;
     });
-  }
-
-  private handshake(
-    sock: Duplex,
-    deadline: number,
-    entries: KnownHostEntry[],
-    creds: Credentials,
-  ): Promise<void> {
-    const ep = this.ep;
-    const client = new Client();
-    const tried: string[] = [];
-    let serverMethods: string[] | undefined;
-    let hostKeyFailure: Error | undefined;
-    let sawBanner = false;
-    let authStarted = false;
-    const queue = [...creds.list];
-
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const settle = (e?: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (e) {
-          client.removeAllListeners('ready');
-          client.on('error', () => undefined);
-          client.end();
-          sock.destroy();
-          reject(e);
-        } else {
-          resolve();
-        }
-      };
-      const timer = setTimeout(
-        () => {
-          const phase = !sawBanner
-            ? `connected to ${this.where} but got no SSH answer (is it an SSH server?)`
-            : authStarted
-              ? `the SSH handshake with ${this.where} stalled during authentication`
-              : `the SSH handshake with ${this.where} did not complete`;
-          settle(this.err(`no answer within ${secs(ep.connectTimeoutMs)}: ${phase}`));
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-
-      const triedText = () =>
-        `tried ${tried.length ? tried.join(', ') : 'nothing'}` + (creds.notes.length ? `; ${creds.notes.join('; ')}` : '');
-
-      client.on('greeting', () => (sawBanner = true));
-      client.on('handshake', () => (sawBanner = true));
-      client.on('ready', () => {
-        if (settled) return;
-        this.client = client;
-        this.sock = sock;
-        assertSessionInternals(client);
-        client.removeAllListeners('error');
-        client.on('error', (e: Error & { level?: string }) => {
-          this.dropReason = e.level === 'client-timeout' ? 'no keepalive answer' : e.message;
-        });
-        client.on('close', () => this.onClosed());
-        settle();
-      });
-      client.on('error', (e: Error & { level?: string }) => {
-        if (hostKeyFailure) return settle(hostKeyFailure);
-        if (e.level === 'client-authentication' || /authentication/i.test(e.message)) {
-          const only = serverMethods && !serverMethods.includes('publickey');
-          return settle(
-            this.err(
-              `authentication failed for user ${JSON.stringify(ep.user)} at ${this.where} (${triedText()})` +
-                (only ? `; the server only accepts: ${serverMethods!.join(', ')}` : '') +
-                `\n    hint: check the user, identity_file, and that the public key is in ~${ep.user}/.ssh/authorized_keys on the host`,
-              e,
-            ),
-          );
-        }
-        if (e.level === 'client-socket') {
-          return settle(this.err(`connection to ${this.where} failed during the SSH handshake: ${describeSocketError(e, ep.addr, ep.port)}`, e));
-        }
-        if (/before handshake/i.test(e.message)) {
-          return settle(
-            this.err(
-              `${this.where} closed the connection before the SSH handshake` +
-                `\n    hint: sshd may be refusing connections (MaxStartups, firewall, fail2ban)`,
-              e,
-            ),
-          );
-        }
-        if (/too many authentication failures/i.test(e.message)) {
-          return settle(this.err(`authentication failed at ${this.where}: too many authentication failures (${triedText()})`, e));
-        }
-        settle(this.err(`SSH handshake with ${this.where} failed: ${e.message}`, e));
-      });
-      client.on('close', () => {
-        if (hostKeyFailure) return settle(hostKeyFailure);
-        settle(this.err(`${this.where} closed the connection during the SSH handshake`));
-      });
-
-      const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
-        const verdict = checkHostKey(entries, ep.addr, ep.port, key);
-        if (verdict.status === 'ok') return verify(true);
-        if (verdict.status === 'unknown' && this.ctx.acceptNewHosts) {
-          const file = this.ctx.knownHostsFiles[0];
-          if (!file) {
-            hostKeyFailure = this.err('cannot accept a new host key: no known_hosts file configured');
-            return verify(false);
-          }
-          appendKnownHost(file, ep.addr, ep.port, key).then(
-            () => {
-              this.ctx.remember([
-                { file, line: 0, hosts: ep.port === 22 ? ep.addr.toLowerCase() : `[${ep.addr.toLowerCase()}]:${ep.port}`, keyType: keyTypeOfBlob(key), key },
-              ]);
-              verify(true);
-            },
-            (e: Error) => {
-              hostKeyFailure = this.err(`cannot record the new host key in ${file}: ${e.message}`, e);
-              verify(false);
-            },
-          );
-          return;
-        }
-        hostKeyFailure = hostKeyError(ep.name, ep.addr, ep.port, key, verdict, this.ctx.knownHostsFiles);
-        verify(false);
-      };
-
-      const authHandler = (methodsLeft: string[] | null, _partial: boolean | null, next: (m: AnyAuthMethod | false) => void) => {
-        authStarted = true;
-        if (methodsLeft && !methodsLeft.includes('publickey')) {
-          serverMethods = methodsLeft;
-          return next(false);
-        }
-        const c = queue.shift();
-        if (!c) return next(false);
-        tried.push(c.label);
-        next(c.method(ep.user));
-      };
-
-      const config: ConnectConfig = {
-        sock: sock as unknown as ConnectConfig['sock'],
-        username: ep.user,
-        readyTimeout: 0, // our own deadline covers TCP + handshake + auth
-        keepaliveInterval: ep.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
-        keepaliveCountMax: ep.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT_MAX,
-        hostVerifier: hostVerifier as ConnectConfig['hostVerifier'],
-        authHandler: authHandler as unknown as ConnectConfig['authHandler'],
-        algorithms: {
-          serverHostKey: preferredHostKeyAlgorithms(knownKeyTypes(entries, ep.addr, ep.port)) as NonNullable<
-            ConnectConfig['algorithms']
-          >['serverHostKey'],
-        },
-      };
-      try {
-        client.connect(config);
-      } catch (e) {
-        settle(this.err(`cannot start the SSH handshake with ${this.where}: ${(e as Error).message}`, e));
-      }
-    });
+    client.on('close', () => this.onClosed());
   }
 
   /** Opens the spare session channel for the next command, unless one is there (or refused). */
@@ -661,11 +468,6 @@ export class SshConnection {
 
 class ChannelRefused extends Error {}
 
-function keyTypeOfBlob(key: Buffer): string {
-  const n = key.readUInt32BE(0);
-  return key.subarray(4, 4 + n).toString('latin1');
-}
-
 /**
  * Sends an RFC 4254 "signal" request. ssh2's Channel.signal() silently does nothing once
  * our side has sent EOF (stdin ended) — which is almost always the case here — although
@@ -734,27 +536,6 @@ function feed(ch: ClientChannel, input: ExecOptions['stdin'], sock: Duplex | und
     return sink;
   }
   return undefined;
-}
-
-export function describeSocketError(e: NodeJS.ErrnoException, addr: string, port: number): string {
-  switch (e.code) {
-    case 'ECONNREFUSED':
-      return `connection refused by ${addr}:${port} (nothing listening there: is sshd running, is the port right?)`;
-    case 'ENOTFOUND':
-    case 'EAI_NONAME':
-      return `cannot resolve host name ${JSON.stringify(addr)} (DNS lookup failed: ${e.code})`;
-    case 'EAI_AGAIN':
-      return `cannot resolve host name ${JSON.stringify(addr)} (DNS temporarily unavailable: ${e.code})`;
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return `${addr}:${port} is unreachable (${e.code}: no route to it)`;
-    case 'ECONNRESET':
-      return `connection to ${addr}:${port} was reset (ECONNRESET)`;
-    case 'ETIMEDOUT':
-      return `connection to ${addr}:${port} timed out (ETIMEDOUT)`;
-    default:
-      return `cannot connect to ${addr}:${port}: ${e.message}`;
-  }
 }
 
 /**
