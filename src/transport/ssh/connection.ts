@@ -1,6 +1,12 @@
 /**
  * SSH transport over ssh2: one connection per endpoint for the whole run, many exec
- * channels multiplexed over it (capped per connection, queued beyond the cap).
+ * channels multiplexed over it (capped per connection, queued beyond the cap). This file
+ * is the connection's state machine; the parts live beside it:
+ *   endpoint.ts     what a connection is made of (endpoint, pool context, defaults)
+ *   credentials.ts  identity files, passphrases and the agent
+ *   handshake.ts    TCP connect, SSH handshake, host key, authentication (and their errors)
+ *   channel.ts      session channels, the exec request, stdin/output plumbing, tunnels
+ *   transport.ts    the Transport a caller holds (a name over a shared connection)
  *
  * - Host keys are always verified (./known-hosts.ts); unknown hosts are refused unless
  *   `acceptNewHosts`, changed or revoked keys are refused always.
@@ -17,7 +23,7 @@
 import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { KnownHostEntry } from './known-hosts.js';
-import type { ExecOptions, ExecResult, Transport } from '../types.js';
+import type { ExecOptions, ExecResult } from '../types.js';
 import { TransportError } from '../types.js';
 import {
   type ChannelOpenError,
@@ -32,8 +38,6 @@ import {
 import { type Credentials, loadCredentials } from './credentials.js';
 import { type ConnectionContext, DEFAULT_MAX_CHANNELS, type SshEndpoint, secs } from './endpoint.js';
 import { type Ssh2Client, handshake, tcpConnect } from './handshake.js';
-
-export { HostKeyError } from './known-hosts.js';
 
 type State = 'idle' | 'connecting' | 'ready' | 'failed' | 'dropped' | 'closed';
 
@@ -341,48 +345,5 @@ export class SshConnection {
     });
     this.client = undefined;
     this.sock = undefined;
-  }
-}
-
-/**
- * Two inventory names can share one connection (same user@addr:port): errors from it
- * carry the first name; re-label them with the caller's, keeping class and fields.
- */
-function renamed(e: unknown, name: string): unknown {
-  if (!(e instanceof TransportError) || e.host === name) return e;
-  const copy = Object.create(Object.getPrototypeOf(e) as object) as TransportError;
-  Object.assign(copy, e, { host: name });
-  Object.defineProperty(copy, 'message', {
-    value: `${name}: ${e.message.slice(e.host.length + 2)}`,
-    writable: true,
-    configurable: true,
-  });
-  if (e.cause !== undefined) Object.defineProperty(copy, 'cause', { value: e.cause, writable: true, configurable: true });
-  Object.defineProperty(copy, 'stack', { value: `${e.name}: ${copy.message}`, writable: true, configurable: true });
-  return copy;
-}
-
-/** The Transport a caller holds: a name plus the shared connection. */
-export class SshTransport implements Transport {
-  constructor(
-    readonly name: string,
-    readonly connection: SshConnection,
-  ) {}
-
-  connect(): Promise<void> {
-    return this.connection.connect().catch((e: unknown) => {
-      throw renamed(e, this.name);
-    });
-  }
-
-  exec(command: string, opts?: ExecOptions): Promise<ExecResult> {
-    return this.connection.exec(command, opts).catch((e: unknown) => {
-      throw renamed(e, this.name);
-    });
-  }
-
-  /** Closes the underlying (shared) connection; a later connect() opens a new one. */
-  close(): Promise<void> {
-    return this.connection.close();
   }
 }
