@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type { HostSpec } from '../config/model.js';
 import { type KnownHostEntry, loadKnownHosts } from './ssh/known-hosts.js';
 import { LocalTransport } from './local.js';
+import { Semaphore } from './semaphore.js';
 import { SshConnection } from './ssh/connection.js';
 import { type ConnectionContext, DEFAULT_CONNECT_TIMEOUT_MS, type SshEndpoint } from './ssh/endpoint.js';
 import { SshTransport } from './ssh/transport.js';
@@ -49,13 +50,13 @@ export class TransportPool {
   private entries: Promise<KnownHostEntry[]> | undefined;
   private readonly remembered: KnownHostEntry[] = [];
   private readonly ctx: ConnectionContext;
-  private handshakes = 0;
-  private readonly handshakeQueue: Array<() => void> = [];
+  /** Concurrent handshakes (sshd MaxStartups). */
+  private readonly handshakes: Semaphore;
 
   constructor(private readonly opts: PoolOptions) {
     this.sshConfig = new SshConfig(opts.sshConfigPath ?? defaultSshConfigPath());
     this.knownHostsFiles = opts.knownHostsFiles ?? [defaultKnownHostsFile()];
-    const maxHandshakes = Math.max(1, opts.maxConcurrentHandshakes ?? 32);
+    this.handshakes = new Semaphore(Math.max(1, opts.maxConcurrentHandshakes ?? 32));
     this.ctx = {
       knownHostsFiles: this.knownHostsFiles,
       acceptNewHosts: opts.acceptNewHosts ?? false,
@@ -64,21 +65,7 @@ export class TransportPool {
         return [...(await this.entries), ...this.remembered];
       },
       remember: (e) => this.remembered.push(...e),
-      handshakeSlot: () =>
-        new Promise((resolve) => {
-          const grant = () => {
-            this.handshakes++;
-            let done = false;
-            resolve(() => {
-              if (done) return;
-              done = true;
-              this.handshakes--;
-              this.handshakeQueue.shift()?.();
-            });
-          };
-          if (this.handshakes < maxHandshakes) grant();
-          else this.handshakeQueue.push(grant);
-        }),
+      handshakeSlot: () => this.handshakes.acquire(),
       opened: () => {
         this.stats.connectionsOpened++;
       },

@@ -24,6 +24,7 @@ import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { KnownHostEntry } from './known-hosts.js';
 import type { ExecOptions, ExecResult } from '../types.js';
+import { type Release, Semaphore } from '../semaphore.js';
 import { TransportError } from '../types.js';
 import {
   type ChannelOpenError,
@@ -51,9 +52,8 @@ export class SshConnection {
   private failure: Error | undefined;
   private dropReason: string | undefined;
   private readonly running = new Set<Running>();
-  private active = 0;
-  private limit: number;
-  private readonly waiters: Array<() => void> = [];
+  /** Concurrent exec channels, lowered when the server refuses one (MaxSessions). */
+  private readonly channels: Semaphore;
   /**
    * A session channel opened ahead of the next command (./channel.ts): the command then
    * costs a round trip less. Undefined when the server refused one (MaxSessions
@@ -74,7 +74,7 @@ export class SshConnection {
     readonly ep: SshEndpoint,
     private readonly ctx: ConnectionContext,
   ) {
-    this.limit = ep.maxChannels ?? DEFAULT_MAX_CHANNELS;
+    this.channels = new Semaphore(ep.maxChannels ?? DEFAULT_MAX_CHANNELS);
   }
 
   get name(): string {
@@ -217,7 +217,7 @@ export class SshConnection {
     for (const r of [...this.running]) r.fail(err);
     this.running.clear();
     // Queued execs: wake them; they will see the state and fail.
-    for (const w of this.waiters.splice(0)) w();
+    this.channels.wake();
   }
 
   /** Opens a direct-tcpip channel to `host:port` as seen from this endpoint (for jumps). */
@@ -232,33 +232,16 @@ export class SshConnection {
     return closes === this.closes ? undefined : this.err(`the connection to ${this.where} was closed by Hades before the command started`);
   }
 
-  private async slot(closes: number, signal?: AbortSignal): Promise<() => void> {
-    while (this.active >= this.limit) {
-      await new Promise<void>((resolve, reject) => {
-        const wake = () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          const i = this.waiters.indexOf(wake);
-          if (i >= 0) this.waiters.splice(i, 1);
-          reject(this.err('aborted before start'));
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.waiters.push(wake);
-      });
+  /** A channel slot on this connection; fails when the connection was closed or lost meanwhile. */
+  private async slot(closes: number, signal?: AbortSignal): Promise<Release> {
+    for (;;) {
+      const release = await this.channels.wait(signal, () => this.err('aborted before start'));
+      if (release) return release;
+      // Woken by a close or a drop (onClosed): fail as the connection now says.
       const closed = this.closedSince(closes);
       if (closed) throw closed;
       if (this.state !== 'ready') await this.connect();
     }
-    this.active++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.active--;
-      this.waiters.shift()?.();
-    };
   }
 
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
@@ -282,8 +265,8 @@ export class SshConnection {
         // connection; if nothing else runs here, the server is still tearing down sessions
         // that already ended on our side: back off briefly, bounded by the connect timeout.
         refusedSince ||= Date.now();
-        if (this.active > 1) {
-          this.limit = Math.max(1, this.active - 1);
+        if (this.channels.inUse > 1) {
+          this.channels.limit = Math.max(1, this.channels.inUse - 1);
           pause = 0;
           continue;
         }
