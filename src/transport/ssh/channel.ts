@@ -1,5 +1,9 @@
 /**
- * Session channels without ssh2's extra round trips.
+ * Channels of an SSH connection: a command's session channel (`runCommand`: the exec
+ * request — sent by `execOn`, the one place a command string goes on the wire — output
+ * capture, paced stdin, abort) and jump tunnels (`openTunnel`).
+ *
+ * Session channels go without ssh2's extra round trips.
  *
  * ssh2's public `client.exec()` opens a session channel (one round trip), then sends the
  * exec request and hands over the channel only when the server has accepted it (a second
