@@ -49,11 +49,12 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       knownHostsFiles: [defaultKnownHostsFile(), ...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
       acceptNewHosts: opts.acceptNewHosts,
       ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+      localCwd: hf.baseDir,
     });
     const specs = [...new Set(sshHosts.map((h) => h.host))].map((n) => hf.hosts.get(n)!).filter(Boolean);
     keyProblems = pool.connectAll(specs).then((errors) => [...errors.values()].filter((e) => e instanceof HostKeyError));
   }
-  const [{ RunFiles }, { RunArtifacts, defaultCacheDir }, { openRegistry }, { RunControl }, { runPlan }, { AuditSink }, { JsonSink }, { PlainSink }, { EventBus }, { LocalTransport }, { CliGatekeeper }] =
+  const [{ RunFiles }, { RunArtifacts, defaultCacheDir }, { openRegistry }, { RunControl }, { runPlan }, { AuditSink }, { JsonSink }, { PlainSink }, { EventBus }, { HostTransports }, { CliGatekeeper }] =
     await Promise.all([
       import('../engine/files.js'),
       import('../engine/artifacts.js'),
@@ -64,7 +65,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       import('../report/json.js'),
       import('../report/plain.js'),
       import('../report/sink.js'),
-      import('../transport/local.js'),
+      import('../transport/hosts.js'),
       import('./gate.js'),
     ]);
 
@@ -113,16 +114,8 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     process.off('SIGTERM', onSignal);
     return EXIT.failed;
   }
-  const local = new Map<string, Transport>();
-  const transportFor = (ph: PlannedHost): Transport => {
-    const spec = hf.hosts.get(ph.host);
-    if (ph.transport === 'local' || !spec) {
-      let t = local.get(ph.host);
-      if (!t) local.set(ph.host, (t = new LocalTransport(ph.host, hf.baseDir)));
-      return t;
-    }
-    return pool!.get(spec);
-  };
+  const hosts = pool?.hosts ?? new HostTransports(hf.baseDir);
+  const transportFor = (ph: PlannedHost): Transport => hosts.get(ph.host, hf.hosts.get(ph.host));
 
   const gate = new CliGatekeeper({
     yes: opts.yes,

@@ -9,14 +9,17 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { HostSpec } from '../config/model.js';
-import { type KnownHostEntry, loadKnownHosts } from './known-hosts.js';
-import { LocalTransport } from './local.js';
-import { type ConnectionContext, DEFAULT_CONNECT_TIMEOUT_MS, type SshEndpoint, SshConnection, SshTransport } from './ssh.js';
-import { SshConfig, defaultSshConfigPath } from './ssh-config.js';
+import { type KnownHostEntry, loadKnownHosts } from './ssh/known-hosts.js';
+import { HostTransports } from './hosts.js';
+import { Semaphore } from './semaphore.js';
+import { SshConnection } from './ssh/connection.js';
+import { type ConnectionContext, DEFAULT_CONNECT_TIMEOUT_MS, type SshEndpoint } from './ssh/endpoint.js';
+import { SshTransport } from './ssh/transport.js';
+import { SshConfig, defaultSshConfigPath } from './ssh/config.js';
 import type { Transport } from './types.js';
 import { TransportError } from './types.js';
 
-export { HostKeyError } from './known-hosts.js';
+export { HostKeyError } from './ssh/known-hosts.js';
 
 export interface PoolOptions {
   hosts: Map<string, HostSpec>; // inventory, for resolving `jump: <name>`
@@ -32,6 +35,8 @@ export interface PoolOptions {
   keepaliveIntervalMs?: number;
   /** Where passphrases (passphrase_env) and SSH_AUTH_SOCK are read from (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Where local hosts run their commands (the hadesfile's directory; default: the process's cwd). */
+  localCwd?: string;
 }
 
 export function defaultKnownHostsFile(): string {
@@ -41,19 +46,22 @@ export function defaultKnownHostsFile(): string {
 export class TransportPool {
   readonly stats = { connectionsOpened: 0 };
   private readonly connections = new Map<string, { conn: SshConnection; depth: number }>();
-  private readonly transports = new Map<string, Transport>();
+  /** Local or SSH, per host: the pool's SSH transports behind the one chooser. */
+  readonly hosts: HostTransports;
+  private readonly transports = new Map<string, SshTransport>();
   private readonly sshConfig: SshConfig;
   private readonly knownHostsFiles: string[];
   private entries: Promise<KnownHostEntry[]> | undefined;
   private readonly remembered: KnownHostEntry[] = [];
   private readonly ctx: ConnectionContext;
-  private handshakes = 0;
-  private readonly handshakeQueue: Array<() => void> = [];
+  /** Concurrent handshakes (sshd MaxStartups). */
+  private readonly handshakes: Semaphore;
 
   constructor(private readonly opts: PoolOptions) {
+    this.hosts = new HostTransports(opts.localCwd, (h) => this.sshTransport(h));
     this.sshConfig = new SshConfig(opts.sshConfigPath ?? defaultSshConfigPath());
     this.knownHostsFiles = opts.knownHostsFiles ?? [defaultKnownHostsFile()];
-    const maxHandshakes = Math.max(1, opts.maxConcurrentHandshakes ?? 32);
+    this.handshakes = new Semaphore(Math.max(1, opts.maxConcurrentHandshakes ?? 32));
     this.ctx = {
       knownHostsFiles: this.knownHostsFiles,
       acceptNewHosts: opts.acceptNewHosts ?? false,
@@ -62,21 +70,7 @@ export class TransportPool {
         return [...(await this.entries), ...this.remembered];
       },
       remember: (e) => this.remembered.push(...e),
-      handshakeSlot: () =>
-        new Promise((resolve) => {
-          const grant = () => {
-            this.handshakes++;
-            let done = false;
-            resolve(() => {
-              if (done) return;
-              done = true;
-              this.handshakes--;
-              this.handshakeQueue.shift()?.();
-            });
-          };
-          if (this.handshakes < maxHandshakes) grant();
-          else this.handshakeQueue.push(grant);
-        }),
+      handshakeSlot: () => this.handshakes.acquire(),
       opened: () => {
         this.stats.connectionsOpened++;
       },
@@ -84,19 +78,14 @@ export class TransportPool {
     };
   }
 
-  /** host.local → LocalTransport; otherwise the pooled SSH transport (connects lazily). */
+  /** host.local → LocalTransport (in `localCwd`); otherwise the pooled SSH transport (connects lazily). */
   get(host: HostSpec): Transport {
-    if (host.local) {
-      const k = `local\0${host.name}`;
-      let t = this.transports.get(k);
-      if (!t) {
-        t = new LocalTransport(host.name);
-        this.transports.set(k, t);
-      }
-      return t;
-    }
+    return this.hosts.get(host.name, host);
+  }
+
+  private sshTransport(host: HostSpec): Transport {
     const conn = this.connection(host, []);
-    const k = `ssh\0${host.name}\0${conn.key}`;
+    const k = `${host.name}\0${conn.key}`;
     let t = this.transports.get(k);
     if (!t) {
       t = new SshTransport(host.name, conn);
@@ -130,9 +119,7 @@ export class TransportPool {
     for (const d of [...byDepth.keys()].sort((a, b) => b - a)) {
       await Promise.all(byDepth.get(d)!.map((c) => c.close()));
     }
-    await Promise.all(
-      [...this.transports.values()].filter((t) => !(t instanceof SshTransport)).map((t) => t.close()),
-    );
+    await this.hosts.closeLocal();
   }
 
   /** The merged endpoint for a host (HostSpec over ssh config over defaults). Exposed for dry-run/diagnostics. */

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostSpec } from '../../src/config/model.js';
-import { HostKeyError } from '../../src/transport/known-hosts.js';
+import { HostKeyError } from '../../src/transport/ssh/known-hosts.js';
 import { TransportPool } from '../../src/transport/pool.js';
 import { hostSpec, describeLab } from '../lab/helpers.js';
 import { type DelayProxy, type ExtraSshd, startDelayProxy, startSshd } from '../lab/lab.js';

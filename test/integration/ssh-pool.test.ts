@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostSpec } from '../../src/config/model.js';
 import { LocalTransport } from '../../src/transport/local.js';
 import { TransportPool } from '../../src/transport/pool.js';
-import { SshTransport } from '../../src/transport/ssh.js';
+import { SshTransport } from '../../src/transport/ssh/transport.js';
 import { TransportError } from '../../src/transport/types.js';
 import { TRANSPORT_HOSTS, acceptedLogins, hostSpec, labHost, labInventory, logText, describeLab } from '../lab/helpers.js';
 import { type DelayProxy, type ExtraSshd, startDelayProxy, startSshd } from '../lab/lab.js';

@@ -16,7 +16,7 @@ import {
   parseKnownHosts,
   preferredHostKeyAlgorithms,
   wildcardMatch,
-} from '../../src/transport/known-hosts.js';
+} from '../../src/transport/ssh/known-hosts.js';
 
 // Vectors made with OpenSSH 9.2: ssh-keygen -t ..., ssh-keygen -lf, ssh-keygen -H.
 const ED = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHD2Eolafwnk7mj9i0F+eNVlUrcMud/I06jvOG2gNQpV';

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import { SshConfig, tokenizeLine } from '../../src/transport/ssh-config.js';
+import { SshConfig, tokenizeLine } from '../../src/transport/ssh/config.js';
 import { TransportPool } from '../../src/transport/pool.js';
 import type { HostSpec } from '../../src/config/model.js';
 

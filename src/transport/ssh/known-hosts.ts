@@ -15,7 +15,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { TransportError } from './types.js';
+import { TransportError } from '../types.js';
 
 export interface KnownHostEntry {
   file: string;
