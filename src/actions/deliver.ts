@@ -35,7 +35,7 @@ export function planFileEntry(
     dst,
     mode,
     ...own,
-    tmp: tempPathFor(dst, ctx.runId, ctx.action.index),
+    tmp: tempPathFor(dst),
   };
 }
 
