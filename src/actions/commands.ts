@@ -61,7 +61,7 @@ export function sha256Of(file: string): string {
  * sticky one, only among their own entries): every later step works inside `c`.
  * The same rule holds whoever runs it: it protects a non-root deploy user's files too.
  */
-const TRUST =
+export const TRUSTED_WALK =
   'u=$(id -u); ' +
   'hades_ck() { set -- "$1" $(stat -L -c "%u %g %a %U %G" -- "$1"); [ $# = 6 ] || exit 3; k=$(( 0$4 & 01002 )); ' +
   'if { [ "$2" = 0 ] || [ "$2" = "$u" ]; } && { [ $(( 0$4 & 020 )) = 0 ] || [ "$3" = 0 ]; } && { [ $(( 0$4 & 02 )) = 0 ] || [ $k = 514 ]; }; then return 0; fi; ' +
@@ -77,7 +77,7 @@ const TRUST =
 
 /** `c` = the trusted physical directory `dir` (exit 3 with the usual message when it is missing). */
 function walkTo(dir: string): string {
-  return `${TRUST}hades_walk ${quote(dir)} ${quote(`parent directory ${dir} does not exist`)}; `;
+  return `${TRUSTED_WALK}hades_walk ${quote(dir)} ${quote(`parent directory ${dir} does not exist`)}; `;
 }
 
 /** A private temp directory in `c` (mktemp: random name, created exclusively, mode 0700), removed on exit. */
@@ -87,7 +87,7 @@ function privateTemp(tmp: string): string {
 
 /**
  * mkdir: idempotent; converges mode (and owner/group when given). Missing parents are
- * created one by one inside trusted directories (see TRUST); a path that is a symlink is
+ * created one by one inside trusted directories (see TRUSTED_WALK); a path that is a symlink is
  * refused (never chown/chmod through it). Prints "unchanged" when the directory already
  * is as asked; else creates it (in a private temp directory, then `mv -T` into place) or
  * fixes it in place (chmod, then `chown -h`: a directory keeps its setgid bit), "changed".
@@ -95,7 +95,7 @@ function privateTemp(tmp: string): string {
 export function mkdirCommand(path: string, mode: number, own: Ownership, become?: string): string {
   const x = '"$x"';
   const script =
-    `umask 022; ${TRUST}hades_walk ${quote(dirname(path))} ''; x=\${c%/}/${quote(basename(path))}; ` +
+    `umask 022; ${TRUSTED_WALK}hades_walk ${quote(dirname(path))} ''; x=\${c%/}/${quote(basename(path))}; ` +
     `if [ -L ${x} ]; then echo ${quote(`${path} is a symbolic link: refusing to change it or what it points to`)} >&2; exit 3; fi; ` +
     `if [ -d ${x} ] && [ "$(stat -c %a ${x})" = ${statMode(mode)} ]${ownershipTest(own, x)}; then echo unchanged; exit; fi; ` +
     `if [ -d ${x} ]; then ` +
@@ -117,7 +117,7 @@ export function tempPathFor(dst: string): string {
 /**
  * File delivery in ONE command (one exec, one round trip of setup), talking to the
  * orchestrator over stdout/stdin:
- *  - exit 3 + message when the parent directory is missing, is not trusted (see TRUST:
+ *  - exit 3 + message when the parent directory is missing, is not trusted (see TRUSTED_WALK:
  *    a directory on the path that someone else can write), or dst is a directory;
  *  - dst is a regular file (not a symlink) with this sha256 (computed on the host):
  *    mode (and owner) as asked → prints "unchanged"; else fixes them in place (`chown -h`
