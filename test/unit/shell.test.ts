@@ -70,11 +70,16 @@ describe('env delivery', () => {
 
 describe('generated commands (exact strings)', () => {
   const W = TRUSTED_WALK;
+  /** The walk's fast path: one stat over every prefix; anything unusual goes to hades_walk. */
+  const fast = (prefixes: string, n: number, dir: string, missing: string) =>
+    `k=$(stat -c "%u %g %f" -- ${prefixes} 2>/dev/null | { n=0; while read -r o g f; do n=$((n+1)); m=$(( 0x$f )); ` +
+    `[ $(( m & 0170000 )) = 16384 ] && { [ "$o" = 0 ] || [ "$o" = "$u" ]; } && { [ $(( m & 020 )) = 0 ] || [ "$g" = 0 ]; } && { [ $(( m & 02 )) = 0 ] || [ $(( m & 01002 )) = 514 ]; } || exit 1; done; ` +
+    `[ $n = ${n} ] && echo $(( m & 01002 )); }) && c=${dir} || hades_walk ${dir} ${missing}; `;
   const temp = (tmpl: string) => `t=; trap '[ -z "$t" ] || rm -rf -- "$t"' EXIT; trap 'exit 1' HUP INT TERM PIPE; t=$(mktemp -d "\${c%/}"/${tmpl}) || exit 1; `;
 
   it('mkdir: trusted walk to the parent, never through a symlink, created in a private temp dir then mv -T', () => {
     expect(mkdirCommand('/opt/my app', 0o755, {})).toBe(
-      `umask 022; ${W}hades_walk /opt ''; x=\${c%/}/'my app'; ` +
+      `umask 022; ${W}${fast('/ /opt', 2, '/opt', "''")}x=\${c%/}/'my app'; ` +
         `if [ -L "$x" ]; then echo '/opt/my app is a symbolic link: refusing to change it or what it points to' >&2; exit 3; fi; ` +
         `if [ -d "$x" ] && [ "$(stat -c %a "$x")" = 755 ]; then echo unchanged; exit; fi; ` +
         `if [ -d "$x" ]; then if [ "$k" = 514 ] && [ "$(stat -c %u "$x")" != 0 ] && [ "$(stat -c %u "$x")" != "$u" ]; then echo '/opt/my app belongs to another user in a world-writable directory: refusing to change it' >&2; exit 3; fi; ` +
@@ -101,7 +106,7 @@ describe('generated commands (exact strings)', () => {
     const sha = 'a'.repeat(64);
     const h = (f: string) => sha256Of(f);
     expect(fileDeliverCommand('/opt/a b', tempPathFor('/opt/a b'), sha, 0o644, {})).toBe(
-      `${W}hades_walk /opt 'parent directory /opt does not exist'; f=\${c%/}/'a b'; ` +
+      `${W}${fast('/ /opt', 2, '/opt', "'parent directory /opt does not exist'")}f=\${c%/}/'a b'; ` +
         `if [ -d "$f" ]; then echo '/opt/a b is a directory' >&2; exit 3; fi; ` +
         `if [ -f "$f" ] && [ ! -L "$f" ] && [ "$(${h('"$f"')})" = ${sha} ]; then ` +
         `if [ "$(stat -c %a "$f")" = 644 ]; then echo unchanged; exit; fi; if [ "$k" != 514 ]; then chmod 0644 "$f" && echo meta; exit; fi; fi; ` +
@@ -125,7 +130,10 @@ describe('generated commands (exact strings)', () => {
     );
     const tmp = tempPathFor('/srv/site');
     const write = dirWriteCommand('/srv/site', tmp, sha, 'sha256:m', opts);
-    const pre = `${W}hades_walk /srv 'parent directory /srv does not exist'; d=\${c%/}/site; `;
+    const pre = `${W}${fast('/ /srv', 2, '/srv', "'parent directory /srv does not exist'")}d=\${c%/}/site; `;
+    expect(fileDeliverCommand("/srv/my app/x", tempPathFor("/srv/my app/x"), sha, 0o644, {})).toContain(
+      `${fast("/ /srv '/srv/my app'", 3, "'/srv/my app'", "'parent directory /srv/my app does not exist'")}f=\${c%/}/x; `,
+    );
     expect(write.startsWith(pre)).toBe(true);
     const body = write.slice(pre.length);
     expect(body.startsWith(`umask 022; ${temp('.site.hades-tmp-XXXXXXXXXX')}cat > "$t/a" && s=$(${sha256Of('"$t/a"')}) && `)).toBe(true);
@@ -310,6 +318,11 @@ describe('hostile directories in a real shell (security issue 11; runs as root, 
     mkdirSync(join(w, 'sticky'));
     chmodSync(join(w, 'sticky'), 0o1777);
     expect(go(fileCmd(join(w, 'sticky/x'), 'v\n'), 'v\n').stdout).toBe('send\nchanged\n');
+    // in a sticky world-writable dir an entry may belong to someone who can swap it: never fixed in place ("meta"), replaced
+    chmodSync(join(w, 'sticky/x'), 0o600);
+    expect(go(fileCmd(join(w, 'sticky/x'), 'v\n'), 'v\n').stdout).toBe('send\nchanged\n');
+    expect(statSync(join(w, 'sticky/x')).mode & 0o7777).toBe(0o644);
+    expect(go(fileCmd(join(w, 'sticky/x'), 'v\n')).stdout).toBe('unchanged\n');
     symlinkSync('sticky', join(w, 'rel')); // a link root made in a trusted dir is followed (its target walked too)
     expect(go(fileCmd(join(w, 'rel/y'), 'y\n'), 'y\n').stdout).toBe('send\nchanged\n');
     expect(readFileSync(join(w, 'sticky/y'), 'utf8')).toBe('y\n');
