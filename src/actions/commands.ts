@@ -44,7 +44,6 @@ export function sha256Of(file: string): string {
   return `{ openssl dgst -sha256 -r ${file} 2>/dev/null || sha256sum ${file}; } | cut -d ' ' -f 1`;
 }
 
-
 /**
  * The trusted-directory walk every writing command starts with (security issue 11). It
  * defines two shell functions and sets `u` (the uid this runs as):
