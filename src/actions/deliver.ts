@@ -46,7 +46,7 @@ export function planFileEntry(
     dst,
     mode,
     ...own,
-    tmp: tempPathFor(dst, ctx.runId, ctx.action.index),
+    tmp: tempPathFor(dst),
   };
 }
 

@@ -129,7 +129,7 @@ export const pullAction: ActionModule<PullEntry> = {
       mode,
       ...own,
       extract: s.extract === true,
-      tmp: tempPathFor(to, ctx.runId, ctx.action.index),
+      tmp: tempPathFor(to),
     };
   },
   describe(e) {

@@ -303,7 +303,7 @@ describe('audit log and JSON events', () => {
     expect(ends.length).toBeGreaterThan(0);
     for (const e of ends) expect(e.durationMs).toEqual(expect.any(Number));
     const starts = lines.filter((l) => l.type === 'action.start');
-    expect(starts.find((s) => s.kind === 'mkdir').command).toContain('mkdir -p');
+    expect(starts.find((s) => s.kind === 'mkdir').command).toContain('mkdir -- "$t/d"');
     expect(lines.at(-1)).toMatchObject({ type: 'run.end', status: 'ok', exitCode: 0 });
   });
 

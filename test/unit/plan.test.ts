@@ -94,7 +94,7 @@ describe('per-host entries', () => {
     const { plan: p } = build([step('s', 'deploy', ['web'], { limit: 1 })], [j], [], { APP: "my app's" });
     const e = p.steps[0]!.batches[0]!.hosts[0]!.actions[0]!;
     expect(e).toMatchObject({ kind: 'mkdir', path: "/opt/my app's/web-1", mode: 0o750 });
-    expect((e as { exec: string }).exec).toContain(`'/opt/my app'\\''s/web-1'`);
+    expect((e as { exec: string }).exec).toContain(`|| hades_walk '/opt/my app'\\''s' ''; x=\${c%/}/web-1; `);
   });
 
   it('missing vars in structured fields, relative paths and bad modes are all reported at once', () => {
@@ -144,9 +144,12 @@ describe('dry-run rendering', () => {
     expect(text).toContain('step 2/2 "rollout": job deploy, targets web → 5 of 5 host(s), batches of 3 (parallelism 50%)');
     expect(text).toContain('batch 2/2: web-4, web-5');
     expect(text).toContain('$ systemctl restart app');
-    expect(text).toContain('mkdir -p /opt/app && chmod 0755 /opt/app');
+    expect(text).toContain(`|| hades_walk /opt ''; x=\${c%/}/app; `);
+    expect(text).toContain('mkdir -- "$t/d" && chmod 0755 "$t/d" && mv -T -- "$t/d" "$x"');
     expect(text).toContain('/work/project/bin/app (sha256 taken when the step runs) -> /opt/app/app mode 0755');
-    expect(text).toContain('mv -f /opt/app/.app.hades-tmp-RUN1-1 /opt/app/app');
+    // the printed command is the one that runs: the mktemp template is in it, the random part chosen on the host
+    expect(text).toContain(`t=$(mktemp -d "\${c%/}"/.app.hades-tmp-XXXXXXXXXX)`);
+    expect(text).toContain('mv -fT -- "$t/f" "$f"');
   });
 });
 
