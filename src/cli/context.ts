@@ -72,7 +72,7 @@ async function checkRegistries(hf: Hadesfile, plan: RunPlan, redactor: Redactor)
   if (!oci.length) return;
   const problems = new Problems();
   const { resolveOciAuth } = await import('../registry/oci-auth.js');
-  const { orasVersion } = await import('../registry/oci-oras.js');
+  const { orasVersion } = await import('../registry/oci/oras.js');
   for (const spec of oci) {
     try {
       const auth = resolveOciAuth(spec, process.env);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { OciRegistrySpec } from '../config/model.js';
 import { UserError } from '../errors.js';
 import { expand } from '../env/expand.js';
-import type { OrasRunner } from './oci-oras.js';
+import type { OrasRunner } from './oci/oras.js';
 
 export type OciAuth =
   | { kind: 'password'; username: string; password: string; passwordEnv: string }

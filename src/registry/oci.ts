@@ -1,6 +1,6 @@
 /**
  * The `oci` registry: a remote OCI distribution registry (registry:2, Harbor, GHCR, ECR, …)
- * through the `oras` CLI (oci-oras.ts). `url` is `host[:port]/prefix`; artifact `<name>` lives
+ * through the `oras` CLI (oci/oras.ts). `url` is `host[:port]/prefix`; artifact `<name>` lives
  * in the repository `<url>/<name>`.
  *
  * Artifacts are byte-for-byte what the filesystem registry writes: a push first builds the
@@ -63,7 +63,7 @@ import {
   OciRegistryError,
   OrasRunner,
   type OrasCall,
-} from './oci-oras.js';
+} from './oci/oras.js';
 import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateDigest, validateName, validateTag } from './reference.js';
 import { check, checkTags, describeManifest, RFC3339 } from './push-rules.js';
 import {
@@ -78,7 +78,7 @@ import {
   type TagInfo,
 } from './types.js';
 
-export { OciRegistryError, orasVersion, MIN_ORAS_VERSION } from './oci-oras.js';
+export { OciRegistryError, orasVersion, MIN_ORAS_VERSION } from './oci/oras.js';
 
 export interface OciRegistryOptions {
   /** The oras binary (default: $HADES_ORAS, else "oras" on PATH). */

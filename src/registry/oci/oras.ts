@@ -15,8 +15,8 @@
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
-import { RunError } from '../errors.js';
-import { ArtifactNotFound } from './types.js';
+import { RunError } from '../../errors.js';
+import { ArtifactNotFound } from '../types.js';
 
 /**
  * The oldest oras this code works with: `manifest fetch --format json` (the registry's
