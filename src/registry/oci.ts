@@ -55,7 +55,7 @@ import { tempBeside } from './fetch.js';
 import { FilesystemRegistry } from './filesystem.js';
 import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './oci-stage.js';
 import { MEDIA_TYPE, type Descriptor, type ImageManifest } from './layout.js';
-import { authArgs, authFileForCopy, authHint, authSecrets, resolveOciAuth, type OciAuth } from './oci-auth.js';
+import { authArgs, authFileForCopy, authHint, authSecrets, resolveOciAuth, type OciAuth } from './oci/auth.js';
 import {
   DEFAULT_METADATA_TIMEOUT_MS,
   DEFAULT_MIN_TRANSFER_RATE,

@@ -4,7 +4,7 @@
  * Every call goes through execa (loaded on first use) with an argument array (never a shell
  * string) and a timeout.
  * Passwords reach oras only on stdin (`--password-stdin`) or in a private temporary auth file
- * (see oci-auth.ts); the password variable itself is removed from the child's environment, and
+ * (see auth.ts); the password variable itself is removed from the child's environment, and
  * every message built from oras's output has secrets redacted.
  *
  * oras exits 1 for every error, so failures are classified from the message text (the real
