@@ -4,7 +4,7 @@
  * in the repository `<url>/<name>`.
  *
  * Artifacts are byte-for-byte what the filesystem registry writes: a push first builds the
- * artifact in a private temporary OCI layout (oci-stage.ts: same manifest, same pinned
+ * artifact in a private temporary OCI layout (oci/stage.ts: same manifest, same pinned
  * `org.opencontainers.image.created`, same reproducible tar+gzip for directories; a file is
  * hashed in place, not copied), then `oras cp --from-oci-layout` copies exactly those bytes to
  * the registry, so the manifest digest is the one the filesystem registry would give for the
@@ -21,7 +21,7 @@
  * extracts anything here (the actions extract on hosts after checking every entry).
  *
  * A push of a file hashes it while the registry is asked about the tag (the hash and the tag
- * check overlap), then uploads it in place (no copy; see oci-stage.ts).
+ * check overlap), then uploads it in place (no copy; see oci/stage.ts).
  *
  * Semantics match the filesystem registry: tags are immutable (same content → `unchanged`,
  * other content → refused naming the existing digest, checked BEFORE anything is uploaded),
@@ -53,7 +53,7 @@ import { expand } from '../env/expand.js';
 import { digestGrowingFile, integrityMismatch, IntegrityError, verifyBytes, verifyStream } from './digest.js';
 import { tempBeside } from './fetch.js';
 import { FilesystemRegistry } from './filesystem.js';
-import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './oci-stage.js';
+import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './oci/stage.js';
 import { MEDIA_TYPE, type Descriptor, type ImageManifest } from './layout.js';
 import { authArgs, authFileForCopy, authHint, authSecrets, resolveOciAuth, type OciAuth } from './oci/auth.js';
 import {
