@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { OciRegistrySpec } from '../../src/config/model.js';
 import { UserError } from '../../src/errors.js';
-import { openOciRegistry } from '../../src/registry/oci.js';
+import { openOciRegistry } from '../../src/registry/oci/registry.js';
 import { authArgs, resolveOciAuth } from '../../src/registry/oci/auth.js';
 import { classifyOrasError, compareVersions, isReadOnlyCall, orasMessage, orasVersion, OrasRunner, redact } from '../../src/registry/oci/oras.js';
 

@@ -1,5 +1,5 @@
 /**
- * The `oras` CLI as a subprocess, for the `oci` registry (oci.ts).
+ * The `oras` CLI as a subprocess, for the `oci` registry (registry.ts).
  *
  * Every call goes through execa (loaded on first use) with an argument array (never a shell
  * string) and a timeout.

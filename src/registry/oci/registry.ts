@@ -1,10 +1,10 @@
 /**
  * The `oci` registry: a remote OCI distribution registry (registry:2, Harbor, GHCR, ECR, …)
- * through the `oras` CLI (oci/oras.ts). `url` is `host[:port]/prefix`; artifact `<name>` lives
+ * through the `oras` CLI (oras.ts). `url` is `host[:port]/prefix`; artifact `<name>` lives
  * in the repository `<url>/<name>`.
  *
  * Artifacts are byte-for-byte what the filesystem registry writes: a push first builds the
- * artifact in a private temporary OCI layout (oci/stage.ts: same manifest, same pinned
+ * artifact in a private temporary OCI layout (stage.ts: same manifest, same pinned
  * `org.opencontainers.image.created`, same reproducible tar+gzip for directories; a file is
  * hashed in place, not copied), then `oras cp --from-oci-layout` copies exactly those bytes to
  * the registry, so the manifest digest is the one the filesystem registry would give for the
@@ -21,7 +21,7 @@
  * extracts anything here (the actions extract on hosts after checking every entry).
  *
  * A push of a file hashes it while the registry is asked about the tag (the hash and the tag
- * check overlap), then uploads it in place (no copy; see oci/stage.ts).
+ * check overlap), then uploads it in place (no copy; see stage.ts).
  *
  * Semantics match the filesystem registry: tags are immutable (same content → `unchanged`,
  * other content → refused naming the existing digest, checked BEFORE anything is uploaded),
@@ -45,17 +45,17 @@ import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
-import type { OciRegistrySpec } from '../config/model.js';
-import { durationField } from '../config/duration.js';
-import { ociUrlProblem } from '../config/oci-url.js';
-import { RunError, UserError } from '../errors.js';
-import { expand } from '../env/expand.js';
-import { digestGrowingFile, integrityMismatch, IntegrityError, verifyBytes, verifyStream } from './digest.js';
-import { tempBeside } from './fetch.js';
-import { FilesystemRegistry } from './filesystem.js';
-import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './oci/stage.js';
-import { MEDIA_TYPE, type Descriptor, type ImageManifest } from './layout.js';
-import { authArgs, authFileForCopy, authHint, authSecrets, resolveOciAuth, type OciAuth } from './oci/auth.js';
+import type { OciRegistrySpec } from '../../config/model.js';
+import { durationField } from '../../config/duration.js';
+import { ociUrlProblem } from '../../config/oci-url.js';
+import { RunError, UserError } from '../../errors.js';
+import { expand } from '../../env/expand.js';
+import { digestGrowingFile, integrityMismatch, IntegrityError, verifyBytes, verifyStream } from '../digest.js';
+import { tempBeside } from '../fetch.js';
+import { FilesystemRegistry } from '../filesystem.js';
+import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './stage.js';
+import { MEDIA_TYPE, type Descriptor, type ImageManifest } from '../layout.js';
+import { authArgs, authFileForCopy, authHint, authSecrets, resolveOciAuth, type OciAuth } from './auth.js';
 import {
   DEFAULT_METADATA_TIMEOUT_MS,
   DEFAULT_MIN_TRANSFER_RATE,
@@ -63,9 +63,9 @@ import {
   OciRegistryError,
   OrasRunner,
   type OrasCall,
-} from './oci/oras.js';
-import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateDigest, validateName, validateTag } from './reference.js';
-import { check, checkTags, describeManifest, RFC3339 } from './push-rules.js';
+} from './oras.js';
+import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateDigest, validateName, validateTag } from '../reference.js';
+import { check, checkTags, describeManifest, RFC3339 } from '../push-rules.js';
 import {
   ArtifactNotFound,
   DEFAULT_ARTIFACT_TYPE,
@@ -76,9 +76,9 @@ import {
   type PushSource,
   type Registry,
   type TagInfo,
-} from './types.js';
+} from '../types.js';
 
-export { OciRegistryError, orasVersion, MIN_ORAS_VERSION } from './oci/oras.js';
+export { OciRegistryError, orasVersion, MIN_ORAS_VERSION } from './oras.js';
 
 export interface OciRegistryOptions {
   /** The oras binary (default: $HADES_ORAS, else "oras" on PATH). */
