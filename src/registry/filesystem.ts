@@ -58,7 +58,7 @@ import {
 } from './layout.js';
 import { check, checkPushSource, checkTags, describeManifest, pinnedCreated, titleProblem } from './push-rules.js';
 import { writeAtomically } from './fetch.js';
-import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './lock.js';
+import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './fs/lock.js';
 import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from './reference.js';
 import {
   ArtifactNotFound,

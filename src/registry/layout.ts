@@ -17,7 +17,7 @@ import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { RunError } from '../errors.js';
 import { digestFile, digestHex, digestOf, FILE_CHUNK, IntegrityError, verifyBytes, verifyStream } from './digest.js';
-import { fsyncDir } from './lock.js';
+import { fsyncDir } from './fs/lock.js';
 import { validateDigest, validateName } from './reference.js';
 
 export const MEDIA_TYPE = {

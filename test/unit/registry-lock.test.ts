@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { acquireLock, LockLostError, LockTimeoutError, readLockOwner, withLock } from '../../src/registry/lock.js';
+import { acquireLock, LockLostError, LockTimeoutError, readLockOwner, withLock } from '../../src/registry/fs/lock.js';
 import { kill9, startLockHolder } from '../fixtures/registry/procs.js';
 import { cleanupRegistryBuild } from '../fixtures/registry/build.js';
 

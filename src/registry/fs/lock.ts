@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
-import { RunError } from '../errors.js';
+import { RunError } from '../../errors.js';
 
 export interface LockOwner {
   pid: number;
