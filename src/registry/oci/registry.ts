@@ -52,7 +52,7 @@ import { RunError, UserError } from '../../errors.js';
 import { expand } from '../../env/expand.js';
 import { digestGrowingFile, integrityMismatch, IntegrityError, verifyBytes, verifyStream } from '../digest.js';
 import { tempBeside } from '../fetch.js';
-import { FilesystemRegistry } from '../filesystem.js';
+import { FilesystemRegistry } from '../fs/registry.js';
 import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './stage.js';
 import { MEDIA_TYPE, type Descriptor, type ImageManifest } from '../layout.js';
 import { authArgs, authFileForCopy, authHint, authSecrets, resolveOciAuth, type OciAuth } from './auth.js';

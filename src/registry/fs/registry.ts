@@ -29,10 +29,10 @@
 import { createReadStream, promises as fsp, type Stats } from 'node:fs';
 import { basename, join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
-import type { FilesystemRegistrySpec } from '../config/model.js';
-import { RunError, UserError } from '../errors.js';
-import { newestMtime, packDirectory, scanDirectory } from './archive.js';
-import { digestOf, verifyBytes } from './digest.js';
+import type { FilesystemRegistrySpec } from '../../config/model.js';
+import { RunError, UserError } from '../../errors.js';
+import { newestMtime, packDirectory, scanDirectory } from '../archive.js';
+import { digestOf, verifyBytes } from '../digest.js';
 import {
   ANNOTATION,
   EMPTY_DIGEST,
@@ -55,11 +55,11 @@ import {
   writeIndex,
   hasVerifiedBlob,
   sortedAnnotations,
-} from './layout.js';
-import { check, checkPushSource, checkTags, describeManifest, pinnedCreated, titleProblem } from './push-rules.js';
-import { writeAtomically } from './fetch.js';
-import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './fs/lock.js';
-import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from './reference.js';
+} from '../layout.js';
+import { check, checkPushSource, checkTags, describeManifest, pinnedCreated, titleProblem } from '../push-rules.js';
+import { writeAtomically } from '../fetch.js';
+import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './lock.js';
+import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from '../reference.js';
 import {
   ArtifactNotFound,
   DEFAULT_ARTIFACT_TYPE,
@@ -70,7 +70,7 @@ import {
   type PushSource,
   type Registry,
   type TagInfo,
-} from './types.js';
+} from '../types.js';
 
 export interface FilesystemRegistryOptions {
   /** Longest wait for a layout's index lock (default 30 s). */
