@@ -51,10 +51,11 @@ import { FilesystemRegistry } from '../fs/registry.js';
 import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './stage.js';
 import type { ImageManifest } from '../layout.js';
 import { authFileForCopy } from './auth.js';
-import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateDigest, validateTag } from '../reference.js';
+import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag } from '../reference.js';
 import { check, checkTags, describeManifest, RFC3339 } from '../push-rules.js';
 import { exportArtifact, fetchManifest, fetchTo, listTags, names, openBlob, openLayer, tagDigest, type FetchedManifest } from './read.js';
 import { OciSettings, type OciRegistryOptions } from './settings.js';
+import { RemoteTags, tagInfos } from './tags.js';
 import {
   ArtifactNotFound,
   type AliasUpdate,
@@ -69,71 +70,8 @@ import {
 export { OciRegistryError, orasVersion, MIN_ORAS_VERSION } from './oras.js';
 export type { OciRegistryOptions } from './settings.js';
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 /** Where a copy into this registry comes from. */
 type CopySource = { kind: 'layout'; dir: string; tag: string } | { kind: 'remote'; from: OciRegistry; ref: string };
-
-/**
- * What the registry holds for one name, read lazily and cached for one operation: the digests
- * of the tags that matter (one HEAD-like `manifest fetch --descriptor` each) and, only when an
- * alias-shaped tag is involved, the tag list. Used to check tags before writing and to move
- * aliases.
- */
-class RemoteTags {
-  private readonly digests = new Map<string, Promise<string | undefined>>();
-  private listed?: Promise<Set<string>>;
-  /** Tags written (or found) during this operation, in case the list predates them. */
-  private readonly seen = new Set<string>();
-  constructor(
-    private readonly reg: OciRegistry,
-    private readonly name: string,
-  ) {}
-
-  digestOf(tag: string): Promise<string | undefined> {
-    let p = this.digests.get(tag);
-    if (!p) {
-      p = this.reg.tagDigest(this.name, tag);
-      this.digests.set(tag, p);
-    }
-    return p;
-  }
-
-  /** Records what a tag points to (read, or just written by us), or that it is absent. */
-  known(tag: string, digest: string | undefined): void {
-    if (digest !== undefined) this.seen.add(tag);
-    this.digests.set(tag, Promise.resolve(digest));
-  }
-
-  private async tags(): Promise<Set<string>> {
-    this.listed ??= this.reg.listTags(this.name).then((l) => new Set(l ?? []));
-    return new Set([...(await this.listed), ...this.seen]);
-  }
-
-  /** The release tag an alias-shaped tag stands for (see MUTABLE TAGS above), or undefined. */
-  async aliasVersion(tag: string, digest: string): Promise<string | undefined> {
-    if (!isAliasLikeTag(tag)) return undefined;
-    const candidates = [...(await this.tags())]
-      .filter((v) => {
-        const s = parseSemverTag(v);
-        return s !== null && s.prerelease === undefined && semverAliases(v).includes(tag);
-      })
-      .sort((a, b) => compareSemver(parseSemverTag(b)!, parseSemverTag(a)!));
-    for (const v of candidates) if ((await this.digestOf(v)) === digest) return v;
-    return undefined;
-  }
-}
 
 export class OciRegistry extends OciSettings implements Registry {
   readonly type = 'oci' as const;
@@ -183,6 +121,10 @@ export class OciRegistry extends OciSettings implements Registry {
     return exportArtifact(this, name, ref);
   }
 
+  tags(name: string): Promise<TagInfo[]> {
+    return tagInfos(this, name);
+  }
+
   private remoteTags(name: string): RemoteTags {
     return new RemoteTags(this, name);
   }
@@ -199,32 +141,6 @@ export class OciRegistry extends OciSettings implements Registry {
       if (e instanceof ArtifactNotFound) return false;
       throw e;
     }
-  }
-
-  async tags(name: string): Promise<TagInfo[]> {
-    const list = await this.listTags(name);
-    if (list === null) throw new ArtifactNotFound(this.name, name);
-    const valid = [...new Set(list)].filter((t) => validateTag(t) === null);
-    const fetched = await mapLimit(valid, this.concurrency, (t) => this.fetchManifest(name, { tag: t }));
-    const digestOf = new Map(valid.map((t, i) => [t, fetched[i]!.digest]));
-    const isAlias = (t: string, d: string): boolean =>
-      isAliasLikeTag(t) &&
-      valid.some((v) => {
-        const s = parseSemverTag(v);
-        return s !== null && s.prerelease === undefined && semverAliases(v).includes(t) && digestOf.get(v) === d;
-      });
-    return valid
-      .map((tag, i) => {
-        const f = fetched[i]!;
-        return {
-          tag,
-          manifestDigest: f.digest,
-          size: f.descriptor.layer.size,
-          ...(f.descriptor.created !== undefined ? { created: f.descriptor.created } : {}),
-          mutable: isAlias(tag, f.digest),
-        };
-      })
-      .sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
   }
 
   // -------------------------------------------------------------------------------------------
