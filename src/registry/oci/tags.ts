@@ -3,10 +3,26 @@
  * derived, not stored (MUTABLE TAGS in registry.ts): for one operation RemoteTags reads lazily
  * what the tags that matter point to; tagInfos lists every tag for `hades registry ls`.
  */
+import type { TagState } from '../push-rules.js';
 import { ArtifactNotFound, type TagInfo } from '../types.js';
 import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateTag } from '../reference.js';
 import { fetchManifest, listTags, tagDigest } from './read.js';
 import type { OciSettings } from './settings.js';
+
+/**
+ * The release tags whose semver aliases include `tag` (v1.2.3 and v1.2.10 for v1.2; pre-releases
+ * never), highest version first: the versions an alias-shaped tag may stand for. None for a tag
+ * that has no alias form.
+ */
+export function aliasCandidates(tag: string, tags: Iterable<string>): string[] {
+  if (!isAliasLikeTag(tag)) return [];
+  return [...tags]
+    .filter((v) => {
+      const s = parseSemverTag(v);
+      return s !== null && s.prerelease === undefined && semverAliases(v).includes(tag);
+    })
+    .sort((a, b) => compareSemver(parseSemverTag(b)!, parseSemverTag(a)!));
+}
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -59,15 +75,17 @@ export class RemoteTags {
 
   /** The release tag an alias-shaped tag stands for (see MUTABLE TAGS in registry.ts), or undefined. */
   async aliasVersion(tag: string, digest: string): Promise<string | undefined> {
-    if (!isAliasLikeTag(tag)) return undefined;
-    const candidates = [...(await this.tags())]
-      .filter((v) => {
-        const s = parseSemverTag(v);
-        return s !== null && s.prerelease === undefined && semverAliases(v).includes(tag);
-      })
-      .sort((a, b) => compareSemver(parseSemverTag(b)!, parseSemverTag(a)!));
-    for (const v of candidates) if ((await this.digestOf(v)) === digest) return v;
+    if (!isAliasLikeTag(tag)) return undefined; // no tag list needed
+    for (const v of aliasCandidates(tag, await this.tags())) if ((await this.digestOf(v)) === digest) return v;
     return undefined;
+  }
+
+  /** What `tag` holds, as the shared tag rules see it (alias-ness derived), or undefined when absent. */
+  async state(tag: string): Promise<TagState | undefined> {
+    const digest = await this.digestOf(tag);
+    if (digest === undefined) return undefined;
+    const version = await this.aliasVersion(tag, digest);
+    return version !== undefined ? { kind: 'alias', digest, version } : { kind: 'immutable', digest };
   }
 }
 
@@ -78,12 +96,7 @@ export async function tagInfos(reg: OciSettings, name: string): Promise<TagInfo[
   const valid = [...new Set(list)].filter((t) => validateTag(t) === null);
   const fetched = await mapLimit(valid, reg.concurrency, (t) => fetchManifest(reg, name, { tag: t }));
   const digestOf = new Map(valid.map((t, i) => [t, fetched[i]!.digest]));
-  const isAlias = (t: string, d: string): boolean =>
-    isAliasLikeTag(t) &&
-    valid.some((v) => {
-      const s = parseSemverTag(v);
-      return s !== null && s.prerelease === undefined && semverAliases(v).includes(t) && digestOf.get(v) === d;
-    });
+  const isAlias = (t: string, d: string): boolean => aliasCandidates(t, valid).some((v) => digestOf.get(v) === d);
   return valid
     .map((tag, i) => {
       const f = fetched[i]!;

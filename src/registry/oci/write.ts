@@ -10,8 +10,8 @@ import { RunError, UserError } from '../../errors.js';
 import { verifyBytes } from '../digest.js';
 import { FilesystemRegistry } from '../fs/registry.js';
 import type { ImageManifest } from '../layout.js';
-import { check, checkTags, describeManifest, RFC3339 } from '../push-rules.js';
-import { compareSemver, parseSemverTag, semverAliases, validateDigest } from '../reference.js';
+import { aliasUpdate, check, checkTags, describeManifest, refuseConflicts, RFC3339, tagConflict } from '../push-rules.js';
+import { semverAliases, validateDigest } from '../reference.js';
 import { ArtifactNotFound, type AliasUpdate, type ArtifactBundle, type ArtifactDescriptor, type PushResult, type PushSource } from '../types.js';
 import { authFileForCopy } from './auth.js';
 import { fetchManifest, type FetchedManifest } from './read.js';
@@ -22,22 +22,11 @@ import { RemoteTags } from './tags.js';
 /** Where a copy into this registry comes from. */
 type CopySource = { kind: 'layout'; dir: string; tag: string } | { kind: 'remote'; from: OciSettings; ref: string };
 
-/** Refuses (UserError) when a tag exists with other content or is a moving alias. */
-async function throwConflicts(reg: OciSettings, state: RemoteTags, name: string, tags: string[], digest: string): Promise<void> {
-  const conflicts: string[] = [];
-  for (const t of tags) {
-    const cur = await state.digestOf(t);
-    if (cur === undefined) continue;
-    const version = await state.aliasVersion(t, cur);
-    if (version !== undefined) {
-      conflicts.push(
-        `tag ${t} of ${name} is a moving semver alias (now ${version}, ${cur}); it can't be pushed as an immutable tag — push an exact version tag`,
-      );
-      continue;
-    }
-    if (cur !== digest) conflicts.push(`tag ${t} of ${name} already exists with ${cur}; registries are immutable — push a new tag`);
-  }
-  if (conflicts.length) throw new UserError(conflicts.map((message) => ({ message })));
+/** Refuses (UserError) when a tag exists with other content or is a moving alias (push-rules.ts). */
+async function throwConflicts(state: RemoteTags, name: string, tags: string[], digest: string): Promise<void> {
+  const conflicts: (string | null)[] = [];
+  for (const t of tags) conflicts.push(tagConflict(name, t, digest, await state.state(t)));
+  refuseConflicts(conflicts);
 }
 
 export async function push(
@@ -125,7 +114,7 @@ async function commit(
   aliasesOf: string | undefined,
 ): Promise<PushResult> {
   const digest = descriptor.manifestDigest;
-  await throwConflicts(reg, state, name, tags, digest);
+  await throwConflicts(state, name, tags, digest);
   const missing: string[] = [];
   for (const t of tags) if ((await state.digestOf(t)) === undefined) missing.push(t);
   if (missing.length) {
@@ -166,30 +155,18 @@ async function copyIn(reg: OciSettings, src: CopySource, name: string, tags: str
   }
 }
 
-/** Same alias rules as the filesystem registry: forward only, never over an immutable tag. */
+/** The alias rules of push-rules.ts (forward only, never over an immutable tag); one `oras tag` moves them. */
 async function moveAliases(reg: OciSettings, name: string, versionTag: string, digest: string, state: RemoteTags): Promise<AliasUpdate[]> {
-  const version = parseSemverTag(versionTag)!;
   const out: AliasUpdate[] = [];
   const toMove: string[] = [];
   for (const a of semverAliases(versionTag)) {
-    const cur = await state.digestOf(a);
-    if (cur === undefined) {
-      out.push({ tag: a, moved: true });
-      toMove.push(a);
-      continue;
-    }
-    const prevName = await state.aliasVersion(a, cur);
-    if (prevName === undefined && cur !== digest) {
-      out.push({ tag: a, moved: false, reason: `an immutable tag ${a} exists (${cur})` });
-      continue;
-    }
-    const prev = prevName ? parseSemverTag(prevName) : null;
-    if (prev && compareSemver(version, prev) < 0) {
-      out.push({ tag: a, moved: false, previous: prevName, reason: `it points to the newer ${prevName}` });
-      continue;
-    }
-    out.push({ tag: a, moved: true, ...(prevName ? { previous: prevName } : {}) });
-    if (cur !== digest) toMove.push(a);
+    let cur = await state.state(a);
+    // Already on this digest but no release tag found for it (the tag list may lag behind):
+    // taken as the alias, so there is nothing to refuse and nothing to move.
+    if (cur?.kind === 'immutable' && cur.digest === digest) cur = { kind: 'alias', digest };
+    const update = aliasUpdate(versionTag, a, cur);
+    out.push(update);
+    if (update.moved && cur?.digest !== digest) toMove.push(a);
   }
   if (toMove.length) {
     await reg.oras.run(reg.call(['tag'], [`${reg.repo(name)}@${digest}`, ...toMove], { what: `move ${toMove.join(', ')} of ${name} to ${versionTag}` }));
@@ -214,7 +191,7 @@ export async function importArtifact(
   const descriptor = describeManifest(reg.name, name, tag, digest, manifest);
   const state = new RemoteTags(reg, name);
   // Fail fast before moving any bytes.
-  await throwConflicts(reg, state, name, tags, digest);
+  await throwConflicts(state, name, tags, digest);
   const missing: string[] = [];
   for (const t of tags) if ((await state.digestOf(t)) === undefined) missing.push(t);
   if (missing.length === 0)
