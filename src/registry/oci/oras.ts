@@ -217,6 +217,15 @@ export class OciRegistryError extends RunError {
   }
 }
 
+/**
+ * When oras failed and Hades's own check of the bytes failed too, which error to report: oras's
+ * own when it failed for a reason of its own (not found, auth, network, timeout); otherwise
+ * (integrity, or unclassified) Hades's check, which names the expected and actual digests.
+ */
+export function isOrasOwnFailure(e: unknown): boolean {
+  return e instanceof ArtifactNotFound || (e instanceof OciRegistryError && e.kind !== 'integrity' && e.kind !== 'other');
+}
+
 /** Replaces every occurrence of each secret with "***". */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;

@@ -14,7 +14,7 @@ import { MEDIA_TYPE, type Descriptor, type ImageManifest } from '../layout.js';
 import { check, describeManifest } from '../push-rules.js';
 import { validateDigest, validateName, validateTag } from '../reference.js';
 import { ArtifactNotFound, type ArtifactBundle, type ArtifactDescriptor } from '../types.js';
-import { OciRegistryError } from './oras.js';
+import { isOrasOwnFailure } from './oras.js';
 import type { OciSettings } from './settings.js';
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -159,8 +159,7 @@ export async function openBlob(reg: OciSettings, name: string, blob: { digest: s
           () => null,
           (x: unknown) => x,
         );
-        if (orasErr instanceof OciRegistryError && orasErr.kind !== 'integrity' && orasErr.kind !== 'other') throw orasErr;
-        if (orasErr instanceof ArtifactNotFound) throw orasErr;
+        if (isOrasOwnFailure(orasErr)) throw orasErr;
         throw e;
       }
       await s.done;
@@ -221,8 +220,7 @@ export async function fetchTo(reg: OciSettings, desc: ArtifactDescriptor, path: 
     );
     const actual = got ?? { digest: undefined, size: 0 };
     if (actual.digest !== expected.digest || actual.size !== expected.size) {
-      if (orasErr instanceof ArtifactNotFound) throw orasErr;
-      if (orasErr instanceof OciRegistryError && orasErr.kind !== 'integrity' && orasErr.kind !== 'other') throw orasErr;
+      if (isOrasOwnFailure(orasErr)) throw orasErr;
       if (got === null) throw orasErr ?? new RunError(`${what}: oras wrote no file`);
       throw integrityMismatch(expected, actual, what, ref);
     }
