@@ -2,7 +2,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { FileEntry } from '../plan/types.js';
 import { deliverFile, describeFile, planFileEntry } from './deliver.js';
-import { absolutePath, modeField, ownership } from './fields.js';
+import { absolutePath, checkArtifactRef, modeField, ownership } from './fields.js';
 import type { ActionModule, PlanContext } from './types.js';
 
 interface CopySpec {
@@ -36,6 +36,49 @@ export function localSource(ctx: PlanContext, s: { src?: string; artifact?: stri
 
 export const copyAction: ActionModule<FileEntry> = {
   kind: 'copy',
+  check(c) {
+    if (c.has('src') && c.has('artifact')) {
+      c.error('copy has both src and artifact', c.pos('artifact'), "copy takes one source: a local file (src) or one of the job's artifacts (artifact)");
+    } else if (!c.has('src') && !c.has('artifact')) {
+      c.error('copy needs src or artifact', c.pos(), "add src: (a file relative to this hadesfile) or artifact: (one of the job's artifacts)");
+    }
+    checkArtifactRef(c);
+  },
+  schema: {
+    title: "copy",
+    description: "Copy a local file (src, relative to this file) or a job artifact to the host.",
+    type: "object",
+    additionalProperties: false,
+    required: [
+      "dst"
+    ],
+    properties: {
+      src: {
+        description: "Local file, relative to this file.",
+        type: "string",
+        minLength: 1
+      },
+      artifact: {
+        description: "Name of one of the job's artifacts.",
+        type: "string",
+        minLength: 1
+      },
+      dst: {
+        description: "Absolute destination path on the host.",
+        type: "string",
+        minLength: 1
+      },
+      mode: {
+        $ref: "#/definitions/mode"
+      },
+      owner: {
+        $ref: "#/definitions/account"
+      },
+      group: {
+        $ref: "#/definitions/account"
+      }
+    }
+  },
   plan(spec, ctx) {
     const s = spec as CopySpec;
     const src = localSource(ctx, s);

@@ -5,12 +5,23 @@
  */
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
-import type { ByteSource, FileEntry } from '../plan/types.js';
+import type { ByteSource, BaseEntry } from './types.js';
 import { octal } from '../transport/shell.js';
 import { type ArchiveOptions, dirDeliverCommand, fileDeliverCommand, tempPathFor } from './commands.js';
 import { explainFailure, lastLine } from './exec.js';
 import { ownText } from './mkdir.js';
 import { ActionFailure, type ActionOutcome, type ActionRuntime, type PlanContext } from './types.js';
+
+export interface FileEntry extends BaseEntry {
+  kind: 'copy' | 'template';
+  source: ByteSource;
+  dst: string;
+  mode: number;
+  owner?: string;
+  group?: string;
+  /** Temp file beside dst that the bytes land in before the verified rename. */
+  tmp: string;
+}
 
 export function sha256Hex(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');

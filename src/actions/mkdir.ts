@@ -1,13 +1,46 @@
 /** `mkdir: {path, mode (0755), owner?, group?}` — idempotent, converges mode and ownership. */
-import type { MkdirEntry } from '../plan/types.js';
 import { octal } from '../transport/shell.js';
 import { mkdirCommand } from './commands.js';
 import { execQuiet } from './exec.js';
 import { absolutePath, modeField, ownership } from './fields.js';
-import type { ActionModule } from './types.js';
+import type { ActionModule, BaseEntry } from './types.js';
+
+export interface MkdirEntry extends BaseEntry {
+  kind: 'mkdir';
+  path: string;
+  mode: number;
+  owner?: string;
+  group?: string;
+  exec: string; // prints "unchanged" or "changed"
+}
 
 export const mkdirAction: ActionModule<MkdirEntry> = {
   kind: 'mkdir',
+  schema: {
+    title: "mkdir",
+    description: "Create a directory (and its parents) with a mode and owner.",
+    type: "object",
+    additionalProperties: false,
+    required: [
+      "path"
+    ],
+    properties: {
+      path: {
+        description: "Absolute path on the host.",
+        type: "string",
+        minLength: 1
+      },
+      mode: {
+        $ref: "#/definitions/mode"
+      },
+      owner: {
+        $ref: "#/definitions/account"
+      },
+      group: {
+        $ref: "#/definitions/account"
+      }
+    }
+  },
   plan(spec, ctx) {
     const s = spec as { path: string; mode?: number; owner?: string; group?: string };
     const path = absolutePath(ctx, s.path, 'path');

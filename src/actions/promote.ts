@@ -3,12 +3,55 @@
  * digest (the destination's digest equals the source's), verified on arrival. Idempotent;
  * refused when the destination tag holds other content. Runs on the orchestrator.
  */
-import type { PromoteEntry } from '../plan/types.js';
-import { ActionFailure, type ActionModule } from './types.js';
+import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
+
+export interface PromoteEntry extends BaseEntry {
+  kind: 'promote';
+  from: string;
+  to: string;
+  name: string;
+  tag: string;
+  asTag?: string;
+}
 
 export const promoteAction: ActionModule<PromoteEntry> = {
   kind: 'promote',
+  schema: {
+    title: "promote",
+    description: "Copy name:tag from one registry to another by digest (runs once, on the orchestrator).",
+    type: "object",
+    additionalProperties: false,
+    required: [
+      "from",
+      "to",
+      "name",
+      "tag"
+    ],
+    properties: {
+      from: {
+        description: "Source registry name.",
+        $ref: "#/definitions/refString"
+      },
+      to: {
+        description: "Destination registry name.",
+        $ref: "#/definitions/refString"
+      },
+      name: {
+        description: "Artifact name.",
+        $ref: "#/definitions/refString"
+      },
+      tag: {
+        description: "Tag to promote.",
+        $ref: "#/definitions/refString"
+      },
+      as_tag: {
+        description: "Tag in the destination (default: the same tag).",
+        $ref: "#/definitions/refString"
+      }
+    }
+  },
+  runsOnOrchestrator: true,
   plan(spec, ctx) {
     const s = spec as { from: string; to: string; name: string; tag: string; as_tag?: string };
     const from = registryField(ctx, s.from, 'from');

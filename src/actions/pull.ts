@@ -7,7 +7,6 @@
  * are checked entry by entry on the orchestrator first, then extracted into `to`.
  */
 import { createReadStream } from 'node:fs';
-import type { PullEntry } from '../plan/types.js';
 import { octal } from '../transport/shell.js';
 import { dirCheckCommand, dirWriteCommand, tempPathFor } from './commands.js';
 import { deliverBytes, fileCommands } from './deliver.js';
@@ -15,7 +14,24 @@ import { execQuiet } from './exec.js';
 import { absolutePath, modeField, ownership } from './fields.js';
 import { ownText } from './mkdir.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
-import { ActionFailure, type ActionModule } from './types.js';
+import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
+
+const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+
+export interface PullEntry extends BaseEntry {
+  kind: 'pull';
+  registry: string;
+  name: string;
+  tag?: string;
+  digest?: string;
+  to: string;
+  mode: number;
+  owner?: string;
+  group?: string;
+  /** Extract a tar (or tar.gz) file artifact into `to`; directory artifacts always extract. */
+  extract: boolean;
+  tmp: string;
+}
 
 interface PullSpec {
   registry: string;
@@ -31,6 +47,61 @@ interface PullSpec {
 
 export const pullAction: ActionModule<PullEntry> = {
   kind: 'pull',
+  check(c) {
+    if (c.has('tag') && c.has('digest')) c.error('pull has both tag and digest', c.pos('digest'), 'pull one reference: a tag or a digest');
+    else if (!c.has('tag') && !c.has('digest')) c.error('pull needs tag or digest', c.pos(), 'add tag: (e.g. ${VERSION}) or digest: sha256:...');
+    const digest = c.value?.digest;
+    if (typeof digest === 'string' && !digest.includes('$') && !DIGEST.test(digest)) {
+      c.error(`invalid digest ${JSON.stringify(digest)}`, c.pos('digest', 'value'), 'a digest is sha256: followed by 64 lowercase hex digits');
+    }
+  },
+  schema: {
+    title: "pull",
+    description: "Fetch name:tag (or name@digest) from a registry and deliver it to the host, digest-verified.",
+    type: "object",
+    additionalProperties: false,
+    required: [
+      "registry",
+      "name",
+      "to"
+    ],
+    properties: {
+      registry: {
+        description: "A registry name.",
+        $ref: "#/definitions/refString"
+      },
+      name: {
+        description: "Artifact name in the registry.",
+        $ref: "#/definitions/refString"
+      },
+      tag: {
+        description: "Tag to pull (or give digest).",
+        $ref: "#/definitions/refString"
+      },
+      digest: {
+        description: "Manifest digest to pull (sha256:…), instead of a tag.",
+        $ref: "#/definitions/refString"
+      },
+      to: {
+        description: "Absolute destination path on the host.",
+        type: "string",
+        minLength: 1
+      },
+      mode: {
+        $ref: "#/definitions/mode"
+      },
+      owner: {
+        $ref: "#/definitions/account"
+      },
+      group: {
+        $ref: "#/definitions/account"
+      },
+      extract: {
+        description: "Unpack a directory artifact into `to` (default: deliver as pushed).",
+        type: "boolean"
+      }
+    }
+  },
   plan(spec, ctx) {
     const s = spec as PullSpec;
     const registry = registryField(ctx, s.registry, 'registry');

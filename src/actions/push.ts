@@ -5,9 +5,21 @@
  * content → refused (registries are immutable).
  */
 import { resolve } from 'node:path';
-import type { PushEntry } from '../plan/types.js';
-import { ActionFailure, type ActionModule } from './types.js';
+import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
+import { checkArtifactRef } from './fields.js';
+
+export interface PushEntry extends BaseEntry {
+  kind: 'push';
+  registry: string;
+  artifact: string; // the job artifact's name
+  path: string; // absolute, on the orchestrator
+  name: string;
+  tag: string;
+  tags: string[]; // extra tags
+  semverAliases: boolean;
+  artifactType?: string;
+}
 
 interface PushSpec {
   registry: string;
@@ -21,6 +33,56 @@ interface PushSpec {
 
 export const pushAction: ActionModule<PushEntry> = {
   kind: 'push',
+  check: checkArtifactRef,
+  schema: {
+    title: "push",
+    description: "Publish one of the job's artifacts to a registry as name:tag (runs once, on the orchestrator).",
+    type: "object",
+    additionalProperties: false,
+    required: [
+      "registry",
+      "artifact",
+      "name",
+      "tag"
+    ],
+    properties: {
+      registry: {
+        description: "A registry name.",
+        $ref: "#/definitions/refString"
+      },
+      artifact: {
+        description: "Name of one of the job's artifacts.",
+        $ref: "#/definitions/refString"
+      },
+      name: {
+        description: "Artifact name in the registry.",
+        $ref: "#/definitions/refString"
+      },
+      tag: {
+        description: "Tag (immutable once pushed).",
+        $ref: "#/definitions/refString"
+      },
+      tags: {
+        description: "More tags for the same artifact.",
+        type: "array",
+        items: {
+          $ref: "#/definitions/refString"
+        }
+      },
+      aliases: {
+        description: "semver: also move the vX and vX.Y (and latest) alias tags.",
+        enum: [
+          "semver"
+        ]
+      },
+      artifact_type: {
+        description: "Overrides the registry's artifact type.",
+        type: "string",
+        minLength: 1
+      }
+    }
+  },
+  runsOnOrchestrator: true,
   plan(spec, ctx) {
     const s = spec as PushSpec;
     const registry = registryField(ctx, s.registry, 'registry');

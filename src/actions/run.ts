@@ -1,11 +1,21 @@
 /** `run: <command>` — one shell command; env arrives as real environment variables. */
-import type { RunEntry } from '../plan/types.js';
 import { envScript, runWithEnv } from '../transport/shell.js';
 import { execStreaming } from './exec.js';
-import { ActionFailure, type ActionModule } from './types.js';
+import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
+
+export interface RunEntry extends BaseEntry {
+  kind: 'run';
+  command: string; // the user's command, as written (the shell expands $VARS)
+  exec: string; // exactly what the transport runs; env arrives on stdin
+}
 
 export const runAction: ActionModule<RunEntry> = {
   kind: 'run',
+  schema: {
+    description: "A shell command run by sh -c on the host; it expands $VAR itself.",
+    type: "string",
+    minLength: 1
+  },
   plan(spec, ctx) {
     if (typeof spec !== 'string' || spec.trim() === '') {
       ctx.problems.add('run: expected a non-empty command string', ctx.action.pos);

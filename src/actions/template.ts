@@ -76,6 +76,41 @@ export function renderTemplate(text: string, path: string, context: Record<strin
 
 export const templateAction: ActionModule<FileEntry> = {
   kind: 'template',
+  schema: {
+    title: "template",
+    description: "Render a local template (src, relative to this file) with the step's env and vars, and write it to the host.",
+    type: "object",
+    additionalProperties: false,
+    required: [
+      "src",
+      "dst"
+    ],
+    properties: {
+      src: {
+        description: "Local template file, relative to this file.",
+        type: "string",
+        minLength: 1
+      },
+      dst: {
+        description: "Absolute destination path on the host.",
+        type: "string",
+        minLength: 1
+      },
+      mode: {
+        $ref: "#/definitions/mode"
+      },
+      owner: {
+        $ref: "#/definitions/account"
+      },
+      group: {
+        $ref: "#/definitions/account"
+      },
+      vars: {
+        description: "Extra template variables.",
+        type: "object"
+      }
+    }
+  },
   plan(spec, ctx) {
     const s = spec as TemplateSpec;
     const dst = absolutePath(ctx, s.dst, 'dst');

@@ -5,11 +5,38 @@
  *  - describe(): the dry-run lines for an entry;
  *  - run(): executes the entry against a transport (never schedules, never reports directly).
  */
+import type { ActionCheck } from '../config/action-kinds.js';
 import type { ActionSpec, HostSpec, JobSpec } from '../config/model.js';
 import type { Problem, Problems, Position } from '../errors.js';
-import type { ActionEntry, PlannedHost } from '../plan/types.js';
 import type { Transport } from '../transport/types.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
+
+/** Where a delivered file's bytes come from. */
+export type ByteSource =
+  /** An orchestrator file: its digest is taken when the step runs (an earlier step may build it). */
+  | { type: 'file'; path: string }
+  | { type: 'inline'; content: string; sha256: string; size: number; origin: string };
+
+/** What every planned action entry carries; each kind's module declares its own entry on top. */
+export interface BaseEntry {
+  kind: string;
+  index: number; // position in the job's action list (0-based)
+  /** Display name: the action's `name`, else a short summary. */
+  title: string;
+  become?: string;
+  pos: Position;
+}
+
+/** What an action sees of the planned host it runs on. */
+export interface HostFacts {
+  host: string;
+  addr: string;
+  user?: string;
+  port?: number;
+  transport: 'ssh' | 'local';
+  /** The env the job's commands get on this host (step env + HADES_* built-ins). */
+  env: Record<string, string>;
+}
 
 /** A template source read before planning (planning itself does no I/O). */
 export interface FileFact {
@@ -72,7 +99,7 @@ export interface Gatekeeper {
 
 export interface ActionRuntime {
   transport: Transport;
-  host: PlannedHost;
+  host: HostFacts;
   step: string;
   /** Aborted on the second Ctrl-C (or an immediate abort): kill what runs. */
   signal: AbortSignal;
@@ -92,8 +119,19 @@ export interface SourceFiles {
   open(path: string): NodeJS.ReadableStream;
 }
 
-export interface ActionModule<E extends ActionEntry = ActionEntry> {
+/**
+ * One action kind. Adding a kind = one module implementing this + one line in ./index.ts:
+ * its schema fragment goes into schemas/hadesfile.schema.json at build time
+ * (scripts/build-schema.mjs), its `check` runs in the loader, `plan` in the planner.
+ */
+export interface ActionModule<E extends BaseEntry = BaseEntry> {
   kind: E['kind'];
+  /** JSON Schema of the action's value (the `copy:` map, the `run:` string, …). */
+  schema: Record<string, unknown>;
+  /** Once per step on the orchestrator (not once per host) when a job holds this kind. */
+  runsOnOrchestrator?: boolean;
+  /** Checks of the value as written that need only the file (the loader runs them). */
+  check?(c: ActionCheck): void;
   plan(spec: unknown, ctx: PlanContext): E | undefined;
   describe(entry: E): string[];
   run(entry: E, rt: ActionRuntime): Promise<ActionOutcome>;

@@ -4,12 +4,50 @@
  * `--yes` or `--approve <step>` was given (the Gatekeeper decides); declined → exit 3.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { WaitEntry } from '../plan/types.js';
 import { durationField, formatDuration } from '../config/duration.js';
-import { ActionFailure, GateDeclined, type ActionModule } from './types.js';
+import { ActionFailure, GateDeclined, type ActionModule, type BaseEntry } from './types.js';
+
+export interface WaitEntry extends BaseEntry {
+  kind: 'wait';
+  message?: string;
+  timeoutMs?: number;
+  durationMs?: number;
+}
 
 export const waitAction: ActionModule<WaitEntry> = {
   kind: 'wait',
+  check(c) {
+    if (c.has('duration') && (c.has('message') || c.has('timeout'))) {
+      c.error(
+        `wait has duration together with ${c.has('message') ? 'message' : 'timeout'}`,
+        c.pos('duration'),
+        'duration pauses for a fixed time; message (with an optional timeout) waits for the operator: use one or the other',
+      );
+    }
+  },
+  schema: {
+    title: "wait",
+    description: "Pause: for a fixed duration, or until the operator confirms (message, optional timeout).",
+    type: [
+      "object",
+      "null"
+    ],
+    additionalProperties: false,
+    properties: {
+      message: {
+        description: "Question shown to the operator.",
+        type: "string",
+        minLength: 1
+      },
+      timeout: {
+        $ref: "#/definitions/duration"
+      },
+      duration: {
+        $ref: "#/definitions/duration"
+      }
+    }
+  },
+  runsOnOrchestrator: true,
   plan(spec, ctx) {
     const s = (spec ?? {}) as { message?: string; timeout?: unknown; duration?: unknown };
     const dur = (field: 'timeout' | 'duration'): number | undefined => {

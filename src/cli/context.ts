@@ -1,7 +1,7 @@
 /** Shared by the commands: load the files, resolve a plan's env and plan it. */
 import { randomBytes } from 'node:crypto';
 import type { Hadesfile, OciRegistrySpec, PlanSpec } from '../config/model.js';
-import { planWithSources } from '../config/sources.js';
+import { planWithSources } from '../plan/with-sources.js';
 import { loadEnvSources, resolvePlanEnv } from '../env/resolve.js';
 import { DEFAULT_SECRET_PATTERNS, Redactor } from '../env/secrets.js';
 import { Problems, UserError } from '../errors.js';

@@ -1,6 +1,7 @@
 /**
  * One parsed hadesfile → typed declarations (hosts, targets, jobs, plans, registries), plus
- * the checks that need only that file (modes, one action per item, src xor artifact, ...).
+ * the checks that need only that file (modes, one action per item; each action kind's own
+ * checks, e.g. copy's src xor artifact, come from its module through `kinds`).
  *
  * The input has already been through the JSON schema, whose errors are reported separately;
  * this code is tolerant of whatever the schema rejected (it skips such values silently, so a
@@ -9,6 +10,7 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Position, Problem } from '../errors.js';
+import type { ActionKindTable } from './action-kinds.js';
 import { parseDuration } from './duration.js';
 import { parseModeToken } from './mode.js';
 import {
@@ -26,7 +28,6 @@ import {
 } from './model.js';
 import { ociUrlProblem } from './oci-url.js';
 import { describe } from './schema-errors.js';
-import { didYouMean } from './suggest.js';
 import type { Locator, Path } from './yaml-positions.js';
 
 export interface SourceFile {
@@ -80,8 +81,6 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 const q = (s: string): string => JSON.stringify(s);
 const BUILTIN = new Set<string>(BUILTIN_ENV);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const MODE_ACTIONS = new Set(['mkdir', 'copy', 'template', 'pull']);
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
 /** `~` / `~/x` → home; relative → against `dir`. A value starting with `$` stays as written (expanded later). */
 export function resolveUserPath(dir: string, p: string): string {
@@ -91,7 +90,7 @@ export function resolveUserPath(dir: string, p: string): string {
   return isAbsolute(p) ? resolve(p) : resolve(dir, p);
 }
 
-export function buildFile(f: SourceFile, problems: Problem[]): FileDecls {
+export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindTable): FileDecls {
   const out: FileDecls = {
     hosts: [],
     targets: [],
@@ -278,88 +277,62 @@ export function buildFile(f: SourceFile, problems: Problem[]): FileDecls {
           if (isObj(v) && str(v.path)) job.artifacts[a] = { path: resolveUserPath(f.dir, v.path as string), pos: loc.keyPos([...jp, 'artifacts', a]) };
         }
       }
-      const artifactNames = isObj(j.artifacts) ? Object.keys(j.artifacts) : [];
-      const artifactRef = (kind: string, a: unknown, path: Path): void => {
-        if (typeof a !== 'string' || artifactNames.includes(a)) return;
-        add(
-          `job ${q(name)} has no artifact ${q(a)} (used by ${kind})`,
-          loc.valuePos(path),
-          didYouMean(a, artifactNames) ??
-            (artifactNames.length ? `declared artifacts: ${artifactNames.join(', ')}` : `declare it under the job's artifacts: (${a}: {path: ./file})`),
-        );
-      };
+      const ctxJob = { name, artifacts: isObj(j.artifacts) ? Object.keys(j.artifacts) : [] };
       if (Array.isArray(j.actions)) {
         j.actions.forEach((item, i) => {
-          const a = buildAction(item, i, [...jp, 'actions', i]);
-          if (!a) return;
-          if ((a.kind === 'copy' || a.kind === 'push') && isObj(a.spec)) artifactRef(a.kind, a.spec.artifact, [...jp, 'actions', i, a.kind, 'artifact']);
-          job.actions.push(a);
+          const a = buildAction(item, i, [...jp, 'actions', i], ctxJob);
+          if (a) job.actions.push(a);
         });
       }
       out.jobs.push({ job, file: f });
     }
   }
 
-  function buildAction(item: unknown, index: number, path: Path): ActionSpec | undefined {
+  function buildAction(item: unknown, index: number, path: Path, ctxJob: { name: string; artifacts: string[] }): ActionSpec | undefined {
     if (!isObj(item)) return undefined;
     const keys = Object.keys(item);
-    const kinds = keys.filter((k) => (ACTION_KINDS as readonly string[]).includes(k));
-    const unknown = keys.filter((k) => !kinds.includes(k) && k !== 'name' && k !== 'become');
+    const present = keys.filter((k) => (ACTION_KINDS as readonly string[]).includes(k));
+    const unknown = keys.filter((k) => !present.includes(k) && k !== 'name' && k !== 'become');
     const place = describe(path, data);
-    if (kinds.length === 0) {
+    if (present.length === 0) {
       if (unknown.length === 0) add(`${place} has no action`, loc.valuePos(path), `add exactly one of: ${ACTION_KINDS.join(', ')}`);
       return undefined;
     }
-    if (kinds.length > 1) {
+    if (present.length > 1) {
       add(
-        `${place} has ${kinds.length} action keys (${kinds.join(', ')}); an item holds exactly one`,
-        loc.keyPos([...path, kinds[1]!]),
-        `split it into separate list items: - ${kinds[0]}: ... and - ${kinds[1]}: ...`,
+        `${place} has ${present.length} action keys (${present.join(', ')}); an item holds exactly one`,
+        loc.keyPos([...path, present[1]!]),
+        `split it into separate list items: - ${present[0]}: ... and - ${present[1]}: ...`,
       );
       return undefined;
     }
-    const kind = kinds[0]!;
+    const kind = present[0]!;
+    const rules = kinds.get(kind);
     const raw = item[kind];
     const kp = [...path, kind];
     const kindPos = loc.keyPos(kp);
     const fieldPos: Record<string, Position> = {};
     let spec: unknown = raw;
-    if (kind === 'run') fieldPos.run = loc.valuePos(kp);
+    if (!isObj(raw)) fieldPos[kind] = loc.valuePos(kp); // a scalar value (run: "...") is its own field
     if (isObj(raw)) {
       const s: Obj = { ...raw };
       spec = s;
       for (const k of Object.keys(raw)) fieldPos[k] = loc.valuePos([...kp, k]);
-      const has = (k: string): boolean => raw[k] !== undefined && raw[k] !== null;
-      if (MODE_ACTIONS.has(kind) && (typeof raw.mode === 'number' || typeof raw.mode === 'string')) {
+      // A mode is parsed from its source token (0644 vs 644), so the loader does it for every kind that has one.
+      if (rules?.hasMode && (typeof raw.mode === 'number' || typeof raw.mode === 'string')) {
         const r = parseModeToken(loc.token([...kp, 'mode']) ?? String(raw.mode));
         if ('mode' in r) s.mode = r.mode;
         else add(r.error, fieldPos.mode!, r.hint);
       }
-      if (kind === 'copy') {
-        if (has('src') && has('artifact')) {
-          add(`copy has both src and artifact`, loc.keyPos([...kp, 'artifact']), 'copy takes one source: a local file (src) or one of the job\'s artifacts (artifact)');
-        } else if (!has('src') && !has('artifact')) {
-          add(`copy needs src or artifact`, kindPos, 'add src: (a file relative to this hadesfile) or artifact: (one of the job\'s artifacts)');
-        }
-      }
-      if (kind === 'pull') {
-        if (has('tag') && has('digest')) {
-          add(`pull has both tag and digest`, loc.keyPos([...kp, 'digest']), 'pull one reference: a tag or a digest');
-        } else if (!has('tag') && !has('digest')) {
-          add(`pull needs tag or digest`, kindPos, 'add tag: (e.g. ${VERSION}) or digest: sha256:...');
-        }
-        if (typeof raw.digest === 'string' && !raw.digest.includes('$') && !DIGEST.test(raw.digest)) {
-          add(`invalid digest ${q(raw.digest)}`, fieldPos.digest!, 'a digest is sha256: followed by 64 lowercase hex digits');
-        }
-      }
-      if (kind === 'wait' && has('duration') && (has('message') || has('timeout'))) {
-        add(
-          `wait has duration together with ${has('message') ? 'message' : 'timeout'}`,
-          loc.keyPos([...kp, 'duration']),
-          'duration pauses for a fixed time; message (with an optional timeout) waits for the operator: use one or the other',
-        );
-      }
     }
+    rules?.check?.({
+      kind,
+      value: isObj(raw) ? raw : undefined,
+      has: (k) => isObj(raw) && raw[k] !== undefined && raw[k] !== null,
+      pos: (field, at = 'key') => (field === undefined ? kindPos : at === 'key' ? loc.keyPos([...kp, field]) : loc.valuePos([...kp, field])),
+      error: add,
+      job: ctxJob,
+    });
     const a: ActionSpec = { kind, spec, index, pos: kindPos, fieldPos };
     if (str(item.name)) a.name = item.name as string;
     setBecome(a, item.become, [...path, 'become']);

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLError } from 'yaml';
 import { sortProblems, UserError, type Position, type Problem } from '../errors.js';
+import type { ActionKindTable } from './action-kinds.js';
 import { buildFile, type FileDecls, type SourceFile } from './build.js';
 import type { Hadesfile, HostSpec } from './model.js';
 import { translateSchemaErrors, type SchemaError } from './schema-errors.js';
@@ -23,6 +24,8 @@ export interface LoadOptions {
   /** -i entries: inventory files or directories (hosts and targets only). */
   inventory?: string[];
   cwd: string;
+  /** Each action kind's own loader checks (the CLI passes src/actions' registry: kindTable(ACTIONS)). */
+  actions: ActionKindTable;
 }
 
 type Validate = ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
@@ -265,7 +268,7 @@ function readSource(abs: string, role: 'main' | 'inventory', cwd: string, proble
 }
 
 /** Schema + per-file checks for one parsed file. */
-function checkFile(f: SourceFile, problems: Problem[]): FileDecls {
+function checkFile(f: SourceFile, problems: Problem[], kinds: ActionKindTable): FileDecls {
   const loc = f.loc!;
   let data = f.data;
   if (f.role === 'inventory' && data && typeof data === 'object' && !Array.isArray(data)) {
@@ -284,7 +287,7 @@ function checkFile(f: SourceFile, problems: Problem[]): FileDecls {
     f.data = kept;
   }
   if (!validate(data)) problems.push(...translateSchemaErrors(validate.errors ?? [], data, loc));
-  return buildFile(f, problems);
+  return buildFile(f, problems, kinds);
 }
 
 const BUILTIN_POS: Position = { file: '(built-in)', line: 1, col: 1 };
@@ -310,7 +313,7 @@ export function loadHadesfile(opts: LoadOptions): Hadesfile {
     ...found.main.map((p) => readSource(p, 'main', cwd, problems)),
     ...found.inventory.map((p) => readSource(p, 'inventory', cwd, problems)),
   ];
-  const decls = files.filter((f) => f.parsed).map((f) => checkFile(f, problems));
+  const decls = files.filter((f) => f.parsed).map((f) => checkFile(f, problems, opts.actions));
   const allParsed = files.every((f) => f.parsed);
 
   const model: Hadesfile = {

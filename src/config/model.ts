@@ -37,7 +37,7 @@ export interface EnvContractVar {
 }
 
 export interface ActionSpec {
-  kind: string; // run | mkdir | copy | template | wait | push | pull | promote
+  kind: string; // one of ACTION_KINDS
   name?: string;
   /** The action's value as written (string for run, object for the others), unexpanded. */
   spec: unknown;
@@ -120,9 +120,8 @@ export interface Hadesfile {
   secretPatterns: string[]; // extra glob patterns (in addition to the defaults)
 }
 
-/** Action kinds that make a whole job run once per step on the orchestrator. */
-export const ORCHESTRATOR_ACTIONS = new Set(['push', 'promote', 'wait']);
-export const ACTION_KINDS = ['run', 'mkdir', 'copy', 'template', 'wait', 'push', 'pull', 'promote'] as const;
+/** The action kinds, in registration order (generated from the action modules at build time). */
+export { ACTION_KINDS } from './schema-validator.generated.js';
 
 export const BUILTIN_ENV = [
   'HADES_PLAN',

@@ -7,7 +7,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { ActionFailure, GateDeclined, type ActionRuntime, type ArtifactAccess, type Gatekeeper, type SourceFiles } from '../actions/types.js';
-import { actionModule } from '../actions/index.js';
+import { describeAction, executeAction } from '../actions/index.js';
 import type { PlannedHost, PlannedStep, RunPlan } from '../plan/types.js';
 import { envScript } from '../transport/shell.js';
 import type { Transport } from '../transport/types.js';
@@ -94,9 +94,8 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
     const env = { ...ph.env };
     for (const entry of ph.actions) {
       if (halted()) return done('stopped', control.stopping ? 'interrupted before this action' : 'stopped: another host failed');
-      const mod = actionModule(entry.kind)!;
       const a = { ...base, action: entry.title, actionIndex: entry.index, kind: entry.kind };
-      emit({ type: 'action.start', ...a, command: mod.describe(entry as never).join('\n') });
+      emit({ type: 'action.start', ...a, command: describeAction(entry).join('\n') });
       const splitters = {
         stdout: new LineSplitter((data) => emit({ type: 'action.output', ...a, stream: 'stdout', data })),
         stderr: new LineSplitter((data) => emit({ type: 'action.output', ...a, stream: 'stderr', data })),
@@ -115,7 +114,7 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
       };
       const ta = Date.now();
       try {
-        const out = await mod.run(entry as never, rt);
+        const out = await executeAction(entry, rt);
         if (out.env) Object.assign(env, out.env);
         splitters.stdout.flush();
         splitters.stderr.flush();

@@ -5,12 +5,12 @@
  * is missing the planner records the need and the caller plans again with it.
  */
 import type { ActionSpec, Hadesfile, HostSpec, JobSpec, PlanSpec } from '../config/model.js';
-import { ORCHESTRATOR_ACTIONS } from '../config/model.js';
-import { builtinEnv, type StepEnv } from '../env/resolve.js';
+import { builtinEnv } from '../env/builtin.js';
+import type { StepEnv } from '../env/resolve.js';
 import { expand } from '../env/expand.js';
 import { Problems, type Position } from '../errors.js';
 import { batchSize, chunk, ORCHESTRATOR_HOST, resolveTargets } from '../inventory/targets.js';
-import { actionModule } from '../actions/index.js';
+import { actionModule, ORCHESTRATOR_KINDS, planAction } from '../actions/index.js';
 import type { FileFact, PlanContext, Sources } from '../actions/types.js';
 import { runWithEnv } from '../transport/shell.js';
 import type { ActionEntry, PlannedHost, PlannedStep, RunPlan } from './types.js';
@@ -42,7 +42,7 @@ export interface PlanInput {
 /** Why a job runs once per step on the orchestrator, or undefined when it runs on hosts. */
 export function orchestratorReason(job: JobSpec): string | undefined {
   if (job.local) return 'job is local';
-  const kinds = [...new Set(job.actions.filter((a) => ORCHESTRATOR_ACTIONS.has(a.kind)).map((a) => a.kind))];
+  const kinds = [...new Set(job.actions.filter((a) => ORCHESTRATOR_KINDS.has(a.kind)).map((a) => a.kind))];
   return kinds.length ? `job has ${kinds.join('/')}` : undefined;
 }
 
@@ -90,8 +90,7 @@ export function buildRunPlan(input: PlanInput): RunPlan {
       };
       const actions: ActionEntry[] = [];
       for (const action of job.actions) {
-        const mod = actionModule(action.kind);
-        if (!mod) {
+        if (!actionModule(action.kind)) {
           problems.add(`action "${action.kind}" is not supported by this version of Hades`, action.pos);
           continue;
         }
@@ -120,7 +119,7 @@ export function buildRunPlan(input: PlanInput): RunPlan {
             return r.value;
           },
         };
-        const entry = mod.plan(action.spec, ctx);
+        const entry = planAction(action.kind, action.spec, ctx);
         if (entry) actions.push(entry);
       }
       const guard = job.guard ? { command: job.guard.if, exec: runWithEnv(job.guard.if, effectiveBecome(undefined, job, reason ? undefined : host)) } : undefined;

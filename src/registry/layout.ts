@@ -7,6 +7,7 @@
  *
  * Every write is atomic: a temp file in the same directory (dot-named, so it can never be
  * mistaken for a blob or collide with an artifact name), fsync, rename, fsync of the directory.
+ * Index commits are also fenced against each other (commitIndex): see INDEX GENERATIONS below.
  * Blobs are hashed while written and the hash decides (or, for copies, must equal) their name.
  * Every read is verified against the digest (and size) it was asked for.
  */
@@ -150,9 +151,77 @@ export async function isLayout(dir: string): Promise<boolean> {
   }
 }
 
-/** The layout's index, or null when it has none yet. Throws RunError when it is not a valid index. */
+/**
+ * INDEX GENERATIONS — the fenced index commit. Every index Hades commits carries a generation
+ * number (index annotation io.hades.index.generation) and is claimed exclusively under the
+ * name `.index.gen-<N>` with link() before it is renamed onto index.json (the file oras reads;
+ * it ignores dot files). link() fails with EEXIST when another writer already committed that
+ * generation, so each generation has exactly one author, built on the content of the one
+ * before it: no commit can silently overwrite another, whether or not the writers still hold
+ * the layout's lock (a holder paused past the stale limit may have lost it).
+ *
+ *  - The committed index is index.json, unless a higher `.index.gen-<N>` exists than the
+ *    generation index.json carries (a commit in flight, or a writer that resumed after a pause
+ *    and renamed an older generation back): then it is that highest generation file. Readers
+ *    and writers both follow this rule. An index.json without the annotation (written by oras
+ *    or an older Hades) counts as generation 0, or as the highest generation when oras
+ *    rewrote our index in place (it keeps the annotation).
+ *  - A writer builds generation N+1 on the committed index N, writes it to a temp file, claims
+ *    `.index.gen-<N+1>` with link(); EEXIST → rebuild on the new committed index. After the
+ *    claim it checks that no higher generation exists (a claim after a long pause can hit a
+ *    pruned, old number) — else it drops out and rebuilds. Then rename onto index.json, and
+ *    converge: while a higher generation exists than index.json carries, install that one
+ *    (a hard link of it, renamed onto index.json). Finally generations below the newest are
+ *    removed: only the newest ones matter for claims and reads.
+ */
+export const INDEX_GENERATION = 'io.hades.index.generation';
+const GEN_PREFIX = '.index.gen-';
+
+function genPath(layout: string, gen: number): string {
+  return join(layout, `${GEN_PREFIX}${gen}`);
+}
+
+function generationOf(index: ImageIndex | null): number {
+  const v = (index?.annotations as Record<string, unknown> | undefined)?.[INDEX_GENERATION];
+  const n = typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : 0;
+  return n;
+}
+
+/** The generation numbers claimed in the layout, highest first. */
+async function generations(layout: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(layout);
+  } catch (e) {
+    if (isCode(e, 'ENOENT', 'ENOTDIR')) return [];
+    throw e;
+  }
+  return names
+    .filter((n) => n.startsWith(GEN_PREFIX) && /^\d{1,15}$/.test(n.slice(GEN_PREFIX.length)))
+    .map((n) => Number(n.slice(GEN_PREFIX.length)))
+    .sort((a, b) => b - a);
+}
+
+/** The committed index and its generation (see INDEX GENERATIONS). */
+async function readCommitted(layout: string): Promise<{ index: ImageIndex | null; gen: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const index = await readIndexFile(join(layout, 'index.json'));
+    const g = generationOf(index);
+    const high = (await generations(layout))[0] ?? 0;
+    if (high <= g) return { index, gen: g };
+    const newer = await readIndexFile(genPath(layout, high));
+    if (newer) return { index: newer, gen: Math.max(high, generationOf(newer)) };
+    // Pruned between the listing and the read: an even newer one exists; look again.
+    if (attempt >= 20) throw new RunError(`${join(layout, 'index.json')}: the index keeps changing while it is read; try again`);
+  }
+}
+
+/** The layout's committed index, or null when it has none yet. Throws RunError when it is not a valid index. */
 export async function readIndex(layout: string): Promise<ImageIndex | null> {
-  const p = join(layout, 'index.json');
+  return (await readCommitted(layout)).index;
+}
+
+async function readIndexFile(p: string): Promise<ImageIndex | null> {
   let text: string;
   try {
     text = await fsp.readFile(p, 'utf8');
@@ -177,8 +246,114 @@ export async function readIndex(layout: string): Promise<ImageIndex | null> {
   return idx as ImageIndex;
 }
 
+/** Writes index.json unfenced: only for private layouts (e.g. a stage nobody else writes). */
 export async function writeIndex(layout: string, index: ImageIndex): Promise<void> {
   await atomicWriteFile(join(layout, 'index.json'), JSON.stringify(index));
+}
+
+export interface CommitIndexHooks {
+  /**
+   * Another writer committed first. Throw to give up (e.g. LockLostError when the lock is
+   * gone); return to rebuild on the newer index.
+   */
+  onConflict?: () => Promise<void>;
+  /** Test hooks: called right before the generation is claimed / before it is renamed onto index.json. */
+  beforeClaim?: () => Promise<void>;
+  beforeInstall?: () => Promise<void>;
+}
+
+/** A private temp name in the layout directory (swept by sweepTempFiles once abandoned). */
+function indexTemp(layout: string): string {
+  return join(layout, tmpName('.index.json.tmp-'));
+}
+
+/**
+ * The fenced index commit (see INDEX GENERATIONS): `build` gets the committed index (null when
+ * none) and returns the next one, or null when nothing needs writing. It is called again with
+ * the newer index whenever another writer committed first, so it must be a pure function of
+ * its argument (it may throw, e.g. a UserError for a conflicting tag). Returns whether it wrote.
+ */
+export async function commitIndex(
+  layout: string,
+  build: (current: ImageIndex | null) => ImageIndex | null,
+  hooks: CommitIndexHooks = {},
+): Promise<{ written: boolean; generation: number }> {
+  for (let attempt = 0; ; attempt++) {
+    if (attempt >= 1000) throw new RunError(`${join(layout, 'index.json')}: gave up after ${attempt} commits of other writers came first; try again`);
+    const { index: current, gen } = await readCommitted(layout);
+    const next = build(current);
+    if (!next) return { written: false, generation: gen };
+    const mine = gen + 1;
+    const body: ImageIndex = { ...next, annotations: { ...(next.annotations as Record<string, string> | undefined), [INDEX_GENERATION]: String(mine) } };
+    const tmp = indexTemp(layout);
+    const fh = await fsp.open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(JSON.stringify(body));
+      await fh.sync();
+      await fh.close();
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
+    try {
+      await hooks.beforeClaim?.();
+      try {
+        await fsp.link(tmp, genPath(layout, mine));
+      } catch (e) {
+        if (!isCode(e, 'EEXIST')) throw e;
+        await hooks.onConflict?.();
+        continue;
+      }
+      await fsyncDir(layout);
+      if (((await generations(layout))[0] ?? 0) > mine) {
+        // A claim after a long pause can hit a number already pruned; a newer index exists.
+        await hooks.onConflict?.();
+        continue;
+      }
+      await hooks.beforeInstall?.();
+      await fsp.rename(tmp, join(layout, 'index.json'));
+      await fsyncDir(layout);
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
+    await converge(layout);
+    await pruneGenerations(layout);
+    return { written: true, generation: mine };
+  }
+}
+
+/** While a higher generation exists than index.json carries, installs it (a writer that resumed late may have put an older one back). */
+async function converge(layout: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    let onDisk: ImageIndex | null;
+    try {
+      onDisk = await readIndexFile(join(layout, 'index.json'));
+    } catch {
+      return; // not ours to repair (written by someone else, mid-write)
+    }
+    const high = (await generations(layout))[0] ?? 0;
+    if (high <= generationOf(onDisk)) return;
+    const tmp = indexTemp(layout);
+    try {
+      await fsp.link(genPath(layout, high), tmp);
+    } catch (e) {
+      if (isCode(e, 'ENOENT')) continue; // pruned meanwhile: a newer one exists
+      throw e;
+    }
+    try {
+      await fsp.rename(tmp, join(layout, 'index.json'));
+      await fsyncDir(layout);
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
+  }
+}
+
+/** Removes every generation file below the newest (claims of stale writers included). */
+async function pruneGenerations(layout: string): Promise<void> {
+  const [, ...older] = await generations(layout);
+  for (const g of older) await fsp.rm(genPath(layout, g), { force: true }).catch(() => undefined);
 }
 
 /** Deterministic annotations: keys sorted (what Go's encoding/json does for oras). */

@@ -2,7 +2,7 @@
  * `--dry-run`: the RunPlan as text — every step, batch, host and action with the exact
  * commands and the env each gets (secrets redacted). Touches nothing.
  */
-import { actionModule } from '../actions/index.js';
+import { describeAction } from '../actions/index.js';
 import type { Redactor } from '../env/secrets.js';
 import type { RunPlan } from '../plan/types.js';
 
@@ -36,7 +36,7 @@ export function renderPlan(plan: RunPlan, redactor: Redactor): string {
         if (h.guard) out.push(`      guard (skip this host unless it exits 0): $ ${h.guard.command}`);
         h.actions.forEach((a, i) => {
           out.push(`      ${i + 1}. [${a.kind}] ${a.title}${a.become ? `  (become ${a.become} via sudo -n)` : ''}`);
-          for (const line of actionModule(a.kind)!.describe(a as never)) out.push(`         ${redactor.text(line).replace(/\n/g, '\n           ')}`);
+          for (const line of describeAction(a)) out.push(`         ${redactor.text(line).replace(/\n/g, '\n           ')}`);
         });
       }
     }

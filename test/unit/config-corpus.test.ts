@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadHadesfile } from '../../src/config/load.js';
+import { loadHadesfile } from '../helpers/load.js';
 import { UserError } from '../../src/errors.js';
 
 const dir = fileURLToPath(new URL('../fixtures/config/bad/', import.meta.url));

@@ -4,7 +4,8 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { discoverFiles, loadHadesfile, loadSchema, parseModeToken } from '../../src/config/load.js';
+import { discoverFiles, loadSchema, parseModeToken } from '../../src/config/load.js';
+import { loadHadesfile } from '../helpers/load.js';
 import type { ActionSpec } from '../../src/config/model.js';
 import { UserError } from '../../src/errors.js';
 

@@ -24,7 +24,9 @@
  *
  * Concurrency: blobs are content-addressed and written atomically without a lock; the
  * check-then-write of tags in index.json happens inside a per-layout lock (lock.ts), and the
- * index is replaced atomically, so readers (who never lock) see the old or the new index.
+ * index is replaced atomically, so readers (who never lock) see the old or the new index. The
+ * commit itself is fenced (layout.ts commitIndex): a writer that lost its lock while paused can
+ * never overwrite another's commit.
  */
 import { createReadStream, promises as fsp, type Stats } from 'node:fs';
 import { basename, join, resolve as resolvePath } from 'node:path';
@@ -48,11 +50,12 @@ import {
   openBlobVerified,
   readBlobVerified,
   readIndex,
+  commitIndex,
+  type CommitIndexHooks,
   storeBlob,
   storeBlobBytes,
   sweepTempFiles,
   validateLayoutName,
-  writeIndex,
   hasVerifiedBlob,
   sortedAnnotations,
 } from '../layout.js';
@@ -75,8 +78,13 @@ import {
 export interface FilesystemRegistryOptions {
   /** Longest wait for a layout's index lock (default 30 s). */
   lockTimeoutMs?: number;
-  /** A lock older than this is stale (default 60 s); a lock whose process is gone (same host) is stale at once. */
+  /**
+   * A lock without a heartbeat for this long is stale (default 60 s); a lock whose process is
+   * provably gone (same boot and PID namespace) is stale at once.
+   */
   staleLockMs?: number;
+  /** Test hooks around the fenced index commit (see layout.ts commitIndex). */
+  indexCommitHooks?: Pick<CommitIndexHooks, 'beforeClaim' | 'beforeInstall'>;
   /** Where SOURCE_DATE_EPOCH is read from (default process.env). */
   env?: Record<string, string | undefined>;
 }
@@ -103,6 +111,7 @@ export class FilesystemRegistry implements Registry {
   readonly root: string;
   private readonly lockTimeoutMs: number;
   private readonly staleLockMs: number;
+  private readonly indexCommitHooks: Pick<CommitIndexHooks, 'beforeClaim' | 'beforeInstall'>;
   private readonly env: Record<string, string | undefined>;
 
   constructor(spec: FilesystemRegistrySpec, opts: FilesystemRegistryOptions = {}) {
@@ -111,6 +120,7 @@ export class FilesystemRegistry implements Registry {
     this.defaultArtifactType = spec.artifactType ?? DEFAULT_ARTIFACT_TYPE;
     this.lockTimeoutMs = opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.staleLockMs = opts.staleLockMs ?? DEFAULT_STALE_LOCK_MS;
+    this.indexCommitHooks = opts.indexCommitHooks ?? {};
     this.env = opts.env ?? process.env;
   }
 
@@ -223,53 +233,79 @@ export class FilesystemRegistry implements Registry {
     });
     try {
       await ensureLayout(layout);
-      const index: ImageIndex = (await readIndex(layout)) ?? { schemaVersion: 2, mediaType: MEDIA_TYPE.index, manifests: [] };
-      const byTag = (t: string): Descriptor[] => index.manifests.filter((m) => m.annotations?.[ANNOTATION.refName] === t);
-      const writes: TagWrite[] = [];
-      this.throwConflicts(index, name, tags, digest);
-      let unchanged = true;
-      for (const t of tags) {
-        if (byTag(t).length === 0) {
-          writes.push({ tag: t, mutable: false });
-          unchanged = false;
-        }
-      }
-
-      const aliases: AliasUpdate[] = [];
-      if (aliasesOf !== undefined) {
-        const version = parseSemverTag(aliasesOf)!;
-        for (const a of semverAliases(aliasesOf)) {
-          const cur = byTag(a);
-          if (cur.length && !cur.some((m) => m.annotations?.[ANNOTATION.mutable] === 'true')) {
-            aliases.push({ tag: a, moved: false, reason: `an immutable tag ${a} exists (${cur[0]!.digest})` });
-            continue;
-          }
-          const prevName = cur[0]?.annotations?.[ANNOTATION.aliasOf];
-          const prev: SemverTag | null = prevName ? parseSemverTag(prevName) : null;
-          if (prev && compareSemver(version, prev) < 0) {
-            aliases.push({ tag: a, moved: false, previous: prevName, reason: `it points to the newer ${prevName}` });
-            continue;
-          }
-          aliases.push({ tag: a, moved: true, ...(prevName ? { previous: prevName } : {}) });
-          if (cur.length === 1 && cur[0]!.digest === digest && prevName === aliasesOf) continue;
-          writes.push({ tag: a, mutable: true, version: aliasesOf });
-        }
-      }
-
-      if (writes.length) {
+      let unchanged: boolean | undefined;
+      let aliases: AliasUpdate[] = [];
+      // Called again on the newer index whenever another writer committed first (fenced commit).
+      const build = (current: ImageIndex | null): ImageIndex | null => {
+        const index: ImageIndex = current ?? { schemaVersion: 2, mediaType: MEDIA_TYPE.index, manifests: [] };
+        const { writes, aliases: a, unchanged: u } = this.planTagWrites(index, name, tags, digest, aliasesOf);
+        aliases = a;
+        unchanged ??= u; // whether the tags were there before this push began
+        if (!writes.length) return null;
         const setTags = new Set(writes.map((w) => w.tag));
         const kept = index.manifests.filter((m) => !setTags.has(m.annotations?.[ANNOTATION.refName] ?? '\0'));
         const added = writes.map((w) =>
           this.indexEntry(descriptor, manifestSize, w.tag, w.mutable ? { [ANNOTATION.mutable]: 'true', [ANNOTATION.aliasOf]: w.version! } : {}),
         );
-        const next: ImageIndex = { ...index, manifests: [...kept, ...added] };
-        await lock.assertHeld();
-        await writeIndex(layout, next);
-      }
-      return { descriptor, unchanged, ...(aliasesOf !== undefined ? { aliases } : {}) };
+        return { ...index, manifests: [...kept, ...added] };
+      };
+      const hooks = this.indexCommitHooks;
+      await commitIndex(layout, build, {
+        ...hooks,
+        // Right before committing, and after another writer came first: still ours? (Else
+        // LockLostError: nothing of this push was written.)
+        beforeClaim: async () => {
+          await lock.assertHeld();
+          await hooks.beforeClaim?.();
+        },
+        onConflict: () => lock.assertHeld(),
+      });
+      return { descriptor, unchanged: unchanged ?? true, ...(aliasesOf !== undefined ? { aliases } : {}) };
     } finally {
       await lock.release();
     }
+  }
+
+  /** The tag entries a push has to write into `index` (throws UserError on a conflict). */
+  private planTagWrites(
+    index: ImageIndex,
+    name: string,
+    tags: string[],
+    digest: string,
+    aliasesOf: string | undefined,
+  ): { writes: TagWrite[]; aliases: AliasUpdate[]; unchanged: boolean } {
+    const byTag = (t: string): Descriptor[] => index.manifests.filter((m) => m.annotations?.[ANNOTATION.refName] === t);
+    const writes: TagWrite[] = [];
+    this.throwConflicts(index, name, tags, digest);
+    let unchanged = true;
+    for (const t of tags) {
+      if (byTag(t).length === 0) {
+        writes.push({ tag: t, mutable: false });
+        unchanged = false;
+      }
+    }
+
+    const aliases: AliasUpdate[] = [];
+    if (aliasesOf !== undefined) {
+      const version = parseSemverTag(aliasesOf)!;
+      for (const a of semverAliases(aliasesOf)) {
+        const cur = byTag(a);
+        if (cur.length && !cur.some((m) => m.annotations?.[ANNOTATION.mutable] === 'true')) {
+          aliases.push({ tag: a, moved: false, reason: `an immutable tag ${a} exists (${cur[0]!.digest})` });
+          continue;
+        }
+        const prevName = cur[0]?.annotations?.[ANNOTATION.aliasOf];
+        const prev: SemverTag | null = prevName ? parseSemverTag(prevName) : null;
+        if (prev && compareSemver(version, prev) < 0) {
+          aliases.push({ tag: a, moved: false, previous: prevName, reason: `it points to the newer ${prevName}` });
+          continue;
+        }
+        aliases.push({ tag: a, moved: true, ...(prevName ? { previous: prevName } : {}) });
+        if (cur.length === 1 && cur[0]!.digest === digest && prevName === aliasesOf) continue;
+        writes.push({ tag: a, mutable: true, version: aliasesOf });
+      }
+    }
+    return { writes, aliases, unchanged };
   }
 
   /** Refuses (UserError) when any immutable tag exists with other content, or is a moving alias. */

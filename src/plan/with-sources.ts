@@ -4,8 +4,8 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import type { FileFact } from '../actions/types.js';
-import { MapSources, buildRunPlan, type PlanInput } from '../plan/plan.js';
-import type { RunPlan } from '../plan/types.js';
+import { MapSources, buildRunPlan, type PlanInput } from './plan.js';
+import type { RunPlan } from './types.js';
 
 export async function readFact(path: string): Promise<FileFact> {
   try {
