@@ -142,7 +142,8 @@ export function tagConflict(name: string, tag: string, digest: string, cur: TagS
       `tag ${tag} of ${name} is a moving semver alias${cur.version ? ` (now ${cur.version}, ${cur.digest})` : ''}; ` +
       `it can't be pushed as an immutable tag — push an exact version tag`
     );
-  return cur.digest === digest ? null : `tag ${tag} of ${name} already exists with ${cur.digest}; registries are immutable — push a new tag`;
+  if (cur.digest === digest) return null;
+  return `tag ${tag} of ${name} already exists with ${cur.digest}; registries are immutable — push a new tag`;
 }
 
 /** Throws one UserError listing every conflict (the non-null entries of `conflicts`), if any. */

@@ -71,7 +71,7 @@ describe('classifyOrasError', () => {
 });
 
 describe('isOrasOwnFailure: whose error a failed read reports', () => {
-  const D = 'sha256:' + 'a'.repeat(64);
+  const D = `sha256:${'a'.repeat(64)}`;
   it.each<[string, unknown, boolean]>([
     ['not found', new ArtifactNotFound('r', 'app:v1'), true],
     ['auth', new OciRegistryError('x', 'auth', 'r'), true],

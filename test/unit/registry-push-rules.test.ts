@@ -7,19 +7,39 @@ import { UserError } from '../../src/errors.js';
 import { aliasUpdate, refuseConflicts, tagConflict, type TagState } from '../../src/registry/push-rules.js';
 import { aliasCandidates } from '../../src/registry/oci/tags.js';
 
-const A = 'sha256:' + 'a'.repeat(64);
-const B = 'sha256:' + 'b'.repeat(64);
+const A = `sha256:${'a'.repeat(64)}`;
+const B = `sha256:${'b'.repeat(64)}`;
 
 describe('tagConflict: what stops a push of app:TAG with digest A', () => {
   const ALIAS_TAIL = "; it can't be pushed as an immutable tag — push an exact version tag";
   test.each<[string, string, TagState | undefined, string | null]>([
     ['absent', 'v1.0.0', undefined, null],
     ['immutable, same content', 'v1.0.0', { kind: 'immutable', digest: A }, null],
-    ['immutable, other content', 'v1.0.0', { kind: 'immutable', digest: B }, `tag v1.0.0 of app already exists with ${B}; registries are immutable — push a new tag`],
-    ['alias with its version', 'v1', { kind: 'alias', digest: B, version: 'v1.2.3' }, `tag v1 of app is a moving semver alias (now v1.2.3, ${B})${ALIAS_TAIL}`],
-    ['alias on the same content', 'v1', { kind: 'alias', digest: A, version: 'v1.2.3' }, `tag v1 of app is a moving semver alias (now v1.2.3, ${A})${ALIAS_TAIL}`],
+    [
+      'immutable, other content',
+      'v1.0.0',
+      { kind: 'immutable', digest: B },
+      `tag v1.0.0 of app already exists with ${B}; registries are immutable — push a new tag`,
+    ],
+    [
+      'alias with its version',
+      'v1',
+      { kind: 'alias', digest: B, version: 'v1.2.3' },
+      `tag v1 of app is a moving semver alias (now v1.2.3, ${B})${ALIAS_TAIL}`,
+    ],
+    [
+      'alias on the same content',
+      'v1',
+      { kind: 'alias', digest: A, version: 'v1.2.3' },
+      `tag v1 of app is a moving semver alias (now v1.2.3, ${A})${ALIAS_TAIL}`,
+    ],
     ['alias, version unknown', 'latest', { kind: 'alias', digest: B }, `tag latest of app is a moving semver alias${ALIAS_TAIL}`],
-    ['alias, empty version', 'latest', { kind: 'alias', digest: B, version: '' }, `tag latest of app is a moving semver alias${ALIAS_TAIL}`],
+    [
+      'alias, empty version',
+      'latest',
+      { kind: 'alias', digest: B, version: '' },
+      `tag latest of app is a moving semver alias${ALIAS_TAIL}`,
+    ],
   ])('%s', (_what, tag, cur, expected) => {
     expect(tagConflict('app', tag, A, cur)).toBe(expected);
   });
@@ -45,15 +65,63 @@ describe('refuseConflicts', () => {
 describe('aliasUpdate: what a push of VERSION with semver aliases does to ALIAS', () => {
   test.each<[string, string, string, TagState | undefined, object]>([
     ['absent: created', 'v1.2.3', 'v1', undefined, { tag: 'v1', moved: true }],
-    ['immutable tag of that name: kept', 'v1.2.3', 'v1', { kind: 'immutable', digest: B }, { tag: 'v1', moved: false, reason: `an immutable tag v1 exists (${B})` }],
-    ['immutable, even on the same content', 'v1.2.3', 'latest', { kind: 'immutable', digest: A }, { tag: 'latest', moved: false, reason: `an immutable tag latest exists (${A})` }],
-    ['alias on an older version: moved', 'v1.2.3', 'v1', { kind: 'alias', digest: B, version: 'v1.2.0' }, { tag: 'v1', moved: true, previous: 'v1.2.0' }],
-    ['alias on the same version', 'v1.2.3', 'v1.2', { kind: 'alias', digest: A, version: 'v1.2.3' }, { tag: 'v1.2', moved: true, previous: 'v1.2.3' }],
-    ['alias on a newer version: kept', 'v1.0.9', 'v1', { kind: 'alias', digest: B, version: 'v1.2.0' }, { tag: 'v1', moved: false, previous: 'v1.2.0', reason: 'it points to the newer v1.2.0' }],
-    ['newer across prefixes (latest)', '1.2.3', 'latest', { kind: 'alias', digest: B, version: 'v2.0.0' }, { tag: 'latest', moved: false, previous: 'v2.0.0', reason: 'it points to the newer v2.0.0' }],
-    ['older across prefixes (latest)', 'v2.0.0', 'latest', { kind: 'alias', digest: B, version: '1.9.0' }, { tag: 'latest', moved: true, previous: '1.9.0' }],
+    [
+      'immutable tag of that name: kept',
+      'v1.2.3',
+      'v1',
+      { kind: 'immutable', digest: B },
+      { tag: 'v1', moved: false, reason: `an immutable tag v1 exists (${B})` },
+    ],
+    [
+      'immutable, even on the same content',
+      'v1.2.3',
+      'latest',
+      { kind: 'immutable', digest: A },
+      { tag: 'latest', moved: false, reason: `an immutable tag latest exists (${A})` },
+    ],
+    [
+      'alias on an older version: moved',
+      'v1.2.3',
+      'v1',
+      { kind: 'alias', digest: B, version: 'v1.2.0' },
+      { tag: 'v1', moved: true, previous: 'v1.2.0' },
+    ],
+    [
+      'alias on the same version',
+      'v1.2.3',
+      'v1.2',
+      { kind: 'alias', digest: A, version: 'v1.2.3' },
+      { tag: 'v1.2', moved: true, previous: 'v1.2.3' },
+    ],
+    [
+      'alias on a newer version: kept',
+      'v1.0.9',
+      'v1',
+      { kind: 'alias', digest: B, version: 'v1.2.0' },
+      { tag: 'v1', moved: false, previous: 'v1.2.0', reason: 'it points to the newer v1.2.0' },
+    ],
+    [
+      'newer across prefixes (latest)',
+      '1.2.3',
+      'latest',
+      { kind: 'alias', digest: B, version: 'v2.0.0' },
+      { tag: 'latest', moved: false, previous: 'v2.0.0', reason: 'it points to the newer v2.0.0' },
+    ],
+    [
+      'older across prefixes (latest)',
+      'v2.0.0',
+      'latest',
+      { kind: 'alias', digest: B, version: '1.9.0' },
+      { tag: 'latest', moved: true, previous: '1.9.0' },
+    ],
     ['alias, version unknown: moved', 'v1.2.3', 'v1', { kind: 'alias', digest: B }, { tag: 'v1', moved: true }],
-    ['alias, version not semver: moved', 'v1.2.3', 'v1', { kind: 'alias', digest: B, version: 'junk' }, { tag: 'v1', moved: true, previous: 'junk' }],
+    [
+      'alias, version not semver: moved',
+      'v1.2.3',
+      'v1',
+      { kind: 'alias', digest: B, version: 'junk' },
+      { tag: 'v1', moved: true, previous: 'junk' },
+    ],
   ])('%s', (_what, versionTag, alias, cur, expected) => {
     expect(aliasUpdate(versionTag, alias, cur)).toEqual(expected);
   });

@@ -66,7 +66,10 @@ export async function fetchManifest(reg: OciSettings, name: string, ref: { tag?:
   return reg.withTemp(async (dir) => {
     const file = join(dir, 'manifest.json');
     const out = await reg.oras.run(
-      reg.call(['manifest', 'fetch'], ['--format', 'json', '--output', file, target], { notFound: `${name}${refText}`, what: `fetch manifest ${name}${refText}` }),
+      reg.call(['manifest', 'fetch'], ['--format', 'json', '--output', file, target], {
+        notFound: `${name}${refText}`,
+        what: `fetch manifest ${name}${refText}`,
+      }),
     );
     let reported: { digest?: unknown; size?: unknown; mediaType?: unknown };
     try {
@@ -79,11 +82,22 @@ export async function fetchManifest(reg: OciSettings, name: string, ref: { tag?:
     const st = await fsp.stat(file);
     if (st.size > MAX_MANIFEST_BYTES) throw new RunError(`${what}: ${st.size} bytes, too large for a manifest`);
     const bytes = await fsp.readFile(file);
-    verifyBytes(bytes, { digest: reported.digest, ...(typeof reported.size === 'number' ? { size: reported.size } : {}) }, what, reg.repo(name));
+    verifyBytes(
+      bytes,
+      { digest: reported.digest, ...(typeof reported.size === 'number' ? { size: reported.size } : {}) },
+      what,
+      reg.repo(name),
+    );
     if (ref.digest !== undefined && reported.digest !== ref.digest) {
       if (ref.tag !== undefined)
-        throw new UserError({ message: `tag ${ref.tag} of ${name} in registry "${reg.name}" is ${reported.digest}, not the expected ${ref.digest}` });
-      throw new IntegrityError(`${what}: digest mismatch: expected ${ref.digest}, actual ${reported.digest}`, { digest: ref.digest }, { digest: reported.digest, size: bytes.length });
+        throw new UserError({
+          message: `tag ${ref.tag} of ${name} in registry "${reg.name}" is ${reported.digest}, not the expected ${ref.digest}`,
+        });
+      throw new IntegrityError(
+        `${what}: digest mismatch: expected ${ref.digest}, actual ${reported.digest}`,
+        { digest: ref.digest },
+        { digest: reported.digest, size: bytes.length },
+      );
     }
     let manifest: ImageManifest;
     try {
@@ -101,10 +115,14 @@ export async function fetchManifest(reg: OciSettings, name: string, ref: { tag?:
 export async function tagDigest(reg: OciSettings, name: string, tag: string): Promise<string | undefined> {
   try {
     const out = await reg.oras.run(
-      reg.call(['manifest', 'fetch'], ['--descriptor', `${reg.repo(name)}:${tag}`], { notFound: `${name}:${tag}`, what: `resolve ${name}:${tag}` }),
+      reg.call(['manifest', 'fetch'], ['--descriptor', `${reg.repo(name)}:${tag}`], {
+        notFound: `${name}:${tag}`,
+        what: `resolve ${name}:${tag}`,
+      }),
     );
     const d = (JSON.parse(out) as { digest?: unknown }).digest;
-    if (typeof d !== 'string' || validateDigest(d)) throw new RunError(`registry "${reg.name}": ${name}:${tag} resolved to no valid digest`);
+    if (typeof d !== 'string' || validateDigest(d))
+      throw new RunError(`registry "${reg.name}": ${name}:${tag} resolved to no valid digest`);
     return d;
   } catch (e) {
     if (e instanceof ArtifactNotFound) return undefined;
@@ -173,7 +191,8 @@ export async function openBlob(reg: OciSettings, name: string, blob: { digest: s
 
 export async function openLayer(reg: OciSettings, desc: ArtifactDescriptor): Promise<Readable> {
   const ref = desc.tag !== undefined ? `:${desc.tag}` : `@${desc.manifestDigest}`;
-  return openBlob(reg, 
+  return openBlob(
+    reg,
     desc.name,
     { digest: desc.layer.digest, size: desc.layer.size },
     `registry "${reg.name}": artifact ${desc.name}${ref} (layer ${JSON.stringify(desc.layer.title)}, blob ${desc.layer.digest})`,

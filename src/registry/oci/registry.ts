@@ -137,7 +137,12 @@ export class OciRegistry extends OciSettings implements Registry {
     return push(this, name, tag, source, opts);
   }
 
-  importArtifact(name: string, tag: string, bundle: ArtifactBundle, opts: { extraTags?: string[]; semverAliases?: boolean } = {}): Promise<PushResult> {
+  importArtifact(
+    name: string,
+    tag: string,
+    bundle: ArtifactBundle,
+    opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+  ): Promise<PushResult> {
     return importArtifact(this, name, tag, bundle, opts);
   }
 

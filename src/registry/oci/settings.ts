@@ -66,7 +66,8 @@ export class OciSettings {
     const u = expand(spec.url, this.env);
     if (u.missing.length) fail(`url uses \${${u.missing[0]}}, which is not set in the environment`, `export ${u.missing[0]}=…`);
     const why = ociUrlProblem(u.value);
-    if (why) fail(`invalid url ${JSON.stringify(u.value)}: ${why}`, 'write host[:port]/repository-prefix, e.g. registry.example.com:5000/team');
+    if (why)
+      fail(`invalid url ${JSON.stringify(u.value)}: ${why}`, 'write host[:port]/repository-prefix, e.g. registry.example.com:5000/team');
     this.url = u.value;
     this.host = u.value.split('/')[0]!;
     this.plainHttp = spec.plainHttp;
@@ -78,7 +79,11 @@ export class OciSettings {
       const text = this.env[envName];
       if (text === undefined || text === '') return dflt;
       const ms = durationField(text);
-      if (ms === undefined || ms <= 0) throw new UserError({ message: `${envName}=${JSON.stringify(text)} is not a duration`, hint: 'write e.g. 30s, 5m or a number of seconds' });
+      if (ms === undefined || ms <= 0)
+        throw new UserError({
+          message: `${envName}=${JSON.stringify(text)} is not a duration`,
+          hint: 'write e.g. 30s, 5m or a number of seconds',
+        });
       return ms;
     };
     this.timeoutMs = duration(opts.timeoutMs, 'HADES_OCI_TIMEOUT', DEFAULT_METADATA_TIMEOUT_MS);

@@ -12,7 +12,14 @@ import { FilesystemRegistry } from '../fs/registry.js';
 import type { ImageManifest } from '../layout.js';
 import { aliasUpdate, check, checkTags, describeManifest, refuseConflicts, RFC3339, tagConflict } from '../push-rules.js';
 import { semverAliases, validateDigest } from '../reference.js';
-import { ArtifactNotFound, type AliasUpdate, type ArtifactBundle, type ArtifactDescriptor, type PushResult, type PushSource } from '../types.js';
+import {
+  ArtifactNotFound,
+  type AliasUpdate,
+  type ArtifactBundle,
+  type ArtifactDescriptor,
+  type PushResult,
+  type PushSource,
+} from '../types.js';
 import { authFileForCopy } from './auth.js';
 import { fetchManifest, type FetchedManifest } from './read.js';
 import type { OciSettings } from './settings.js';
@@ -76,7 +83,12 @@ async function pushStaged(
       if (!(e instanceof ArtifactNotFound)) throw e;
     }
     state.known(tag, cur?.digest);
-    if (cur && (await state.aliasVersion(tag, cur.digest)) === undefined && cur.descriptor.created !== undefined && RFC3339.test(cur.descriptor.created))
+    if (
+      cur &&
+      (await state.aliasVersion(tag, cur.digest)) === undefined &&
+      cur.descriptor.created !== undefined &&
+      RFC3339.test(cur.descriptor.created)
+    )
       created = cur.descriptor.created;
   }
   return reg.withTemp(async (dir) => {
@@ -90,7 +102,15 @@ async function pushStaged(
     );
     const descriptor = describeManifest(reg.name, name, tag, staged.manifestDigest, staged.manifest);
     try {
-      return await commit(reg, name, tags, descriptor, state, { kind: 'layout', dir: staged.layout, tag }, opts.semverAliases === true ? tag : undefined);
+      return await commit(
+        reg,
+        name,
+        tags,
+        descriptor,
+        state,
+        { kind: 'layout', dir: staged.layout, tag },
+        opts.semverAliases === true ? tag : undefined,
+      );
     } catch (e) {
       // The file fast path uploads the source in place: if it changed, the registry refused it.
       if (staged.file && !(e instanceof UserError) && (await fileChanged(staged.file)))
@@ -140,13 +160,19 @@ async function copyIn(reg: OciSettings, src: CopySource, name: string, tags: str
     try {
       const what = `copy ${name}@${digest} to ${tags.join(', ')}`;
       const out = await reg.oras.run({
-        args: ['cp', '--no-tty', ...fromArgs, ...reg.connArgs('to-'), ...(toAuth.path ? ['--to-registry-config', toAuth.path] : []), `${reg.repo(name)}:${tags.join(',')}`],
+        args: [
+          'cp',
+          '--no-tty',
+          ...fromArgs,
+          ...reg.connArgs('to-'),
+          ...(toAuth.path ? ['--to-registry-config', toAuth.path] : []),
+          `${reg.repo(name)}:${tags.join(',')}`,
+        ],
         timeoutMs,
         what,
       });
       const m = /Digest:\s*(sha256:[a-f0-9]{64})/.exec(out);
-      if (m && m[1] !== digest)
-        throw new RunError(`registry "${reg.name}": ${what}: the registry stored ${m[1]} instead of ${digest}`);
+      if (m && m[1] !== digest) throw new RunError(`registry "${reg.name}": ${what}: the registry stored ${m[1]} instead of ${digest}`);
     } finally {
       await fromAuth.release();
     }
@@ -169,7 +195,9 @@ async function moveAliases(reg: OciSettings, name: string, versionTag: string, d
     if (update.moved && cur?.digest !== digest) toMove.push(a);
   }
   if (toMove.length) {
-    await reg.oras.run(reg.call(['tag'], [`${reg.repo(name)}@${digest}`, ...toMove], { what: `move ${toMove.join(', ')} of ${name} to ${versionTag}` }));
+    await reg.oras.run(
+      reg.call(['tag'], [`${reg.repo(name)}@${digest}`, ...toMove], { what: `move ${toMove.join(', ')} of ${name} to ${versionTag}` }),
+    );
     for (const a of toMove) state.known(a, digest);
   }
   return out;
@@ -200,14 +228,37 @@ export async function importArtifact(
     // Stage the bundle (blobs verified on arrival), then copy those exact bytes.
     const stage = new FilesystemRegistry({ name: reg.name, type: 'filesystem', path: dir, pos: reg.spec.pos }, { env: reg.env });
     await stage.importArtifact(STAGE, tag, bundle);
-    return commit(reg, name, tags, descriptor, state, { kind: 'layout', dir: stage.layoutOf(STAGE), tag }, opts.semverAliases === true ? tag : undefined);
+    return commit(
+      reg,
+      name,
+      tags,
+      descriptor,
+      state,
+      { kind: 'layout', dir: stage.layoutOf(STAGE), tag },
+      opts.semverAliases === true ? tag : undefined,
+    );
   });
 }
 
 /** The destination side of an oci → oci copy. */
-export async function receive(reg: OciSettings, from: OciSettings, name: string, tag: string, f: FetchedManifest, opts: { semverAliases?: boolean }): Promise<PushResult> {
+export async function receive(
+  reg: OciSettings,
+  from: OciSettings,
+  name: string,
+  tag: string,
+  f: FetchedManifest,
+  opts: { semverAliases?: boolean },
+): Promise<PushResult> {
   const tags = checkTags(tag, opts);
   const descriptor = describeManifest(reg.name, name, tag, f.digest, f.manifest);
   const state = new RemoteTags(reg, name);
-  return commit(reg, name, tags, descriptor, state, { kind: 'remote', from, ref: `${from.repo(name)}@${f.digest}` }, opts.semverAliases === true ? tag : undefined);
+  return commit(
+    reg,
+    name,
+    tags,
+    descriptor,
+    state,
+    { kind: 'remote', from, ref: `${from.repo(name)}@${f.digest}` },
+    opts.semverAliases === true ? tag : undefined,
+  );
 }
