@@ -35,6 +35,7 @@ import type { FilesystemRegistrySpec } from '../../config/model.js';
 import { RunError, UserError } from '../../errors.js';
 import { newestMtime, packDirectory, scanDirectory } from '../archive.js';
 import { digestOf, verifyBytes } from '../digest.js';
+import { isCode } from '../errno.js';
 import {
   ANNOTATION,
   EMPTY_DIGEST,
@@ -92,10 +93,6 @@ export interface FilesystemRegistryOptions {
 const STALE_TEMP_MS = 60 * 60 * 1000;
 /** OCI distribution's limit for manifests; anything larger is not read into memory. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-
-function isCode(e: unknown, ...codes: string[]): boolean {
-  return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
-}
 
 interface TagWrite {
   tag: string;
