@@ -78,8 +78,8 @@ async function checkRegistries(hf: Hadesfile, plan: RunPlan, redactor: Redactor)
   const oci = [...registriesUsed(plan)].map((n) => hf.registries.get(n)).filter((r): r is OciRegistrySpec => r?.type === 'oci');
   if (!oci.length) return;
   const problems = new Problems();
-  const { resolveOciAuth } = await import('../registry/oci-auth.js');
-  const { orasVersion } = await import('../registry/oci-oras.js');
+  const { resolveOciAuth } = await import('../registry/oci/auth.js');
+  const { orasVersion } = await import('../registry/oci/oras.js');
   for (const spec of oci) {
     try {
       const auth = resolveOciAuth(spec, process.env);

@@ -5,7 +5,7 @@
  * Exit 0 when everything is usable, 1 otherwise. `--output json` prints one JSON document.
  */
 import { execa } from 'execa';
-import { findExecutable, MIN_ORAS_VERSION, orasVersion } from '../registry/oci-oras.js';
+import { findExecutable, MIN_ORAS_VERSION, orasVersion } from '../registry/oci/oras.js';
 import { EXIT } from '../errors.js';
 
 export interface DoctorCheck {

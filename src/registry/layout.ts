@@ -18,7 +18,8 @@ import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { RunError } from '../errors.js';
 import { digestFile, digestHex, digestOf, FILE_CHUNK, IntegrityError, verifyBytes, verifyStream } from './digest.js';
-import { fsyncDir } from './lock.js';
+import { isCode } from './errno.js';
+import { fsyncDir } from './fs/lock.js';
 import { validateDigest, validateName } from './reference.js';
 
 export const MEDIA_TYPE = {
@@ -96,10 +97,6 @@ export function blobPath(layout: string, digest: string): string {
   const e = validateDigest(digest);
   if (e) throw new RunError(`refusing blob reference: ${e}`);
   return join(layout, 'blobs', 'sha256', digestHex(digest));
-}
-
-function isCode(e: unknown, ...codes: string[]): boolean {
-  return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
 }
 
 function tmpName(prefix: string): string {

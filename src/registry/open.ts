@@ -1,8 +1,8 @@
 /** Opens the registry a hadesfile declares. */
 import type { RegistrySpec } from '../config/model.js';
 import { UserError } from '../errors.js';
-import { openFilesystemRegistry } from './filesystem.js';
-import { openOciRegistry } from './oci.js';
+import { openFilesystemRegistry } from './fs/registry.js';
+import { openOciRegistry } from './oci/registry.js';
 import type { Registry } from './types.js';
 
 export function openRegistry(spec: RegistrySpec): Registry {

@@ -1,12 +1,13 @@
 /**
  * The rules every registry applies to a push, in one place (same checks, same messages
  * for the filesystem and the OCI backends): tag lists, push sources, the pinned
- * `org.opencontainers.image.created`, payload titles.
+ * `org.opencontainers.image.created`, payload titles, tag immutability and semver alias moves.
+ * All pure: each backend reads what its tags hold (TagState) and writes what the rules decide.
  */
 import { RunError, UserError } from '../errors.js';
 import { ANNOTATION, MEDIA_TYPE, type ImageManifest } from './layout.js';
-import { parseSemverTag, semverAliases, validateDigest, validateTag } from './reference.js';
-import type { ArtifactDescriptor, PushSource } from './types.js';
+import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from './reference.js';
+import type { AliasUpdate, ArtifactDescriptor, PushSource } from './types.js';
 
 /** Media type grammar (RFC 6838 type/subtype). */
 const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
@@ -120,4 +121,47 @@ export function describeManifest(registry: string, name: string, tag: string | u
       directory: l.annotations?.[ANNOTATION.unpack] === 'true',
     },
   };
+}
+
+/**
+ * What a tag holds when a push wants it, as the tag rules see it: an immutable tag, or a
+ * moving semver alias (with the version tag it stands for, when known). Absent is `undefined`.
+ * The filesystem registry reads this from its index (io.hades.tag.mutable / io.hades.tag.version);
+ * the oci registry derives it (see MUTABLE TAGS in oci/registry.ts).
+ */
+export type TagState = { kind: 'immutable'; digest: string } | { kind: 'alias'; digest: string; version?: string };
+
+/**
+ * Why `tag` of `name` can't be written with `digest`, or null when it can (absent, or already
+ * this content): tags are immutable, and a moving alias is never frozen by a normal push.
+ */
+export function tagConflict(name: string, tag: string, digest: string, cur: TagState | undefined): string | null {
+  if (cur === undefined) return null;
+  if (cur.kind === 'alias')
+    return (
+      `tag ${tag} of ${name} is a moving semver alias${cur.version ? ` (now ${cur.version}, ${cur.digest})` : ''}; ` +
+      `it can't be pushed as an immutable tag — push an exact version tag`
+    );
+  if (cur.digest === digest) return null;
+  return `tag ${tag} of ${name} already exists with ${cur.digest}; registries are immutable — push a new tag`;
+}
+
+/** Throws one UserError listing every conflict (the non-null entries of `conflicts`), if any. */
+export function refuseConflicts(conflicts: readonly (string | null)[]): void {
+  const messages = conflicts.filter((m): m is string => m !== null);
+  if (messages.length) throw new UserError(messages.map((message) => ({ message })));
+}
+
+/**
+ * What a push of the release `versionTag` with semver aliases does to its alias tag `alias`,
+ * which holds `cur`: aliases move forward only, and never over an immutable tag. `moved` says
+ * the alias (now) points at the pushed version; whether storage must change is the backend's.
+ */
+export function aliasUpdate(versionTag: string, alias: string, cur: TagState | undefined): AliasUpdate {
+  if (cur === undefined) return { tag: alias, moved: true };
+  if (cur.kind === 'immutable') return { tag: alias, moved: false, reason: `an immutable tag ${alias} exists (${cur.digest})` };
+  const prev: SemverTag | null = cur.version ? parseSemverTag(cur.version) : null;
+  if (prev && compareSemver(parseSemverTag(versionTag)!, prev) < 0)
+    return { tag: alias, moved: false, previous: cur.version, reason: `it points to the newer ${cur.version}` };
+  return { tag: alias, moved: true, ...(cur.version ? { previous: cur.version } : {}) };
 }

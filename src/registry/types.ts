@@ -3,6 +3,12 @@
  * artifact name on disk) and `oci` (a remote registry through the oras CLI).
  * Registries are immutable: a tag once written never changes (semver alias tags are the
  * one documented exception). Every read is digest-verified.
+ *
+ * Two backends implement it: `fs/` (registry.ts, lock.ts) and `oci/` (registry.ts over
+ * settings.ts, read.ts, tags.ts, write.ts; oras.ts, auth.ts, stage.ts). What both share lives
+ * here: the rules of a push (push-rules.ts: tags, immutability, semver aliases, manifests), the
+ * OCI image layout format (layout.ts), archive.ts, digest.ts, reference.ts, fetch.ts, errno.ts;
+ * open.ts picks the backend for a hadesfile entry.
  */
 import type { Readable } from 'node:stream';
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OciRegistrySpec } from '../../src/config/model.js';
-import { OciRegistryError, openOciRegistry, type OciRegistryOptions } from '../../src/registry/oci.js';
+import { OciRegistryError, openOciRegistry, type OciRegistryOptions } from '../../src/registry/oci/registry.js';
 import { ArtifactNotFound } from '../../src/registry/types.js';
 import { project, startCli } from '../helpers/cli.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../lab/registry.js';

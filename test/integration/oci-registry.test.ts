@@ -16,8 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OciRegistrySpec } from '../../src/config/model.js';
 import { UserError } from '../../src/errors.js';
 import { IntegrityError } from '../../src/registry/digest.js';
-import { openFilesystemRegistry } from '../../src/registry/filesystem.js';
-import { OciRegistryError, openOciRegistry, type OciRegistryOptions } from '../../src/registry/oci.js';
+import { openFilesystemRegistry } from '../../src/registry/fs/registry.js';
+import { OciRegistryError, openOciRegistry, type OciRegistryOptions } from '../../src/registry/oci/registry.js';
 import { ArtifactNotFound } from '../../src/registry/types.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../lab/registry.js';
 

@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { openFilesystemRegistry, type FilesystemRegistry } from '../../src/registry/filesystem.js';
-import { LockTimeoutError } from '../../src/registry/lock.js';
+import { openFilesystemRegistry, type FilesystemRegistry } from '../../src/registry/fs/registry.js';
+import { LockTimeoutError } from '../../src/registry/fs/lock.js';
 import { buildRegistryForWorkers, cleanupRegistryBuild, workerScript } from '../fixtures/registry/build.js';
 import { finished, kill9, runWorker, startLockHolder } from '../fixtures/registry/procs.js';
 

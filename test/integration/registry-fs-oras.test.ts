@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkTarEntries, listTar } from '../../src/registry/archive.js';
-import { openFilesystemRegistry, type FilesystemRegistry } from '../../src/registry/filesystem.js';
+import { openFilesystemRegistry, type FilesystemRegistry } from '../../src/registry/fs/registry.js';
 
 const haveOras = spawnSync('oras', ['version'], { encoding: 'utf8' }).status === 0;
 if (!haveOras && process.env.CI === 'true') {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { listTar } from '../../src/registry/archive.js';
 import { IntegrityError } from '../../src/registry/digest.js';
-import { openFilesystemRegistry, type FilesystemRegistry } from '../../src/registry/filesystem.js';
+import { openFilesystemRegistry, type FilesystemRegistry } from '../../src/registry/fs/registry.js';
 import { ArtifactNotFound } from '../../src/registry/types.js';
 
 const pos = { file: 'hadesfile.yaml', line: 1, col: 1 };

@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { openFilesystemRegistry } from '../../src/registry/filesystem.js';
-import { acquireLock, LockTimeoutError, readLockOwner } from '../../src/registry/lock.js';
+import { openFilesystemRegistry } from '../../src/registry/fs/registry.js';
+import { acquireLock, LockTimeoutError, readLockOwner } from '../../src/registry/fs/lock.js';
 import { buildRegistryForWorkers, cleanupRegistryBuild, workerScript } from '../fixtures/registry/build.js';
 import { askHeld, finished, kill9, namespacedPid, nextLine, runWorker, spawnWorker, startLockHolder } from '../fixtures/registry/procs.js';
 

@@ -9,9 +9,22 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { OciRegistrySpec } from '../../src/config/model.js';
 import { UserError } from '../../src/errors.js';
-import { openOciRegistry } from '../../src/registry/oci.js';
-import { authArgs, resolveOciAuth } from '../../src/registry/oci-auth.js';
-import { classifyOrasError, compareVersions, isReadOnlyCall, orasMessage, orasVersion, OrasRunner, redact } from '../../src/registry/oci-oras.js';
+import { openOciRegistry } from '../../src/registry/oci/registry.js';
+import { authArgs, resolveOciAuth } from '../../src/registry/oci/auth.js';
+import {
+  classifyOrasError,
+  compareVersions,
+  isOrasOwnFailure,
+  isReadOnlyCall,
+  OciRegistryError,
+  orasMessage,
+  orasVersion,
+  OrasRunner,
+  redact,
+} from '../../src/registry/oci/oras.js';
+import { ArtifactNotFound } from '../../src/registry/types.js';
+import { IntegrityError } from '../../src/registry/digest.js';
+import { RunError } from '../../src/errors.js';
 
 const REAL: Array<[string, ReturnType<typeof classifyOrasError>]> = [
   // absent tag / repository / digest
@@ -54,6 +67,23 @@ describe('classifyOrasError', () => {
   it('redact replaces every occurrence of each secret', () => {
     expect(redact('pw=hunter2 and hunter2; aHVudGVyMg==', ['hunter2', 'aHVudGVyMg=='])).toBe('pw=*** and ***; ***');
     expect(redact('nothing', [''])).toBe('nothing');
+  });
+});
+
+describe('isOrasOwnFailure: whose error a failed read reports', () => {
+  const D = `sha256:${'a'.repeat(64)}`;
+  it.each<[string, unknown, boolean]>([
+    ['not found', new ArtifactNotFound('r', 'app:v1'), true],
+    ['auth', new OciRegistryError('x', 'auth', 'r'), true],
+    ['network', new OciRegistryError('x', 'network', 'r'), true],
+    ['timeout', new OciRegistryError('x', 'timeout', 'r'), true],
+    ['oras saw a digest mismatch', new OciRegistryError('x', 'integrity', 'r'), false],
+    ['unclassified oras failure', new OciRegistryError('x', 'other', 'r'), false],
+    ['our own integrity error', new IntegrityError('x', { digest: D }, { digest: D, size: 0 }), false],
+    ['another run error', new RunError('x'), false],
+    ['oras succeeded', null, false],
+  ])('%s → %s', (_what, e, expected) => {
+    expect(isOrasOwnFailure(e)).toBe(expected);
   });
 });
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlink
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { acquireLock, LockLostError, LockTimeoutError, processIdentity, provablyDead, readLockOwner, withLock } from '../../src/registry/lock.js';
+import { acquireLock, LockLostError, LockTimeoutError, processIdentity, provablyDead, readLockOwner, withLock } from '../../src/registry/fs/lock.js';
 import { askHeld, kill9, startLockHolder } from '../fixtures/registry/procs.js';
 import { cleanupRegistryBuild } from '../fixtures/registry/build.js';
 

@@ -13,12 +13,12 @@
  */
 import { promises as fsp, type Stats } from 'node:fs';
 import { basename, join, resolve as resolvePath } from 'node:path';
-import { RunError, type Position } from '../errors.js';
-import { digestFile, digestHex, digestOf } from './digest.js';
-import { FilesystemRegistry } from './filesystem.js';
-import { ANNOTATION, EMPTY_DIGEST, EMPTY_JSON, MEDIA_TYPE, ensureLayout, manifestBytes, storeBlobBytes, writeIndex, type ImageManifest } from './layout.js';
-import type { PushSource } from './types.js';
-import { check, checkPushSource, pinnedCreated, titleProblem } from './push-rules.js';
+import { RunError, type Position } from '../../errors.js';
+import { digestFile, digestHex, digestOf } from '../digest.js';
+import { FilesystemRegistry } from '../fs/registry.js';
+import { ANNOTATION, EMPTY_DIGEST, EMPTY_JSON, MEDIA_TYPE, ensureLayout, manifestBytes, storeBlobBytes, writeIndex, type ImageManifest } from '../layout.js';
+import type { PushSource } from '../types.js';
+import { check, checkPushSource, pinnedCreated, titleProblem } from '../push-rules.js';
 
 /** Name of the artifact inside a staging layout. */
 export const STAGE = 'artifact';

@@ -31,10 +31,11 @@
 import { createReadStream, promises as fsp, type Stats } from 'node:fs';
 import { basename, join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
-import type { FilesystemRegistrySpec } from '../config/model.js';
-import { RunError, UserError } from '../errors.js';
-import { newestMtime, packDirectory, scanDirectory } from './archive.js';
-import { digestOf, verifyBytes } from './digest.js';
+import type { FilesystemRegistrySpec } from '../../config/model.js';
+import { RunError, UserError } from '../../errors.js';
+import { newestMtime, packDirectory, scanDirectory } from '../archive.js';
+import { digestOf, verifyBytes } from '../digest.js';
+import { isCode } from '../errno.js';
 import {
   ANNOTATION,
   EMPTY_DIGEST,
@@ -58,11 +59,22 @@ import {
   validateLayoutName,
   hasVerifiedBlob,
   sortedAnnotations,
-} from './layout.js';
-import { check, checkPushSource, checkTags, describeManifest, pinnedCreated, titleProblem } from './push-rules.js';
-import { writeAtomically } from './fetch.js';
+} from '../layout.js';
+import {
+  aliasUpdate,
+  check,
+  checkPushSource,
+  checkTags,
+  describeManifest,
+  pinnedCreated,
+  refuseConflicts,
+  tagConflict,
+  titleProblem,
+  type TagState,
+} from '../push-rules.js';
+import { writeAtomically } from '../fetch.js';
 import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './lock.js';
-import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from './reference.js';
+import { semverAliases, validateDigest, validateTag } from '../reference.js';
 import {
   ArtifactNotFound,
   DEFAULT_ARTIFACT_TYPE,
@@ -73,7 +85,7 @@ import {
   type PushSource,
   type Registry,
   type TagInfo,
-} from './types.js';
+} from '../types.js';
 
 export interface FilesystemRegistryOptions {
   /** Longest wait for a layout's index lock (default 30 s). */
@@ -92,10 +104,6 @@ export interface FilesystemRegistryOptions {
 const STALE_TEMP_MS = 60 * 60 * 1000;
 /** OCI distribution's limit for manifests; anything larger is not read into memory. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-
-function isCode(e: unknown, ...codes: string[]): boolean {
-  return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
-}
 
 interface TagWrite {
   tag: string;
@@ -287,45 +295,33 @@ export class FilesystemRegistry implements Registry {
 
     const aliases: AliasUpdate[] = [];
     if (aliasesOf !== undefined) {
-      const version = parseSemverTag(aliasesOf)!;
       for (const a of semverAliases(aliasesOf)) {
+        const update = aliasUpdate(aliasesOf, a, this.tagState(index, a));
+        aliases.push(update);
+        if (!update.moved) continue;
         const cur = byTag(a);
-        if (cur.length && !cur.some((m) => m.annotations?.[ANNOTATION.mutable] === 'true')) {
-          aliases.push({ tag: a, moved: false, reason: `an immutable tag ${a} exists (${cur[0]!.digest})` });
-          continue;
-        }
-        const prevName = cur[0]?.annotations?.[ANNOTATION.aliasOf];
-        const prev: SemverTag | null = prevName ? parseSemverTag(prevName) : null;
-        if (prev && compareSemver(version, prev) < 0) {
-          aliases.push({ tag: a, moved: false, previous: prevName, reason: `it points to the newer ${prevName}` });
-          continue;
-        }
-        aliases.push({ tag: a, moved: true, ...(prevName ? { previous: prevName } : {}) });
-        if (cur.length === 1 && cur[0]!.digest === digest && prevName === aliasesOf) continue;
+        if (cur.length === 1 && cur[0]!.digest === digest && cur[0]!.annotations?.[ANNOTATION.aliasOf] === aliasesOf) continue;
         writes.push({ tag: a, mutable: true, version: aliasesOf });
       }
     }
     return { writes, aliases, unchanged };
   }
 
-  /** Refuses (UserError) when any immutable tag exists with other content, or is a moving alias. */
+  /** Refuses (UserError) when any immutable tag exists with other content, or is a moving alias (push-rules.ts). */
   private throwConflicts(index: ImageIndex | null, name: string, tags: string[], digest: string): void {
-    const conflicts: string[] = [];
-    for (const t of tags) {
-      const cur = (index?.manifests ?? []).filter((m) => m.annotations?.[ANNOTATION.refName] === t);
-      if (cur.length === 0) continue;
-      if (cur.some((m) => m.annotations?.[ANNOTATION.mutable] === 'true')) {
-        const to = cur[0]!.annotations?.[ANNOTATION.aliasOf];
-        conflicts.push(
-          `tag ${t} of ${name} is a moving semver alias${to ? ` (now ${to}, ${cur[0]!.digest})` : ''}; ` +
-            `it can't be pushed as an immutable tag — push an exact version tag`,
-        );
-        continue;
-      }
-      const other = cur.find((m) => m.digest !== digest);
-      if (other) conflicts.push(`tag ${t} of ${name} already exists with ${other.digest}; registries are immutable — push a new tag`);
-    }
-    if (conflicts.length) throw new UserError(conflicts.map((message) => ({ message })));
+    refuseConflicts(tags.map((t) => tagConflict(name, t, digest, this.tagState(index, t, digest))));
+  }
+
+  /**
+   * What `tag` holds in `index`, as the shared tag rules see it: an alias when an entry is marked
+   * mutable, else immutable (with several entries, the first whose digest is not `digest`).
+   */
+  private tagState(index: ImageIndex | null, tag: string, digest?: string): TagState | undefined {
+    const cur = (index?.manifests ?? []).filter((m) => m.annotations?.[ANNOTATION.refName] === tag);
+    if (cur.length === 0) return undefined;
+    if (cur.some((m) => m.annotations?.[ANNOTATION.mutable] === 'true'))
+      return { kind: 'alias', digest: cur[0]!.digest, version: cur[0]!.annotations?.[ANNOTATION.aliasOf] };
+    return { kind: 'immutable', digest: (cur.find((m) => m.digest !== digest) ?? cur[0]!).digest };
   }
 
   private indexEntry(d: ArtifactDescriptor, size: number, tag: string, extra: Record<string, string>): Descriptor {

@@ -34,7 +34,8 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
-import { RunError } from '../errors.js';
+import { RunError } from '../../errors.js';
+import { isCode } from '../errno.js';
 
 export interface LockOwner {
   pid: number;
@@ -155,10 +156,6 @@ export function processIdentity(): ProcessIdentity {
     procIsOwnNamespace: nspid !== undefined && nspid.length === 1 && nspid[0] === String(process.pid),
   };
   return identity;
-}
-
-function isCode(e: unknown, ...codes: string[]): boolean {
-  return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

@@ -1,10 +1,10 @@
 /**
- * The `oras` CLI as a subprocess, for the `oci` registry (oci.ts).
+ * The `oras` CLI as a subprocess, for the `oci` registry (registry.ts).
  *
  * Every call goes through execa (loaded on first use) with an argument array (never a shell
  * string) and a timeout.
  * Passwords reach oras only on stdin (`--password-stdin`) or in a private temporary auth file
- * (see oci-auth.ts); the password variable itself is removed from the child's environment, and
+ * (see auth.ts); the password variable itself is removed from the child's environment, and
  * every message built from oras's output has secrets redacted.
  *
  * oras exits 1 for every error, so failures are classified from the message text (the real
@@ -15,8 +15,8 @@
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
-import { RunError } from '../errors.js';
-import { ArtifactNotFound } from './types.js';
+import { RunError } from '../../errors.js';
+import { ArtifactNotFound } from '../types.js';
 
 /**
  * The oldest oras this code works with: `manifest fetch --format json` (the registry's
@@ -215,6 +215,15 @@ export class OciRegistryError extends RunError {
     super(message);
     this.name = 'OciRegistryError';
   }
+}
+
+/**
+ * When oras failed and Hades's own check of the bytes failed too, which error to report: oras's
+ * own when it failed for a reason of its own (not found, auth, network, timeout); otherwise
+ * (integrity, or unclassified) Hades's check, which names the expected and actual digests.
+ */
+export function isOrasOwnFailure(e: unknown): boolean {
+  return e instanceof ArtifactNotFound || (e instanceof OciRegistryError && e.kind !== 'integrity' && e.kind !== 'other');
 }
 
 /** Replaces every occurrence of each secret with "***". */

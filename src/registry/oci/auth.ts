@@ -12,10 +12,10 @@
 import { existsSync, promises as fsp, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { OciRegistrySpec } from '../config/model.js';
-import { UserError } from '../errors.js';
-import { expand } from '../env/expand.js';
-import type { OrasRunner } from './oci-oras.js';
+import type { OciRegistrySpec } from '../../config/model.js';
+import { UserError } from '../../errors.js';
+import { expand } from '../../env/expand.js';
+import type { OrasRunner } from './oras.js';
 
 export type OciAuth =
   | { kind: 'password'; username: string; password: string; passwordEnv: string }

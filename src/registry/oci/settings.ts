@@ -1,0 +1,152 @@
+/**
+ * The settings of one `oci` registry, resolved once from its hadesfile entry (url with ${VAR}
+ * expanded, credentials, timeouts), and the oras calls built from them: every call carries the
+ * registry's connection flags (--plain-http, --insecure) and its auth. The registry
+ * (registry.ts) is these settings plus the reads (read.ts), tag state (tags.ts) and writes
+ * (write.ts) built on them.
+ */
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { OciRegistrySpec } from '../../config/model.js';
+import { durationField } from '../../config/duration.js';
+import { ociUrlProblem } from '../../config/oci-url.js';
+import { UserError } from '../../errors.js';
+import { expand } from '../../env/expand.js';
+import { check } from '../push-rules.js';
+import { validateName } from '../reference.js';
+import { DEFAULT_ARTIFACT_TYPE } from '../types.js';
+import { authArgs, authHint, authSecrets, resolveOciAuth, type OciAuth } from './auth.js';
+import { DEFAULT_METADATA_TIMEOUT_MS, DEFAULT_MIN_TRANSFER_RATE, DEFAULT_TRANSFER_TIMEOUT_MS, OrasRunner, type OrasCall } from './oras.js';
+
+export interface OciRegistryOptions {
+  /** The oras binary (default: $HADES_ORAS, else "oras" on PATH). */
+  oras?: string;
+  /** Timeout of metadata calls: resolve, tags, names, tag (default 30 s, or $HADES_OCI_TIMEOUT). */
+  timeoutMs?: number;
+  /** Base timeout of transfers (copy, blob fetch); default 120 s, or $HADES_OCI_TRANSFER_TIMEOUT. */
+  transferTimeoutMs?: number;
+  /** Transfers get one extra second per this many bytes (default 1 MiB: a 1 GiB payload may take 120 s + 1024 s). */
+  minTransferRate?: number;
+  /** Where ${VAR} in url/username, password_env and SOURCE_DATE_EPOCH are read (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** Sees the argv of every oras child before it starts. */
+  onSpawn?: (argv: readonly string[]) => void;
+  /** Parent of the private temp dirs (staging layouts, manifest files, auth files); default os.tmpdir(). */
+  tmpDir?: string;
+  /** Manifests fetched at once by tags() (default 4). */
+  concurrency?: number;
+}
+
+export class OciSettings {
+  readonly name: string;
+  /** host[:port]/prefix, with ${VAR} expanded. */
+  readonly url: string;
+  readonly host: string;
+  readonly defaultArtifactType: string;
+  readonly plainHttp: boolean;
+  readonly insecure: boolean;
+  readonly auth: OciAuth;
+  readonly oras: OrasRunner;
+  readonly env: Record<string, string | undefined>;
+  readonly timeoutMs: number;
+  readonly transferTimeoutMs: number;
+  readonly minTransferRate: number;
+  readonly tmpRoot: string;
+  readonly concurrency: number;
+  readonly spec: OciRegistrySpec;
+
+  constructor(spec: OciRegistrySpec, opts: OciRegistryOptions = {}) {
+    this.spec = spec;
+    this.name = spec.name;
+    this.env = opts.env ?? process.env;
+    const fail = (message: string, hint?: string): never => {
+      throw new UserError({ message: `registry "${spec.name}": ${message}`, pos: spec.pos, ...(hint ? { hint } : {}) });
+    };
+    const u = expand(spec.url, this.env);
+    if (u.missing.length) fail(`url uses \${${u.missing[0]}}, which is not set in the environment`, `export ${u.missing[0]}=…`);
+    const why = ociUrlProblem(u.value);
+    if (why)
+      fail(`invalid url ${JSON.stringify(u.value)}: ${why}`, 'write host[:port]/repository-prefix, e.g. registry.example.com:5000/team');
+    this.url = u.value;
+    this.host = u.value.split('/')[0]!;
+    this.plainHttp = spec.plainHttp;
+    this.insecure = spec.insecure;
+    this.defaultArtifactType = spec.artifactType ?? DEFAULT_ARTIFACT_TYPE;
+    this.auth = resolveOciAuth(spec, this.env);
+    const duration = (v: number | undefined, envName: string, dflt: number): number => {
+      if (v !== undefined) return v;
+      const text = this.env[envName];
+      if (text === undefined || text === '') return dflt;
+      const ms = durationField(text);
+      if (ms === undefined || ms <= 0)
+        throw new UserError({
+          message: `${envName}=${JSON.stringify(text)} is not a duration`,
+          hint: 'write e.g. 30s, 5m or a number of seconds',
+        });
+      return ms;
+    };
+    this.timeoutMs = duration(opts.timeoutMs, 'HADES_OCI_TIMEOUT', DEFAULT_METADATA_TIMEOUT_MS);
+    this.transferTimeoutMs = duration(opts.transferTimeoutMs, 'HADES_OCI_TRANSFER_TIMEOUT', DEFAULT_TRANSFER_TIMEOUT_MS);
+    this.minTransferRate = opts.minTransferRate ?? DEFAULT_MIN_TRANSFER_RATE;
+    this.tmpRoot = opts.tmpDir ?? tmpdir();
+    this.concurrency = Math.max(1, opts.concurrency ?? 4);
+    // The children get the environment without the password (its variable, or any other holding it).
+    const childEnv: Record<string, string | undefined> = { ...process.env };
+    if (this.auth.kind === 'password') {
+      delete childEnv[this.auth.passwordEnv];
+      for (const [k, v] of Object.entries(childEnv)) if (v === this.auth.password) delete childEnv[k];
+    }
+    this.oras = new OrasRunner({
+      bin: opts.oras ?? (this.env.HADES_ORAS || 'oras'),
+      registry: this.name,
+      where: this.url,
+      env: childEnv,
+      secrets: authSecrets(this.auth),
+      authHint: authHint(this.auth, this.host),
+      plainHttp: this.plainHttp,
+      insecure: this.insecure,
+      ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
+    });
+  }
+
+  /** The repository of an artifact name: `<url>/<name>`. */
+  repo(name: string): string {
+    return `${this.url}/${name}`;
+  }
+
+  checkName(name: string): void {
+    check(validateName(name));
+  }
+
+  /** --plain-http / --insecure, optionally with oras cp's --from-/--to- prefix. */
+  connArgs(prefix: '' | 'from-' | 'to-' = ''): string[] {
+    return [...(this.plainHttp ? [`--${prefix}plain-http`] : []), ...(this.insecure ? [`--${prefix}insecure`] : [])];
+  }
+
+  transferTimeout(bytes: number): number {
+    return this.transferTimeoutMs + Math.ceil((Math.max(0, bytes) / this.minTransferRate) * 1000);
+  }
+
+  /** One oras call with this registry's connection and auth flags (inserted after the subcommand words). */
+  call(words: string[], rest: string[], o: { timeoutMs?: number; notFound?: string; what: string }): OrasCall {
+    const a = authArgs(this.auth);
+    return {
+      args: [...words, '--no-tty', ...this.connArgs(), ...a.args, ...rest],
+      ...(a.input !== undefined ? { input: a.input } : {}),
+      timeoutMs: o.timeoutMs ?? this.timeoutMs,
+      what: o.what,
+      ...(o.notFound !== undefined ? { notFound: o.notFound } : {}),
+    };
+  }
+
+  async withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+    await fsp.mkdir(this.tmpRoot, { recursive: true });
+    const dir = await fsp.mkdtemp(join(this.tmpRoot, 'hades-oci-'));
+    try {
+      return await fn(dir);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * Writing an `oci` registry: push (stage the exact artifact the filesystem registry would
+ * store, then `oras cp` it), imports and registry-to-registry copies. Tags are checked against
+ * the shared rules (push-rules.ts) before any byte is uploaded; see RACE and MUTABLE TAGS in
+ * registry.ts for what a remote registry can and can't guarantee.
+ */
+import { promises as fsp } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { RunError, UserError } from '../../errors.js';
+import { verifyBytes } from '../digest.js';
+import { FilesystemRegistry } from '../fs/registry.js';
+import type { ImageManifest } from '../layout.js';
+import { aliasUpdate, check, checkTags, describeManifest, refuseConflicts, RFC3339, tagConflict } from '../push-rules.js';
+import { semverAliases, validateDigest } from '../reference.js';
+import {
+  ArtifactNotFound,
+  type AliasUpdate,
+  type ArtifactBundle,
+  type ArtifactDescriptor,
+  type PushResult,
+  type PushSource,
+} from '../types.js';
+import { authFileForCopy } from './auth.js';
+import { fetchManifest, type FetchedManifest } from './read.js';
+import type { OciSettings } from './settings.js';
+import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './stage.js';
+import { RemoteTags } from './tags.js';
+
+/** Where a copy into this registry comes from. */
+type CopySource = { kind: 'layout'; dir: string; tag: string } | { kind: 'remote'; from: OciSettings; ref: string };
+
+/** Refuses (UserError) when a tag exists with other content or is a moving alias (push-rules.ts). */
+async function throwConflicts(state: RemoteTags, name: string, tags: string[], digest: string): Promise<void> {
+  const conflicts: (string | null)[] = [];
+  for (const t of tags) conflicts.push(tagConflict(name, t, digest, await state.state(t)));
+  refuseConflicts(conflicts);
+}
+
+export async function push(
+  reg: OciSettings,
+  name: string,
+  tag: string,
+  source: PushSource,
+  opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+): Promise<PushResult> {
+  reg.checkName(name);
+  const tags = checkTags(tag, opts);
+  // The source's problems first (as the filesystem registry reports them), before any network.
+  const path = resolvePath(source.path);
+  try {
+    await fsp.stat(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError({ message: `cannot push ${path}: ${code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}` });
+  }
+  // A file is hashed from now on, while the registry is asked about the tag.
+  const prehashed = await prehashFile(source);
+  try {
+    return await pushStaged(reg, name, tag, tags, source, opts, prehashed);
+  } finally {
+    prehashed?.abort(); // a no-op once the hash is done
+  }
+}
+
+async function pushStaged(
+  reg: OciSettings,
+  name: string,
+  tag: string,
+  tags: string[],
+  source: PushSource,
+  opts: { semverAliases?: boolean },
+  prehashed: PrehashedFile | undefined,
+): Promise<PushResult> {
+  const state = new RemoteTags(reg, name);
+  // Identical bytes re-pushed under an existing immutable tag must give the identical manifest
+  // (→ unchanged), even when the source was rebuilt: reuse the tag's pinned `created`.
+  let created = source.created;
+  if (created === undefined) {
+    let cur: FetchedManifest | undefined;
+    try {
+      cur = await fetchManifest(reg, name, { tag });
+    } catch (e) {
+      if (!(e instanceof ArtifactNotFound)) throw e;
+    }
+    state.known(tag, cur?.digest);
+    if (
+      cur &&
+      (await state.aliasVersion(tag, cur.digest)) === undefined &&
+      cur.descriptor.created !== undefined &&
+      RFC3339.test(cur.descriptor.created)
+    )
+      created = cur.descriptor.created;
+  }
+  return reg.withTemp(async (dir) => {
+    // Build exactly what the filesystem registry would store, in a private layout.
+    const staged = await stageArtifact(
+      dir,
+      tag,
+      { ...source, artifactType: source.artifactType ?? reg.defaultArtifactType, ...(created !== undefined ? { created } : {}) },
+      { registry: reg.name, pos: reg.spec.pos, env: reg.env },
+      prehashed,
+    );
+    const descriptor = describeManifest(reg.name, name, tag, staged.manifestDigest, staged.manifest);
+    try {
+      return await commit(
+        reg,
+        name,
+        tags,
+        descriptor,
+        state,
+        { kind: 'layout', dir: staged.layout, tag },
+        opts.semverAliases === true ? tag : undefined,
+      );
+    } catch (e) {
+      // The file fast path uploads the source in place: if it changed, the registry refused it.
+      if (staged.file && !(e instanceof UserError) && (await fileChanged(staged.file)))
+        throw new RunError(`${staged.file.path} changed while it was being pushed; push again`, { cause: e });
+      throw e;
+    }
+  });
+}
+
+/**
+ * After the conflict check: copies the artifact to every missing tag (one `oras cp`), then
+ * moves the semver aliases of `aliasesOf`. Tags already holding the digest stay as they are.
+ */
+async function commit(
+  reg: OciSettings,
+  name: string,
+  tags: string[],
+  descriptor: ArtifactDescriptor,
+  state: RemoteTags,
+  src: CopySource,
+  aliasesOf: string | undefined,
+): Promise<PushResult> {
+  const digest = descriptor.manifestDigest;
+  await throwConflicts(state, name, tags, digest);
+  const missing: string[] = [];
+  for (const t of tags) if ((await state.digestOf(t)) === undefined) missing.push(t);
+  if (missing.length) {
+    await copyIn(reg, src, name, missing, digest, descriptor.layer.size);
+    for (const t of missing) state.known(t, digest);
+  }
+  const aliases = aliasesOf !== undefined ? await moveAliases(reg, name, aliasesOf, digest, state) : undefined;
+  return { descriptor, unchanged: missing.length === 0, ...(aliases ? { aliases } : {}) };
+}
+
+/** `oras cp SRC <repo>:t1,t2` — from a staging layout or another oci registry. */
+async function copyIn(reg: OciSettings, src: CopySource, name: string, tags: string[], digest: string, bytes: number): Promise<void> {
+  const timeoutMs = reg.transferTimeout(bytes);
+  const toAuth = await authFileForCopy(reg.auth, reg.oras, reg.host, reg.connArgs(), reg.timeoutMs, reg.tmpRoot);
+  try {
+    let fromArgs: string[];
+    let fromAuth: { path?: string; release(): Promise<void> } = { release: async () => undefined };
+    if (src.kind === 'layout') fromArgs = ['--from-oci-layout', `${src.dir}:${src.tag}`];
+    else {
+      fromAuth = await authFileForCopy(src.from.auth, src.from.oras, src.from.host, src.from.connArgs(), src.from.timeoutMs, reg.tmpRoot);
+      fromArgs = [...src.from.connArgs('from-'), ...(fromAuth.path ? ['--from-registry-config', fromAuth.path] : []), src.ref];
+    }
+    try {
+      const what = `copy ${name}@${digest} to ${tags.join(', ')}`;
+      const out = await reg.oras.run({
+        args: [
+          'cp',
+          '--no-tty',
+          ...fromArgs,
+          ...reg.connArgs('to-'),
+          ...(toAuth.path ? ['--to-registry-config', toAuth.path] : []),
+          `${reg.repo(name)}:${tags.join(',')}`,
+        ],
+        timeoutMs,
+        what,
+      });
+      const m = /Digest:\s*(sha256:[a-f0-9]{64})/.exec(out);
+      if (m && m[1] !== digest) throw new RunError(`registry "${reg.name}": ${what}: the registry stored ${m[1]} instead of ${digest}`);
+    } finally {
+      await fromAuth.release();
+    }
+  } finally {
+    await toAuth.release();
+  }
+}
+
+/** The alias rules of push-rules.ts (forward only, never over an immutable tag); one `oras tag` moves them. */
+async function moveAliases(reg: OciSettings, name: string, versionTag: string, digest: string, state: RemoteTags): Promise<AliasUpdate[]> {
+  const out: AliasUpdate[] = [];
+  const toMove: string[] = [];
+  for (const a of semverAliases(versionTag)) {
+    let cur = await state.state(a);
+    // Already on this digest but no release tag found for it (the tag list may lag behind):
+    // taken as the alias, so there is nothing to refuse and nothing to move.
+    if (cur?.kind === 'immutable' && cur.digest === digest) cur = { kind: 'alias', digest };
+    const update = aliasUpdate(versionTag, a, cur);
+    out.push(update);
+    if (update.moved && cur?.digest !== digest) toMove.push(a);
+  }
+  if (toMove.length) {
+    await reg.oras.run(
+      reg.call(['tag'], [`${reg.repo(name)}@${digest}`, ...toMove], { what: `move ${toMove.join(', ')} of ${name} to ${versionTag}` }),
+    );
+    for (const a of toMove) state.known(a, digest);
+  }
+  return out;
+}
+
+export async function importArtifact(
+  reg: OciSettings,
+  name: string,
+  tag: string,
+  bundle: ArtifactBundle,
+  opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+): Promise<PushResult> {
+  reg.checkName(name);
+  const tags = checkTags(tag, opts);
+  const digest = bundle.descriptor.manifestDigest;
+  check(validateDigest(digest));
+  verifyBytes(bundle.manifest, { digest }, `copy of ${bundle.descriptor.name} from registry "${bundle.descriptor.registry}" (manifest)`);
+  const manifest = JSON.parse(bundle.manifest.toString('utf8')) as ImageManifest;
+  const descriptor = describeManifest(reg.name, name, tag, digest, manifest);
+  const state = new RemoteTags(reg, name);
+  // Fail fast before moving any bytes.
+  await throwConflicts(state, name, tags, digest);
+  const missing: string[] = [];
+  for (const t of tags) if ((await state.digestOf(t)) === undefined) missing.push(t);
+  if (missing.length === 0)
+    return commit(reg, name, tags, descriptor, state, { kind: 'layout', dir: '', tag }, opts.semverAliases === true ? tag : undefined);
+  return reg.withTemp(async (dir) => {
+    // Stage the bundle (blobs verified on arrival), then copy those exact bytes.
+    const stage = new FilesystemRegistry({ name: reg.name, type: 'filesystem', path: dir, pos: reg.spec.pos }, { env: reg.env });
+    await stage.importArtifact(STAGE, tag, bundle);
+    return commit(
+      reg,
+      name,
+      tags,
+      descriptor,
+      state,
+      { kind: 'layout', dir: stage.layoutOf(STAGE), tag },
+      opts.semverAliases === true ? tag : undefined,
+    );
+  });
+}
+
+/** The destination side of an oci → oci copy. */
+export async function receive(
+  reg: OciSettings,
+  from: OciSettings,
+  name: string,
+  tag: string,
+  f: FetchedManifest,
+  opts: { semverAliases?: boolean },
+): Promise<PushResult> {
+  const tags = checkTags(tag, opts);
+  const descriptor = describeManifest(reg.name, name, tag, f.digest, f.manifest);
+  const state = new RemoteTags(reg, name);
+  return commit(
+    reg,
+    name,
+    tags,
+    descriptor,
+    state,
+    { kind: 'remote', from, ref: `${from.repo(name)}@${f.digest}` },
+    opts.semverAliases === true ? tag : undefined,
+  );
+}
