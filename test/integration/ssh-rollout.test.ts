@@ -5,12 +5,13 @@
  * host-key policy, the registry workflow delivering to hosts.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { acceptedLogins, requireLab } from '../lab/helpers.js';
-import type { LabInfo } from '../lab/lab.js';
+import { acceptedLogins, type CountingProxies, countingProxies, labHostKey, requireLab } from '../lab/helpers.js';
+import type { LabHost, LabInfo } from '../lab/lab.js';
 import { jsonEvents, runCli, startCli } from '../helpers/cli.js';
 
 let lab: LabInfo;
@@ -26,12 +27,14 @@ function onHost(name: string, script: string): string {
   return execFileSync('nsenter', ['-t', String(h.pid), '-m', '--', 'sh', '-c', script], { encoding: 'utf8' });
 }
 
-function inventory(user = lab.user, hosts = lab.hosts.slice(0, 6)): string {
+/** `via`: route the hosts through these proxies (name → listen address, and its known_hosts file). */
+function inventory(user = lab.user, hosts = lab.hosts.slice(0, 6), via?: CountingProxies): string {
+  const addr = (h: LabHost) => via?.proxies.get(h.name)?.listen.host ?? h.addr;
   return `hosts:
-${hosts.map((h) => `  ${h.name}: { addr: ${h.addr}, port: ${h.port}, user: ${user}, identity_file: ${lab.clientKey} }`).join('\n')}
+${hosts.map((h) => `  ${h.name}: { addr: ${addr(h)}, port: ${h.port}, user: ${user}, identity_file: ${lab.clientKey} }`).join('\n')}
 targets:
   web: [${hosts.map((h) => h.name).join(', ')}]
-known_hosts: [${lab.knownHosts}]
+known_hosts: [${via ? via.knownHosts : lab.knownHosts}]
 `;
 }
 
@@ -306,30 +309,50 @@ plans:
 describe('registry to hosts', () => {
   it("the registry guide's complete example runs on lab hosts; every host ends with the right bytes and mode; a second run sends no bytes", async () => {
     const work = mkdtempSync(join(tmpdir(), 'hades-guide-'));
-    // The guide's complete example (../shared/seeds), with only the registry path and the
-    // restart command adapted to the lab; inventory: the lab hosts as app-servers.
-    const seed = readFileSync(join(__dirname, '../../examples/registry-guide.yaml'), 'utf8');
-    const body = seed
-      .slice(seed.indexOf('registries:'))
-      .replace('path: /var/hades/artifacts', `path: ${work}/registry`)
-      .replace('- run: systemctl restart myapp', '- run: /opt/myapp/app > /opt/myapp/ran');
-    const inv = inventory().replace('targets:\n  web:', 'targets:\n  build-server: [localhost]\n  app-servers:');
-    const { dir, env } = sshProject('');
-    writeFileSync(join(dir, 'hadesfile.yaml'), inv + body);
-    mkdirSync(join(dir, 'build'));
-    writeFileSync(join(dir, 'build/myapp'), '#!/bin/sh\necho myapp\n');
-    const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(work, 'cache')], { cwd: dir, env });
-    expect(r.code, r.stdout.slice(-3000) + r.stderr).toBe(0);
-    for (const h of lab.hosts.slice(0, 6)) expect(onHost(h.name, 'cat /opt/myapp/ran; stat -c %a /opt/myapp/app')).toBe('myapp\n755\n');
-    const inodes = lab.hosts.slice(0, 6).map((h) => onHost(h.name, 'stat -c %i /opt/myapp/app'));
-    const r2 = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(work, 'cache')], { cwd: dir, env });
-    expect(r2.code).toBe(0);
-    const pulls = jsonEvents(r2.stdout).filter((e) => e.type === 'action.end' && e.kind === 'pull');
-    expect(pulls.length).toBe(7); // canary 1 + all 6
-    // The guide pulls with the default mode 0644 then runs chmod +x: the mode is put back
-    // without sending bytes; the file itself is never rewritten.
-    for (const e of pulls) expect(e.status === 'unchanged' || /no bytes sent/.test(e.message)).toBe(true);
-    expect(lab.hosts.slice(0, 6).map((h) => onHost(h.name, 'stat -c %i /opt/myapp/app'))).toEqual(inodes);
-    expect(existsSync(join(work, 'registry/myapp/index.json'))).toBe(true);
+    // Every host is reached through a byte-counting proxy: what a run sends to a host is
+    // measured on the wire, not taken from Hades's own status lines.
+    const hosts = lab.hosts.slice(0, 6);
+    const via = await countingProxies(lab, new Map(hosts.map((h) => [h.name, { addr: h.addr, hostKey: labHostKey(lab, h.name) }])), join(work, 'known_hosts'));
+    try {
+      // The guide's complete example (../shared/seeds), with only the registry path and the
+      // restart command adapted to the lab; inventory: the lab hosts as app-servers.
+      const seed = readFileSync(join(__dirname, '../../examples/registry-guide.yaml'), 'utf8');
+      const body = seed
+        .slice(seed.indexOf('registries:'))
+        .replace('path: /var/hades/artifacts', `path: ${work}/registry`)
+        .replace('- run: systemctl restart myapp', '- run: /opt/myapp/app > /opt/myapp/ran');
+      const inv = inventory(lab.user, hosts, via).replace('targets:\n  web:', 'targets:\n  build-server: [localhost]\n  app-servers:');
+      const { dir, env } = sshProject('');
+      writeFileSync(join(dir, 'hadesfile.yaml'), inv + body);
+      mkdirSync(join(dir, 'build'));
+      // A 1 MiB payload (incompressible text after the script's exit): big against the SSH
+      // traffic of a run without it, so a resent payload cannot hide in the count.
+      const PAYLOAD = 1024 * 1024;
+      const script = '#!/bin/sh\necho myapp\nexit 0\n';
+      const pad = randomBytes(PAYLOAD).toString('base64').replace(/(.{76})/g, '$1\n').slice(0, PAYLOAD - script.length - 1);
+      writeFileSync(join(dir, 'build/myapp'), `${script}${pad}\n`);
+      expect(statSync(join(dir, 'build/myapp')).size).toBe(PAYLOAD);
+      const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(work, 'cache')], { cwd: dir, env });
+      expect(r.code, r.stdout.slice(-3000) + r.stderr).toBe(0);
+      for (const h of hosts) expect(onHost(h.name, 'cat /opt/myapp/ran; stat -c %a /opt/myapp/app')).toBe('myapp\n755\n');
+      const first = via.sent();
+      // The count sees the payload: each host received at least its bytes on the first run.
+      for (const h of hosts) expect(first.get(h.name)!, h.name).toBeGreaterThan(PAYLOAD);
+      const inodes = hosts.map((h) => onHost(h.name, 'stat -c %i /opt/myapp/app'));
+      const r2 = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(work, 'cache')], { cwd: dir, env });
+      expect(r2.code).toBe(0);
+      const second = via.sent();
+      // On the wire: the second run sent each host its commands only — far less than the payload.
+      for (const h of hosts) expect(second.get(h.name)! - first.get(h.name)!, h.name).toBeLessThan(PAYLOAD / 8);
+      const pulls = jsonEvents(r2.stdout).filter((e) => e.type === 'action.end' && e.kind === 'pull');
+      expect(pulls.length).toBe(7); // canary 1 + all 6
+      // The guide pulls with the default mode 0644 then runs chmod +x: the mode is put back
+      // without sending bytes; the file itself is never rewritten.
+      for (const e of pulls) expect(e.status === 'unchanged' || /no bytes sent/.test(e.message)).toBe(true);
+      expect(hosts.map((h) => onHost(h.name, 'stat -c %i /opt/myapp/app'))).toEqual(inodes);
+      expect(existsSync(join(work, 'registry/myapp/index.json'))).toBe(true);
+    } finally {
+      await via.close();
+    }
   });
 });

@@ -673,6 +673,10 @@ export interface DelayProxy {
   delayMs: number;
   /** Connections accepted so far. */
   readonly connections: number;
+  /** Bytes carried so far in each direction (counted here, independently of either end). */
+  readonly bytes: { toTarget: number; fromTarget: number };
+  /** Connections open right now (accepted, not yet closed on both sides). */
+  readonly open: number;
   close(): Promise<void>;
 }
 
@@ -693,10 +697,13 @@ export async function startDelayProxy(
 ): Promise<DelayProxy> {
   const sockets = new Set<net.Socket>();
   let count = 0;
-  const pipeDelayed = (from: net.Socket, to: net.Socket) => {
+  let open = 0;
+  const bytes = { toTarget: 0, fromTarget: 0 };
+  const pipeDelayed = (from: net.Socket, to: net.Socket, dir: keyof typeof bytes) => {
     let inFlight = 0;
     const HIGH = 1 << 20;
     from.on('data', (chunk: Buffer) => {
+      bytes[dir] += chunk.length;
       inFlight += chunk.length;
       if (inFlight > HIGH) from.pause();
       setTimeout(() => {
@@ -709,11 +716,16 @@ export async function startDelayProxy(
   };
   const server = net.createServer((client) => {
     count++;
+    open++;
+    let closed = 0;
     const upstream = net.connect(target);
     for (const s of [client, upstream]) {
       s.setNoDelay(true);
       sockets.add(s);
-      s.on('close', () => sockets.delete(s));
+      s.on('close', () => {
+        sockets.delete(s);
+        if (++closed === 2) open--;
+      });
       s.on('error', () => {
         client.destroy();
         upstream.destroy();
@@ -721,8 +733,8 @@ export async function startDelayProxy(
     }
     client.on('close', () => setTimeout(() => upstream.destroy(), delayMs));
     upstream.on('close', () => setTimeout(() => client.destroy(), delayMs));
-    pipeDelayed(client, upstream);
-    pipeDelayed(upstream, client);
+    pipeDelayed(client, upstream, 'toTarget');
+    pipeDelayed(upstream, client, 'fromTarget');
   });
   server.listen(listen.port, listen.host);
   await once(server, 'listening');
@@ -733,10 +745,33 @@ export async function startDelayProxy(
     get connections() {
       return count;
     },
+    get bytes() {
+      return { ...bytes };
+    },
+    get open() {
+      return open;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * A proxy (0 ms delay unless told) in front of `target` on a free 127.X.Y.(150..199):22 of a
+ * running lab — for tests that count the bytes a run sends to a host, or its connections.
+ * The address is picked at random and retried when taken (parallel test files).
+ */
+export async function startLabProxy(lab: LabInfo, target: { host: string; port: number }, delayMs = 0): Promise<DelayProxy> {
+  for (let attempt = 0; ; attempt++) {
+    const host = `${lab.base}.${150 + Math.floor(Math.random() * 50)}`;
+    try {
+      return await startDelayProxy({ host, port: 22 }, target, delayMs);
+    } catch (e) {
+      if (attempt < 20 && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
+      throw e;
+    }
+  }
 }
