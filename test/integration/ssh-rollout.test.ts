@@ -165,7 +165,12 @@ plans:
   it('Ctrl-C mid-rollout: exit 130, summary, no temp files left on any host', async () => {
     const big = mkdtempSync(join(tmpdir(), 'hades-big-'));
     writeFileSync(join(big, 'blob'), Buffer.alloc(8 * 1024 * 1024, 7));
-    const { dir, env } = sshProject(`jobs:
+    // Through proxies that can hold a transfer half-way: the signal comes while a copy is
+    // provably under way (its temp file seen on the host), not merely announced.
+    const hosts = lab.hosts.slice(0, 6);
+    const via = await countingProxies(lab, new Map(hosts.map((h) => [h.name, { addr: h.addr, hostKey: labHostKey(lab, h.name) }])), join(big, 'known_hosts'));
+    try {
+      const { dir, env } = sshProject(`jobs:
   ship:
     actions:
       - mkdir: { path: /var/lib/app/rel }
@@ -176,21 +181,30 @@ plans:
     steps:
       - { name: roll, job: ship, targets: web, parallelism: 2 }
 `);
-    const { child, done } = startCli(['plan', 'p', '--output', 'plain'], { cwd: dir, env });
-    let out = '';
-    let sent = false;
-    child.stdout!.on('data', (c) => {
-      out += c;
-      if (!sent && out.includes('> copy')) {
-        sent = true;
-        child.kill('SIGINT');
+      writeFileSync(join(dir, 'hadesfile.yaml'), readFileSync(join(dir, 'hadesfile.yaml'), 'utf8').replace(inventory(), inventory(lab.user, hosts, via)));
+      // h1 and h2 (parallelism 2) are held once 1 MiB went their way: part of the blob.
+      for (const h of ['h1', 'h2']) via.proxies.get(h)!.holdToTargetAt(1024 * 1024);
+      const { child, done } = startCli(['plan', 'p', '--output', 'plain'], { cwd: dir, env });
+      const temps = (h: string) => onHost(h, 'ls -A /var/lib/app/rel 2>/dev/null | grep hades-tmp || true').trim();
+      // The copy's temp file on a held host: that copy is under way on the host.
+      let seen = '';
+      while (!seen && child.exitCode === null) {
+        seen = temps('h1') || temps('h2');
+        if (!seen) await new Promise((r) => setTimeout(r, 20));
       }
-    });
-    const r = await done;
-    expect(r.code).toBe(130);
-    expect(r.stdout).toContain('INTERRUPTED');
-    expect(r.stdout).toMatch(/not started: h3, h4, h5, h6/);
-    for (const h of lab.hosts.slice(0, 6)) expect(onHost(h.name, 'ls -A /var/lib/app/rel 2>/dev/null | grep hades-tmp || true')).toBe('');
+      expect(seen).toMatch(/hades-tmp/);
+      child.kill('SIGINT');
+      for (const p of via.proxies.values()) p.holdToTarget(false);
+      const r = await done;
+      expect(r.code, r.stdout + r.stderr).toBe(130);
+      expect(r.stdout).toContain('INTERRUPTED');
+      expect(r.stdout).toMatch(/not started: h3, h4, h5, h6/);
+      // The copy's directory is there (the check below looks at something), and holds no temp file.
+      for (const h of ['h1', 'h2']) expect(onHost(h, 'test -d /var/lib/app/rel && echo dir').trim()).toBe('dir');
+      for (const h of hosts) expect(temps(h.name), h.name).toBe('');
+    } finally {
+      await via.close();
+    }
   });
 });
 

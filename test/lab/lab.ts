@@ -677,6 +677,13 @@ export interface DelayProxy {
   readonly bytes: { toTarget: number; fromTarget: number };
   /** Connections open right now (accepted, not yet closed on both sides). */
   readonly open: number;
+  /**
+   * Stops (true) or restarts (false) forwarding towards the target: the client's bytes wait
+   * in the proxy (TCP backpressure), e.g. to hold a transfer half-way while a test looks.
+   */
+  holdToTarget(on: boolean): void;
+  /** Holds (as holdToTarget(true)) as soon as `bytes.toTarget` reaches `total`: a transfer stopped part-way, deterministically. */
+  holdToTargetAt(total: number): void;
   close(): Promise<void>;
 }
 
@@ -699,17 +706,25 @@ export async function startDelayProxy(
   let count = 0;
   let open = 0;
   const bytes = { toTarget: 0, fromTarget: 0 };
+  let held = false;
+  let holdAt = Infinity;
+  const clients = new Set<net.Socket>();
   const pipeDelayed = (from: net.Socket, to: net.Socket, dir: keyof typeof bytes) => {
     let inFlight = 0;
     const HIGH = 1 << 20;
+    const holding = () => dir === 'toTarget' && held;
     from.on('data', (chunk: Buffer) => {
       bytes[dir] += chunk.length;
+      if (dir === 'toTarget' && bytes.toTarget >= holdAt) {
+        held = true;
+        for (const c of clients) c.pause();
+      }
       inFlight += chunk.length;
-      if (inFlight > HIGH) from.pause();
+      if (inFlight > HIGH || holding()) from.pause();
       setTimeout(() => {
         inFlight -= chunk.length;
         if (!to.destroyed) to.write(chunk);
-        if (inFlight <= HIGH && from.isPaused() && !from.destroyed) from.resume();
+        if (inFlight <= HIGH && !holding() && from.isPaused() && !from.destroyed) from.resume();
       }, delayMs);
     });
     from.on('end', () => setTimeout(() => to.end(), delayMs));
@@ -718,6 +733,9 @@ export async function startDelayProxy(
     count++;
     open++;
     let closed = 0;
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
+    if (held) client.pause();
     const upstream = net.connect(target);
     for (const s of [client, upstream]) {
       s.setNoDelay(true);
@@ -750,6 +768,18 @@ export async function startDelayProxy(
     },
     get open() {
       return open;
+    },
+    holdToTargetAt(total: number) {
+      holdAt = total;
+    },
+    holdToTarget(on: boolean) {
+      held = on;
+      if (!on) holdAt = Infinity;
+      for (const c of clients) {
+        if (c.destroyed) continue;
+        if (on) c.pause();
+        else c.resume();
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {
