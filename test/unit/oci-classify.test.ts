@@ -103,7 +103,7 @@ describe('the oras version check overlaps read-only calls, never writes', () => 
   function fake(name: string, version: string, callSeconds: number, waitForCall = false): { bin: string; log: string } {
     const bin = join(dir, name);
     const log = join(dir, `${name}.log`);
-    const wait = waitForCall ? `i=0; while ! grep -q -- '-start$' '${log}' && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done` : 'sleep 0.4';
+    const wait = waitForCall ? `i=0; while ! grep -v '^version-' '${log}' | grep -q -- '-start$' && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done` : 'sleep 0.4';
     writeFileSync(
       bin,
       `#!/bin/sh
