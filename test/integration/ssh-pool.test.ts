@@ -52,11 +52,13 @@ describeLab('ssh pool (real sshd)', (lab) => {
       const t = pool.get(hostSpec(lab, 'h7'));
       await t.exec('true');
       const marker = path.join(tmp, `queued-${Date.now()}`);
-      const running = t.exec('sleep 1');
+      let began!: () => void;
+      const started = new Promise<void>((r) => (began = r));
+      const running = t.exec('echo began; exec sleep 1', { onStdout: () => began() });
       const queued = t.exec(`touch ${marker}`); // waits: one channel per connection
       running.catch(() => undefined);
       queued.catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 200));
+      await started; // the running command is running on the host
       await pool.closeAll();
       await expect(running).rejects.toThrow(/closed by Hades/);
       await expect(queued).rejects.toThrow(/closed by Hades before the command started/);
