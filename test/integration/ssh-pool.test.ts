@@ -82,7 +82,7 @@ describeLab('ssh pool (real sshd)', (lab) => {
         sshd = await startSshd(lab, { name: 'handshakes' });
         for (let i = 0; i < PROXIES; i++) proxies.push(await startLabProxy(lab, { host: sshd.host.addr, port: 22 }, 15));
         kh = path.join(tmp, 'kh-proxies');
-        fs.writeFileSync(kh, proxies.map((p) => `${p.listen.host} ${sshd.hostKey}`).join('\n') + '\n');
+        fs.writeFileSync(kh, `${proxies.map((p) => `${p.listen.host} ${sshd.hostKey}`).join('\n')}\n`);
       });
       afterAll(async () => {
         await Promise.all(proxies.map((p) => p.close()));

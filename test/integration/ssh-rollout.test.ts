@@ -327,7 +327,7 @@ plans:
       expect(r.stdout).toMatch(/silent: FAILED: .*no answer within 2s/);
       expect(r.stdout).toMatch(/h1: ok/);
     } finally {
-      held.forEach((sock) => sock.destroy());
+      for (const sock of held) sock.destroy();
       silent.close();
     }
   });

@@ -121,7 +121,7 @@ export async function countingProxies(lab: LabInfo, targets: Map<string, { addr:
     await Promise.all([...proxies.values()].map((p) => p.close()));
     throw e;
   }
-  fs.writeFileSync(knownHostsFile, [...targets].map(([name, t]) => `${proxies.get(name)!.listen.host} ${t.hostKey}`).join('\n') + '\n');
+  fs.writeFileSync(knownHostsFile, `${[...targets].map(([name, t]) => `${proxies.get(name)!.listen.host} ${t.hostKey}`).join('\n')}\n`);
   return {
     proxies,
     knownHosts: knownHostsFile,
