@@ -4,11 +4,13 @@
  * registry guide's example with an oci prod registry; staging filesystem → prod oci; both oci),
  * a corrupt blob caught during a plan, and `hades doctor`.
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonEvents, project, ROOT, runCli } from '../helpers/cli.js';
+import { countingProxies, requireLab } from '../lab/helpers.js';
+import { startSshd } from '../lab/lab.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../lab/registry.js';
 
 const skip = registrySkipReason();
@@ -73,9 +75,14 @@ describe.skipIf(skip)('oci registries through the CLI (real registry)', () => {
     expect(noName.stderr).toContain('artifact nope not found in registry "prod"');
   });
 
-  function releaseProject(staging: string, prodUrl: string) {
+  /** A 1 MiB random file the build appends to the app: a payload that cannot hide in SSH traffic. */
+  const PAD = 1024 * 1024;
+
+  /** `apps`: the inventory lines of app-1..3 and anything else for the top level. */
+  function releaseProject(staging: string, prodUrl: string, apps: string) {
     const dir = project({});
     mkdirSync(join(dir, 'build/site'), { recursive: true });
+    writeFileSync(join(dir, 'pad.bin'), randomBytes(PAD));
     writeFileSync(
       join(dir, 'hadesfile.yaml'),
       `registries:
@@ -83,16 +90,14 @@ describe.skipIf(skip)('oci registries through the CLI (real registry)', () => {
   prod: { type: oci, url: ${prodUrl}, plain_http: true }
 hosts:
   build-server: { local: true }
-  app-1: { local: true }
-  app-2: { local: true }
-  app-3: { local: true }
+${apps}
 targets:
   app-servers: [app-1, app-2, app-3]
 jobs:
   build:
     local: true
     actions:
-      - run: printf 'myapp %s\\n' "$VERSION" > build/myapp && printf '<h1>%s</h1>\\n' "$VERSION" > build/site/index.html
+      - run: printf 'myapp %s\\n' "$VERSION" > build/myapp && cat pad.bin >> build/myapp && printf '<h1>%s</h1>\\n' "$VERSION" > build/site/index.html
   publish:
     artifacts:
       app-binary: { path: ./build/myapp }
@@ -130,29 +135,58 @@ plans:
     ['staging filesystem → prod oci', '{ type: filesystem, path: DIR/registry/staging }'],
     ['staging oci → prod oci', 'STAGING_OCI'],
   ])('plan: build → publish → promote (%s) → canary → rollout; same digest everywhere; a second run sends nothing', async (_label, stagingSpec) => {
-    const staging = stagingSpec === 'STAGING_OCI' ? `{ type: oci, url: ${prefix()}, plain_http: true }` : stagingSpec;
-    const dir = releaseProject(staging, prefix());
-    const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir });
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    const built = readFileSync(join(dir, 'build/myapp'));
-    for (const h of ['app-1', 'app-2', 'app-3']) {
-      expect(readFileSync(join(dir, 'hosts', h, 'app')).equals(built)).toBe(true);
-      expect(statSync(join(dir, 'hosts', h, 'app')).mode & 0o777).toBe(0o750);
-      expect(readFileSync(join(dir, 'hosts', h, 'deployed.sha'), 'utf8').trim()).toBe(sha(built));
-      expect(readFileSync(join(dir, 'hosts', h, 'site/index.html'), 'utf8')).toBe('<h1>v1.0.0</h1>\n');
-    }
-    const digest = async (registry: string, name: string) =>
-      JSON.parse((await runCli(['registry', 'inspect', registry, `${name}:v1.0.0`, '--output', 'json'], { cwd: dir })).stdout).manifestDigest;
-    expect(await digest('prod', 'myapp')).toBe(await digest('staging', 'myapp'));
-    expect(await digest('prod', 'site')).toBe(await digest('staging', 'site'));
-    // the payload was fetched into the cache once, by digest
-    expect(readdirSync(join(dir, 'cache/blobs/sha256'))).toContain(sha(built));
+    // app-1..3 are SSH hosts (one sshd of this test's own), each reached through a
+    // byte-counting proxy: what a run sends to a host is measured on the wire.
+    const lab = requireLab();
+    const apps = ['app-1', 'app-2', 'app-3'];
+    const sshd = await startSshd(lab, { name: 'oci-cli' });
+    const kh = join(project({}), 'known_hosts');
+    const via = await countingProxies(lab, new Map(apps.map((n) => [n, { addr: sshd.host.addr, hostKey: sshd.hostKey }])), kh);
+    try {
+      const staging = stagingSpec === 'STAGING_OCI' ? `{ type: oci, url: ${prefix()}, plain_http: true }` : stagingSpec;
+      const inv = [
+        ...apps.map((n) => `  ${n}: { addr: ${via.proxies.get(n)!.listen.host}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey} }`),
+        `known_hosts: [${kh}]`,
+      ].join('\n');
+      const dir = releaseProject(staging, prefix(), inv);
+      // The hosts write under the project (same machine: /tmp is shared with the sshd).
+      chmodSync(dir, 0o755);
+      mkdirSync(join(dir, 'hosts'));
+      chmodSync(join(dir, 'hosts'), 0o777);
+      mkdirSync(join(dir, 'home'));
+      const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
+      const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const built = readFileSync(join(dir, 'build/myapp'));
+      expect(built.length).toBe('myapp v1.0.0\n'.length + PAD);
+      for (const h of apps) {
+        expect(readFileSync(join(dir, 'hosts', h, 'app')).equals(built)).toBe(true);
+        expect(statSync(join(dir, 'hosts', h, 'app')).mode & 0o777).toBe(0o750);
+        expect(readFileSync(join(dir, 'hosts', h, 'deployed.sha'), 'utf8').trim()).toBe(sha(built));
+        expect(readFileSync(join(dir, 'hosts', h, 'site/index.html'), 'utf8')).toBe('<h1>v1.0.0</h1>\n');
+      }
+      const first = via.sent();
+      for (const h of apps) expect(first.get(h)!, h).toBeGreaterThan(PAD); // the count sees the payload go by
+      const digest = async (registry: string, name: string) =>
+        JSON.parse((await runCli(['registry', 'inspect', registry, `${name}:v1.0.0`, '--output', 'json'], { cwd: dir, env })).stdout).manifestDigest;
+      expect(await digest('prod', 'myapp')).toBe(await digest('staging', 'myapp'));
+      expect(await digest('prod', 'site')).toBe(await digest('staging', 'site'));
+      // the payload was fetched into the cache once, by digest
+      expect(readdirSync(join(dir, 'cache/blobs/sha256'))).toContain(sha(built));
 
-    const r2 = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir });
-    expect(r2.code, r2.stdout).toBe(0);
-    const ev = jsonEvents(r2.stdout).filter((e) => e.type === 'action.end');
-    expect(ev.filter((e) => e.kind === 'push' || e.kind === 'promote').map((e) => e.status)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
-    expect(ev.filter((e) => e.kind === 'pull').every((e) => e.status === 'unchanged')).toBe(true);
+      const r2 = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
+      expect(r2.code, r2.stdout).toBe(0);
+      // On the wire: the second run sent each host its commands only — far less than the payload.
+      const second = via.sent();
+      for (const h of apps) expect(second.get(h)! - first.get(h)!, h).toBeLessThan(PAD / 8);
+      const ev = jsonEvents(r2.stdout).filter((e) => e.type === 'action.end');
+      expect(ev.filter((e) => e.kind === 'push' || e.kind === 'promote').map((e) => e.status)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
+      // canary: 1 host × 2 pulls, rollout: 3 hosts × 2 pulls
+      expect(ev.filter((e) => e.kind === 'pull').map((e) => e.status)).toEqual(Array(8).fill('unchanged'));
+    } finally {
+      await via.close();
+      await sshd.stop();
+    }
   });
 
   it("the registry guide's example with an oci prod registry (publish → canary → rollout), and a tag that never changes", async () => {

@@ -3,18 +3,25 @@
  * against real filesystem registries: the guide's workflow, promotion staging → prod,
  * idempotence, immutability, directory artifacts, malicious archives.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeTarHeader } from '../../src/registry/archive.js';
 import { jsonEvents, project, runCli } from '../helpers/cli.js';
+import { countingProxies, requireLab } from '../lab/helpers.js';
+import { startSshd } from '../lab/lab.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-function releaseProject() {
+/** A 1 MiB random file every build appends to the app: a payload that cannot hide in SSH traffic. */
+const PAD = 1024 * 1024;
+
+/** `apps`: the inventory lines of app-1..3 (default: local hosts) and anything else for the top level. */
+function releaseProject(apps?: (dir: string) => string) {
   const dir = project({});
   mkdirSync(join(dir, 'build/site'), { recursive: true });
+  writeFileSync(join(dir, 'pad.bin'), randomBytes(PAD));
   writeFileSync(
     join(dir, 'hadesfile.yaml'),
     `registries:
@@ -22,16 +29,14 @@ function releaseProject() {
   prod: { type: filesystem, path: ./registry/prod }
 hosts:
   build-server: { local: true }
-  app-1: { local: true }
-  app-2: { local: true }
-  app-3: { local: true }
+${apps ? apps(dir) : '  app-1: { local: true }\n  app-2: { local: true }\n  app-3: { local: true }'}
 targets:
   app-servers: [app-1, app-2, app-3]
 jobs:
   build:
     local: true
     actions:
-      - run: printf 'myapp %s\\n' "$VERSION" > build/myapp && printf '<h1>%s</h1>\\n' "$VERSION" > build/site/index.html
+      - run: printf 'myapp %s\\n' "$VERSION" > build/myapp && cat pad.bin >> build/myapp && printf '<h1>%s</h1>\\n' "$VERSION" > build/site/index.html
   publish:
     artifacts:
       app-binary: { path: ./build/myapp }
@@ -71,29 +76,59 @@ plans:
 
 describe('registry workflow through plans', () => {
   it('build → publish → promote staging→prod → canary → rollout; hosts get the built bytes; a second run sends no bytes', async () => {
-    const dir = releaseProject();
-    const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir });
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    const built = readFileSync(join(dir, 'build/myapp'));
-    for (const h of ['app-1', 'app-2', 'app-3']) {
-      const got = readFileSync(join(dir, 'hosts', h, 'app'));
-      expect(got.equals(built)).toBe(true);
-      expect(statSync(join(dir, 'hosts', h, 'app')).mode & 0o777).toBe(0o750);
-      expect(readFileSync(join(dir, 'hosts', h, 'deployed.sha'), 'utf8').trim()).toBe(sha(built)); // digest on hosts = digest built
-      expect(readFileSync(join(dir, 'hosts', h, 'site/index.html'), 'utf8')).toBe('<h1>v1.0.0</h1>\n');
-    }
-    // promotion kept the digest
-    const ls = async (reg: string) => JSON.parse((await runCli(['registry', 'ls', reg, 'myapp', '--output', 'json'], { cwd: dir })).stdout).tags[0].manifestDigest;
-    expect(await ls('prod')).toBe(await ls('staging'));
+    // app-1..3 are SSH hosts (one sshd of this test's own), each reached through a
+    // byte-counting proxy: what a run sends to a host is measured on the wire.
+    const lab = requireLab();
+    const apps = ['app-1', 'app-2', 'app-3'];
+    const sshd = await startSshd(lab, { name: 'reg-actions' });
+    const kh = join(project({}), 'known_hosts');
+    const via = await countingProxies(lab, new Map(apps.map((n) => [n, { addr: sshd.host.addr, hostKey: sshd.hostKey }])), kh);
+    try {
+      const dir = releaseProject(() =>
+        [
+          ...apps.map((n) => `  ${n}: { addr: ${via.proxies.get(n)!.listen.host}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey} }`),
+          `known_hosts: [${kh}]`,
+        ].join('\n'),
+      );
+      // The hosts write under the project (same machine: /tmp is shared with the sshd).
+      chmodSync(dir, 0o755);
+      mkdirSync(join(dir, 'hosts'));
+      chmodSync(join(dir, 'hosts'), 0o777);
+      mkdirSync(join(dir, 'home'));
+      const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
+      const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const built = readFileSync(join(dir, 'build/myapp'));
+      expect(built.length).toBe('myapp v1.0.0\n'.length + PAD);
+      for (const h of apps) {
+        const got = readFileSync(join(dir, 'hosts', h, 'app'));
+        expect(got.equals(built)).toBe(true);
+        expect(statSync(join(dir, 'hosts', h, 'app')).mode & 0o777).toBe(0o750);
+        expect(readFileSync(join(dir, 'hosts', h, 'deployed.sha'), 'utf8').trim()).toBe(sha(built)); // digest on hosts = digest built
+        expect(readFileSync(join(dir, 'hosts', h, 'site/index.html'), 'utf8')).toBe('<h1>v1.0.0</h1>\n');
+      }
+      const first = via.sent();
+      for (const h of apps) expect(first.get(h)!, h).toBeGreaterThan(PAD); // the count sees the payload go by
+      // promotion kept the digest
+      const ls = async (reg: string) => JSON.parse((await runCli(['registry', 'ls', reg, 'myapp', '--output', 'json'], { cwd: dir, env })).stdout).tags[0].manifestDigest;
+      expect(await ls('prod')).toBe(await ls('staging'));
 
-    const before = statSync(join(dir, 'hosts/app-2/app'));
-    const r2 = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir });
-    expect(r2.code, r2.stdout).toBe(0);
-    const ev = jsonEvents(r2.stdout).filter((e) => e.type === 'action.end');
-    expect(ev.filter((e) => e.kind === 'push' || e.kind === 'promote').map((e) => e.status)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
-    expect(ev.filter((e) => e.kind === 'pull').every((e) => e.status === 'unchanged')).toBe(true);
-    const after = statSync(join(dir, 'hosts/app-2/app'));
-    expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
+      const before = statSync(join(dir, 'hosts/app-2/app'));
+      const r2 = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
+      expect(r2.code, r2.stdout).toBe(0);
+      // On the wire: the second run sent each host its commands only — far less than the payload.
+      const second = via.sent();
+      for (const h of apps) expect(second.get(h)! - first.get(h)!, h).toBeLessThan(PAD / 8);
+      const ev = jsonEvents(r2.stdout).filter((e) => e.type === 'action.end');
+      expect(ev.filter((e) => e.kind === 'push' || e.kind === 'promote').map((e) => e.status)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
+      // canary: 1 host × 2 pulls, rollout: 3 hosts × 2 pulls
+      expect(ev.filter((e) => e.kind === 'pull').map((e) => e.status)).toEqual(Array(8).fill('unchanged'));
+      const after = statSync(join(dir, 'hosts/app-2/app'));
+      expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
+    } finally {
+      await via.close();
+      await sshd.stop();
+    }
   });
 
   it('a tag never changes: publishing other bytes under v1.0.0 fails the run naming the existing digest', async () => {
@@ -116,7 +151,7 @@ describe('registry workflow through plans', () => {
     // Hosts that already hold the payload (sha256 checked on the host) need no registry read:
     const noop = await runCli(['plan', 'deploy', '--output', 'json', '--cache-dir', join(dir, 'c2')], { cwd: dir });
     expect(noop.code, noop.stdout).toBe(0);
-    expect(jsonEvents(noop.stdout).filter((e) => e.type === 'action.end' && e.kind === 'pull').every((e) => e.status === 'unchanged')).toBe(true);
+    expect(jsonEvents(noop.stdout).filter((e) => e.type === 'action.end' && e.kind === 'pull').map((e) => e.status)).toEqual(['unchanged', 'unchanged']); // canary: 1 host × 2 pulls
     // ...a host that needs the bytes gets them only verified, so this one fails:
     rmSync(join(dir, 'hosts/app-1/app'));
     const r = await runCli(['plan', 'deploy', '--output', 'plain', '--cache-dir', join(dir, 'c3')], { cwd: dir });

@@ -35,10 +35,11 @@ describeLab('ssh failures (real sshd)', (lab) => {
 
   describe('connection failures', () => {
     it('nothing listening: a clear "refused" error, fast', async () => {
-      const { err, ms } = await failure(pool(), { ...hostSpec(lab, 'h7'), name: 'web9', addr: lab.unusedAddr });
+      // A connect timeout far beyond the test's own: a refusal that waited for it (or retried
+      // until it) would time the test out.
+      const { err } = await failure(pool(), { ...hostSpec(lab, 'h7'), name: 'web9', addr: lab.unusedAddr, connectTimeoutMs: 600_000 });
       expect(err.host).toBe('web9');
       expect(err.message).toMatch(new RegExp(`^web9: connection refused by ${lab.unusedAddr.replace(/\./g, '\\.')}:22`));
-      expect(ms).toBeLessThan(1_000);
       // Another inventory name for the same user@addr:port shares the connection, but its
       // errors carry its own name.
       const p = pool();
@@ -66,16 +67,20 @@ describeLab('ssh failures (real sshd)', (lab) => {
       await new Promise<void>((r) => silent.listen(0, `${lab.base}.198`, r));
       const port = (silent.address() as net.AddressInfo).port;
       try {
-        const { err, ms } = await failure(pool(), {
-          ...hostSpec(lab, 'h7'),
-          name: 'mute',
-          addr: `${lab.base}.198`,
-          port,
-          connectTimeoutMs: 1_000,
-        });
-        expect(err.message).toMatch(/^mute: no answer within 1s: connected to .* but got no SSH answer/);
-        expect(ms).toBeGreaterThanOrEqual(950);
-        expect(ms).toBeLessThan(2_000);
+        // Two hosts on the same silent server, 1 s and 3 s: each gives up at its own timeout
+        // (not before it), so the 1 s one is refused first — order, not a wall-clock bound.
+        const settled: string[] = [];
+        const mute = (name: string, connectTimeoutMs: number) =>
+          failure(pool(), { ...hostSpec(lab, 'h7'), name, addr: `${lab.base}.198`, port, connectTimeoutMs }).then((f) => {
+            settled.push(name);
+            return f;
+          });
+        const [short, long] = await Promise.all([mute('mute', 1_000), mute('mute3', 3_000)]);
+        expect(short.err.message).toMatch(/^mute: no answer within 1s: connected to .* but got no SSH answer/);
+        expect(long.err.message).toMatch(/^mute3: no answer within 3s: connected to .* but got no SSH answer/);
+        expect(short.ms).toBeGreaterThanOrEqual(950);
+        expect(long.ms).toBeGreaterThanOrEqual(2_950);
+        expect(settled).toEqual(['mute', 'mute3']);
         // The global option applies when the host sets none.
         const g = await failure(pool({ connectTimeoutMs: 500 }), { ...hostSpec(lab, 'h7'), name: 'mute', addr: `${lab.base}.198`, port });
         expect(g.err.message).toMatch(/no answer within 0\.5s/);
@@ -178,26 +183,34 @@ describeLab('ssh failures (real sshd)', (lab) => {
     it('killing the session process rejects every running exec within seconds', async () => {
       const p = pool({ knownHostsFiles: [kh] });
       const t = p.get({ ...hostSpec(lab, 'h7'), name: 'drop', addr: sshd.host.addr });
-      let ppid = 0;
-      const gotPid = new Promise<void>((resolve) => {
-        void t
-          .exec('echo $PPID; exec sleep 30', {
-            onStdout: (c) => {
-              ppid = Number(c.toString().trim());
-              resolve();
-            },
-          })
-          .catch(() => undefined);
-      });
-      const running = t.exec('echo $PPID; exec sleep 30');
-      const other = t.exec('sleep 29');
-      await gotPid;
+      // Each command prints its session process ($PPID) and its own pid, then becomes a
+      // sleep that outlives the test's timeout: only the dropped connection can end the execs.
+      const pids: Array<{ ppid: number; pid: number }> = [];
+      let started!: () => void;
+      const allStarted = new Promise<void>((r) => (started = r));
+      const cmd = (secs: number) =>
+        t.exec(`echo $PPID $$; exec sleep ${secs}`, {
+          onStdout: (c) => {
+            const [ppid, pid] = c.toString().trim().split(' ').map(Number);
+            pids.push({ ppid: ppid!, pid: pid! });
+            if (pids.length === 2) started();
+          },
+        });
+      const running = cmd(300);
+      const other = cmd(299);
+      await allStarted;
+      const ppid = pids[0]!.ppid;
+      expect(pids[1]!.ppid).toBe(ppid); // one connection, one session process
       // $PPID of the command is this connection's "sshd: user@notty" process.
       expect(fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8')).toMatch(/^sshd: hades-lab@notty/);
-      const t0 = Date.now();
       process.kill(ppid, 'SIGKILL');
       const [a, b] = await Promise.allSettled([running, other]);
-      expect(Date.now() - t0).toBeLessThan(3_000);
+      // Both rejected while their commands still ran on the host (same machine: pids visible).
+      try {
+        for (const { pid } of pids) expect(() => process.kill(pid, 0)).not.toThrow();
+      } finally {
+        for (const { pid } of pids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
       for (const r of [a, b]) {
         expect(r.status).toBe('rejected');
         const e = (r as PromiseRejectedResult).reason as Error;
@@ -217,12 +230,14 @@ describeLab('ssh failures (real sshd)', (lab) => {
       const p = pool({ knownHostsFiles: [kh2] });
       const t = p.get({ ...hostSpec(lab, 'h7'), name: 'drop2', addr: own.host.addr });
       await t.connect();
-      const running = t.exec('sleep 30');
-      await new Promise((r) => setTimeout(r, 200));
-      const t0 = Date.now();
+      // Outlives the test's timeout: only the dropped connection can end this exec in time.
+      let began!: () => void;
+      const started = new Promise<void>((r) => (began = r));
+      const running = t.exec('echo started; exec sleep 300', { onStdout: () => began() });
+      running.catch(() => undefined);
+      await started;
       await own.stop();
       await expect(running).rejects.toThrow(/drop2: connection to .* dropped/);
-      expect(Date.now() - t0).toBeLessThan(3_000);
       await p.closeAll();
     });
   });

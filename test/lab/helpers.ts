@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { describe, inject, it } from 'vitest';
 import type { HostSpec } from '../../src/config/model.js';
-import type { HiddenHost, LabHost, LabInfo } from './lab.js';
+import { type DelayProxy, type HiddenHost, type LabHost, type LabInfo, startLabProxy } from './lab.js';
 
 /**
  * Hosts the transport tests (test/integration/ssh-*.test.ts) use. h1..h6 belong to the
@@ -85,4 +85,49 @@ export function logText(host: LabHost): string {
 
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** `type base64` of a lab host's key, as listed in the lab's known_hosts. */
+export function labHostKey(lab: LabInfo, name: string): string {
+  const h = labHost(lab, name);
+  const line = fs
+    .readFileSync(lab.knownHosts, 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[0]!.split(',').includes(h.addr));
+  if (!line) throw new Error(`no known_hosts line for ${name} (${h.addr})`);
+  return line.split(' ').slice(1).join(' ');
+}
+
+export interface CountingProxies {
+  /** One 0 ms proxy per name, in front of its target. */
+  proxies: Map<string, DelayProxy>;
+  /** A known_hosts file listing every proxy address with its target's host key. */
+  knownHosts: string;
+  /** Bytes each proxy carried towards its host so far. */
+  sent(): Map<string, number>;
+  close(): Promise<void>;
+}
+
+/**
+ * A byte-counting proxy in front of each target: route a host through `proxies.get(name).listen`
+ * to count, independently of Hades's own reports, what a run sends to it.
+ * `targets`: name → { addr of the sshd, its host key `type base64` }.
+ */
+export async function countingProxies(lab: LabInfo, targets: Map<string, { addr: string; hostKey: string }>, knownHostsFile: string): Promise<CountingProxies> {
+  const proxies = new Map<string, DelayProxy>();
+  try {
+    for (const [name, t] of targets) proxies.set(name, await startLabProxy(lab, { host: t.addr, port: 22 }));
+  } catch (e) {
+    await Promise.all([...proxies.values()].map((p) => p.close()));
+    throw e;
+  }
+  fs.writeFileSync(knownHostsFile, `${[...targets].map(([name, t]) => `${proxies.get(name)!.listen.host} ${t.hostKey}`).join('\n')}\n`);
+  return {
+    proxies,
+    knownHosts: knownHostsFile,
+    sent: () => new Map([...proxies].map(([n, p]) => [n, p.bytes.toTarget])),
+    close: async () => {
+      await Promise.all([...proxies.values()].map((p) => p.close()));
+    },
+  };
 }

@@ -125,15 +125,20 @@ describe('the oras version check overlaps read-only calls, never writes', () => 
   const dir = mkdtempSync(join(tmpdir(), 'hades-oras-overlap-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** A fake oras: `version` takes 0.4 s (then says `version`); every other call logs when it starts and ends. */
-  function fake(name: string, version: string, callSeconds: number): { bin: string; log: string } {
+  /**
+   * A fake oras: `version` takes 0.4 s (then says `version`) — or, with `waitForCall`, lasts
+   * until another call has started (30 s at most); every other call logs when it starts and
+   * ends, writes its shell's pid to LOG.pid and its sleep's to LOG.sleep.
+   */
+  function fake(name: string, version: string, callSeconds: number, waitForCall = false): { bin: string; log: string } {
     const bin = join(dir, name);
     const log = join(dir, `${name}.log`);
+    const wait = waitForCall ? `i=0; while ! grep -v '^version-' '${log}' | grep -q -- '-start$' && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done` : 'sleep 0.4';
     writeFileSync(
       bin,
       `#!/bin/sh
-if [ "$1" = version ]; then echo "version-start" >> '${log}'; sleep 0.4; echo "version-end" >> '${log}'; echo "Version:    ${version}"; exit 0; fi
-echo "$1-$2-start" >> '${log}'; sleep ${callSeconds}; echo "$1-$2-end" >> '${log}'; echo '{}'
+if [ "$1" = version ]; then echo "version-start" >> '${log}'; ${wait}; echo "version-end" >> '${log}'; echo "Version:    ${version}"; exit 0; fi
+echo $$ > '${log}.pid'; echo "$1-$2-start" >> '${log}'; sleep ${callSeconds} & echo $! > '${log}.sleep'; wait $!; echo "$1-$2-end" >> '${log}'; echo '{}'
 `,
     );
     chmodSync(bin, 0o755);
@@ -142,6 +147,14 @@ echo "$1-$2-start" >> '${log}'; sleep ${callSeconds}; echo "$1-$2-end" >> '${log
   const runner = (bin: string) =>
     new OrasRunner({ bin, registry: 'r', where: 'example.com', env: { PATH: process.env.PATH }, secrets: [], authHint: '', plainHttp: false, insecure: false });
   const events = (log: string) => readFileSync(log, 'utf8').trim().split('\n');
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
 
   it('classifies the read-only subcommands', () => {
     expect(['manifest fetch', 'repo tags', 'repo ls', 'blob fetch'].map((c) => isReadOnlyCall(c.split(' ')))).toEqual([true, true, true, true]);
@@ -149,8 +162,10 @@ echo "$1-$2-start" >> '${log}'; sleep ${callSeconds}; echo "$1-$2-end" >> '${log
   });
 
   it('a manifest fetch starts while `oras version` runs; its result comes after the check', async () => {
-    const { bin, log } = fake('oras-ok', '1.2.0', 0);
-    const out = await runner(bin).run({ args: ['manifest', 'fetch', 'x'], timeoutMs: 10_000, what: 'fetch' });
+    // `oras version` ends only once the fetch has started (or after 30 s): a fetch that
+    // waited for the check would start after version-end.
+    const { bin, log } = fake('oras-ok', '1.2.0', 0, true);
+    const out = await runner(bin).run({ args: ['manifest', 'fetch', 'x'], timeoutMs: 60_000, what: 'fetch' });
     expect(out.trim()).toBe('{}');
     const ev = events(log);
     expect(ev.indexOf('manifest-fetch-start')).toBeLessThan(ev.indexOf('version-end'));
@@ -163,15 +178,26 @@ echo "$1-$2-start" >> '${log}'; sleep ${callSeconds}; echo "$1-$2-end" >> '${log
   });
 
   it('a too-old oras fails the overlapped call with the version error and kills it', async () => {
-    const { bin, log } = fake('oras-old-overlap', '1.1.0', 5);
-    const t0 = Date.now();
-    const e = await runner(bin)
-      .run({ args: ['manifest', 'fetch', 'x'], timeoutMs: 20_000, what: 'fetch' })
-      .then(() => null, (err: Error) => err);
-    expect(e?.message).toMatch(/oras 1\.1\.0 at .* is older than the minimum 1\.2\.0/);
-    expect(Date.now() - t0).toBeLessThan(3000); // not after the call's 5 s
-    expect(events(log)).toContain('manifest-fetch-start');
-    expect(events(log)).not.toContain('manifest-fetch-end');
+    // The call would last 300 s, beyond the test's timeout: the error must not wait for it.
+    const { bin, log } = fake('oras-old-overlap', '1.1.0', 300);
+    try {
+      const e = await runner(bin)
+        .run({ args: ['manifest', 'fetch', 'x'], timeoutMs: 600_000, what: 'fetch' })
+        .then(() => null, (err: Error) => err);
+      expect(e?.message).toMatch(/oras 1\.1\.0 at .* is older than the minimum 1\.2\.0/);
+      expect(events(log)).toContain('manifest-fetch-start');
+      expect(events(log)).not.toContain('manifest-fetch-end');
+      // ...and the call's process is gone (killed, not left running).
+      const pid = Number(readFileSync(`${log}.pid`, 'utf8'));
+      while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+      expect(events(log)).not.toContain('manifest-fetch-end');
+    } finally {
+      try {
+        process.kill(Number(readFileSync(`${log}.sleep`, 'utf8')), 'SIGKILL'); // its orphaned sleep
+      } catch {
+        /* gone */
+      }
+    }
   });
 });
 
