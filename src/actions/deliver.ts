@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import type { ByteSource, BaseEntry } from './types.js';
-import { octal } from '../transport/shell.js';
-import { type ArchiveOptions, dirDeliverCommand, fileDeliverCommand, tempPathFor } from './commands.js';
+import { octal } from '../shell/command.js';
+import { type ArchiveOptions, dirDeliverCommand, fileDeliverCommand, tempPathFor } from '../shell/delivery.js';
 import { explainFailure, lastLine } from './exec.js';
 import { ownText } from './mkdir.js';
 import { ActionFailure, type ActionOutcome, type ActionRuntime, type PlanContext } from './types.js';

@@ -1,6 +1,6 @@
 /** `mkdir: {path, mode (0755), owner?, group?}` — idempotent, converges mode and ownership. */
-import { octal } from '../transport/shell.js';
-import { mkdirCommand } from './commands.js';
+import { octal } from '../shell/command.js';
+import { mkdirCommand } from '../shell/delivery.js';
 import { execQuiet } from './exec.js';
 import { absolutePath, modeField, ownership } from './fields.js';
 import type { ActionModule, BaseEntry } from './types.js';

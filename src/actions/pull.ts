@@ -7,8 +7,8 @@
  * are checked entry by entry on the orchestrator first, then extracted into `to`.
  */
 import { createReadStream } from 'node:fs';
-import { octal } from '../transport/shell.js';
-import { dirCheckCommand, dirWriteCommand, tempPathFor } from './commands.js';
+import { octal } from '../shell/command.js';
+import { dirCheckCommand, dirWriteCommand, tempPathFor } from '../shell/delivery.js';
 import { deliverBytes, fileCommands } from './deliver.js';
 import { execQuiet } from './exec.js';
 import { absolutePath, modeField, ownership } from './fields.js';

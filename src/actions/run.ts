@@ -1,5 +1,5 @@
 /** `run: <command>` — one shell command; env arrives as real environment variables. */
-import { envScript, runWithEnv } from '../transport/shell.js';
+import { envScript, runWithEnv } from '../shell/command.js';
 import { execStreaming } from './exec.js';
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 

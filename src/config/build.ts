@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Position, Problem } from '../errors.js';
 import type { ActionKindTable } from './action-kinds.js';
+import { ENV_NAME } from '../shell/command.js';
 import { parseDuration } from './duration.js';
 import { parseModeToken } from './mode.js';
 import {
@@ -80,7 +81,6 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const q = (s: string): string => JSON.stringify(s);
 const BUILTIN = new Set<string>(BUILTIN_ENV);
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** `~` / `~/x` → home; relative → against `dir`. A value starting with `$` stays as written (expanded later). */
 export function resolveUserPath(dir: string, p: string): string {

@@ -11,7 +11,7 @@ import type { Redactor } from '../env/secrets.js';
 import { ActionFailure, GateDeclined, type ActionRuntime, type ArtifactAccess, type Gatekeeper, type SourceFiles } from '../actions/types.js';
 import { describeAction, executeAction } from '../actions/index.js';
 import type { PlannedHost, PlannedStep, RunPlan } from '../plan/types.js';
-import { envScript } from '../transport/shell.js';
+import { envScript } from '../shell/command.js';
 import type { Transport } from '../transport/types.js';
 import type { RunControl } from './control.js';
 import type { ActionSummary, Emit, HadesEvent, HostSummary, RunStatus, RunSummary, StepSummary } from './events.js';

@@ -15,7 +15,7 @@ import type { Hadesfile, JobSpec, PlanSpec, StepSpec } from '../config/model.js'
 import { BUILTIN_ENV } from '../config/model.js';
 import { Problems, type Position } from '../errors.js';
 import { expand } from './expand.js';
-import { ENV_NAME } from '../transport/shell.js';
+import { ENV_NAME } from '../shell/command.js';
 
 export interface EnvInputs {
   /** `-e KEY=VALUE` flags as given. */

@@ -12,7 +12,7 @@ import { Problems, type Position } from '../errors.js';
 import { batchSize, chunk, ORCHESTRATOR_HOST, resolveTargets } from '../inventory/targets.js';
 import { actionModule, ORCHESTRATOR_KINDS, planAction } from '../actions/index.js';
 import type { FileFact, PlanContext, Sources } from '../actions/types.js';
-import { runWithEnv } from '../transport/shell.js';
+import { runWithEnv } from '../shell/command.js';
 import type { ActionEntry, PlannedHost, PlannedStep, RunPlan } from './types.js';
 
 /** Sources backed by a map the caller filled. Pure. */

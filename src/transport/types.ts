@@ -4,7 +4,7 @@
  * both implement it; actions never know which one they talk to.
  *
  * A command is a POSIX shell script string, run by `sh -c` on the host. Callers build it
- * with the quoting helpers in ./shell.ts — a transport never splices values into it.
+ * with the quoting helpers in src/shell/command.ts — a transport never splices values into it.
  */
 import type { Readable } from 'node:stream';
 

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TransportPool } from '../../src/transport/pool.js';
-import { becomeWrap, envScript, quote, runWithEnv } from '../../src/transport/shell.js';
+import { becomeWrap, envScript, quote, runWithEnv } from '../../src/shell/command.js';
 import { hostSpec, labInventory, describeLab } from '../lab/helpers.js';
 
 describeLab('sudo and private filesystems (real sshd)', (lab) => {

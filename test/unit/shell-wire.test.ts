@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { quote, wireCommand } from '../../src/transport/shell.js';
+import { quote, wireCommand } from '../../src/shell/command.js';
 
 /** Every common login shell; all must be installed (.ci/install): a missing one fails, it is not skipped. */
 const SHELLS = ['/bin/sh', '/bin/dash', '/bin/bash', '/usr/bin/zsh', '/usr/bin/fish', '/usr/bin/tcsh', '/bin/csh'];

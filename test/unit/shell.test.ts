@@ -4,8 +4,8 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, re
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { becomeWrap, envScript, octal, quote, runWithEnv } from '../../src/transport/shell.js';
-import { TRUSTED_WALK, dirCheckCommand, dirDeliverCommand, dirWriteCommand, fileDeliverCommand, mkdirCommand, sha256Of, tempPathFor } from '../../src/actions/commands.js';
+import { becomeWrap, envScript, octal, quote, runWithEnv } from '../../src/shell/command.js';
+import { TRUSTED_WALK, dirCheckCommand, dirDeliverCommand, dirWriteCommand, fileDeliverCommand, mkdirCommand, sha256Of, tempPathFor } from '../../src/shell/delivery.js';
 
 const sh = (script: string, input = '') => execFileSync('/bin/sh', ['-c', script], { input, encoding: 'utf8' });
 

@@ -26,7 +26,7 @@
  */
 import { type Duplex, type Readable, Writable } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
-import { wireCommand } from '../shell.js';
+import { wireCommand } from '../../shell/command.js';
 import { Tail } from '../tail.js';
 import type { ExecOptions, ExecResult } from '../types.js';
 import { secs } from './endpoint.js';
@@ -165,7 +165,7 @@ export interface Running {
 export function runCommand(open: () => Promise<ClientChannel>, command: string, opts: ExecOptions, host: CommandHost): Promise<ExecResult> {
   const limit = opts.captureLimit ?? DEFAULT_CAPTURE;
   // sshd hands the exec string to the login shell (`$SHELL -c`): send the wire form, which
-  // every common login shell turns into `/bin/sh -c COMMAND` (shell.ts wireCommand).
+  // every common login shell turns into `/bin/sh -c COMMAND` (shell/command.ts wireCommand).
   let wire: string;
   try {
     wire = wireCommand(command);

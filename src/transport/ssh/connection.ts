@@ -18,9 +18,9 @@
  *   The only thing ever re-attempted is *opening a channel* the server refused under
  *   load (MaxSessions) while other channels were running — the command had not started.
  * - A command runs as `/bin/sh -c COMMAND` whatever the user's login shell (fish, tcsh…):
- *   the exec request carries `wireCommand(COMMAND)` (../shell.ts; channel.ts runCommand).
+ *   the exec request carries `wireCommand(COMMAND)` (src/shell/command.ts; channel.ts runCommand).
  * - Env vars are never sent with ssh2's `env` (sshd drops them without AcceptEnv):
- *   callers put them in the command/stdin (see ../shell.ts).
+ *   callers put them in the command/stdin (see src/shell/command.ts).
  */
 import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';

@@ -1,6 +1,9 @@
 /**
- * Pure shell-command builders. Every value that goes into a generated command passes
- * through `quote` — nothing is ever spliced raw. Tests assert the exact strings.
+ * Pure shell-command builders: quoting, env scripts, `sudo -n` wrapping, the user-command
+ * wrapper and the SSH wire form. Every value that goes into a generated command passes
+ * through `quote` — nothing is ever spliced raw. Imports nothing; tests assert the exact
+ * strings (test/unit/shell.test.ts, shell-wire.test.ts). The file and directory delivery
+ * scripts are beside it in ./delivery.ts.
  */
 
 /** POSIX single-quote a value: safe for any byte sequence except NUL. */
@@ -10,6 +13,7 @@ export function quote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A variable name Hades accepts anywhere (env maps, passphrase_env, env scripts). */
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**

@@ -3,7 +3,7 @@
  * The same strings run on SSH hosts and on the local shell. Tested as exact strings.
  */
 import { dirname, basename } from 'node:path/posix';
-import { becomeWrap, octal, quote } from '../transport/shell.js';
+import { becomeWrap, octal, quote } from './command.js';
 
 export interface Ownership {
   owner?: string;
