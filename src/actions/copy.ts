@@ -1,6 +1,6 @@
 /** `copy: {src | artifact, dst, mode (0644), owner?, group?}` — atomic, skipped when identical. */
 import { isAbsolute, resolve } from 'node:path';
-import type { FileEntry } from '../plan/types.js';
+import type { FileEntry } from './deliver.js';
 import { deliverFile, describeFile, planFileEntry } from './deliver.js';
 import { absolutePath, checkArtifactRef, modeField, ownership } from './fields.js';
 import type { ActionModule, PlanContext } from './types.js';

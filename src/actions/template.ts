@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import type { Environment } from 'nunjucks';
-import type { FileEntry } from '../plan/types.js';
+import type { FileEntry } from './deliver.js';
 import { deliverFile, describeFile, planFileEntry, sha256Hex } from './deliver.js';
 import { absolutePath, modeField, ownership } from './fields.js';
 import type { ActionModule, PlanContext } from './types.js';
