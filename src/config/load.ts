@@ -18,6 +18,9 @@ import { Locator } from './yaml-positions.js';
 export { parseModeToken } from './mode.js';
 export { parseDuration } from './duration.js';
 
+/** Which files to read (-f, -i) and where from. */
+export type FileOptions = Pick<LoadOptions, 'files' | 'inventory' | 'cwd'>;
+
 export interface LoadOptions {
   /** -f entries: files or directories (relative to cwd). */
   files?: string[];
@@ -85,7 +88,7 @@ interface Discovered {
   inventory: string[];
 }
 
-function discover(opts: LoadOptions): Discovered {
+function discover(opts: FileOptions): Discovered {
   const cwd = resolve(opts.cwd);
   const problems: Problem[] = [];
   const expand = (entries: string[], what: string): string[] => {
@@ -124,7 +127,7 @@ function discover(opts: LoadOptions): Discovered {
 }
 
 /** Which files `loadHadesfile` would read, in load order (absolute): -f files first, then -i files. */
-export function discoverFiles(opts: LoadOptions): string[] {
+export function discoverFiles(opts: FileOptions): string[] {
   const d = discover(opts);
   return [...d.main, ...d.inventory];
 }
