@@ -108,7 +108,8 @@ async function sha256File(path) {
 async function main() {
   const load0 = loadavg()[0];
   const { startRegistry } = await loadRegistry();
-  const reg = (registry = await startRegistry());
+  registry = await startRegistry();
+  const reg = registry;
   console.log(`registry ${reg.url} (pid ${reg.pid}, storage ${reg.root}), temp ${root}`);
 
   // the artifact: SIZE_MIB of random bytes

@@ -50,7 +50,7 @@ const { values: flags } = parseArgs({
   },
 });
 if (flags.help) {
-  process.stdout.write(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(2, 14).join('\n').replace(/^ \* ?/gm, '') + '\n');
+  process.stdout.write(`${readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(2, 14).join('\n').replace(/^ \* ?/gm, '')}\n`);
   process.exit(0);
 }
 
@@ -66,7 +66,7 @@ if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a posit
 for (const t of tools) if (!['hades', 'hades-tty', 'ansible', 'raw'].includes(t)) throw new Error(`--tools: unknown tool ${t}`);
 for (const c of cases) if (!['fresh', 'noop'].includes(c)) throw new Error(`--cases: unknown case ${c}`);
 
-const log = (...a) => process.stderr.write(a.join(' ') + '\n');
+const log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
 
 function preflight() {
   const missing = [];
@@ -237,7 +237,7 @@ function report(mach, results, planning) {
       const st = Object.fromEntries(cols.map((t) => [t, get(n, c, t) && stats(get(n, c, t).ms)]));
       const h = get(n, c, 'hades');
       const hs = st.hades;
-      const rss = h && h.rssKb.length ? `${(stats(h.rssKb).median / 1024).toFixed(0)} MB, ${(Math.max(...h.rssKb) / 1024).toFixed(0)} MB` : '-';
+      const rss = h?.rssKb.length ? `${(stats(h.rssKb).median / 1024).toFixed(0)} MB, ${(Math.max(...h.rssKb) / 1024).toFixed(0)} MB` : '-';
       L.push(
         `| ${n} | ${cols.map((t) => (st[t] ? fmtStats(st[t]) : '-')).join(' | ')} | ${hs && st.raw ? `${(hs.median / st.raw.median).toFixed(2)}×` : '-'} | ${hs && st.ansible ? `${(st.ansible.median / hs.median).toFixed(1)}×` : '-'} | ${rss} |`,
       );
@@ -261,7 +261,7 @@ function report(mach, results, planning) {
     for (const p of planning) L.push(`| ${p.name} | ${Math.round(p.stats.median)} ms | ${Math.round(p.stats.min)}–${Math.round(p.stats.max)} ms | ${p.outputBytes} bytes |`);
     L.push('');
   }
-  return L.join('\n') + '\n';
+  return `${L.join('\n')}\n`;
 }
 
 /** The issue's targets, checked against these results (only those this run measured). */

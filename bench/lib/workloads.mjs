@@ -247,7 +247,7 @@ export const RAW_DESCRIPTION =
   'Canary host first, then all other hosts in parallel.';
 
 export class RawSshWorkload {
-  constructor(lab, hosts, dir, artifact) {
+  constructor(lab, hosts, _dir, artifact) {
     this.lab = lab;
     this.hosts = hosts;
     this.artifact = artifact;

@@ -80,7 +80,7 @@ function filesInDir(dir: string, shown: string, problems: Problem[]): string[] {
 
 function displayPath(cwd: string, abs: string): string {
   const rel = relative(cwd, abs);
-  return rel === '' || rel === '..' || rel.startsWith('..' + sep) || isAbsolute(rel) ? abs : rel;
+  return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? abs : rel;
 }
 
 interface Discovered {
@@ -95,7 +95,7 @@ function discover(opts: FileOptions): Discovered {
     const out: string[] = [];
     for (const entry of entries) {
       const abs = resolve(cwd, entry);
-      let st;
+      let st: ReturnType<typeof statSync>;
       try {
         st = statSync(abs);
       } catch {
@@ -122,7 +122,12 @@ function discover(opts: FileOptions): Discovered {
   if (problems.length) throw new UserError(problems);
   // The same file named twice (e.g. -f . and -f hadesfile.yaml) is read once, in its first role.
   const seen = new Set<string>();
-  const once = (list: string[]): string[] => list.filter((p) => (seen.has(p) ? false : (seen.add(p), true)));
+  const once = (list: string[]): string[] =>
+    list.filter((p) => {
+      if (seen.has(p)) return false;
+      seen.add(p);
+      return true;
+    });
   return { main: once(main), inventory: once(inventory) };
 }
 
@@ -393,7 +398,9 @@ function dedupe(ps: Problem[]): Problem[] {
   const seen = new Set<string>();
   return ps.filter((p) => {
     const k = `${p.pos ? at(p.pos) : ''}\0${p.message}`;
-    return seen.has(k) ? false : (seen.add(k), true);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
   });
 }
 

@@ -52,7 +52,7 @@ export function show(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a map';
   if (typeof v === 'string') {
-    const s = v.length > 60 ? v.slice(0, 57) + '...' : v;
+    const s = v.length > 60 ? `${v.slice(0, 57)}...` : v;
     return JSON.stringify(s);
   }
   return String(v);
@@ -72,7 +72,7 @@ const TYPE_NAMES: Record<string, string[]> = {
 function typeList(t: unknown): string {
   const list = (Array.isArray(t) ? t : [t]).flatMap((x) => TYPE_NAMES[String(x)] ?? [String(x)]);
   if (list.length <= 1) return list[0] ?? 'nothing';
-  return list.slice(0, -1).join(', ') + ' or ' + list[list.length - 1];
+  return `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}`;
 }
 
 /** Common names from other tools for keys Hades spells differently. */

@@ -118,7 +118,7 @@ export class Locator {
   }
 
   private nodePos(n: Node | undefined): Position | undefined {
-    if (!n || !n.range) return undefined;
+    if (!n?.range) return undefined;
     return this.at(n.range[0]);
   }
 

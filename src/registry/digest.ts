@@ -233,7 +233,7 @@ export function integrityMismatch(
   const sizePart = expected.size !== undefined && actual.size !== expected.size ? ` (expected ${expected.size} bytes, got ${actual.size})` : '';
   const actualPart = actual.digest ? actual.digest : `more than ${expected.size} bytes`;
   return new IntegrityError(
-    `${what}: digest mismatch: expected ${expected.digest}, actual ${actualPart}${sizePart}` + (where ? ` — the content at ${where} is corrupt` : ''),
+    `${what}: digest mismatch: expected ${expected.digest}, actual ${actualPart}${sizePart}${where ? ` — the content at ${where} is corrupt` : ''}`,
     expected,
     actual,
   );

@@ -393,7 +393,7 @@ export interface StoredBlob {
 /** True when the blob exists with this size and its bytes hash to its name. */
 export async function hasVerifiedBlob(layout: string, digest: string, size?: number): Promise<boolean> {
   const p = blobPath(layout, digest);
-  let st;
+  let st: import('node:fs').Stats;
   try {
     st = await fsp.stat(p);
   } catch {

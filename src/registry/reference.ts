@@ -21,7 +21,7 @@ function show(v: string): string {
 /** `null` when `name` is a valid OCI repository name (e.g. `myapp`, `team/app`); else the reason. */
 export function validateName(name: string): string | null {
   if (typeof name !== 'string' || name === '') return 'artifact name is empty';
-  if (name.length > MAX_NAME_LENGTH) return `artifact name ${show(name.slice(0, 40) + '…')} is longer than ${MAX_NAME_LENGTH} characters`;
+  if (name.length > MAX_NAME_LENGTH) return `artifact name ${show(`${name.slice(0, 40)}…`)} is longer than ${MAX_NAME_LENGTH} characters`;
   if (/[A-Z]/.test(name) && /^[A-Za-z0-9._/-]+$/.test(name))
     return `artifact name ${show(name)} has upper-case letters; names are lower-case (OCI repository grammar)`;
   if (name.startsWith('/')) return `artifact name ${show(name)} must not start with "/"`;
@@ -38,7 +38,7 @@ export function validateName(name: string): string | null {
 /** `null` when `tag` is a valid OCI tag (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`); else the reason. */
 export function validateTag(tag: string): string | null {
   if (typeof tag !== 'string' || tag === '') return 'tag is empty';
-  if (tag.length > 128) return `tag ${show(tag.slice(0, 40) + '…')} is longer than 128 characters`;
+  if (tag.length > 128) return `tag ${show(`${tag.slice(0, 40)}…`)} is longer than 128 characters`;
   if (!TAG.test(tag))
     return `tag ${show(tag)} is invalid: tags are letters, digits, "_", "." and "-" (at most 128), and must not start with "." or "-"`;
   return null;

@@ -49,7 +49,7 @@ export function runWithEnv(command: string, become?: string): string {
 
 /** Stable octal rendering of a mode: 0644, 0755, 04755. */
 export function octal(mode: number): string {
-  return '0' + mode.toString(8).padStart(3, '0');
+  return `0${mode.toString(8).padStart(3, '0')}`;
 }
 
 /**
@@ -84,5 +84,5 @@ export function wireCommand(command: string): string {
 const WIRE_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) =>
   b >= 0x20 && b <= 0x7e && !`'\\!"$\``.includes(String.fromCharCode(b))
     ? String.fromCharCode(b)
-    : '\\0' + b.toString(8).padStart(3, '0'),
+    : `\\0${b.toString(8).padStart(3, '0')}`,
 );

@@ -157,7 +157,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
         return keygen(path.join(dir, h, 'ssh_host_ed25519_key'), `hades-lab-${h}`);
       }),
     ]);
-    const pub = fs.readFileSync(clientKey + '.pub', 'utf8');
+    const pub = fs.readFileSync(`${clientKey}.pub`, 'utf8');
     for (const u of [...Object.values(LAB_USERS), ...Object.values(LAB_SHELL_USERS).map((x) => x.name)]) {
       fs.writeFileSync(path.join(dir, 'authorized_keys', u), pub, { mode: 0o644 });
     }
@@ -210,7 +210,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       known.push(`${HIDDEN_NAME} ${hostKeyLine('hidden')}`);
     }
     const knownHosts = path.join(dir, 'known_hosts');
-    fs.writeFileSync(knownHosts, known.join('\n') + '\n', { mode: 0o644 });
+    fs.writeFileSync(knownHosts, `${known.join('\n')}\n`, { mode: 0o644 });
 
     const info: LabInfo = {
       dir,
@@ -274,7 +274,7 @@ async function ensureUsers(): Promise<void> {
     // useradd leaves the password locked ("!"); with UsePAM no, sshd then refuses key logins.
     const shadow = fs.readFileSync('/etc/shadow', 'utf8');
     const line = shadow.split('\n').find((l) => l.startsWith(`${u}:`));
-    if (!line || line.split(':')[1] !== '*') await run('usermod', ['-p', '*', u]);
+    if (line?.split(':')[1] !== '*') await run('usermod', ['-p', '*', u]);
     const pw = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${u}:`));
     if (pw?.split(':')[6] !== shell) await run('usermod', ['-s', shell, u]);
   }
@@ -364,7 +364,7 @@ function sweepStaleLabs(): void {
     try {
       const owner = JSON.parse(fs.readFileSync(file, 'utf8')) as { pid: number; dir: string };
       if (pidAlive(owner.pid) || !owner.dir.startsWith('/tmp/hades-lab-')) continue;
-      if (cmdlines.some((c) => c.includes(owner.dir + '/'))) continue;
+      if (cmdlines.some((c) => c.includes(`${owner.dir}/`))) continue;
       fs.rmSync(owner.dir, { recursive: true, force: true });
       fs.rmSync(file, { force: true });
     } catch {
@@ -607,7 +607,7 @@ export async function startSshd(
   const type = opts.hostKeyType ?? 'ed25519';
   const hostKey = path.join(dir, `ssh_host_${type}_key`);
   await run('/usr/bin/ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `hades-lab-${name}`, '-f', hostKey]);
-  const pub = fs.readFileSync(hostKey + '.pub', 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+  const pub = fs.readFileSync(`${hostKey}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
   for (let attempt = 0; ; attempt++) {
     const addr = `${lab.base}.${200 + Math.floor(Math.random() * 40)}`;
     const host: LabHost = { name, addr, port: 22, logFile: path.join(dir, 'sshd.log'), pidFile: path.join(dir, 'sshd.pid'), pid: 0 };

@@ -234,7 +234,7 @@ async function writeOwner(dir: string, owner: LockOwner): Promise<void> {
   const tmp = join(dir, `.owner.tmp-${owner.token}`);
   const fh = await fsp.open(tmp, 'wx', 0o644);
   try {
-    await fh.writeFile(JSON.stringify(owner) + '\n');
+    await fh.writeFile(`${JSON.stringify(owner)}\n`);
     await fh.sync();
   } finally {
     await fh.close();
@@ -276,7 +276,7 @@ async function breakLock(lockDir: string, stale: LockOwner | null): Promise<void
 /** Removes `.lock.dead-*` / `.lock.new-*` directories left by processes that crashed while breaking, releasing or taking a lock. */
 async function sweepLeftovers(lockDir: string, staleMs: number): Promise<void> {
   const parent = dirname(lockDir);
-  const prefix = basename(lockDir) + '.';
+  const prefix = `${basename(lockDir)}.`;
   let names: string[];
   try {
     names = await fsp.readdir(parent);
@@ -284,7 +284,7 @@ async function sweepLeftovers(lockDir: string, staleMs: number): Promise<void> {
     return;
   }
   for (const n of names) {
-    if (!n.startsWith(prefix + 'dead-') && !n.startsWith(prefix + 'new-')) continue;
+    if (!n.startsWith(`${prefix}dead-`) && !n.startsWith(`${prefix}new-`)) continue;
     const p = join(parent, n);
     // Dead and staging dirs are private to the process that made them; one older than staleMs is abandoned.
     const st = await fsp.stat(p).catch(() => null);

@@ -451,7 +451,7 @@ export class FilesystemRegistry implements Registry {
   async names(): Promise<string[]> {
     const out: string[] = [];
     const walk = async (dir: string, rel: string[]): Promise<void> => {
-      let entries;
+      let entries: import('node:fs').Dirent[];
       try {
         entries = await fsp.readdir(dir, { withFileTypes: true });
       } catch (e) {

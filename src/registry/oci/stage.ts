@@ -48,7 +48,7 @@ export interface PrehashedFile {
 export async function prehashFile(source: PushSource): Promise<PrehashedFile | undefined> {
   const path = resolvePath(source.path);
   const st = await fsp.stat(path).catch(() => null);
-  if (!st || !st.isFile()) return undefined;
+  if (!st?.isFile()) return undefined;
   const ac = new AbortController();
   const hash = digestFile(path, ac.signal);
   hash.catch(() => undefined);
