@@ -23,6 +23,14 @@ function open(root: string, opts = {}): FilesystemRegistry {
   return openFilesystemRegistry({ name: 'store', type: 'filesystem', path: root, pos }, { env: {}, ...opts });
 }
 
+/** How many other pushes were still in flight when the first one to finish was done (a race needs ≥ 1). */
+function overlapping(results: Array<{ out?: Record<string, unknown> }>): number {
+  const spans = results.map((r) => ({ start: r.out!.startedAt as number, end: r.out!.endedAt as number }));
+  for (const s of spans) expect(s.start, 'every push reports when it ran').toBeGreaterThan(0);
+  const firstEnd = Math.min(...spans.map((s) => s.end));
+  return spans.filter((s) => s.start <= firstEnd).length - 1;
+}
+
 /** Everything a crash or race must never break. Returns the tags found. */
 async function assertStoreIntact(root: string, name: string): Promise<string[]> {
   const layout = join(root, ...name.split('/'));
@@ -68,6 +76,7 @@ describe('concurrent pushes from separate processes', () => {
     const losses = results.filter((r) => r.out?.error !== undefined);
     expect(wins, JSON.stringify(results.map((r) => r.out ?? r.stderr))).toHaveLength(1);
     expect(losses).toHaveLength(7);
+    expect(overlapping(results), 'the pushes really raced: others had started before the first one finished').toBeGreaterThanOrEqual(1);
     const winner = wins[0]!.out!.digest as string;
     for (const l of losses) {
       expect(l.code).toBe(1);
@@ -94,7 +103,8 @@ describe('concurrent pushes from separate processes', () => {
         return runWorker({ op: 'push', root, name: 'team/app', tag: `v${i}`, path: join(p, 'f'), startAt });
       }),
     );
-    expect(results.every((r) => r.out?.ok === true), JSON.stringify(results.map((r) => r.out ?? r.stderr))).toBe(true);
+    expect(results.filter((r) => r.out?.ok === true), JSON.stringify(results.map((r) => r.out ?? r.stderr))).toHaveLength(8);
+    expect(overlapping(results), 'the pushes really ran at the same time').toBeGreaterThanOrEqual(1);
     expect((await assertStoreIntact(root, 'team/app')).sort()).toEqual(['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7']);
   });
 });
