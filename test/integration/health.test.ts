@@ -4,10 +4,11 @@
  * are real HTTP servers: in this process (the extra sshds share its network namespace), and
  * a python3 one inside the jump host's network namespace that only hj and hidden can reach.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -260,5 +261,65 @@ plans:
     const attempts = r.stdout.split('\n').filter((l) => l.startsWith('[c1] ~ ')).length;
     expect(svc.seen.length).toBe(attempts);
     expect(r.stdout).not.toContain('[c2]');
+  });
+
+  it('https: the certificate is verified (a self-signed one is refused, seen as a TLS error), insecure: true skips it; header values from env are sent and never shown', async () => {
+    const certDir = mkdtempSync(join(lab.dir, 'health-tls-'));
+    const [key, cert] = [join(certDir, 'key.pem'), join(certDir, 'cert.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const seen: Array<string | undefined> = [];
+    const server = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(200).end('secure ok');
+    });
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    const token = 'hx-Sekrit-7781';
+    const probe = (extra: string) => `{ http: "https://127.0.0.1:${port}/ready", contains: "secure ok", headers: { Authorization: "Bearer \${API_TOKEN}" }, timeout: 1s, interval: 400ms${extra} }`;
+    const { dir, env } = project(`jobs:
+  strict:
+    actions:
+      - health: ${probe('')}
+  lax:
+    actions:
+      - health: ${probe(', insecure: true')}
+plans:
+  strict:
+    env: { API_TOKEN: "\${API_TOKEN}" }
+    steps:
+      - { name: s, job: strict, targets: canary }
+  lax:
+    env: { API_TOKEN: "\${API_TOKEN}" }
+    steps:
+      - { name: s, job: lax, targets: canary }
+`);
+    const runEnv = { ...env, API_TOKEN: token, NODE_EXTRA_CA_CERTS: '' };
+    const refused = await runCli(['plan', 'strict', '--output', 'json'], { cwd: dir, env: runEnv });
+    expect(refused.code, refused.stderr).toBe(1);
+    const tries = jsonEvents(refused.stdout).filter((e) => e.type === 'action.attempt');
+    expect(tries.length).toBeGreaterThanOrEqual(1);
+    for (const t of tries) expect(t).toMatchObject({ status: 'failed', message: 'TLS: self-signed certificate' });
+    expect(seen).toEqual([]); // no request was sent over an unverified connection
+
+    const lax = await runCli(['plan', 'lax', '--output', 'plain'], { cwd: dir, env: runEnv });
+    expect(lax.code, lax.stdout + lax.stderr).toBe(0);
+    expect(lax.stdout).toContain(`[c1] ~ health https://127.0.0.1:${port}/ready: attempt 1 ok: answered 200 with "secure ok"`);
+
+    // Trusting the test CA: verified, against the certificate's IP address.
+    const trusted = await runCli(['plan', 'strict', '--output', 'plain'], { cwd: dir, env: { ...runEnv, NODE_EXTRA_CA_CERTS: cert } });
+    expect(trusted.code, trusted.stdout + trusted.stderr).toBe(0);
+    expect(seen).toEqual([`Bearer ${token}`, `Bearer ${token}`]);
+
+    const dry = await runCli(['plan', 'strict', '--dry-run'], { cwd: dir, env: runEnv });
+    expect(dry.stdout).toContain('header authorization: Bearer ***');
+    expect(dry.stdout).toContain('(certificate verified)');
+    const dryJson = await runCli(['plan', 'lax', '--dry-run', '--output', 'json'], { cwd: dir, env: runEnv });
+    expect(dryJson.code).toBe(0);
+    const runs = join(dir, '.hades', 'runs');
+    const audit = readdirSync(runs).map((f) => readFileSync(join(runs, f), 'utf8')).join('');
+    expect(audit).toContain('"type":"action.attempt"');
+    for (const text of [refused.stdout, refused.stderr, lax.stdout, trusted.stdout, dry.stdout, dryJson.stdout, audit]) expect(text).not.toContain('Sekrit');
   });
 });
