@@ -322,4 +322,39 @@ plans:
     expect(audit).toContain('"type":"action.attempt"');
     for (const text of [refused.stdout, refused.stderr, lax.stdout, trusted.stdout, dry.stdout, dryJson.stdout, audit]) expect(text).not.toContain('Sekrit');
   });
+
+  it('a host whose sshd forbids TCP forwarding fails the probe at once, with a hint (no polling)', async () => {
+    const svc = await service([200]);
+    const strict = await startSshd(lab, { name: 'health-nofwd', extraConfig: ['AllowTcpForwarding no'] });
+    try {
+      writeFileSync(join(lab.dir, 'health-known_hosts'), [...hosts, strict].map((h) => h.knownHostsLine).join('\n') + '\n');
+      const dir = mkdtempSync(join(tmpdir(), 'hades-health-'));
+      mkdirSync(join(dir, 'home'));
+      writeFileSync(
+        join(dir, 'hadesfile.yaml'),
+        `hosts:
+  nofwd: { addr: ${strict.host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey} }
+known_hosts: [${join(lab.dir, 'health-known_hosts')}]
+jobs:
+  check:
+    actions:
+      - health: { http: "http://127.0.0.1:${svc.port}/", timeout: 5m }
+plans:
+  p:
+    steps:
+      - { name: s, job: check, targets: [nofwd] }
+`,
+      );
+      const r = await runCli(['plan', 'p', '--output', 'json'], { cwd: dir, env: { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' } });
+      expect(r.code, r.stderr).toBe(1);
+      const ev = jsonEvents(r.stdout);
+      expect(ev.filter((e) => e.type === 'action.attempt')).toEqual([]);
+      expect(ev.find((e) => e.type === 'action.end')!.message).toMatch(
+        /^nofwd: sshd refused to open a TCP connection to 127\.0\.0\.1:\d+: administratively prohibited \(it said: open failed\)\n {4}hint: health probes need TCP forwarding on the host's sshd: AllowTcpForwarding yes/,
+      );
+      expect(svc.seen.length).toBe(0);
+    } finally {
+      await strict.stop();
+    }
+  });
 });

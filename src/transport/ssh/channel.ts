@@ -174,7 +174,11 @@ export function openStream(client: Client, host: string, port: number, opts: Str
         }
         if (e) {
           // ssh2 gives the server's open-failure text ("Connection refused", "No route to host").
-          const reason = (e as ChannelOpenError).reason !== undefined ? connectReason({ message: e.message }) : undefined;
+          // Reason 1 (administratively prohibited) is the server's policy, not the target's state.
+          const code = (e as ChannelOpenError).reason;
+          if (code === 1)
+            return settle(err(`sshd refused to open a TCP connection to ${target}: administratively prohibited (it said: ${e.message.replace(/^\(SSH\) Channel open failure:\s*/, '')})\n    hint: health probes need TCP forwarding on the host's sshd: AllowTcpForwarding yes (or local) for this user`, e));
+          const reason = code !== undefined ? connectReason({ message: e.message }) : undefined;
           return settle(reason ? new StreamOpenError(name, target, reason, { cause: e }) : err(`cannot open a channel to ${target}: ${e.message}`, e));
         }
         settle(undefined, stream as unknown as Duplex);
