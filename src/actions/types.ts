@@ -113,6 +113,17 @@ export interface ActionRuntime {
   artifacts: ArtifactAccess;
   /** The env commands get now: the host's env plus what earlier actions of the job added. */
   env: Record<string, string>;
+  /** Reports one attempt of a polling action (health): an `action.attempt` event. */
+  attempt(a: AttemptReport): void;
+}
+
+export interface AttemptReport {
+  /** 1-based. */
+  attempt: number;
+  ok: boolean;
+  /** What was seen ("answered 503", "connection refused"). */
+  message: string;
+  durationMs: number;
 }
 
 export interface SourceFiles {

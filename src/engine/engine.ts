@@ -132,6 +132,7 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         files: opts.files,
         artifacts: opts.artifacts,
         env,
+        attempt: (r) => emit({ type: 'action.attempt', ...a, attempt: r.attempt, status: r.ok ? 'ok' : 'failed', message: r.message, durationMs: r.durationMs }),
       };
       const ta = Date.now();
       try {

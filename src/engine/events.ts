@@ -12,6 +12,7 @@ export type EventType =
   | 'host.end'
   | 'action.start'
   | 'action.output'
+  | 'action.attempt'
   | 'action.end'
   | 'gate.wait'
   | 'run.stopping'
@@ -72,6 +73,8 @@ export interface HadesEvent {
   stream?: 'stdout' | 'stderr';
   data?: string; // one line of output (no trailing newline)
   message?: string;
+  /** action.attempt: which attempt (1-based); `status` ok|failed, `message` what was seen. */
+  attempt?: number;
   /** action.start: what will run, as dry-run shows it (exact commands). */
   command?: string;
   hosts?: string[]; // batch.start / step.start

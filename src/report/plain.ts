@@ -20,6 +20,8 @@ export function plainLine(e: HadesEvent): string | undefined {
       return `${h} > ${e.action}`;
     case 'action.output':
       return `${h} ${e.stream === 'stderr' ? '!' : '|'} ${e.data}`;
+    case 'action.attempt':
+      return `${h} ~ ${e.action}: attempt ${e.attempt} ${e.status === 'ok' ? 'ok' : 'not yet'}: ${e.message}`;
     case 'action.end':
       return `${h} ${e.status === 'failed' || e.status === 'declined' ? 'FAILED' : e.status} ${e.action} (${formatDuration(e.durationMs ?? 0)})${e.message ? `: ${e.message}` : ''}`;
     case 'gate.wait':

@@ -170,6 +170,12 @@ export class TtySink implements Sink {
           if (v.task) v.task.output = v.output;
         });
         break;
+      case 'action.attempt':
+        set((v) => {
+          v.output = `attempt ${e.attempt}: ${e.message ?? ''}`;
+          if (v.task) v.task.output = v.output;
+        });
+        break;
       case 'action.end':
         set((v) => {
           if (e.status === 'failed' || e.status === 'declined') v.title = `${e.host}: ${e.action} — ${e.message}`;

@@ -6,9 +6,10 @@
  * Hades only, which lets in-flight commands finish; an abort kills the whole group.
  */
 import { spawn } from 'node:child_process';
-import { Readable } from 'node:stream';
-import type { ExecOptions, ExecResult, Transport } from './types.js';
-import { TransportError } from './types.js';
+import * as net from 'node:net';
+import { type Duplex, Readable } from 'node:stream';
+import type { ExecOptions, ExecResult, StreamOptions, Transport } from './types.js';
+import { StreamOpenError, TransportError, connectReason } from './types.js';
 import { Tail } from './tail.js';
 
 const DEFAULT_CAPTURE = 1 << 20;
@@ -85,7 +86,41 @@ export class LocalTransport implements Transport {
     });
   }
 
+  /** A local host sees what the orchestrator sees: a direct TCP connect. */
+  openStream(host: string, port: number, opts: StreamOptions = {}): Promise<Duplex> {
+    return openTcp(this.name, host, port, opts);
+  }
+
   async close(): Promise<void> {}
+}
+
+/** A TCP connect from this process, with the StreamOpenError/abort contract of Transport.openStream. */
+export function openTcp(name: string, host: string, port: number, opts: StreamOptions): Promise<Duplex> {
+  const target = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) return reject(new TransportError(name, 'aborted before start'));
+    const sock = net.connect({ host, port });
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (e?: Error) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      sock.removeListener('error', onError);
+      if (!e) return resolve(sock);
+      sock.destroy();
+      reject(e);
+    };
+    const onAbort = () => settle(new TransportError(name, `aborted while connecting to ${target}`));
+    const onError = (e: NodeJS.ErrnoException) => settle(new StreamOpenError(name, target, connectReason(e), { cause: e }));
+    if (opts.timeoutMs !== undefined)
+      timer = setTimeout(() => settle(new StreamOpenError(name, target, `no answer within ${seconds(opts.timeoutMs!)}`)), opts.timeoutMs);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    sock.once('error', onError);
+    sock.once('connect', () => settle());
+  });
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
 export function feedStdin(sink: NodeJS.WritableStream, input: ExecOptions['stdin']): void {

@@ -6,7 +6,7 @@
  * A command is a POSIX shell script string, run by `sh -c` on the host. Callers build it
  * with the quoting helpers in src/shell/command.ts — a transport never splices values into it.
  */
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 
 export interface ExecOptions {
   /** Bytes fed to the command's stdin; closed (EOF) when done. Undefined: empty stdin. */
@@ -32,7 +32,21 @@ export interface Transport {
   /** Opens the connection if needed. Errors name the host and say what went wrong. */
   connect(): Promise<void>;
   exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  /**
+   * A TCP stream to `host:port` AS THE HOST SEES IT: over SSH a direct-tcpip channel of the
+   * host's own connection (the host makes the TCP connect; nothing runs there, no new
+   * network path); on a local host a plain connect. Rejects with StreamOpenError when the
+   * host could not connect (refused, unreachable, no answer within `timeoutMs`); with
+   * another TransportError when the host itself cannot be reached or `signal` aborted.
+   */
+  openStream(host: string, port: number, opts?: StreamOptions): Promise<Duplex>;
   close(): Promise<void>;
+}
+
+export interface StreamOptions {
+  /** Give up when the connect has not completed within this many ms. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
 }
 
 /** A transport error that is not a command's exit status (connection refused, dropped, auth...). */
@@ -45,4 +59,37 @@ export class TransportError extends Error {
     super(`${host}: ${message}`, options);
     this.name = 'TransportError';
   }
+}
+
+/**
+ * The host tried to open a TCP stream and could not: `reason` is what it saw, short and
+ * lower-case ("connection refused", "no answer within 5s", "no route to host").
+ */
+export class StreamOpenError extends TransportError {
+  constructor(
+    host: string,
+    readonly target: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(host, `cannot connect to ${target}: ${reason}`, options);
+    this.name = 'StreamOpenError';
+  }
+}
+
+/** A connect error's short form: "connection refused", "no route to host"… (errno text, lower-case). */
+export function connectReason(e: { code?: string; message: string }): string {
+  const byCode: Record<string, string> = {
+    ECONNREFUSED: 'connection refused',
+    ECONNRESET: 'connection reset',
+    EHOSTUNREACH: 'no route to host',
+    ENETUNREACH: 'network unreachable',
+    ETIMEDOUT: 'connection timed out',
+    ENOTFOUND: 'name not found',
+    EAI_AGAIN: 'name lookup failed (temporary)',
+    EADDRNOTAVAIL: 'address not available',
+  };
+  if (e.code && byCode[e.code]) return byCode[e.code]!;
+  const m = e.message.replace(/^\(SSH\) Channel open failure:\s*/, '').trim();
+  return m ? m.charAt(0).toLowerCase() + m.slice(1) : 'connect failed';
 }

@@ -28,7 +28,8 @@ import { type Duplex, type Readable, Writable } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
 import { wireCommand } from '../../shell/command.js';
 import { Tail } from '../tail.js';
-import type { ExecOptions, ExecResult } from '../types.js';
+import type { ExecOptions, ExecResult, StreamOptions } from '../types.js';
+import { StreamOpenError, connectReason } from '../types.js';
 import { secs } from './endpoint.js';
 
 const DEFAULT_CAPTURE = 1 << 20;
@@ -137,6 +138,53 @@ export function openTunnel(
       clearTimeout(timer);
       done = true;
       reject(err(`could not open a tunnel to ${host}:${port}: ${(e as Error).message}`, e));
+    }
+  });
+}
+
+/**
+ * Opens a direct-tcpip channel to `host:port` for a caller's own use (health probes): the
+ * server makes the TCP connect, as the host sees the address. A refusal by the server
+ * (connect failed, administratively prohibited) rejects with StreamOpenError carrying the
+ * server's reason; a timeout likewise ("no answer within 5s"); an abort with `err`.
+ * A channel that opens after a timeout or abort is closed at once.
+ */
+export function openStream(client: Client, host: string, port: number, opts: StreamOptions, name: string, err: (message: string, cause?: unknown) => Error): Promise<Duplex> {
+  const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) return reject(err('aborted before start'));
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (e: Error | undefined, stream?: Duplex) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (e) reject(e);
+      else resolve(stream!);
+    };
+    const onAbort = () => settle(err(`aborted while connecting to ${target}`));
+    if (opts.timeoutMs !== undefined) timer = setTimeout(() => settle(new StreamOpenError(name, target, `no answer within ${secs(opts.timeoutMs!)}`)), opts.timeoutMs);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      client.forwardOut('127.0.0.1', 0, host, port, (e, stream) => {
+        if (done) {
+          stream?.destroy();
+          return;
+        }
+        if (e) {
+          // ssh2 gives the server's open-failure text ("Connection refused", "No route to host").
+          // Reason 1 (administratively prohibited) is the server's policy, not the target's state.
+          const code = (e as ChannelOpenError).reason;
+          if (code === 1)
+            return settle(err(`sshd refused to open a TCP connection to ${target}: administratively prohibited (it said: ${e.message.replace(/^\(SSH\) Channel open failure:\s*/, '')})\n    hint: health probes need TCP forwarding on the host's sshd: AllowTcpForwarding yes (or local) for this user`, e));
+          const reason = code !== undefined ? connectReason({ message: e.message }) : undefined;
+          return settle(reason ? new StreamOpenError(name, target, reason, { cause: e }) : err(`cannot open a channel to ${target}: ${e.message}`, e));
+        }
+        settle(undefined, stream as unknown as Duplex);
+      });
+    } catch (e) {
+      settle(err(`cannot open a channel to ${target}: ${(e as Error).message}`, e));
     }
   });
 }

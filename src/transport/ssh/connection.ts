@@ -25,7 +25,7 @@
 import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { KnownHostEntry } from './known-hosts.js';
-import type { ExecOptions, ExecResult } from '../types.js';
+import type { ExecOptions, ExecResult, StreamOptions } from '../types.js';
 import { type Release, Semaphore } from '../semaphore.js';
 import { TransportError } from '../types.js';
 import {
@@ -35,6 +35,7 @@ import {
   assertSessionInternals,
   isOpen,
   openSession,
+  openStream,
   openTunnel,
   runCommand,
 } from './channel.js';
@@ -228,6 +229,15 @@ export class SshConnection {
     const client = this.client;
     if (!client) throw this.err(`the connection to ${this.where} is not open`);
     return openTunnel(client, host, port, timeoutMs, this.ep.name, (message, cause) => this.err(message, cause));
+  }
+
+  /** A TCP stream to `host:port` as this host sees it: a direct-tcpip channel (see channel.ts openStream). */
+  async openStream(host: string, port: number, opts: StreamOptions = {}): Promise<Duplex> {
+    if (opts.signal?.aborted) throw this.err('aborted before start');
+    await this.connect();
+    const client = this.client;
+    if (!client || this.state !== 'ready') throw this.err(`the connection to ${this.where} is not open`);
+    return openStream(client, host, port, opts, this.ep.name, (message, cause) => this.err(message, cause));
   }
 
   private closedSince(closes: number): TransportError | undefined {

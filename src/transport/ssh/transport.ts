@@ -2,7 +2,8 @@
  * The Transport a caller holds for an SSH host: its inventory name plus the pooled
  * connection it shares with every other name that resolves to the same endpoint.
  */
-import type { ExecOptions, ExecResult, Transport } from '../types.js';
+import type { Duplex } from 'node:stream';
+import type { ExecOptions, ExecResult, StreamOptions, Transport } from '../types.js';
 import { TransportError } from '../types.js';
 import type { SshConnection } from './connection.js';
 
@@ -39,6 +40,12 @@ export class SshTransport implements Transport {
 
   exec(command: string, opts?: ExecOptions): Promise<ExecResult> {
     return this.connection.exec(command, opts).catch((e: unknown) => {
+      throw renamed(e, this.name);
+    });
+  }
+
+  openStream(host: string, port: number, opts?: StreamOptions): Promise<Duplex> {
+    return this.connection.openStream(host, port, opts).catch((e: unknown) => {
       throw renamed(e, this.name);
     });
   }
