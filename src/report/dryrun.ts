@@ -17,7 +17,7 @@ function envLine(env: Record<string, string>, redactor: Redactor): string {
 export function renderPlan(plan: RunPlan, redactor: Redactor): string {
   const out: string[] = [];
   out.push(`plan ${plan.plan} (run ${plan.runId}) from ${plan.files.join(', ')}`);
-  out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}\` runs`);
+  out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}${plan.selection ? ` --limit ${plan.selection.patterns.join(',')}` : ''}\` runs`);
   if (plan.selection) out.push(`--limit ${plan.selection.patterns.join(',')}: ${plan.selection.hosts.length} host(s) selected: ${plan.selection.hosts.join(', ')}`);
   const total = plan.steps.length;
   for (const s of plan.steps) {

@@ -200,7 +200,7 @@ describe('--limit', () => {
     const args = ['plan', 'p', '--limit', 'h12,target:even', '--limit', 'h1?'];
     const dry = await runCli([...args, '--dry-run'], { cwd: p.dir, env: p.env });
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toContain('--limit h12,target:even,h1?: 5 host(s) selected: h10, h11, h12, h13, h14');
+    expect(dry.stdout).toContain('this is exactly what `hades plan p --limit h12,target:even,h1?` runs\n--limit h12,target:even,h1?: 5 host(s) selected: h10, h11, h12, h13, h14');
     expect(dry.stdout).toContain('step 1/3 "canary": job work, targets web → 1 of 6 host(s) (--limit) (limit 1), batches of 1');
     expect(dry.stdout).toContain('  batch 1/1: h10\n');
     expect(dry.stdout).toContain('  batch 1/1: h10, h11, h12, h13, h14\n');
