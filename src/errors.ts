@@ -80,5 +80,9 @@ export function sortProblems(ps: Problem[]): Problem[] {
   });
 }
 
-/** Exit codes, one place. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, declined: 3, interrupted: 130 } as const;
+/**
+ * Exit codes, one place: 0 ok; 1 the run failed (stopped); 2 usage or user error; 3 a gate
+ * was declined; 4 every step completed, but some hosts failed within their step's
+ * `max_failures`; 130 interrupted.
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, declined: 3, partial: 4, interrupted: 130 } as const;

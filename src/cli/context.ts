@@ -1,11 +1,14 @@
 /** Shared by the commands: load the files, resolve a plan's env and plan it. */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Hadesfile, OciRegistrySpec, PlanSpec } from '../config/model.js';
 import { planWithSources } from '../plan/with-sources.js';
 import { envRefs, loadEnvSources, resolvePlanEnv } from '../env/resolve.js';
 import { DEFAULT_SECRET_PATTERNS, Redactor, setOutputRedactor } from '../env/secrets.js';
 import { learnTemplateDigests } from '../report/hidden.js';
-import { Problems, UserError } from '../errors.js';
+import { Problems, UserError, type Problem } from '../errors.js';
+import { fileLines, resolveSelection, splitLimitArgs, type LimitPattern, type Selection } from '../inventory/selection.js';
 import type { RunPlan } from '../plan/types.js';
 import { loadFiles } from './files.js';
 import type { CommonOptions } from './options.js';
@@ -36,8 +39,9 @@ export interface Prepared {
 }
 
 /** `hf`: the files when the caller has loaded them already. */
-export async function preparePlan(name: string, opts: CommonOptions, hf: Hadesfile = loadFiles(opts)): Promise<Prepared> {
+export async function preparePlan(name: string, opts: CommonOptions & { limit?: string[] }, hf: Hadesfile = loadFiles(opts)): Promise<Prepared> {
   const spec = findPlan(hf, name);
+  const selection = opts.limit?.length ? readSelection(hf, opts.limit) : undefined;
   // The redactor knows every secret before any message can carry one: the OS environment's
   // secret-named values, then the env files and -e, then each resolved map (also when
   // resolving fails) — with the vars built from a secret (tainted) counted as secrets.
@@ -51,10 +55,41 @@ export async function preparePlan(name: string, opts: CommonOptions, hf: Hadesfi
   redactor.learn(sources.cliVars);
   const stepEnvs = resolvePlanEnv(hf, spec, sources, problems, (env) => redactor.learn(env));
   const secretNames = [...new Set(stepEnvs.flatMap((s) => Object.keys(s.env)).filter((k) => redactor.isSecret(k)))];
-  const plan = await planWithSources({ hf, plan: spec, stepEnvs, runId: makeRunId(), secretNames });
+  const plan = await planWithSources({ hf, plan: spec, stepEnvs, runId: makeRunId(), secretNames, ...(selection ? { selection } : {}) });
   learnTemplateDigests(plan, redactor);
   await checkRegistries(hf, plan, redactor);
   return { hf, plan, redactor, envFiles: sources.files };
+}
+
+/**
+ * `--limit a,b --limit @file`: the patterns (an `@file` gives one per line), resolved against
+ * the inventory. Every pattern must match a host: all mistakes at once, exit 2.
+ */
+export function readSelection(hf: Hadesfile, args: string[]): Selection {
+  const problems: Problem[] = [];
+  const patterns: LimitPattern[] = [];
+  const given = splitLimitArgs(args);
+  for (const g of given) {
+    if (!g.startsWith('@')) {
+      patterns.push({ pattern: g });
+      continue;
+    }
+    const file = g.slice(1);
+    let text: string;
+    try {
+      text = readFileSync(resolve(process.cwd(), file), 'utf8');
+    } catch (e) {
+      problems.push({ message: `--limit ${g}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, hint: 'give a file with one host name per line (e.g. one written by --failed-hosts-file)' });
+      continue;
+    }
+    const lines = fileLines(text, file);
+    if (!lines.length) problems.push({ message: `--limit ${g}: ${file} lists no hosts`, hint: 'an empty file selects nothing (a --failed-hosts-file is empty when no host failed): drop --limit to run on every host' });
+    patterns.push(...lines);
+  }
+  if (!given.length) problems.push({ message: '--limit is empty', hint: 'give host names, globs (web-*), target:NAME or @FILE' });
+  const selected = resolveSelection(hf, patterns, problems);
+  if (problems.length) throw new UserError(problems);
+  return { patterns: given, hosts: [...hf.hosts.keys()].filter((h) => selected.has(h)) };
 }
 
 /** The registries a plan's actions use, by name. */

@@ -21,7 +21,7 @@ export async function validateCommand(plan: string | undefined, opts: CommonOpti
 
 export async function listCommand(opts: CommonOptions): Promise<number> {
   const hf = loadFiles(opts);
-  const { resolveTargets } = await import('../inventory/targets.js');
+  const { asWritten, resolveTargets } = await import('../inventory/targets.js');
   const { orchestratorReason } = await import('../plan/plan.js');
   const out: string[] = [];
   out.push('plans:');
@@ -30,7 +30,7 @@ export async function listCommand(opts: CommonOptions): Promise<number> {
     for (const s of p.steps) {
       const job = hf.jobs.get(s.job);
       const where = job && orchestratorReason(job) ? 'orchestrator' : resolveTargets(hf, s.targets).hosts.map((h) => h.name).join(', ');
-      const extra = [s.limit !== undefined ? `limit ${s.limit}` : '', s.parallelism ? `parallelism ${s.parallelism.kind === 'count' ? s.parallelism.n : `${s.parallelism.percent}%`}` : '']
+      const extra = [s.limit !== undefined ? `limit ${s.limit}` : '', s.parallelism ? `parallelism ${asWritten(s.parallelism)}` : '', s.maxFailures ? `max_failures ${asWritten(s.maxFailures)}` : '']
         .filter(Boolean)
         .join(', ');
       out.push(`    - ${s.name}: job ${s.job} on ${s.targets.join(', ')} (${where})${extra ? ` [${extra}]` : ''}`);

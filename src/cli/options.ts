@@ -19,6 +19,9 @@ export interface RunOptions extends CommonOptions {
   acceptNewHosts: boolean;
   connectTimeout?: string;
   cacheDir?: string;
+  /** `--limit` patterns as given (repeatable, comma-separated; `@file` reads names from a file). */
+  limit: string[];
+  failedHostsFile?: string;
 }
 
 /** A repeatable option's accumulator. */

@@ -1,6 +1,8 @@
 /** `hades plan <name>`: prepare → (dry-run | execute with sinks, gates, Ctrl-C handling). */
 import { hostname, userInfo } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { durationField } from '../config/duration.js';
 import { EXIT } from '../errors.js';
 import type { PlannedHost } from '../plan/types.js';
@@ -89,6 +91,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     plan: plan.plan,
     files: hf.files,
     envFiles,
+    ...(plan.selection ? { selection: plan.selection } : {}),
     steps: plan.steps.map((s) => ({ name: s.name, job: s.job, env: redactor.env(s.env), hosts: s.batches.flatMap((b) => b.hosts.map((h) => h.host)) })),
   }));
   sinks.push(audit);
@@ -133,7 +136,16 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       files: new RunFiles(),
       artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir()),
       redactor,
+      hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,
     });
+    if (opts.failedHostsFile) {
+      try {
+        writeFailedHosts(resolve(process.cwd(), opts.failedHostsFile), summary.failedHosts);
+      } catch (e) {
+        process.stderr.write(`error: cannot write --failed-hosts-file ${opts.failedHostsFile}: ${(e as Error).message}\n`);
+        return EXIT.failed;
+      }
+    }
     return summary.exitCode;
   } finally {
     process.off('SIGINT', onSignal);
@@ -141,6 +153,27 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     await pool?.closeAll();
     await bus.close();
     if (mode !== 'json') process.stderr.write(`audit log: ${audit.path}\n`);
+  }
+}
+
+/**
+ * `--failed-hosts-file F`: the failed hosts, one per line, inventory order — written after
+ * every run that started, empty when none failed (a file left from an earlier run never
+ * stands for this one). Temp file created exclusively beside F, then renamed over it.
+ */
+export function writeFailedHosts(path: string, hosts: string[]): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o644);
+  try {
+    writeSync(fd, hosts.map((h) => `${h}\n`).join(''));
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    unlinkSync(tmp);
+    throw e;
   }
 }
 

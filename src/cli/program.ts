@@ -36,6 +36,9 @@ export function buildProgram(done: (code: number) => void): Command {
     .option('--accept-new-hosts', 'accept and record keys of hosts not yet known (never a changed key)', false)
     .option('--connect-timeout <duration>', 'SSH connect timeout (default 10s)')
     .option('--cache-dir <dir>', 'local artifact cache (default ~/.cache/hades)')
+    .option('--limit <hosts>', 'run only on these hosts: names, globs (web-*), target:NAME, @FILE (one name per line); comma-separated, repeatable', collect, [])
+    .option('--failed-hosts-file <file>', 'after the run, write the hosts that failed to FILE, one per line (empty when none failed); usable as --limit @FILE')
+    .addHelpText('after', `\n${EXIT_CODES}`)
     .action(async (name: string, opts: RunOptions) => {
       const { planCommand } = await import('./plan-command.js');
       done(await planCommand(name, opts));
@@ -76,8 +79,26 @@ export function buildProgram(done: (code: number) => void): Command {
       done(await schemaCommand());
     }),
   );
+  program.addHelpText('after', `\n${EXIT_CODES}`);
+  // Every command of the tree reports a usage error by throwing (runProgram exits 2), not
+  // with commander's own process.exit(1); subcommands do not inherit these settings.
+  const configure = (c: Command): void => {
+    c.exitOverride()
+      .showHelpAfterError('(run with --help for usage)')
+      .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    c.commands.forEach(configure);
+  };
+  configure(program);
   return program;
 }
+
+export const EXIT_CODES = `Exit codes:
+  0    ok
+  1    the run failed (a step exceeded its max_failures, or a host check failed)
+  2    usage or user error (bad flag, bad hadesfile, --limit matching nothing)
+  3    a gate was declined
+  4    completed, but some hosts failed within their step's max_failures
+  130  interrupted`;
 
 /** Parses argv, runs the command, and returns its exit code; every error ends here, printed once. */
 export async function runProgram(argv: string[]): Promise<number> {
@@ -90,7 +111,8 @@ export async function runProgram(argv: string[]): Promise<number> {
     return code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      // --help and --version exit 0; a command given without its subcommand shows help as an error.
+      if (e.exitCode === 0) return EXIT.ok;
       return EXIT.usage;
     }
     // Every message may carry a value (a bad path built from a secret): scrubbed first.

@@ -22,6 +22,7 @@ import {
   type EnvContractVar,
   type HostSpec,
   type JobSpec,
+  type FailureBudget,
   type Parallelism,
   type PlanSpec,
   type RegistrySpec,
@@ -372,8 +373,15 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
           }
           const step: StepSpec = { name: stepName, job: str(st.job) ?? '', targets, ...envMap([...sp, 'env'], st.env), pos: loc.valuePos(sp) };
           if (typeof st.limit === 'number' && Number.isInteger(st.limit) && st.limit >= 1) step.limit = st.limit;
-          const par = parseParallelism(st.parallelism);
-          if (par) step.parallelism = par;
+          if (Array.isArray(st.parallelism)) {
+            const list = st.parallelism.map(parseParallelism);
+            if (list.length && list.every((x) => x !== undefined)) step.parallelism = list as Parallelism[];
+          } else {
+            const par = parseParallelism(st.parallelism);
+            if (par) step.parallelism = par;
+          }
+          const budget = parseFailureBudget(st.max_failures);
+          if (budget) step.maxFailures = budget;
           plan.steps.push(step);
           decl.steps.push({ jobPos: loc.valuePos([...sp, 'job']), targetPos });
         });
@@ -399,6 +407,17 @@ export function parseParallelism(v: unknown): Parallelism | undefined {
   let m = /^([1-9][0-9]*)$/.exec(v);
   if (m) return { kind: 'count', n: Number(m[1]) };
   m = /^([1-9][0-9]?|100)%$/.exec(v);
+  if (m) return { kind: 'percent', percent: Number(m[1]) };
+  return undefined;
+}
+
+/** `2`, `"2"`, `0` → count; `"10%"` → percent (0..100). Anything else → undefined (the schema reports it). */
+export function parseFailureBudget(v: unknown): FailureBudget | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? { kind: 'count', n: v } : undefined;
+  if (typeof v !== 'string') return undefined;
+  let m = /^(0|[1-9][0-9]*)$/.exec(v);
+  if (m) return { kind: 'count', n: Number(m[1]) };
+  m = /^(0|[1-9][0-9]?|100)%$/.exec(v);
   if (m) return { kind: 'percent', percent: Number(m[1]) };
   return undefined;
 }

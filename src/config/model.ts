@@ -63,13 +63,18 @@ export interface JobSpec {
 }
 
 export type Parallelism = { kind: 'count'; n: number } | { kind: 'percent'; percent: number };
+/** `max_failures`: a count of hosts (0 or more) or a percent of the step's hosts (rounded down). */
+export type FailureBudget = { kind: 'count'; n: number } | { kind: 'percent'; percent: number };
 
 export interface StepSpec {
   name: string;
   job: string;
   targets: string[];
   limit?: number;
-  parallelism?: Parallelism;
+  /** One batch size, or a list (progressive batches: the last size repeats until the hosts are done). */
+  parallelism?: Parallelism | Parallelism[];
+  /** Failed hosts the step tolerates, counted across all its batches (undefined = 0). */
+  maxFailures?: FailureBudget;
   env: Record<string, string>;
   envPos: Record<string, Position>;
   pos: Position;

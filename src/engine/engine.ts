@@ -1,9 +1,11 @@
 /**
  * Runs a RunPlan — the same object `--dry-run` prints. Steps in order; within a step,
  * batches in order; within a batch, hosts concurrently; per host, the guard then the
- * actions in order. First failure: no new host, batch or step starts; hosts already
- * running finish their current action and stop. The engine emits events and never
- * imports a reporter.
+ * actions in order. A step's failure budget (`max_failures`, default 0) counts failed
+ * hosts across all its batches: within it, a failed host stops only its own job; once
+ * exceeded, no new host, batch or step starts, and hosts already running finish their
+ * current action and stop. Later steps skip the hosts that failed in an earlier step. The
+ * engine emits events and never imports a reporter.
  */
 import { setMaxListeners } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
@@ -27,6 +29,8 @@ export interface EngineOptions {
   artifacts: ArtifactAccess;
   /** Scrubs command output as a stream, before it is split into lines (the sinks' bus scrubs every event too). */
   redactor?: Redactor;
+  /** Inventory order of a host (the summary lists failed hosts in it); default: order of appearance in the plan. */
+  hostOrder?: (host: string) => number;
 }
 
 type Halt = 'failed' | 'declined' | undefined;
@@ -75,6 +79,11 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
   let halt: Halt;
   const emit = (e: Omit<HadesEvent, 'runId' | 'ts'>) => opts.emit({ runId: plan.runId, ts: new Date().toISOString(), ...e } as HadesEvent);
   const halted = () => halt !== undefined || control.stopping;
+  /** The current step's failure budget: failed hosts counted across all its batches. */
+  let budget = { max: 0, failures: 0 };
+  const hostFailed = () => {
+    if (++budget.failures > budget.max) halt ??= 'failed';
+  };
 
   // Every running command listens on these signals (one listener per in-flight exec):
   // with more than 10 hosts at once that is expected, not a leak — no warning on stderr.
@@ -98,7 +107,7 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
     try {
       await transport.connect();
     } catch (e) {
-      halt ??= 'failed';
+      hostFailed();
       return done('failed', errorMessage(e));
     }
 
@@ -107,7 +116,7 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         const res = await transport.exec(ph.guard.exec, { stdin: envScript(ph.env), signal: control.abortSignal });
         if (res.exitCode !== 0) return done('skipped', `guard exited ${res.exitCode ?? res.signal}: ${ph.guard.command}`);
       } catch (e) {
-        halt ??= 'failed';
+        hostFailed();
         return done('failed', `guard could not run: ${errorMessage(e)}`);
       }
     }
@@ -152,20 +161,37 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         const exitCode = e instanceof ActionFailure ? e.exitCode : undefined;
         actions.push({ index: entry.index, title: entry.title, kind: entry.kind, status: declined ? 'declined' : 'failed', durationMs, error: msg, ...(exitCode !== undefined ? { exitCode } : {}) });
         emit({ type: 'action.end', ...a, status: declined ? 'declined' : 'failed', durationMs, message: msg, ...(exitCode !== undefined ? { exitCode } : {}) });
-        halt ??= declined ? 'declined' : 'failed';
+        if (declined) halt ??= 'declined';
+        else hostFailed();
         return done('failed', msg);
       }
     }
     return done('ok');
   }
 
+  /** A host that failed in an earlier step: skipped here, and says so. */
+  function skipFailed(step: PlannedStep, batch: number, ph: PlannedHost, earlier: string): HostSummary {
+    const why = `failed in step "${earlier}"`;
+    emit({ type: 'host.end', step: step.name, stepIndex: step.index, batch, host: ph.host, status: 'skipped', durationMs: 0, message: why });
+    return { host: ph.host, status: 'skipped', actions: [], error: why };
+  }
+
   const steps: StepSummary[] = [];
+  /** Host → the step it failed in (steps on hosts only; an orchestrator step has no host to skip later). */
+  const failedIn = new Map<string, string>();
   for (const step of plan.steps) {
     const allHosts = step.batches.flatMap((b) => b.hosts);
     if (halted()) {
       steps.push({ name: step.name, status: 'not-run', hosts: allHosts.map((h) => ({ host: h.host, status: 'not-started', actions: [] })) });
       continue;
     }
+    if (step.skipped) {
+      emit({ type: 'step.start', step: step.name, stepIndex: step.index, hosts: [], message: `skipped: ${step.skipped}` });
+      steps.push({ name: step.name, status: 'skipped', hosts: [], reason: step.skipped });
+      emit({ type: 'step.end', step: step.name, stepIndex: step.index, status: 'skipped', message: step.skipped });
+      continue;
+    }
+    budget = { max: step.maxFailures ?? 0, failures: 0 };
     emit({ type: 'step.start', step: step.name, stepIndex: step.index, hosts: allHosts.map((h) => h.host), message: step.runsOn === 'orchestrator' ? step.runsOnReason : undefined });
     const hostResults: HostSummary[] = [];
     for (const batch of step.batches) {
@@ -174,21 +200,32 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         continue;
       }
       emit({ type: 'batch.start', step: step.name, stepIndex: step.index, batch: batch.index, hosts: batch.hosts.map((h) => h.host) });
-      const results = await Promise.all(batch.hosts.map((h) => runHost(step, batch.index, h)));
+      const results = await Promise.all(
+        batch.hosts.map((h) => {
+          const earlier = step.runsOn === 'hosts' ? failedIn.get(h.host) : undefined;
+          return earlier !== undefined ? skipFailed(step, batch.index, h, earlier) : runHost(step, batch.index, h);
+        }),
+      );
       hostResults.push(...results);
       emit({ type: 'batch.end', step: step.name, stepIndex: step.index, batch: batch.index, status: results.every((r) => r.status === 'ok' || r.status === 'skipped') ? 'ok' : 'failed' });
     }
-    const anyFailed = hostResults.some((h) => h.status === 'failed');
+    const failed = hostResults.filter((h) => h.status === 'failed').map((h) => h.host);
+    if (step.runsOn === 'hosts') for (const h of failed) if (!failedIn.has(h)) failedIn.set(h, step.name);
     const declined = hostResults.some((h) => h.actions.some((a) => a.status === 'declined'));
-    const status: StepSummary['status'] = declined ? 'declined' : anyFailed ? 'failed' : hostResults.some((h) => h.status === 'stopped' || h.status === 'not-started') ? 'stopped' : 'ok';
-    steps.push({ name: step.name, status, hosts: hostResults });
-    emit({ type: 'step.end', step: step.name, stepIndex: step.index, status });
+    const status: StepSummary['status'] = declined ? 'declined' : failed.length > budget.max ? 'failed' : hostResults.some((h) => h.status === 'stopped' || h.status === 'not-started') ? 'stopped' : 'ok';
+    steps.push({ name: step.name, status, hosts: hostResults, ...(failed.length ? { failed } : {}), ...(step.maxFailures !== undefined ? { maxFailures: step.maxFailures } : {}) });
+    const within = status === 'ok' && failed.length ? `${failed.length} host(s) failed, within max_failures ${step.maxFailures}: ${failed.join(', ')}` : undefined;
+    emit({ type: 'step.end', step: step.name, stepIndex: step.index, status, ...(within ? { message: within } : {}) });
   }
 
   control.stopSignal.removeEventListener('abort', onStop);
-  const status: RunStatus = control.stopping ? 'interrupted' : halt === 'declined' ? 'declined' : halt === 'failed' ? 'failed' : 'ok';
-  const exitCode = { ok: EXIT.ok, failed: EXIT.failed, declined: EXIT.declined, interrupted: EXIT.interrupted }[status];
-  const summary: RunSummary = { runId: plan.runId, plan: plan.plan, status, exitCode, durationMs: Date.now() - started, steps };
+  const seen = [...new Set(plan.steps.flatMap((st) => st.batches.flatMap((b) => b.hosts.map((h) => h.host))))];
+  const rank = opts.hostOrder ?? ((h: string) => seen.indexOf(h));
+  const failedHosts = [...failedIn.keys()].sort((a, b) => rank(a) - rank(b));
+  const anyFailed = steps.some((s) => s.failed?.length);
+  const status: RunStatus = control.stopping ? 'interrupted' : halt === 'declined' ? 'declined' : halt === 'failed' ? 'failed' : anyFailed ? 'partial' : 'ok';
+  const exitCode = { ok: EXIT.ok, partial: EXIT.partial, failed: EXIT.failed, declined: EXIT.declined, interrupted: EXIT.interrupted }[status];
+  const summary: RunSummary = { runId: plan.runId, plan: plan.plan, status, exitCode, durationMs: Date.now() - started, failedHosts, ...(plan.selection ? { selection: plan.selection } : {}), steps };
   emit({ type: 'run.end', status, exitCode, durationMs: summary.durationMs, summary });
   return summary;
 }

@@ -2,6 +2,8 @@
  * One event shape for every sink (listr2, plain lines, JSON lines, the audit log), so
  * every view shows the same truth. JSON output is exactly these objects, one per line.
  */
+import type { Selection } from '../inventory/selection.js';
+
 export type EventType =
   | 'run.start'
   | 'step.start'
@@ -20,8 +22,9 @@ export type EventType =
 
 export type HostStatus = 'ok' | 'failed' | 'skipped' | 'stopped' | 'not-started';
 export type ActionResultStatus = 'ok' | 'changed' | 'unchanged' | 'failed' | 'declined';
-export type StepStatus = 'ok' | 'failed' | 'declined' | 'stopped' | 'not-run';
-export type RunStatus = 'ok' | 'failed' | 'declined' | 'interrupted';
+export type StepStatus = 'ok' | 'failed' | 'declined' | 'stopped' | 'not-run' | 'skipped';
+/** 'partial': every step completed, but some hosts failed within their step's `max_failures` (exit 4). */
+export type RunStatus = 'ok' | 'partial' | 'failed' | 'declined' | 'interrupted';
 
 export interface ActionSummary {
   index: number;
@@ -45,6 +48,12 @@ export interface StepSummary {
   name: string;
   status: StepStatus;
   hosts: HostSummary[];
+  /** Hosts that failed in this step (inventory order), when any did. */
+  failed?: string[];
+  /** The step's failure budget in hosts, when it has one (`max_failures`). */
+  maxFailures?: number;
+  /** Why the step did not run (status 'skipped'). */
+  reason?: string;
 }
 
 export interface RunSummary {
@@ -53,6 +62,10 @@ export interface RunSummary {
   status: RunStatus;
   exitCode: number;
   durationMs: number;
+  /** Every host that failed in some step, inventory order (what `--failed-hosts-file` writes). */
+  failedHosts: string[];
+  /** `--limit`: the patterns and the hosts they selected. */
+  selection?: Selection;
   steps: StepSummary[];
 }
 

@@ -9,7 +9,8 @@ import { builtinEnv } from '../env/builtin.js';
 import type { StepEnv } from '../env/resolve.js';
 import { expand } from '../env/expand.js';
 import { Problems, type Position } from '../errors.js';
-import { batchSize, chunk, ORCHESTRATOR_HOST, resolveTargets } from '../inventory/targets.js';
+import { asWritten, batchSize, batchSizes, failureBudget, ORCHESTRATOR_HOST, resolveTargets, slices } from '../inventory/targets.js';
+import type { Selection } from '../inventory/selection.js';
 import { actionModule, ORCHESTRATOR_KINDS, planAction } from '../actions/index.js';
 import type { FileFact, PlanContext, Sources } from '../actions/types.js';
 import { runWithEnv } from '../shell/command.js';
@@ -37,6 +38,8 @@ export interface PlanInput {
   runId: string;
   sources: Sources;
   secretNames?: string[];
+  /** `--limit`: every step runs on its hosts that are selected here (before its own `limit`). */
+  selection?: Selection;
 }
 
 /** Why a job runs once per step on the orchestrator, or undefined when it runs on hosts. */
@@ -70,6 +73,7 @@ export function buildRunPlan(input: PlanInput): RunPlan {
   const { hf, plan, runId, sources } = input;
   const problems = new DedupProblems();
   const steps: PlannedStep[] = [];
+  const selection = input.selection ? new Set(input.selection.hosts) : undefined;
 
   input.stepEnvs.forEach(({ step, job, env: stepEnv }, stepIndex) => {
     const reason = orchestratorReason(job);
@@ -78,10 +82,16 @@ export function buildRunPlan(input: PlanInput): RunPlan {
     const candidates = resolved.hosts;
     let hosts: HostSpec[];
     if (reason) hosts = [ORCHESTRATOR_HOST];
-    else hosts = step.limit !== undefined ? candidates.slice(0, step.limit) : candidates;
-    if (!reason && hosts.length === 0 && resolved.unknown.length === 0)
+    else {
+      const selected = selection ? candidates.filter((h) => selection.has(h.name)) : candidates;
+      hosts = step.limit !== undefined ? selected.slice(0, step.limit) : selected;
+    }
+    if (!reason && candidates.length === 0 && resolved.unknown.length === 0)
       problems.add(`step "${step.name}" targets no hosts`, step.pos, 'list at least one host in its targets');
-    const size = reason ? 1 : batchSize(hosts.length, step.parallelism);
+    const deselected = !reason && selection !== undefined && candidates.length > 0 && hosts.length === 0;
+    const firstPar = Array.isArray(step.parallelism) ? step.parallelism[0] : step.parallelism;
+    const size = reason ? 1 : batchSize(hosts.length, firstPar);
+    const sizes = reason ? [1] : batchSizes(hosts.length, step.parallelism);
 
     const plannedHosts: PlannedHost[] = hosts.map((host) => {
       const env = {
@@ -143,10 +153,13 @@ export function buildRunPlan(input: PlanInput): RunPlan {
       runsOn: reason ? 'orchestrator' : 'hosts',
       ...(reason ? { runsOnReason: reason } : {}),
       ...(step.limit !== undefined ? { limit: step.limit } : {}),
-      ...(step.parallelism ? { parallelism: step.parallelism.kind === 'count' ? String(step.parallelism.n) : `${step.parallelism.percent}%` } : {}),
+      ...(step.parallelism ? { parallelism: asWritten(step.parallelism) } : {}),
       batchSize: size,
+      ...(Array.isArray(step.parallelism) ? { batchSizes: sizes } : {}),
+      ...(step.maxFailures ? { maxFailures: reason ? failureBudget(1, step.maxFailures) : failureBudget(hosts.length, step.maxFailures), maxFailuresAsWritten: asWritten(step.maxFailures) } : {}),
       candidates: candidates.map((h) => h.name),
-      batches: chunk(plannedHosts, size).map((hs, i) => ({ index: i, hosts: hs })),
+      ...(deselected ? { skipped: 'none of its hosts is selected by --limit' } : {}),
+      batches: slices(plannedHosts, sizes).map((hs, i) => ({ index: i, hosts: hs })),
       env: stepEnv,
       pos: step.pos,
     });
@@ -154,5 +167,6 @@ export function buildRunPlan(input: PlanInput): RunPlan {
 
   // With sources still to read, the caller reads them and plans again; report problems then.
   if (!sources.pending()) problems.throwIfAny();
-  return { version: 1, runId, plan: plan.name, files: hf.files, steps, secretNames: input.secretNames ?? [] };
+  return { version: 1, runId, plan: plan.name, files: hf.files, ...(input.selection ? { selection: input.selection } : {}), steps, secretNames: input.secretNames ?? [] };
 }
+

@@ -7,6 +7,7 @@
 import type { ActionEntry } from '../actions/index.js';
 import type { HostFacts } from '../actions/types.js';
 import type { Position } from '../errors.js';
+import type { Selection } from '../inventory/selection.js';
 
 export type { ActionEntry } from '../actions/index.js';
 export type { BaseEntry, ByteSource } from '../actions/types.js';
@@ -42,8 +43,15 @@ export interface PlannedStep {
   runsOn: 'hosts' | 'orchestrator';
   runsOnReason?: string;
   limit?: number;
-  parallelism?: string; // as written: "2", "50%"
+  parallelism?: string; // as written: "2", "50%", a list as "1, 10%, 100%"
   batchSize: number;
+  /** Progressive batches (a parallelism list): each batch's size, in order. */
+  batchSizes?: number[];
+  /** `max_failures` as a number of hosts (of this step's hosts), and as written. Absent = 0. */
+  maxFailures?: number;
+  maxFailuresAsWritten?: string;
+  /** Why the step has no hosts to run on (e.g. `--limit` selects none of them): reported as skipped. */
+  skipped?: string;
   /** Hosts the targets resolve to, before `limit`, in inventory order. */
   candidates: string[];
   batches: PlannedBatch[];
@@ -57,6 +65,8 @@ export interface RunPlan {
   runId: string;
   plan: string;
   files: string[];
+  /** `--limit`: the patterns given and the hosts they select (inventory order). */
+  selection?: Selection;
   steps: PlannedStep[];
   /** Names of variables treated as secrets (values redacted in every output). */
   secretNames: string[];

@@ -17,14 +17,18 @@ function envLine(env: Record<string, string>, redactor: Redactor): string {
 export function renderPlan(plan: RunPlan, redactor: Redactor): string {
   const out: string[] = [];
   out.push(`plan ${plan.plan} (run ${plan.runId}) from ${plan.files.join(', ')}`);
-  out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}\` runs`);
+  out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}${plan.selection ? ` --limit ${plan.selection.patterns.join(',')}` : ''}\` runs`);
+  if (plan.selection) out.push(`--limit ${plan.selection.patterns.join(',')}: ${plan.selection.hosts.length} host(s) selected: ${plan.selection.hosts.join(', ')}`);
   const total = plan.steps.length;
   for (const s of plan.steps) {
     out.push('');
-    const sel =
-      s.runsOn === 'orchestrator'
+    const sizes = s.batchSizes ? s.batchSizes.join(', ') : String(s.batchSize);
+    const budget = s.maxFailures !== undefined ? `; max_failures ${s.maxFailures} host(s)${s.maxFailuresAsWritten?.endsWith('%') ? ` (${s.maxFailuresAsWritten} of ${s.batches.reduce((n, b) => n + b.hosts.length, 0)}, rounded down)` : ''}` : '; stops at the first failure';
+    const sel = s.skipped
+      ? `skipped: ${s.skipped} (${s.candidates.length} host(s): ${s.candidates.join(', ')})`
+      : s.runsOn === 'orchestrator'
         ? `once on the orchestrator (${s.runsOnReason})`
-        : `${s.batches.reduce((n, b) => n + b.hosts.length, 0)} of ${s.candidates.length} host(s)${s.limit !== undefined ? ` (limit ${s.limit})` : ''}, batches of ${s.batchSize}${s.parallelism ? ` (parallelism ${s.parallelism})` : ''}`;
+        : `${s.batches.reduce((n, b) => n + b.hosts.length, 0)} of ${s.candidates.length} host(s)${plan.selection ? ' (--limit)' : ''}${s.limit !== undefined ? ` (limit ${s.limit})` : ''}, batches of ${sizes}${s.parallelism ? ` (parallelism ${s.parallelism})` : ''}${budget}`;
     out.push(`step ${s.index + 1}/${total} "${s.name}": job ${s.job}, targets ${s.targets.join(', ')} → ${sel}`);
     out.push(`  env: ${envLine(s.env, redactor) || '(none)'}`);
     for (const b of s.batches) {

@@ -27,7 +27,7 @@ export function plainLine(e: HadesEvent): string | undefined {
     case 'gate.wait':
       return `?? step ${e.step}: ${e.message}`;
     case 'step.end':
-      return `== step ${e.step}: ${e.status}`;
+      return `== step ${e.step}: ${e.status}${e.message ? ` (${e.message})` : ''}`;
     case 'run.stopping':
       return `!! ${e.message}`;
     case 'run.end':

@@ -23,10 +23,19 @@ function hostLine(h: HostSummary): string {
 }
 
 export function formatSummary(s: RunSummary): string {
-  const head = { ok: 'OK', failed: 'FAILED', declined: 'DECLINED (a gate was not approved)', interrupted: 'INTERRUPTED' }[s.status];
+  const head = {
+    ok: 'OK',
+    partial: `COMPLETED WITH FAILURES (${s.failedHosts.length} host(s) failed within their step's max_failures: ${s.failedHosts.join(', ')})`,
+    failed: 'FAILED',
+    declined: 'DECLINED (a gate was not approved)',
+    interrupted: 'INTERRUPTED',
+  }[s.status];
   const lines = [`Run ${s.runId} of plan "${s.plan}": ${head} in ${formatDuration(s.durationMs)} (exit ${s.exitCode})`];
+  if (s.selection) lines.push(`  --limit ${s.selection.patterns.join(',')}: ${s.selection.hosts.length} host(s) selected`);
   for (const step of s.steps) {
-    lines.push(`  step ${step.name}: ${step.status}`);
+    const budget = step.maxFailures !== undefined ? `${step.failed?.length ?? 0} of max_failures ${step.maxFailures} used` : '';
+    const extra = step.status === 'skipped' ? ` — ${step.reason ?? ''}` : budget ? ` (${budget})` : '';
+    lines.push(`  step ${step.name}: ${step.status}${extra}`);
     const notStarted = step.hosts.filter((h) => h.status === 'not-started').map((h) => h.host);
     for (const h of step.hosts) if (h.status !== 'not-started') lines.push(`    ${hostLine(h)}`);
     if (notStarted.length) {

@@ -83,8 +83,9 @@ export class TtySink implements Sink {
   private startStep(e: HadesEvent): void {
     const step = this.plan.steps[e.stepIndex!]!;
     const hasGate = step.batches.some((b) => b.hosts.some((h) => h.actions.some((a) => a.kind === 'wait' && a.durationMs === undefined)));
-    this.plainStep = hasGate;
-    if (hasGate) {
+    // A gate prompts; a step without hosts (skipped) has no tree to draw: plain lines for both.
+    this.plainStep = hasGate || step.batches.length === 0;
+    if (this.plainStep) {
       this.chain = this.chain.then(() => {
         this.out.write(plainLine(e) + '\n');
       });

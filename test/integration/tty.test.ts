@@ -3,7 +3,7 @@
  * gate asked on the terminal, approved or declined by typing.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -52,5 +52,32 @@ describe('tty output', () => {
     expect(r.code).toBe(3);
     expect(r.out).toContain('gate in step "gate" was declined');
     expect(r.out).toMatch(/step rollout: not-run/);
+  });
+
+  it('a host that failed within max_failures is shown skipped in the next step; a step --limit leaves empty is shown skipped; exit 4', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hades-tty-budget-'));
+    writeFileSync(
+      join(dir, 'hadesfile.yaml'),
+      `hosts:
+  a: { local: true }
+  b: { local: true }
+  c: { local: true }
+jobs:
+  work:
+    actions:
+      - run: test "$HADES_HOST_NAME" != b
+plans:
+  p:
+    steps:
+      - { name: first, job: work, targets: [a, b], max_failures: 1 }
+      - { name: second, job: work, targets: [a, b] }
+      - { name: third, job: work, targets: [c] }
+`,
+    );
+    const r = await inPty(['plan', 'p', '-f', join(dir, 'hadesfile.yaml'), '--limit', 'a,b'], '');
+    expect(r.code, r.out).toBe(4);
+    expect(r.out).toContain('b: skipped — failed in step "first"');
+    expect(r.out).toContain('== step third (skipped: none of its hosts is selected by --limit): 0 host(s)');
+    expect(r.out).toMatch(/COMPLETED WITH FAILURES \(1 host\(s\) failed within their step's max_failures: b\)/);
   });
 });

@@ -32,9 +32,10 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     );
   }
   // h1..h6 are for the action/rollout tests (they count logins on them); the transport
-  // tests use h7 and h8 so that parallel test files don't disturb each other's counts.
-  const hosts = Number(process.env.HADES_LAB_HOSTS ?? 8);
-  const lab = await startLab({ hosts: Math.max(8, hosts) });
+  // tests use h7 and h8, the failure-budget/batch tests h9..h14 (BUDGET_HOSTS), so that
+  // parallel test files don't disturb each other's counts.
+  const hosts = Number(process.env.HADES_LAB_HOSTS ?? 14);
+  const lab = await startLab({ hosts: Math.max(14, hosts) });
   const i = lab.info;
   console.log(
     `[lab] ${i.hosts.length} sshd hosts at ${i.base}.1-${i.hosts.length} + jump ${i.jumpHost?.addr} + hidden, up in ${i.startMs} ms (${i.dir})`,

@@ -12,6 +12,8 @@ import { type DelayProxy, type HiddenHost, type LabHost, type LabInfo, startLabP
  * action/rollout tests, which count logins on them: never connect to those from here.
  */
 export const TRANSPORT_HOSTS = ['h7', 'h8'] as const;
+/** Hosts the failure-budget / progressive-batch / --limit tests (ssh-budget.test.ts) use. */
+export const BUDGET_HOSTS = ['h9', 'h10', 'h11', 'h12', 'h13', 'h14'] as const;
 
 /** The lab, or null when HADES_SKIP_LAB=1 (use with describe.skipIf(!lab)). */
 export function getLab(): LabInfo | null {

@@ -416,7 +416,7 @@ describe('all problems at once', () => {
       [
         'a.hades.yaml:3:14: error: invalid YAML: unclosed [: a flow sequence must end with ]',
         '    hint: close it with ] (on the same line, or indented under its key)',
-        'b.hades.yaml:4:48: error: unknown key "limt" in step "s" (allowed: name, job, targets, limit, parallelism, env)',
+        'b.hades.yaml:4:48: error: unknown key "limt" in step "s" (allowed: name, job, targets, limit, parallelism, max_failures, env)',
         '    hint: did you mean "limit"?',
         '2 errors',
       ].join('\n'),
