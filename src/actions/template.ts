@@ -1,8 +1,9 @@
 /**
- * `template: {src, dst, mode (0644), owner?, group?, vars?}` — a Jinja-like template
- * (nunjucks) rendered at plan time, per host, with context `env`, `host` {name, addr},
- * `target`, `plan`, `step` and `vars`. Outputting an undefined variable is an error.
- * Delivered like copy: atomic, skipped when identical.
+ * `template: {src, dst, mode (0644), owner?, group?, vars?, syntax?}` — a template rendered at
+ * plan time, per host: nunjucks (Jinja-like) with context `env`, `host` {name, addr}, `target`,
+ * `plan`, `step` and `vars`, or Go text/template (./gotemplate.ts) with `.Env`, `.Host`,
+ * `.Target`, `.Vars`, told apart from the template itself unless `syntax` says which.
+ * Outputting an undefined variable is an error. Delivered like copy: atomic, skipped when identical.
  */
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
@@ -10,6 +11,7 @@ import type { Environment } from 'nunjucks';
 import type { FileEntry } from './deliver.js';
 import { deliverFile, describeFile, planFileEntry, sha256Hex } from './deliver.js';
 import { absolutePath, modeField, ownership } from './fields.js';
+import { detectSyntax, executeGoTemplate, type GoTemplate, GoStruct, GoTemplateError, type GoValue, lineCol, parseGoTemplate, type Syntax } from './gotemplate.js';
 import type { ActionModule, PlanContext } from './types.js';
 
 interface TemplateSpec {
@@ -19,6 +21,7 @@ interface TemplateSpec {
   owner?: string;
   group?: string;
   vars?: Record<string, unknown>;
+  syntax?: Syntax;
 }
 
 let nunjucksLib: typeof import('nunjucks') | undefined;
@@ -99,6 +102,40 @@ export function renderTemplate(text: string, path: string, context: Record<strin
   }
 }
 
+const reportedSyntax = new WeakMap<object, Set<string>>();
+const goParsed = new Map<string, { tpl: GoTemplate } | { error: unknown }>();
+
+/** Renders a Go template (parsed once per text, like nunjucks); on error a message with file:line:col. */
+export function renderGoTemplate(text: string, path: string, data: GoValue): { content: string } | { error: string; missingKey: boolean } {
+  const key = `${path}\0${text}`;
+  let c = goParsed.get(key);
+  if (!c) {
+    try {
+      c = { tpl: parseGoTemplate(text) };
+    } catch (error) {
+      c = { error };
+    }
+    goParsed.set(key, c);
+  }
+  try {
+    if ('error' in c) throw c.error;
+    return { content: executeGoTemplate(c.tpl, data) };
+  } catch (e) {
+    if (!(e instanceof GoTemplateError)) throw e;
+    const { line, col } = lineCol(text, e.offset);
+    return { error: `${path}:${line}:${col}: ${e.message}`, missingKey: /has no entry for key/.test(e.message) };
+  }
+}
+
+/** `vars` as Go data: strings, integers, booleans, lists and maps (what prints the same in Go). */
+function goVars(v: unknown, path: string, bad: string[]): GoValue {
+  if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isSafeInteger(v))) return v;
+  if (Array.isArray(v)) return v.map((x, i) => goVars(x, `${path}[${i}]`, bad));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, goVars(x, `${path}.${k}`, bad)]));
+  bad.push(path);
+  return '';
+}
+
 export const templateAction: ActionModule<FileEntry> = {
   kind: 'template',
   schema: {
@@ -133,6 +170,13 @@ export const templateAction: ActionModule<FileEntry> = {
       vars: {
         description: "Extra template variables.",
         type: "object"
+      },
+      syntax: {
+        description: "The template's syntax; by default told from the template itself.",
+        enum: [
+          "go",
+          "nunjucks"
+        ]
       }
     }
   },
@@ -159,31 +203,67 @@ export const templateAction: ActionModule<FileEntry> = {
     }
     const used = new Set<string>();
     varsRefs(s.vars, used);
-    const context = {
-      env: recordingEnv(ctx.env, used),
-      host: { name: ctx.host.name, addr: ctx.host.addr },
-      target: ctx.targets.join(','),
-      targets: ctx.targets,
-      plan: ctx.plan,
-      step: ctx.step.name,
-      vars: expandDeep(ctx, s.vars ?? {}),
-    };
-    const r = renderTemplate(fact.text, src, context);
-    if ('error' in r) {
-      ctx.problems.add(`template for host "${ctx.host.name}": ${r.error}`, ctx.fieldPos('src'), 'every variable a template prints must be defined (use {% if x is defined %} or the default filter)');
-      return undefined;
+    let syntax = s.syntax;
+    if (syntax === undefined) {
+      const d = detectSyntax(fact.text);
+      if ('error' in d) {
+        // The same for every host: said once per plan.
+        const said = reportedSyntax.get(ctx.problems) ?? new Set<string>();
+        reportedSyntax.set(ctx.problems, said);
+        const { line, col } = lineCol(fact.text, d.offset);
+        const message = `template ${src}:${line}:${col}: ${d.error}`;
+        if (!said.has(message)) ctx.problems.add(message, ctx.fieldPos('src'), d.hint);
+        said.add(message);
+        return undefined;
+      }
+      syntax = d.syntax;
     }
-    const content = r.content;
-    return planFileEntry(
-      ctx,
-      'template',
-      { type: 'inline', content, sha256: sha256Hex(content), size: Buffer.byteLength(content), origin: `template ${src}`, uses: [...used].sort() },
-      dst,
-      mode,
-      own,
-      `template ${dst}`,
-    );
+    let r: { content: string } | { error: string; missingKey?: boolean };
+    if (syntax === 'go') {
+      const bad: string[] = [];
+      const vars = goVars(expandDeep(ctx, s.vars ?? {}), 'vars', bad);
+      if (bad.length) {
+        ctx.problems.add(`template.vars: ${bad.join(', ')}: a Go template takes strings, integers, booleans, lists and maps`, ctx.fieldPos('vars'));
+        return undefined;
+      }
+      const data = new GoStruct({ Env: recordingEnv(ctx.env, used), Host: ctx.host.name, Target: ctx.targets.join(','), Vars: vars });
+      r = renderGoTemplate(fact.text, src, data);
+      if ('error' in r) {
+        const hint = r.missingKey
+          ? "every key a Go template reads must exist (as with Go's missingkey=error): declare the variable in the job's env, with a default if it is optional"
+          : 'Hades renders a subset of Go text/template exactly as Go does (see "Go templates" in the README); anything else is refused';
+        ctx.problems.add(`template for host "${ctx.host.name}": ${r.error}`, ctx.fieldPos('src'), hint);
+        return undefined;
+      }
+    } else r = renderTemplate(fact.text, src, nunjucksContext(ctx, s, used));
+    if (!('error' in r)) return deliverRendered(ctx, r.content, src, used, dst, mode, own);
+    ctx.problems.add(`template for host "${ctx.host.name}": ${r.error}`, ctx.fieldPos('src'), 'every variable a template prints must be defined (use {% if x is defined %} or the default filter)');
+    return undefined;
   },
   describe: describeFile,
   run: deliverFile,
 };
+
+function nunjucksContext(ctx: PlanContext, s: TemplateSpec, used: Set<string>): Record<string, unknown> {
+  return {
+    env: recordingEnv(ctx.env, used),
+    host: { name: ctx.host.name, addr: ctx.host.addr },
+    target: ctx.targets.join(','),
+    targets: ctx.targets,
+    plan: ctx.plan,
+    step: ctx.step.name,
+    vars: expandDeep(ctx, s.vars ?? {}),
+  };
+}
+
+function deliverRendered(ctx: PlanContext, content: string, src: string, used: Set<string>, dst: string, mode: number, own: ReturnType<typeof ownership>): FileEntry | undefined {
+  return planFileEntry(
+    ctx,
+    'template',
+    { type: 'inline', content, sha256: sha256Hex(content), size: Buffer.byteLength(content), origin: `template ${src}`, uses: [...used].sort() },
+    dst,
+    mode,
+    own,
+    `template ${dst}`,
+  );
+}
