@@ -11,7 +11,8 @@ import type { Environment } from 'nunjucks';
 import type { FileEntry } from './deliver.js';
 import { deliverFile, describeFile, planFileEntry, sha256Hex } from './deliver.js';
 import { absolutePath, modeField, ownership } from './fields.js';
-import { detectSyntax, executeGoTemplate, type GoTemplate, GoStruct, GoTemplateError, type GoValue, lineCol, parseGoTemplate, type Syntax } from './gotemplate.js';
+import { executeGoTemplate, type GoTemplate, GoStruct, GoTemplateError, type GoValue, parseGoTemplate } from './gotemplate.js';
+import { detectSyntax, lineCol, type Syntax } from './template-syntax.js';
 import type { ActionModule, PlanContext } from './types.js';
 
 interface TemplateSpec {

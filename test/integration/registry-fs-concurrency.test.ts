@@ -24,7 +24,7 @@ function open(root: string, opts = {}): FilesystemRegistry {
 }
 
 /** How many other pushes were still in flight when the first one to finish was done (a race needs ≥ 1). */
-function overlapping(results: Array<{ out?: Record<string, unknown> }>): number {
+function overlapping(results: Array<{ out?: Record<string, unknown> | null }>): number {
   const spans = results.map((r) => ({ start: r.out!.startedAt as number, end: r.out!.endedAt as number }));
   for (const s of spans) expect(s.start, 'every push reports when it ran').toBeGreaterThan(0);
   const firstEnd = Math.min(...spans.map((s) => s.end));

@@ -7,7 +7,8 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { detectSyntax, executeGoTemplate, GoStruct, GoTemplateError, type GoMap, type GoValue, lineCol } from '../../src/actions/gotemplate.js';
+import { executeGoTemplate, GoStruct, GoTemplateError, type GoMap, type GoValue } from '../../src/actions/gotemplate.js';
+import { detectSyntax, lineCol } from '../../src/actions/template-syntax.js';
 import { ROOT } from '../helpers/cli.js';
 
 const DIR = join(ROOT, 'test/fixtures/gotemplate');
