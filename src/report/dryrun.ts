@@ -5,7 +5,11 @@
 import { describeAction } from '../actions/index.js';
 import type { Redactor } from '../env/secrets.js';
 import type { RunPlan } from '../plan/types.js';
+import { TRUSTED_WALK } from '../shell/delivery.js';
 import { hiddenNote, secretUses } from './hidden.js';
+
+/** How the dry-run writes the trusted-directory prelude that every write command begins with (printed once, in full, at the top). */
+export const PRELUDE_MARK = '«trusted-dir prelude» ';
 
 function envLine(env: Record<string, string>, redactor: Redactor): string {
   const shown = redactor.env(env);
@@ -20,6 +24,14 @@ export function renderPlan(plan: RunPlan, redactor: Redactor): string {
   out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}${plan.selection ? ` --limit ${plan.selection.patterns.join(',')}` : ''}\` runs`);
   if (plan.selection) out.push(`--limit ${plan.selection.patterns.join(',')}: ${plan.selection.hosts.length} host(s) selected: ${plan.selection.hosts.join(', ')}`);
   const total = plan.steps.length;
+  const preludeAt = out.length;
+  let prelude = false;
+  // The one long piece every write command starts with: shown once, then by name (the commands run are unchanged).
+  const shorten = (line: string): string => {
+    if (!line.includes(TRUSTED_WALK)) return line;
+    prelude = true;
+    return line.split(TRUSTED_WALK).join(PRELUDE_MARK);
+  };
   for (const s of plan.steps) {
     out.push('');
     const sizes = s.batchSizes ? s.batchSizes.join(', ') : String(s.batchSize);
@@ -41,12 +53,21 @@ export function renderPlan(plan: RunPlan, redactor: Redactor): string {
         if (h.guard) out.push(`      guard (skip this host unless it exits 0): $ ${h.guard.command}`);
         h.actions.forEach((a, i) => {
           out.push(`      ${i + 1}. [${a.kind}] ${a.title}${a.become ? `  (become ${a.become} via sudo -n)` : ''}`);
-          for (const line of describeAction(a)) out.push(`         ${redactor.text(line).replace(/\n/g, '\n           ')}`);
+          for (const line of describeAction(a)) out.push(`         ${shorten(redactor.text(line)).replace(/\n/g, '\n           ')}`);
           const uses = a.kind === 'template' || a.kind === 'copy' ? secretUses(a.source, redactor) : [];
           if (uses.length) out.push(`         (${hiddenNote(uses)}; its sha256 is not shown either)`);
         });
       }
     }
+  }
+  if (prelude) {
+    out.splice(
+      preludeAt,
+      0,
+      '',
+      `every write command below (mkdir, copy, template, pull) begins with this check that no directory on its path can be changed by another user; it is written ${PRELUDE_MARK.trim()} there:`,
+      `  ${TRUSTED_WALK.trim()}`,
+    );
   }
   return out.join('\n');
 }

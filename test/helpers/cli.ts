@@ -59,3 +59,30 @@ export function jsonEvents(stdout: string): Array<Record<string, any>> {
     .filter(Boolean)
     .map((l) => JSON.parse(l));
 }
+
+/**
+ * DEMO_DIR and DEMO_PORT for one run of hadesfile.example.yaml: its own directory, and a port that
+ * is free on the demo hosts' three loopback addresses (127.0.0.11-13), so parallel runs never meet.
+ */
+export async function demoEnv(): Promise<{ DEMO_DIR: string; DEMO_PORT: string }> {
+  const { createServer } = await import('node:net');
+  const bind = (addr: string, port: number) =>
+    new Promise<number>((res, rej) => {
+      const s = createServer();
+      s.once('error', rej);
+      s.listen(port, addr, () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => res(p));
+      });
+    });
+  for (;;) {
+    const port = await bind('127.0.0.11', 0);
+    try {
+      await bind('127.0.0.12', port);
+      await bind('127.0.0.13', port);
+      return { DEMO_DIR: join(mkdtempSync(join(tmpdir(), 'hades-demo-')), 'demo'), DEMO_PORT: String(port) };
+    } catch {
+      /* taken on another address: try another port */
+    }
+  }
+}

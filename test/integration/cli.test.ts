@@ -1,8 +1,9 @@
 /** The CLI surface: exit codes, errors, dry-run, init, schema, list, the example. */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { project, ROOT, runCli, startCli } from '../helpers/cli.js';
+import { demoEnv, jsonEvents, project, ROOT, runCli, startCli } from '../helpers/cli.js';
 
 describe('cli', () => {
   it('--help works, and package.json exposes hades and orchestrate', async () => {
@@ -77,12 +78,15 @@ plans:
     const demo = join(project({}), 'demo');
     const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--dry-run'], { env: { DEMO_DIR: demo } });
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('step 2/4 "canary": job deploy, targets app-servers → 1 of 3 host(s) (limit 1)');
-    expect(r.stdout).toContain('batch 1/2: app-1, app-2');
+    expect(r.stdout).toContain('step 2/6 "canary": job deploy, targets app-servers → 1 of 3 host(s) (limit 1)');
+    expect(r.stdout).toContain('batch 2/2: app-2, app-3'); // parallelism [1, "100%"]
+    expect(r.stdout).toContain('«trusted-dir prelude»'); // the long check printed once, at the top
     expect(existsSync(demo)).toBe(false);
     const j = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--dry-run', '--output', 'json']);
     const plan = JSON.parse(j.stdout);
-    expect(plan.steps.map((s: { name: string }) => s.name)).toEqual(['build', 'canary', 'gate', 'rollout']);
+    expect(plan.steps.map((s: { name: string }) => s.name)).toEqual(['build', 'canary', 'gate', 'rollout', 'promote', 'stop']);
+    // the JSON plan carries every command in full (the text's shorthand is only a rendering)
+    expect(JSON.stringify(plan)).not.toContain('«trusted-dir prelude»');
   });
 
   it('a reader that goes away (`--dry-run | head`) is no error: no stack trace, exit 0, the run itself still completes', async () => {
@@ -104,11 +108,22 @@ plans:
     expect(existsSync(join(dir, 'marked.txt'))).toBe(true);
   });
 
-  it('the example runs green with --yes (the README command)', async () => {
-    const demo = join(project({}), 'demo'); // DEMO_DIR keeps parallel runs apart (default /tmp/hades-demo)
-    const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--yes'], { env: { CI: 'true', DEMO_DIR: demo } });
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    for (const h of ['app-1', 'app-2', 'app-3']) expect(readFileSync(`${demo}/${h}/myapp.txt`, 'utf8')).toBe('myapp 1.0.0\n');
+  it('the example runs green with --yes (the README command): build, push, canary + health, gate, batches, promote; twice; nothing left running', async () => {
+    const env = await demoEnv(); // keeps parallel runs apart (defaults: /tmp/hades-demo, port 18080)
+    const demo = env.DEMO_DIR;
+    for (const run of [1, 2]) {
+      const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--yes', '--output', 'json'], { env: { CI: 'true', ...env } });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const ev = jsonEvents(r.stdout);
+      const healthy = ev.filter((e) => e.type === 'action.end' && e.kind === 'health' && e.status === 'ok').map((e) => `${e.step}/${e.host}`);
+      expect(healthy, `run ${run}`).toEqual(['canary/app-1', 'rollout/app-1', 'rollout/app-2', 'rollout/app-3']);
+      const batches = ev.filter((e) => e.type === 'batch.start' && e.step === 'rollout').map((e) => e.hosts);
+      expect(batches).toEqual([['app-1'], ['app-2', 'app-3']]);
+      for (const h of ['app-1', 'app-2', 'app-3']) expect(readFileSync(`${demo}/${h}/myapp.txt`, 'utf8')).toBe('myapp 1.0.0\n');
+      // the last step stopped every demo service: no process of this demo, and its port is free again
+      const left = spawnSync('pgrep', ['-f', `node service.mjs 127.0.0.1[123] ${env.DEMO_PORT} `]);
+      expect(left.stdout.toString(), `run ${run}: a demo service outlived the run`).toBe('');
+    }
   });
 
   it('init writes a working starter project', async () => {
@@ -153,6 +168,7 @@ plans:
     const l = await runCli(['list', '-f', 'hadesfile.example.yaml']);
     expect(l.code).toBe(0);
     expect(l.stdout).toContain('- canary: job deploy on app-servers (app-1, app-2, app-3) [limit 1]');
+    expect(l.stdout).toContain('- promote: job promote on localhost');
     expect(l.stdout).toContain('app-servers: app-1, app-2, app-3');
   });
 });

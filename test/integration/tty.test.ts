@@ -7,13 +7,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, ROOT } from '../helpers/cli.js';
+import { CLI, demoEnv, ROOT } from '../helpers/cli.js';
 
-function inPty(args: string[], answer: string): Promise<{ code: number | null; out: string }> {
+async function inPty(args: string[], answer: string): Promise<{ code: number | null; out: string }> {
+  const demo = await demoEnv();
   return new Promise((resolve) => {
     const cmd = `stty cols 100 rows 40; ${['node', CLI, ...args].map((a) => `'${a}'`).join(' ')}`;
-    const demo = mkdtempSync(join(tmpdir(), 'hades-tty-'));
-    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: { ...process.env, CI: '', NO_COLOR: '1', DEMO_DIR: demo } });
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: ROOT, env: { ...process.env, CI: '', NO_COLOR: '1', ...demo } });
     let out = '';
     let answered = false;
     child.stdout.on('data', (c) => {
@@ -31,9 +31,9 @@ describe('tty output', () => {
   it('renders steps and hosts, asks at the gate; "y" approves', async () => {
     const r = await inPty(['plan', 'release', '-f', 'hadesfile.example.yaml'], 'y');
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toContain('step 2/4: canary');
-    expect(r.out).toContain('? [gate] Canary looks healthy? Roll out to every app server [y/N]');
-    expect(r.out).toContain('step 4/4: rollout');
+    expect(r.out).toContain('step 2/6: canary');
+    expect(r.out).toContain('? [gate] Canary app-1 is healthy. Roll out to every app server? [y/N]');
+    expect(r.out).toContain('step 4/6: rollout');
     expect(r.out).toMatch(/OK in .* \(exit 0\)/);
   });
 
