@@ -4,6 +4,7 @@
  * registry guide's example with an oci prod registry; staging filesystem → prod oci; both oci),
  * a corrupt blob caught during a plan, and `hades doctor`.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -152,7 +153,8 @@ plans:
       // The hosts write under the project (same machine: /tmp is shared with the sshd).
       chmodSync(dir, 0o755);
       mkdirSync(join(dir, 'hosts'));
-      chmodSync(join(dir, 'hosts'), 0o777);
+      // Owned by the lab user the hosts log in as (a 0777 directory is refused: anyone could redirect the writes).
+      execFileSync('chown', [lab.user, join(dir, 'hosts')]);
       mkdirSync(join(dir, 'home'));
       const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
       const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });

@@ -4,6 +4,7 @@
  * idempotence, immutability, directory artifacts, malicious archives.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -93,7 +94,8 @@ describe('registry workflow through plans', () => {
       // The hosts write under the project (same machine: /tmp is shared with the sshd).
       chmodSync(dir, 0o755);
       mkdirSync(join(dir, 'hosts'));
-      chmodSync(join(dir, 'hosts'), 0o777);
+      // Owned by the lab user the hosts log in as (a 0777 directory is refused: anyone could redirect the writes).
+      execFileSync('chown', [lab.user, join(dir, 'hosts')]);
       mkdirSync(join(dir, 'home'));
       const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
       const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
