@@ -210,7 +210,7 @@ export const gpgAction: ActionModule<GpgEntry> = {
       const missing = e.fingerprints.filter((f) => !found.includes(f));
       const extra = found.filter((f) => !e.fingerprints!.includes(f));
       if (missing.length || extra.length)
-        refuse(`its primary key fingerprint${found.length > 1 ? 's are' : ' is'} ${found.join(', ')}; pinned: ${e.fingerprints.join(', ')}${extra.length ? ` (not pinned: ${extra.join(', ')})` : ''}`);
+        refuse(`its primary key fingerprint${found.length > 1 ? 's are' : ' is'} ${found.join(', ')}; pinned: ${e.fingerprints.join(', ')}${extra.length && found.length > extra.length ? ` (not pinned: ${extra.join(', ')})` : ''}`);
     }
     const out = e.dearmor ? key.binary : data;
     const sha256 = sha256Hex(out);
