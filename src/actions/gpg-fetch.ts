@@ -29,10 +29,12 @@ const CERT_CODES = new Set([
 
 function why(err: NodeJS.ErrnoException): string {
   const code = err.code ?? '';
-  if (CERT_CODES.has(code)) return `TLS certificate not accepted: ${err.message} (add the CA with NODE_EXTRA_CA_CERTS=ca.pem if the server is yours)`;
+  if (CERT_CODES.has(code))
+    return `TLS certificate not accepted: ${err.message} (add the CA with NODE_EXTRA_CA_CERTS=ca.pem if the server is yours)`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the host name (${code})`;
   if (code === 'ECONNREFUSED') return 'connection refused';
-  if (/protocol|version/i.test(err.message) && /ssl|tls/i.test(`${code} ${err.message}`)) return `TLS handshake failed (TLS 1.2 or newer is required): ${err.message}`;
+  if (/protocol|version/i.test(err.message) && /ssl|tls/i.test(`${code} ${err.message}`))
+    return `TLS handshake failed (TLS 1.2 or newer is required): ${err.message}`;
   return err.message;
 }
 
@@ -49,7 +51,14 @@ function get(url: URL, deadline: number, signal: AbortSignal): Promise<{ body: B
       req.destroy();
       reject(e);
     };
-    const req = request(url, { method: 'GET', minVersion: 'TLSv1.2', rejectUnauthorized: true, agent: false, headers: { 'user-agent': 'hades', accept: '*/*' }, signal });
+    const req = request(url, {
+      method: 'GET',
+      minVersion: 'TLSv1.2',
+      rejectUnauthorized: true,
+      agent: false,
+      headers: { 'user-agent': 'hades', accept: '*/*' },
+      signal,
+    });
     const timer = setTimeout(() => fail(new DownloadError('timed out')), timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => fail(new DownloadError(signal.aborted ? 'aborted' : why(err))));
     req.on('response', (res) => {
@@ -68,12 +77,14 @@ function get(url: URL, deadline: number, signal: AbortSignal): Promise<{ body: B
         return fail(new DownloadError(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`));
       }
       const declared = Number(res.headers['content-length']);
-      if (Number.isFinite(declared) && declared > MAX_KEY_BYTES) return fail(new DownloadError(`the response is ${declared} bytes, more than a key file may be (${MAX_KEY_BYTES})`));
+      if (Number.isFinite(declared) && declared > MAX_KEY_BYTES)
+        return fail(new DownloadError(`the response is ${declared} bytes, more than a key file may be (${MAX_KEY_BYTES})`));
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > MAX_KEY_BYTES) return fail(new DownloadError(`the response is more than ${MAX_KEY_BYTES} bytes, more than a key file may be`));
+        if (size > MAX_KEY_BYTES)
+          return fail(new DownloadError(`the response is more than ${MAX_KEY_BYTES} bytes, more than a key file may be`));
         chunks.push(c);
       });
       res.on('error', (err) => fail(new DownloadError(why(err))));
@@ -95,12 +106,14 @@ export async function download(src: string, timeoutMs: number, signal: AbortSign
   const deadline = Date.now() + timeoutMs;
   let url = new URL(src);
   for (let hops = 0; ; hops++) {
-    if (url.protocol !== 'https:') throw new DownloadError(`redirected to ${url.protocol}//${url.host}${url.pathname}: refused (keys are fetched over https:// only)`);
-    let r;
+    if (url.protocol !== 'https:')
+      throw new DownloadError(`redirected to ${url.protocol}//${url.host}${url.pathname}: refused (keys are fetched over https:// only)`);
+    let r: Awaited<ReturnType<typeof get>>;
     try {
       r = await get(url, deadline, signal);
     } catch (e) {
-      if (e instanceof DownloadError && e.message === 'timed out') throw new DownloadError(`timed out after ${formatDuration(timeoutMs)} (the action's timeout: raises it)`);
+      if (e instanceof DownloadError && e.message === 'timed out')
+        throw new DownloadError(`timed out after ${formatDuration(timeoutMs)} (the action's timeout: raises it)`);
       throw e;
     }
     if ('body' in r) return r.body;

@@ -5,7 +5,7 @@
  * v6 (RFC 9580 §5.5.4): SHA-256 over 0x9B ‖ 4-octet length ‖ body; v5 (LibrePGP):
  * SHA-256 over 0x9A ‖ 4-octet length ‖ body. v2/v3 keys are refused.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 
 const BEGIN = /^-----BEGIN PGP ([A-Z0-9 ,]+)-----$/;
 const END = /^-----END PGP ([A-Z0-9 ,]+)-----$/;
@@ -62,7 +62,8 @@ export function dearmor(text: string): Buffer {
   }
   if (i >= lines.length) throw new Error('the armor has no "-----END PGP PUBLIC KEY BLOCK-----" line');
   if (END.exec(lines[i]!)![1] !== type) throw new Error(`armor line ${i + 1}: END line does not match BEGIN`);
-  if (lines.slice(i + 1).some((l) => BEGIN.test(l))) throw new Error('more than one armored block: serve one PGP PUBLIC KEY BLOCK (it may hold several keys)');
+  if (lines.slice(i + 1).some((l) => BEGIN.test(l)))
+    throw new Error('more than one armored block: serve one PGP PUBLIC KEY BLOCK (it may hold several keys)');
   const b64 = body.join('');
   if (b64.length % 4 !== 0 || /=[^=]/.test(b64)) throw new Error('the armor body is not valid base64 (bad length or padding inside)');
   const bin = Buffer.from(b64, 'base64');
@@ -70,7 +71,10 @@ export function dearmor(text: string): Buffer {
   if (checksum !== undefined) {
     const want = Buffer.from(checksum, 'base64');
     const got = crc24(bin);
-    if (want.length !== 3 || want.readUIntBE(0, 3) !== got) throw new Error(`armor checksum mismatch (the line says =${checksum}, the body's CRC-24 is =${Buffer.from([got >> 16, (got >> 8) & 0xff, got & 0xff]).toString('base64')}): the download is corrupt`);
+    if (want.length !== 3 || want.readUIntBE(0, 3) !== got)
+      throw new Error(
+        `armor checksum mismatch (the line says =${checksum}, the body's CRC-24 is =${Buffer.from([got >> 16, (got >> 8) & 0xff, got & 0xff]).toString('base64')}): the download is corrupt`,
+      );
   }
   return bin;
 }
@@ -120,7 +124,8 @@ export function packets(data: Buffer): Packet[] {
         q += n;
       }
     }
-    if (q + len > data.length) throw new Error(`truncated OpenPGP packet at byte ${p} (tag ${tag}, ${len} bytes declared, ${data.length - q} present)`);
+    if (q + len > data.length)
+      throw new Error(`truncated OpenPGP packet at byte ${p} (tag ${tag}, ${len} bytes declared, ${data.length - q} present)`);
     out.push({ tag, body: data.subarray(q, q + len) });
     p = q + len;
   }
@@ -130,7 +135,7 @@ export function packets(data: Buffer): Packet[] {
 /** The fingerprint (uppercase hex) of a public-key packet body. */
 export function fingerprint(body: Buffer): { version: number; fingerprint: string } {
   const version = body[0];
-  let h;
+  let h: Hash;
   if (version === 4) {
     const pre = Buffer.from([0x99, (body.length >> 8) & 0xff, body.length & 0xff]);
     h = createHash('sha1').update(pre).update(body);
@@ -162,9 +167,11 @@ export function inspectKey(data: Buffer): KeyInfo {
   const binary = armored ? dearmor(data.toString('latin1')) : data;
   if (binary.length === 0) throw new Error('the download is empty');
   const ps = packets(binary);
-  if (ps.some((p) => p.tag === TAG.secretKey || p.tag === TAG.secretSubkey)) throw new Error('the download holds SECRET key material: refusing to deliver it');
+  if (ps.some((p) => p.tag === TAG.secretKey || p.tag === TAG.secretSubkey))
+    throw new Error('the download holds SECRET key material: refusing to deliver it');
   const keys = ps.filter((p) => p.tag === TAG.publicKey).map((p) => fingerprint(p.body));
-  if (ps[0]!.tag !== TAG.publicKey || keys.length === 0) throw new Error(`not an OpenPGP public key: the first packet has tag ${ps[0]!.tag}, not 6 (public key)`);
+  if (ps[0]!.tag !== TAG.publicKey || keys.length === 0)
+    throw new Error(`not an OpenPGP public key: the first packet has tag ${ps[0]!.tag}, not 6 (public key)`);
   return { armored, binary, keys };
 }
 
@@ -172,13 +179,19 @@ export function inspectKey(data: Buffer): KeyInfo {
 export function normalizeFingerprint(raw: string): { fingerprint: string } | { error: string } {
   const f = raw.replace(/\s+/g, '').replace(/^0x/i, '').toUpperCase();
   if (!/^[0-9A-F]+$/.test(f)) return { error: `fingerprint ${JSON.stringify(raw)} is not hexadecimal` };
-  if (f.length !== 40 && f.length !== 64) return { error: `fingerprint ${JSON.stringify(raw)} has ${f.length} hex digits; a v4 fingerprint has 40, a v5/v6 one 64 (a key id is not enough)` };
+  if (f.length !== 40 && f.length !== 64)
+    return {
+      error: `fingerprint ${JSON.stringify(raw)} has ${f.length} hex digits; a v4 fingerprint has 40, a v5/v6 one 64 (a key id is not enough)`,
+    };
   return { fingerprint: f };
 }
 
 /** A sha256 pin ("sha256:…" or bare hex) → lowercase hex, or an error. */
 export function normalizeSha256(raw: string): { sha256: string } | { error: string } {
-  const s = raw.trim().replace(/^sha256:/i, '').toLowerCase();
+  const s = raw
+    .trim()
+    .replace(/^sha256:/i, '')
+    .toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(s)) return { error: `sha256 ${JSON.stringify(raw)} is not 64 hex digits` };
   return { sha256: s };
 }
@@ -193,6 +206,6 @@ export function urlProblem(raw: string): string | undefined {
   }
   if (u.protocol === 'http:') return `src ${JSON.stringify(raw)} is plain http://: refused`;
   if (u.protocol !== 'https:') return `src ${JSON.stringify(raw)} is not an https:// URL`;
-  if (u.username || u.password) return `src ${JSON.stringify(u.origin + u.pathname)}… has credentials in the URL: refused`;
+  if (u.username || u.password) return `src for ${u.host}${u.pathname} has credentials in the URL (user:password@): refused`;
   return undefined;
 }

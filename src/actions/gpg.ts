@@ -13,7 +13,7 @@ import { tempPathFor } from '../shell/delivery.js';
 import { deliverBytes, fileCommands, sha256Hex } from './deliver.js';
 import { absolutePath, modeField, ownership } from './fields.js';
 import { DownloadError, downloadOnce, MAX_KEY_BYTES, MAX_REDIRECTS } from './gpg-fetch.js';
-import { inspectKey, normalizeFingerprint, normalizeSha256, urlProblem } from './gpg-key.js';
+import { inspectKey, type KeyInfo, normalizeFingerprint, normalizeSha256, urlProblem } from './gpg-key.js';
 import { ownText } from './mkdir.js';
 import { ActionFailure, type ActionModule, type BaseEntry, type PlanContext } from './types.js';
 
@@ -47,8 +47,10 @@ interface GpgSpec {
   timeout?: unknown;
 }
 
-const URL_HINT = 'keys are downloaded over https:// only (TLS 1.2 or newer, certificate verified); pin the key with fingerprint: if you doubt the server';
-const FPR_HINT = 'write the full fingerprint `gpg --with-colons --fingerprint` prints (40 hex digits for a v4 key, 64 for v6); spaces are allowed';
+const URL_HINT =
+  'keys are downloaded over https:// only (TLS 1.2 or newer, certificate verified); pin the key with fingerprint: if you doubt the server';
+const FPR_HINT =
+  'write the full fingerprint `gpg --with-colons --fingerprint` prints (40 hex digits for a v4 key, 64 for v6); spaces are allowed';
 const SHA_HINT = 'sha256 pins the bytes as downloaded: 64 hex digits, e.g. the output of sha256sum';
 
 const fprList = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
@@ -99,10 +101,14 @@ function planPins(ctx: PlanContext, s: GpgSpec): { fingerprints?: string[]; sha2
 
 function pinText(e: GpgEntry): string {
   const pins = [
-    ...(e.fingerprints ? [`primary-key fingerprint${e.fingerprints.length > 1 ? 's' : ''} ${e.fingerprints.join(', ')} (exactly these primary keys)`] : []),
+    ...(e.fingerprints
+      ? [`primary-key fingerprint${e.fingerprints.length > 1 ? 's' : ''} ${e.fingerprints.join(', ')} (exactly these primary keys)`]
+      : []),
     ...(e.sha256 ? [`sha256 ${e.sha256} of the download`] : []),
   ];
-  return pins.length ? `pinned: ${pins.join('; ')}; a mismatch fails the action before anything reaches a host` : 'not pinned: any OpenPGP public key served at that URL is accepted (add fingerprint: or sha256:)';
+  return pins.length
+    ? `pinned: ${pins.join('; ')}; a mismatch fails the action before anything reaches a host`
+    : 'not pinned: any OpenPGP public key served at that URL is accepted (add fingerprint: or sha256:)';
 }
 
 export const gpgAction: ActionModule<GpgEntry> = {
@@ -110,7 +116,8 @@ export const gpgAction: ActionModule<GpgEntry> = {
   check,
   schema: {
     title: 'gpg',
-    description: 'Download an OpenPGP public key over https once per run on the orchestrator, verify it (optional fingerprint/sha256 pin), optionally dearmor it, and deliver it to the host like copy.',
+    description:
+      'Download an OpenPGP public key over https once per run on the orchestrator, verify it (optional fingerprint/sha256 pin), optionally dearmor it, and deliver it to the host like copy.',
     type: 'object',
     additionalProperties: false,
     required: ['src', 'path'],
@@ -127,6 +134,7 @@ export const gpgAction: ActionModule<GpgEntry> = {
         minLength: 1,
         minItems: 1,
         items: { type: 'string', minLength: 1 },
+        'x-hint': 'quote the fingerprint: "E493 E0C2 …" (YAML reads 0x… and all-digit values as numbers)',
       },
       sha256: { description: 'Pin: the sha256 of the bytes as downloaded.', type: 'string', minLength: 1 },
       timeout: { description: 'Deadline for the download, redirects included (default 30s).', $ref: '#/definitions/duration' },
@@ -141,7 +149,12 @@ export const gpgAction: ActionModule<GpgEntry> = {
     let timeoutMs = DEFAULT_TIMEOUT_MS;
     if (s.timeout !== undefined && s.timeout !== null) {
       const ms = durationField(typeof s.timeout === 'number' ? s.timeout : ctx.expand(String(s.timeout), 'timeout'));
-      if (ms === undefined || ms <= 0) ctx.problems.add(`gpg.timeout: invalid duration ${JSON.stringify(s.timeout)}`, ctx.fieldPos('timeout'), 'write e.g. 30s, 2m or 500ms');
+      if (ms === undefined || ms <= 0)
+        ctx.problems.add(
+          `gpg.timeout: invalid duration ${JSON.stringify(s.timeout)}`,
+          ctx.fieldPos('timeout'),
+          'write e.g. 30s, 2m or 500ms',
+        );
       else timeoutMs = ms;
     }
     if (typeof s.src !== 'string') {
@@ -178,7 +191,9 @@ export const gpgAction: ActionModule<GpgEntry> = {
       `${e.src} -> ${e.dst} mode ${octal(e.mode)}${ownText(e)}`,
       `downloaded once per run on the orchestrator: https only (TLS 1.2 or newer, certificate verified), at most ${MAX_REDIRECTS} redirects and each to https:// only, timeout ${formatDuration(e.timeoutMs)}, at most ${MAX_KEY_BYTES} bytes; it must be an OpenPGP public key`,
       pinText(e),
-      e.dearmor ? 'dearmor: ASCII armor converted to a binary keyring on the orchestrator (a binary download is delivered as is)' : 'delivered as downloaded (no dearmor)',
+      e.dearmor
+        ? 'dearmor: ASCII armor converted to a binary keyring on the orchestrator (a binary download is delivered as is)'
+        : 'delivered as downloaded (no dearmor)',
       `one command: skip if ${e.dst} already has this sha256 and mode ${octal(e.mode)}${ownText(e)}; same sha256 but other mode/owner: fix them, send nothing; else the host answers "send" and only then are the bytes streamed`,
       `$ ${deliver}  < (the verified key)`,
     ];
@@ -199,7 +214,7 @@ export const gpgAction: ActionModule<GpgEntry> = {
       const got = sha256Hex(data);
       if (got !== e.sha256) refuse(`its sha256 is ${got}, the pin says ${e.sha256}`);
     }
-    let key;
+    let key: KeyInfo;
     try {
       key = inspectKey(data);
     } catch (err) {
@@ -210,13 +225,21 @@ export const gpgAction: ActionModule<GpgEntry> = {
       const missing = e.fingerprints.filter((f) => !found.includes(f));
       const extra = found.filter((f) => !e.fingerprints!.includes(f));
       if (missing.length || extra.length)
-        refuse(`its primary key fingerprint${found.length > 1 ? 's are' : ' is'} ${found.join(', ')}; pinned: ${e.fingerprints.join(', ')}${extra.length && found.length > extra.length ? ` (not pinned: ${extra.join(', ')})` : ''}`);
+        refuse(
+          `its primary key fingerprint${found.length > 1 ? 's are' : ' is'} ${found.join(', ')}; pinned: ${e.fingerprints.join(', ')}${extra.length && found.length > extra.length ? ` (not pinned: ${extra.join(', ')})` : ''}`,
+        );
     }
     const out = e.dearmor ? key.binary : data;
     const sha256 = sha256Hex(out);
     const how = await deliverBytes(rt, e, what, sha256, () => out);
     const fpr = `fingerprint ${found.join(', ')}`;
     if (how === 'unchanged') return { status: 'unchanged', detail: `${fpr}, sha256 ${sha256.slice(0, 12)}` };
-    return { status: 'changed', detail: how === 'meta' ? `mode/owner fixed, no bytes sent, ${fpr}` : `${out.length} bytes${e.dearmor && key.armored ? ' (dearmored)' : ''}, ${fpr}, sha256 ${sha256.slice(0, 12)}` };
+    return {
+      status: 'changed',
+      detail:
+        how === 'meta'
+          ? `mode/owner fixed, no bytes sent, ${fpr}`
+          : `${out.length} bytes${e.dearmor && key.armored ? ' (dearmored)' : ''}, ${fpr}, sha256 ${sha256.slice(0, 12)}`,
+    };
   },
 };

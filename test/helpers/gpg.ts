@@ -15,7 +15,8 @@ export interface GpgHome {
 export function gpgHome(): GpgHome {
   const home = mkdtempSync(join(tmpdir(), 'hades-gnupg-'));
   const env = { ...process.env, GNUPGHOME: home };
-  const gpg = (args: string[], input?: Buffer | string) => execFileSync('gpg', ['--batch', '--quiet', '--no-tty', ...args], { env, input: input ?? '', stdio: ['pipe', 'pipe', 'pipe'] });
+  const gpg = (args: string[], input?: Buffer | string) =>
+    execFileSync('gpg', ['--batch', '--quiet', '--no-tty', ...args], { env, input: input ?? '', stdio: ['pipe', 'pipe', 'pipe'] });
   return {
     home,
     gpg,

@@ -54,10 +54,42 @@ beforeAll(async () => {
   // A test CA and a server certificate it signs, for 127.0.0.1.
   pki = mkdtempSync(join(tmpdir(), 'hades-pki-'));
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=hades test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  openssl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=hades test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  ]);
   openssl(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1']);
   writeFileSync(join(pki, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '1', '-extfile', 'ext.cnf']);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'srv.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'srv.pem',
+    '-days',
+    '1',
+    '-extfile',
+    'ext.cnf',
+  ]);
 
   plain = createHttpServer((_req, res) => {
     plainHits++;
@@ -118,12 +150,20 @@ plans:
   return { dir, out };
 }
 
-const statuses = (stdout: string, kind = 'gpg') => jsonEvents(stdout).filter((e) => e.type === 'action.end' && e.kind === kind).map((e) => `${e.host}:${e.status}`).sort();
+const statuses = (stdout: string, kind = 'gpg') =>
+  jsonEvents(stdout)
+    .filter((e) => e.type === 'action.end' && e.kind === kind)
+    .map((e) => `${e.host}:${e.status}`)
+    .sort();
 
 describe('gpg on local hosts', () => {
   it('downloads once per run, dearmors byte-identically to gpg --dearmor, pins by fingerprint and sha256; a second run is unchanged', async () => {
-    const spaced = fpr.replace(/(.{4})/g, '$1 ').trim().toLowerCase();
-    const { dir, out } = localProject(`      - gpg: { src: "${base}/key.asc", path: "\${OUT}/\${HADES_HOST_NAME}/repo.gpg", dearmor: true, fingerprint: "${spaced}" }
+    const spaced = fpr
+      .replace(/(.{4})/g, '$1 ')
+      .trim()
+      .toLowerCase();
+    const { dir, out } =
+      localProject(`      - gpg: { src: "${base}/key.asc", path: "\${OUT}/\${HADES_HOST_NAME}/repo.gpg", dearmor: true, fingerprint: "${spaced}" }
       - gpg: { src: "${base}/key.asc", path: "\${OUT}/\${HADES_HOST_NAME}/repo.asc", mode: "0640", sha256: "sha256:${sha(armored)}" }
       - gpg: { src: "${base}/moved", path: "\${OUT}/\${HADES_HOST_NAME}/moved.gpg", dearmor: true, fingerprint: [${fpr}] }
       - gpg: { src: "${base}/key.gpg", path: "\${OUT}/\${HADES_HOST_NAME}/bin.gpg", dearmor: true }`);
@@ -155,14 +195,32 @@ describe('gpg on local hosts', () => {
     // Two hosts × two actions on /key.asc: one download. The redirect and the binary: one each.
     expect(Object.fromEntries(hits)).toEqual({ '/key.asc': 2, '/moved': 1, '/key.gpg': 1 });
     // ('/key.asc' twice: once directly, once as the target of /moved — a different src URL.)
-    expect(statuses(r.stdout)).toEqual(['a:changed', 'a:changed', 'a:changed', 'a:changed', 'b:changed', 'b:changed', 'b:changed', 'b:changed']);
+    expect(statuses(r.stdout)).toEqual([
+      'a:changed',
+      'a:changed',
+      'a:changed',
+      'a:changed',
+      'b:changed',
+      'b:changed',
+      'b:changed',
+      'b:changed',
+    ]);
     const end = jsonEvents(r.stdout).find((e) => e.type === 'action.end' && e.kind === 'gpg' && e.host === 'a');
     expect(end?.message).toBe(`${binary.length} bytes (dearmored), fingerprint ${fpr}, sha256 ${sha(binary).slice(0, 12)}`);
 
     const before = statSync(join(out, 'a', 'repo.gpg'));
     const r2 = await runCli(['plan', 'release', '--output', 'json'], { cwd: dir, env: cliEnv() });
     expect(r2.code).toBe(0);
-    expect(statuses(r2.stdout)).toEqual(['a:unchanged', 'a:unchanged', 'a:unchanged', 'a:unchanged', 'b:unchanged', 'b:unchanged', 'b:unchanged', 'b:unchanged']);
+    expect(statuses(r2.stdout)).toEqual([
+      'a:unchanged',
+      'a:unchanged',
+      'a:unchanged',
+      'a:unchanged',
+      'b:unchanged',
+      'b:unchanged',
+      'b:unchanged',
+      'b:unchanged',
+    ]);
     const after = statSync(join(out, 'a', 'repo.gpg'));
     expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
   });
@@ -172,29 +230,41 @@ describe('gpg on local hosts', () => {
       ['fingerprint', `fingerprint: "${otherFpr}"`, `its primary key fingerprint is ${fpr}; pinned: ${otherFpr}`],
       ['sha256', `sha256: "${'0'.repeat(64)}"`, `its sha256 is ${sha(armored)}, the pin says ${'0'.repeat(64)}`],
     ] as const) {
-      const { dir, out } = localProject(`      - gpg: { src: "${base}/key.asc", path: "\${OUT}/\${HADES_HOST_NAME}/repo.gpg", dearmor: true, ${action} }`);
+      const { dir, out } = localProject(
+        `      - gpg: { src: "${base}/key.asc", path: "\${OUT}/\${HADES_HOST_NAME}/repo.gpg", dearmor: true, ${action} }`,
+      );
       const r = await runCli(['plan', 'release', '--output', 'json'], { cwd: dir, env: cliEnv() });
       expect(r.code, what).toBe(1);
       const ends = jsonEvents(r.stdout).filter((e) => e.type === 'action.end' && e.kind === 'gpg');
       expect(ends.length, what).toBeGreaterThan(0);
       for (const e of ends) {
         expect(e.status).toBe('failed');
-        expect(e.message).toBe(`gpg ${out}/${e.host}/repo.gpg: the key from ${base}/key.asc is refused: ${msg} (nothing was written on the host)`);
+        expect(e.message).toBe(
+          `gpg ${out}/${e.host}/repo.gpg: the key from ${base}/key.asc is refused: ${msg} (nothing was written on the host)`,
+        );
       }
       for (const h of ['a', 'b']) expect(existsSync(join(out, h)) ? readdirSync(join(out, h)) : [], what).toEqual([]);
     }
     // Two keys served where one is pinned: refused, the unpinned one named.
-    const { dir, out } = localProject(`      - gpg: { src: "${base}/both.asc", path: "\${OUT}/\${HADES_HOST_NAME}/repo.gpg", fingerprint: "${fpr}" }`);
+    const { dir, out } = localProject(
+      `      - gpg: { src: "${base}/both.asc", path: "\${OUT}/\${HADES_HOST_NAME}/repo.gpg", fingerprint: "${fpr}" }`,
+    );
     const r = await runCli(['plan', 'release', '--output', 'json'], { cwd: dir, env: cliEnv() });
     expect(r.code).toBe(1);
     const end = jsonEvents(r.stdout).find((e) => e.type === 'action.end' && e.kind === 'gpg');
-    expect(end?.message).toContain(`is refused: its primary key fingerprints are ${fpr}, ${otherFpr}; pinned: ${fpr} (not pinned: ${otherFpr})`);
+    expect(end?.message).toContain(
+      `is refused: its primary key fingerprints are ${fpr}, ${otherFpr}; pinned: ${fpr} (not pinned: ${otherFpr})`,
+    );
     expect(existsSync(join(out, 'a', 'repo.gpg'))).toBe(false);
   });
 
   it('refused and failed downloads are clear: redirect to http://, 404, not a key, timeout, an untrusted certificate', async () => {
     const cases: Array<[string, string, string, Record<string, string>?]> = [
-      ['/to-http', '', `downloading ${base}/to-http failed: redirected to http://127.0.0.1:${plainBase.split(':')[2]}/key.asc: refused (keys are fetched over https:// only)`],
+      [
+        '/to-http',
+        '',
+        `downloading ${base}/to-http failed: redirected to http://127.0.0.1:${plainBase.split(':')[2]}/key.asc: refused (keys are fetched over https:// only)`,
+      ],
       ['/missing', '', `downloading ${base}/missing failed: HTTP 404 Not Found`],
       ['/page', '', `the key from ${base}/page is refused: not an OpenPGP keyring: byte 0 (0x3c) is not a packet header`],
       ['/slow', ', timeout: 1s', `downloading ${base}/slow failed: timed out after 1s (the action's timeout: raises it)`],
@@ -213,7 +283,9 @@ describe('gpg on local hosts', () => {
   });
 
   it('validation: http:// src, a key id instead of a fingerprint, a bad sha256 and a bare mode are user errors (exit 2)', async () => {
-    const { dir } = localProject(`      - gpg: { src: "http://example.com/key.asc", path: /etc/apt/keyrings/x.gpg, fingerprint: "0x71180FDE68FE4B3E", sha256: abc, mode: 644 }`);
+    const { dir } = localProject(
+      `      - gpg: { src: "http://example.com/key.asc", path: /etc/apt/keyrings/x.gpg, fingerprint: "0x71180FDE68FE4B3E", sha256: abc, mode: 644 }`,
+    );
     const r = await runCli(['validate'], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('gpg.src "http://example.com/key.asc" is plain http://: refused');
@@ -274,7 +346,9 @@ plans:
     expect(Object.fromEntries(hits)).toEqual({ '/key.asc': 1 });
     expect(statuses(r.stdout)).toEqual(['h7:changed', 'l1:changed']);
     const t = pool.get(hostSpec(lab, 'h7', { name: 'h7-gpg', user: lab.sudoUser }));
-    const st = await t.exec(`sha256sum ${quote(`${dest}/repo.gpg`)} && stat -c '%a %U %G' ${quote(`${dest}/repo.gpg`)} && ls -A ${quote(dest)}`);
+    const st = await t.exec(
+      `sha256sum ${quote(`${dest}/repo.gpg`)} && stat -c '%a %U %G' ${quote(`${dest}/repo.gpg`)} && ls -A ${quote(dest)}`,
+    );
     expect(st.stdout).toBe(`${sha(dearmored)}  ${dest}/repo.gpg\n644 root root\nrepo.gpg\n`);
     expect(existsSync(dest)).toBe(false); // h7's /etc/app is its own
     expect(readFileSync(join(localDest, 'repo.gpg')).equals(dearmored)).toBe(true);

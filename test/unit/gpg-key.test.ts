@@ -3,7 +3,17 @@
  * dearmored bytes compared with `gpg --dearmor`'s, fingerprints with `gpg --fingerprint`'s.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crc24, dearmor, fingerprint, inspectKey, isArmored, normalizeFingerprint, normalizeSha256, packets, urlProblem } from '../../src/actions/gpg-key.js';
+import {
+  crc24,
+  dearmor,
+  fingerprint,
+  inspectKey,
+  isArmored,
+  normalizeFingerprint,
+  normalizeSha256,
+  packets,
+  urlProblem,
+} from '../../src/actions/gpg-key.js';
 import { type GpgHome, gpgHome } from '../helpers/gpg.js';
 
 let g: GpgHome;
@@ -49,7 +59,11 @@ describe('dearmor', () => {
   });
 
   it('accepts armor without a checksum line (RFC 9580 allows it)', () => {
-    const noSum = armoredA.toString().split('\n').filter((l) => !/^=.{4}$/.test(l)).join('\n');
+    const noSum = armoredA
+      .toString()
+      .split('\n')
+      .filter((l) => !/^=.{4}$/.test(l))
+      .join('\n');
     expect(dearmor(noSum).equals(binaryA)).toBe(true);
   });
 
@@ -74,10 +88,14 @@ describe('inspectKey and fingerprints', () => {
     expect(inspectKey(armoredA).binary.equals(binaryA)).toBe(true);
     expect(isArmored(binaryA)).toBe(false);
     const both = g.gpg(['--armor', '--export', fprA, fprB]);
-    expect(inspectKey(both).keys.map((k) => k.fingerprint).sort()).toEqual([fprA, fprB].sort());
+    expect(
+      inspectKey(both)
+        .keys.map((k) => k.fingerprint)
+        .sort(),
+    ).toEqual([fprA, fprB].sort());
   });
 
-  it('v6: the RFC 9580 sample certificate\'s primary key (fingerprint CB186C4F…)', () => {
+  it("v6: the RFC 9580 sample certificate's primary key (fingerprint CB186C4F…)", () => {
     // The public-key packet body of RFC 9580 Appendix A.3 (Ed25519, created 2022-11-30).
     const body = Buffer.from('BmOHf+MbAAAAIPlNp7tI1gph5WdwamWH0DMZmbudiRoIJC6thFQ9+JWj', 'base64');
     expect(fingerprint(body)).toEqual({ version: 6, fingerprint: 'CB186C4F0609A697E4D52DFA6C722B0C1F1E27C18A56708F6525EC27BAD9ACC9' });
@@ -100,8 +118,12 @@ describe('inspectKey and fingerprints', () => {
 
 describe('pins and URLs', () => {
   it('fingerprints: spaces, lower case and 0x allowed; key ids refused', () => {
-    expect(normalizeFingerprint('e493 e0c2 734e 790b 76a3  2186 7118 0fde 68fe 4b3e')).toEqual({ fingerprint: 'E493E0C2734E790B76A3218671180FDE68FE4B3E' });
-    expect(normalizeFingerprint('0x71180FDE68FE4B3E')).toMatchObject({ error: expect.stringMatching(/16 hex digits.*key id is not enough/) });
+    expect(normalizeFingerprint('e493 e0c2 734e 790b 76a3  2186 7118 0fde 68fe 4b3e')).toEqual({
+      fingerprint: 'E493E0C2734E790B76A3218671180FDE68FE4B3E',
+    });
+    expect(normalizeFingerprint('0x71180FDE68FE4B3E')).toMatchObject({
+      error: expect.stringMatching(/16 hex digits.*key id is not enough/),
+    });
     expect(normalizeFingerprint('XYZ')).toMatchObject({ error: expect.stringMatching(/not hexadecimal/) });
     expect(normalizeSha256(`sha256:${'A'.repeat(64)}`)).toEqual({ sha256: 'a'.repeat(64) });
     expect(normalizeSha256('abc')).toMatchObject({ error: expect.stringMatching(/not 64 hex digits/) });
