@@ -189,7 +189,7 @@ export const gpgAction: ActionModule<GpgEntry> = {
     const { deliver } = fileCommands(e, '<sha256 of the verified key>');
     return [
       `${e.src} -> ${e.dst} mode ${octal(e.mode)}${ownText(e)}`,
-      `downloaded once per run on the orchestrator: https only (TLS 1.2 or newer, certificate verified), at most ${MAX_REDIRECTS} redirects and each to https:// only, timeout ${formatDuration(e.timeoutMs)}, at most ${MAX_KEY_BYTES} bytes; it must be an OpenPGP public key`,
+      `downloaded once per run on the orchestrator: https only (TLS 1.2 or newer, certificate verified), at most ${MAX_REDIRECTS} redirects and each to https:// only, timeout ${formatDuration(e.timeoutMs)}, at most ${MAX_KEY_BYTES / 1024 / 1024} MiB; it must be an OpenPGP public key`,
       pinText(e),
       e.dearmor
         ? 'dearmor: ASCII armor converted to a binary keyring on the orchestrator (a binary download is delivered as is)'
