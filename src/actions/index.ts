@@ -5,6 +5,7 @@
  * schemas/hadesfile.schema.json; the entry union below and the dispatch follow from the list.
  */
 import { copyAction } from './copy.js';
+import { gpgAction } from './gpg.js';
 import { healthAction } from './health.js';
 import { mkdirAction } from './mkdir.js';
 import { promoteAction } from './promote.js';
@@ -16,7 +17,7 @@ import type { ActionModule, ActionOutcome, ActionRuntime, BaseEntry, PlanContext
 import { waitAction } from './wait.js';
 
 /** Registration order is the order kinds are listed in messages and the schema. */
-export const ACTIONS = [runAction, mkdirAction, copyAction, templateAction, waitAction, pushAction, pullAction, promoteAction, healthAction] as const;
+export const ACTIONS = [runAction, mkdirAction, copyAction, templateAction, waitAction, pushAction, pullAction, promoteAction, healthAction, gpgAction] as const;
 
 type EntryOf<M> = M extends ActionModule<infer E> ? E : never;
 /** Every planned action entry, as the registered modules declare them. */
