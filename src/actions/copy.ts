@@ -2,7 +2,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { FileEntry } from './deliver.js';
 import { deliverFile, describeFile, planFileEntry } from './deliver.js';
-import { absolutePath, checkArtifactRef, modeField, ownership } from './fields.js';
+import { absolutePath, checkArtifactRef, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import type { ActionModule, PlanContext } from './types.js';
 
 interface CopySpec {
@@ -68,15 +68,7 @@ export const copyAction: ActionModule<FileEntry> = {
         type: "string",
         minLength: 1
       },
-      mode: {
-        $ref: "#/definitions/mode"
-      },
-      owner: {
-        $ref: "#/definitions/account"
-      },
-      group: {
-        $ref: "#/definitions/account"
-      }
+      ...FILE_ATTRS_SCHEMA
     }
   },
   plan(spec, ctx) {

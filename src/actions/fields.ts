@@ -4,6 +4,13 @@ import { parseModeToken } from '../config/mode.js';
 import { didYouMean } from '../config/suggest.js';
 import type { PlanContext } from './types.js';
 
+/** The schema of the file attributes every writing action takes (mode, owner, group), in that order. */
+export const FILE_ATTRS_SCHEMA = {
+  mode: { $ref: '#/definitions/mode' },
+  owner: { $ref: '#/definitions/account' },
+  group: { $ref: '#/definitions/account' },
+} as const;
+
 /** An absolute path on the host, `${VAR}`-expanded and checked. */
 export function absolutePath(ctx: PlanContext, raw: unknown, field: string): string | undefined {
   if (typeof raw !== 'string' || raw === '') {

@@ -11,7 +11,7 @@ import { durationField, formatDuration } from '../config/duration.js';
 import { octal } from '../shell/command.js';
 import { tempPathFor } from '../shell/delivery.js';
 import { deliverBytes, fileCommands, sha256Hex } from './deliver.js';
-import { absolutePath, modeField, ownership } from './fields.js';
+import { absolutePath, modeField, ownership, FILE_ATTRS_SCHEMA } from './fields.js';
 import { DownloadError, downloadOnce, MAX_KEY_BYTES, MAX_REDIRECTS } from './gpg-fetch.js';
 import { inspectKey, type KeyInfo, normalizeFingerprint, normalizeSha256, urlProblem } from './gpg-key.js';
 import { ownText } from './mkdir.js';
@@ -124,9 +124,7 @@ export const gpgAction: ActionModule<GpgEntry> = {
     properties: {
       src: { description: 'https:// URL of the key (ASCII-armored or binary).', type: 'string', minLength: 1 },
       path: { description: 'Absolute destination path on the host.', type: 'string', minLength: 1 },
-      mode: { $ref: '#/definitions/mode' },
-      owner: { $ref: '#/definitions/account' },
-      group: { $ref: '#/definitions/account' },
+      ...FILE_ATTRS_SCHEMA,
       dearmor: { description: 'Convert ASCII armor to a binary keyring (as gpg --dearmor), on the orchestrator.', type: 'boolean' },
       fingerprint: {
         description: 'Pin: the primary-key fingerprint(s) the download must hold (exactly these primary keys).',

@@ -2,7 +2,7 @@
 import { octal } from '../shell/command.js';
 import { mkdirCommand } from '../shell/delivery.js';
 import { execQuiet } from './exec.js';
-import { absolutePath, modeField, ownership } from './fields.js';
+import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import type { ActionModule, BaseEntry } from './types.js';
 
 export interface MkdirEntry extends BaseEntry {
@@ -30,15 +30,7 @@ export const mkdirAction: ActionModule<MkdirEntry> = {
         type: "string",
         minLength: 1
       },
-      mode: {
-        $ref: "#/definitions/mode"
-      },
-      owner: {
-        $ref: "#/definitions/account"
-      },
-      group: {
-        $ref: "#/definitions/account"
-      }
+      ...FILE_ATTRS_SCHEMA
     }
   },
   plan(spec, ctx) {

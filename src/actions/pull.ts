@@ -11,7 +11,7 @@ import { octal } from '../shell/command.js';
 import { dirCheckCommand, dirWriteCommand, tempPathFor } from '../shell/delivery.js';
 import { deliverBytes, fileCommands } from './deliver.js';
 import { execQuiet } from './exec.js';
-import { absolutePath, modeField, ownership } from './fields.js';
+import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import { ownText } from './mkdir.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
@@ -87,15 +87,7 @@ export const pullAction: ActionModule<PullEntry> = {
         type: "string",
         minLength: 1
       },
-      mode: {
-        $ref: "#/definitions/mode"
-      },
-      owner: {
-        $ref: "#/definitions/account"
-      },
-      group: {
-        $ref: "#/definitions/account"
-      },
+      ...FILE_ATTRS_SCHEMA,
       extract: {
         description: "Unpack a directory artifact into `to` (default: deliver as pushed).",
         type: "boolean"

@@ -10,7 +10,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Environment } from 'nunjucks';
 import type { FileEntry } from './deliver.js';
 import { deliverFile, describeFile, planFileEntry, sha256Hex } from './deliver.js';
-import { absolutePath, modeField, ownership } from './fields.js';
+import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import { executeGoTemplate, type GoTemplate, GoStruct, GoTemplateError, type GoValue, parseGoTemplate } from './gotemplate.js';
 import { detectSyntax, lineCol, type Syntax } from './template-syntax.js';
 import type { ActionModule, PlanContext } from './types.js';
@@ -159,15 +159,7 @@ export const templateAction: ActionModule<FileEntry> = {
         type: "string",
         minLength: 1
       },
-      mode: {
-        $ref: "#/definitions/mode"
-      },
-      owner: {
-        $ref: "#/definitions/account"
-      },
-      group: {
-        $ref: "#/definitions/account"
-      },
+      ...FILE_ATTRS_SCHEMA,
       vars: {
         description: "Extra template variables.",
         type: "object"
