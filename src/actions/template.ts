@@ -101,6 +101,7 @@ export function renderTemplate(text: string, path: string, context: Record<strin
 
 export const templateAction: ActionModule<FileEntry> = {
   kind: 'template',
+  retryable: true,
   schema: {
     title: "template",
     description: "Render a local template (src, relative to this file) with the step's env and vars, and write it to the host.",

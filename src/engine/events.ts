@@ -12,6 +12,7 @@ export type EventType =
   | 'host.end'
   | 'action.start'
   | 'action.output'
+  | 'action.retry'
   | 'action.end'
   | 'gate.wait'
   | 'run.stopping'
@@ -30,6 +31,8 @@ export interface ActionSummary {
   durationMs: number;
   exitCode?: number | null;
   error?: string;
+  /** How many attempts it took (present when the action has retries). */
+  attempts?: number;
 }
 
 export interface HostSummary {
@@ -72,6 +75,11 @@ export interface HadesEvent {
   stream?: 'stdout' | 'stderr';
   data?: string; // one line of output (no trailing newline)
   message?: string;
+  /** action.retry: the attempt that failed, of how many; action.end: attempts taken (with retries). */
+  attempt?: number;
+  attempts?: number;
+  /** action.retry: the pause before the next attempt. */
+  delayMs?: number;
   /** action.start: what will run, as dry-run shows it (exact commands). */
   command?: string;
   hosts?: string[]; // batch.start / step.start

@@ -28,6 +28,7 @@ import type { KnownHostEntry } from './known-hosts.js';
 import type { ExecOptions, ExecResult } from '../types.js';
 import { type Release, Semaphore } from '../semaphore.js';
 import { TransportError } from '../types.js';
+import { killGroupCommand } from '../shell.js';
 import {
   type ChannelOpenError,
   ChannelRefused,
@@ -36,6 +37,7 @@ import {
   isOpen,
   openSession,
   openTunnel,
+  KILL_GRACE_MS,
   runCommand,
 } from './channel.js';
 import { type Credentials, loadCredentials } from './credentials.js';
@@ -297,6 +299,12 @@ export class SshConnection {
       sock: () => this.sock,
       up: () => this.state === 'ready',
       running: this.running,
+      // A command of its own on this connection (not aborted by the caller's signal).
+      killGroup: (pgid) =>
+        this.exec(killGroupCommand(pgid, KILL_GRACE_MS)).then(
+          () => undefined,
+          () => undefined,
+        ),
     });
   }
 
