@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 import { TransportError } from './types.js';
+import { killGroupCommand } from './shell.js';
 import { Tail } from './tail.js';
 
 const DEFAULT_CAPTURE = 1 << 20;
@@ -72,6 +73,9 @@ export class LocalTransport implements Transport {
       const onAbort = () => {
         killGroup('SIGTERM');
         killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+        // Members that became another user through sudo: killed as that user too (sudo
+        // relays SIGTERM to its child only, and Hades may not signal them itself).
+        if (opts.become && child.pid) spawn('/bin/sh', ['-c', killGroupCommand(child.pid, KILL_GRACE_MS, opts.become)], { stdio: 'ignore', env: localBaseEnv() }).on('error', () => undefined);
       };
       const groupGone = (): boolean => {
         try {

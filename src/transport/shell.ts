@@ -94,9 +94,17 @@ export function announcedWireCommand(command: string): string {
  * Kills process group `pgid`: SIGTERM, then SIGKILL to whatever is left after `graceMs`
  * (polled every 100 ms, so a group that obeys TERM ends the command at once).
  */
-export function killGroupCommand(pgid: number, graceMs: number): string {
+export function killGroupCommand(pgid: number, graceMs: number, become?: string): string {
   if (!Number.isInteger(pgid) || pgid <= 1) throw new Error(`invalid process group ${pgid}`);
   const polls = Math.max(1, Math.ceil(graceMs / 100));
+  const kill = killLoop(pgid, polls);
+  // A command run through sudo has members of that user in the group, which the SSH user
+  // may not signal (sudo relays SIGTERM to its child only): kill as that user first, then
+  // what is left of the SSH user's own (the session leader).
+  return become ? `${becomeWrap(kill, become)} </dev/null 2>/dev/null; ${kill}` : kill;
+}
+
+function killLoop(pgid: number, polls: number): string {
   // `kill -SIG -PGID` (no `--`, no `-s`): the one form dash, bash and busybox all read as a group.
   return `kill -TERM -${pgid} 2>/dev/null || exit 0; i=0; while kill -0 -${pgid} 2>/dev/null; do if [ $i -ge ${polls} ]; then kill -KILL -${pgid} 2>/dev/null; exit 0; fi; sleep 0.1; i=$((i+1)); done`;
 }

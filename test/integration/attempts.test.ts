@@ -92,6 +92,36 @@ plans:
     expect(hostProcs().filter((c) => !c.endsWith(' startups'))).toEqual([]);
   });
 
+  it('with become (sudo to root): the root members of the group are killed too', async () => {
+    setup(`jobs:
+  j:
+    become: true
+    actions:
+      - timeout: 1s
+        run: |
+          sleep 4721 &
+          sleep 4722
+plans:
+  p:
+    steps:
+      - { name: s, job: j, targets: h }
+`);
+    writeFileSync(join(dir, 'hadesfile.yaml'), readFileSync(join(dir, 'hadesfile.yaml'), 'utf8').replace(`user: ${lab.user},`, `user: ${lab.sudoUser},`));
+    const mine = (ps: string[]) => ps.filter((c) => /^sleep 472[12]$/.test(c)).sort();
+    const { done } = startCli(['plan', 'p', '--output', 'json'], { cwd: dir, env });
+    let seen: string[] = [];
+    for (let i = 0; i < 200 && seen.length < 2; i++) {
+      seen = mine(hostProcs());
+      if (seen.length < 2) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(seen).toEqual(['sleep 4721', 'sleep 4722']);
+    const r = await done;
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(jsonEvents(r.stdout).find((e) => e.type === 'action.end')?.message).toBe('timed out after 1s');
+    expect(mine(hostProcs())).toEqual([]);
+    expect(hostProcs().filter((c) => !c.endsWith(' startups'))).toEqual([]);
+  });
+
   it('a timed-out copy is killed mid-transfer and leaves no temp file on the host', async () => {
     const src = join(mkdtempSync(join(tmpdir(), 'hades-attempts-big-')), 'blob');
     writeFileSync(src, Buffer.alloc(64 * 1024 * 1024, 1));

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { delayBefore, describeAttempts } from '../../src/config/attempts.js';
-import { announcedWireCommand, killGroupCommand, wireCommand } from '../../src/transport/shell.js';
+import { announcedWireCommand, killGroupCommand, quote, wireCommand } from '../../src/transport/shell.js';
 import { PgidLine } from '../../src/transport/ssh/channel.js';
 
 describe('retry delays', () => {
@@ -74,6 +74,9 @@ describe('process group of an SSH command', () => {
       'kill -TERM -4242 2>/dev/null || exit 0; i=0; while kill -0 -4242 2>/dev/null; do if [ $i -ge 20 ]; then kill -KILL -4242 2>/dev/null; exit 0; fi; sleep 0.1; i=$((i+1)); done',
     );
     expect(() => killGroupCommand(1, 2000)).toThrow(/invalid process group/);
+    // With become: first as that user (through sudo -n), then as the SSH user.
+    const plain = killGroupCommand(4242, 2000);
+    expect(killGroupCommand(4242, 2000, 'app')).toBe(`sudo -n -u app -- sh -c ${quote(plain)} </dev/null 2>/dev/null; ${plain}`);
   });
 
   it('the kill command kills a real group, a member that ignores SIGTERM included', () => {

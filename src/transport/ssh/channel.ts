@@ -154,7 +154,7 @@ export interface CommandHost {
   /** The running commands, failed all at once when the connection goes. */
   running: Set<Running>;
   /** Kills a command's process group on the host (SIGTERM, SIGKILL after KILL_GRACE_MS) with a second command. */
-  killGroup(pgid: number): Promise<void>;
+  killGroup(pgid: number, become: string | undefined): Promise<void>;
 }
 
 export interface Running {
@@ -188,7 +188,7 @@ export function runCommand(open: () => Promise<ClientChannel>, command: string, 
     // outlive the leader when they ignore SIGTERM or the leader exits first.
     const killGroup = () => {
       if (!aborted || pgid === undefined || killed) return;
-      killed = host.killGroup(pgid);
+      killed = host.killGroup(pgid, opts.become);
     };
     const entry: Running = { fail: (e) => finish(e) };
     const stdinSrc = opts.stdin;

@@ -300,8 +300,8 @@ export class SshConnection {
       up: () => this.state === 'ready',
       running: this.running,
       // A command of its own on this connection (not aborted by the caller's signal).
-      killGroup: (pgid) =>
-        this.exec(killGroupCommand(pgid, KILL_GRACE_MS)).then(
+      killGroup: (pgid, become) =>
+        this.exec(killGroupCommand(pgid, KILL_GRACE_MS, become)).then(
           () => undefined,
           () => undefined,
         ),
