@@ -36,6 +36,7 @@ export function localSource(ctx: PlanContext, s: { src?: string; artifact?: stri
 
 export const copyAction: ActionModule<FileEntry> = {
   kind: 'copy',
+  retryable: true,
   check(c) {
     if (c.has('src') && c.has('artifact')) {
       c.error('copy has both src and artifact', c.pos('artifact'), "copy takes one source: a local file (src) or one of the job's artifacts (artifact)");

@@ -111,6 +111,7 @@ export async function deliverStream(rt: ActionRuntime, command: string, what: st
   try {
     res = await rt.transport.exec(command, {
       signal: rt.signal,
+      ...(become ? { become } : {}),
       stdin: input,
       onStdout: (chunk) => {
         if (answer !== undefined) return;

@@ -22,6 +22,7 @@ export function lastLine(s: string): string {
 export async function execStreaming(rt: ActionRuntime, command: string, what: string, become?: string, opts: ExecOptions = {}): Promise<ExecResult> {
   const res = await rt.transport.exec(command, {
     signal: rt.signal,
+    ...(become ? { become } : {}),
     onStdout: (c) => rt.output('stdout', c),
     onStderr: (c) => rt.output('stderr', c),
     ...opts,
@@ -36,7 +37,7 @@ export async function execStreaming(rt: ActionRuntime, command: string, what: st
 
 /** Runs a generated (quiet) command; stderr becomes the error message on failure. */
 export async function execQuiet(rt: ActionRuntime, command: string, what: string, become?: string, opts: ExecOptions = {}): Promise<ExecResult> {
-  const res = await rt.transport.exec(command, { signal: rt.signal, ...opts });
+  const res = await rt.transport.exec(command, { signal: rt.signal, ...(become ? { become } : {}), ...opts });
   if (res.exitCode !== 0) {
     const why = explainFailure(res, become) ?? (lastLine(res.stderr) || `exit code ${res.exitCode ?? res.signal}`);
     throw new ActionFailure(`${what}: ${why}`, res.exitCode);

@@ -4,6 +4,7 @@
  * nothing else. The build (scripts/build-schema.mjs) puts its schema fragment into
  * schemas/hadesfile.schema.json; the entry union below and the dispatch follow from the list.
  */
+import { describeAttempts } from '../config/attempts.js';
 import { copyAction } from './copy.js';
 import { gpgAction } from './gpg.js';
 import { healthAction } from './health.js';
@@ -47,7 +48,9 @@ export function planAction(kind: string, spec: unknown, ctx: PlanContext): Actio
 
 /** The dry-run lines of an entry (also the command shown by action.start events). */
 export function describeAction(entry: ActionEntry): string[] {
-  return moduleOf(entry).describe(entry);
+  const lines = moduleOf(entry).describe(entry);
+  const attempts = describeAttempts(entry.timeoutMs, entry.retry);
+  return attempts ? [...lines, attempts] : lines;
 }
 
 export function executeAction(entry: ActionEntry, rt: ActionRuntime): Promise<ActionOutcome> {

@@ -4,7 +4,7 @@
  * refused when the destination tag holds other content. Runs on the orchestrator.
  */
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
-import { digestEnv, refField, registryField } from './registry-fields.js';
+import { digestEnv, ORCHESTRATOR_NO_TIMEOUT, refField, registryField } from './registry-fields.js';
 
 export interface PromoteEntry extends BaseEntry {
   kind: 'promote';
@@ -17,6 +17,8 @@ export interface PromoteEntry extends BaseEntry {
 
 export const promoteAction: ActionModule<PromoteEntry> = {
   kind: 'promote',
+  retryable: true,
+  noTimeout: ORCHESTRATOR_NO_TIMEOUT,
   schema: {
     title: "promote",
     description: "Copy name:tag from one registry to another by digest (runs once, on the orchestrator).",

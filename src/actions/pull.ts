@@ -47,6 +47,7 @@ interface PullSpec {
 
 export const pullAction: ActionModule<PullEntry> = {
   kind: 'pull',
+  retryable: true,
   check(c) {
     if (c.has('tag') && c.has('digest')) c.error('pull has both tag and digest', c.pos('digest'), 'pull one reference: a tag or a digest');
     else if (!c.has('tag') && !c.has('digest')) c.error('pull needs tag or digest', c.pos(), 'add tag: (e.g. ${VERSION}) or digest: sha256:...');

@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
-import { digestEnv, refField, registryField } from './registry-fields.js';
+import { digestEnv, ORCHESTRATOR_NO_TIMEOUT, refField, registryField } from './registry-fields.js';
 import { checkArtifactRef } from './fields.js';
 
 export interface PushEntry extends BaseEntry {
@@ -33,6 +33,8 @@ interface PushSpec {
 
 export const pushAction: ActionModule<PushEntry> = {
   kind: 'push',
+  retryable: true,
+  noTimeout: ORCHESTRATOR_NO_TIMEOUT,
   check: checkArtifactRef,
   schema: {
     title: "push",

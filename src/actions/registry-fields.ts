@@ -2,6 +2,12 @@
 import { validateDigest, validateName, validateTag } from '../registry/reference.js';
 import type { PlanContext } from './types.js';
 
+/** push/promote run in the orchestrator's own process (registry calls), which a timeout cannot kill mid-way. */
+export const ORCHESTRATOR_NO_TIMEOUT = {
+  why: 'it runs in the orchestrator, where a timeout could not stop it mid-way',
+  hint: 'remove timeout; OCI registry calls are bounded by HADES_OCI_TIMEOUT and HADES_OCI_TRANSFER_TIMEOUT',
+};
+
 export function refField(ctx: PlanContext, raw: unknown, field: string, kind: 'name' | 'tag' | 'digest'): string | undefined {
   if (raw === undefined || raw === null) return undefined;
   const v = ctx.expand(String(raw), field);

@@ -11,6 +11,7 @@ export interface RunEntry extends BaseEntry {
 
 export const runAction: ActionModule<RunEntry> = {
   kind: 'run',
+  retryable: true,
   schema: {
     description: "A shell command run by sh -c on the host; it expands $VAR itself.",
     type: "string",

@@ -139,6 +139,7 @@ function goVars(v: unknown, path: string, bad: string[]): GoValue {
 
 export const templateAction: ActionModule<FileEntry> = {
   kind: 'template',
+  retryable: true,
   schema: {
     title: "template",
     description: "Render a local template (src, relative to this file) with the step's env and vars, and write it to the host.",

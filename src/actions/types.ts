@@ -6,6 +6,7 @@
  *  - run(): executes the entry against a transport (never schedules, never reports directly).
  */
 import type { ActionCheck } from '../config/action-kinds.js';
+import type { RetryPolicy } from '../config/attempts.js';
 import type { ActionSpec, HostSpec, JobSpec } from '../config/model.js';
 import type { Problem, Problems, Position } from '../errors.js';
 import type { Transport } from '../transport/types.js';
@@ -26,6 +27,10 @@ export interface BaseEntry {
   title: string;
   become?: string;
   pos: Position;
+  /** Each attempt is killed on the host after this long (the action's `timeout`, else the job's or plan's `default_timeout`). */
+  timeoutMs?: number;
+  /** `retries: N` (+ delay, backoff): a failed attempt is tried again, up to `attempts` in all. */
+  retry?: RetryPolicy;
 }
 
 /** What an action sees of the planned host it runs on. */
@@ -142,6 +147,10 @@ export interface ActionModule<E extends BaseEntry = BaseEntry> {
   schema: Record<string, unknown>;
   /** Once per step on the orchestrator (not once per host) when a job holds this kind. */
   runsOnOrchestrator?: boolean;
+  /** Takes `retries`/`delay`/`backoff` (the engine's action loop retries a failed attempt). */
+  retryable?: boolean;
+  /** Why the action-level `timeout` does not apply (a gate has its own): it is refused, and `default_timeout` skips the kind. */
+  noTimeout?: { why: string; hint: string };
   /** Checks of the value as written that need only the file (the loader runs them). */
   check?(c: ActionCheck): void;
   plan(spec: unknown, ctx: PlanContext): E | undefined;

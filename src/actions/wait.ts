@@ -16,6 +16,7 @@ export interface WaitEntry extends BaseEntry {
 
 export const waitAction: ActionModule<WaitEntry> = {
   kind: 'wait',
+  noTimeout: { why: 'a gate has its own timeout', hint: 'write wait: {message: …, timeout: 30m} (how long the gate waits for an answer)' },
   check(c) {
     if (c.has('duration') && (c.has('message') || c.has('timeout'))) {
       c.error(

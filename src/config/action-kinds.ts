@@ -24,6 +24,10 @@ export interface ActionKindRules {
   kind: string;
   /** The kind's value has a file mode (0644), parsed from its source token by the loader. */
   hasMode: boolean;
+  /** The kind takes `retries`/`delay`/`backoff` (see ./attempts.ts). */
+  retryable: boolean;
+  /** Why the kind takes no action-level `timeout` (a gate has its own), with a hint. */
+  noTimeout?: { why: string; hint: string };
   check?(c: ActionCheck): void;
 }
 
@@ -31,11 +35,13 @@ export interface ActionKindRules {
 export type ActionKindTable = ReadonlyMap<string, ActionKindRules>;
 
 /** The table for a list of action modules: `hasMode` from each kind's schema fragment. */
-export function kindTable(kinds: readonly { kind: string; schema: Record<string, unknown>; check?(c: ActionCheck): void }[]): ActionKindTable {
+export function kindTable(
+  kinds: readonly { kind: string; schema: Record<string, unknown>; retryable?: boolean; noTimeout?: { why: string; hint: string }; check?(c: ActionCheck): void }[],
+): ActionKindTable {
   return new Map(
     kinds.map((k) => {
       const props = k.schema.properties as Record<string, unknown> | undefined;
-      return [k.kind, { kind: k.kind, hasMode: !!props && 'mode' in props, ...(k.check ? { check: k.check } : {}) }];
+      return [k.kind, { kind: k.kind, hasMode: !!props && 'mode' in props, retryable: k.retryable === true, ...(k.noTimeout ? { noTimeout: k.noTimeout } : {}), ...(k.check ? { check: k.check } : {}) }];
     }),
   );
 }

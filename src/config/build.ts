@@ -12,6 +12,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { Position, Problem } from '../errors.js';
 import type { ActionKindTable } from './action-kinds.js';
 import { ENV_NAME } from '../shell/command.js';
+import { ATTEMPT_FIELDS, positiveDuration, readAttemptFields } from './attempts.js';
 import { parseDuration } from './duration.js';
 import { parseModeToken } from './mode.js';
 import {
@@ -256,6 +257,8 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
       const job: JobSpec = { name, local: j.local === true, artifacts: {}, actions: [], baseDir: f.dir, pos: loc.keyPos(jp) };
       if (isObj(j.guard) && str(j.guard.if)) job.guard = { if: j.guard.if as string, pos: loc.keyPos([...jp, 'guard']) };
       setBecome(job, j.become, [...jp, 'become']);
+      const jt = positiveDuration(j.default_timeout, 'default_timeout', loc.valuePos([...jp, 'default_timeout']), add);
+      if (jt !== undefined) job.defaultTimeoutMs = jt;
       if (isObj(j.env)) {
         const env: Record<string, EnvContractVar> = {};
         for (const [k, v] of Object.entries(j.env)) {
@@ -293,7 +296,7 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
     if (!isObj(item)) return undefined;
     const keys = Object.keys(item);
     const present = keys.filter((k) => (ACTION_KINDS as readonly string[]).includes(k));
-    const unknown = keys.filter((k) => !present.includes(k) && k !== 'name' && k !== 'become');
+    const unknown = keys.filter((k) => !present.includes(k) && k !== 'name' && k !== 'become' && !(ATTEMPT_FIELDS as readonly string[]).includes(k));
     const place = describe(path, data);
     if (present.length === 0) {
       if (unknown.length === 0) add(`${place} has no action`, loc.valuePos(path), `add exactly one of: ${ACTION_KINDS.join(', ')}`);
@@ -337,6 +340,8 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
     const a: ActionSpec = { kind, spec, index, pos: kindPos, fieldPos };
     if (str(item.name)) a.name = item.name as string;
     setBecome(a, item.become, [...path, 'become']);
+    const retryable = [...kinds.values()].filter((k) => k.retryable).map((k) => k.kind);
+    Object.assign(a, readAttemptFields(item, kind, rules, retryable, (k) => loc.keyPos([...path, k]), (k) => loc.valuePos([...path, k]), add));
     return a;
   }
 
@@ -346,6 +351,8 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
       if (!isObj(pl)) continue;
       const pp: Path = ['plans', name];
       const plan: PlanSpec = { name, ...envMap([...pp, 'env'], pl.env), steps: [], pos: loc.keyPos(pp) };
+      const pt = positiveDuration(pl.default_timeout, 'default_timeout', loc.valuePos([...pp, 'default_timeout']), add);
+      if (pt !== undefined) plan.defaultTimeoutMs = pt;
       const decl: PlanDecl = { plan, steps: [], file: f };
       const seen = new Map<string, Position>();
       if (Array.isArray(pl.steps)) {

@@ -5,6 +5,7 @@
  * stages (env contracts, planning) can report `file:line:col` too.
  */
 import type { Position } from '../errors.js';
+import type { RetryPolicy } from './attempts.js';
 
 /** A file mode already checked and parsed from its source token (0644, "0644", 0o644). */
 export type Mode = number;
@@ -42,6 +43,10 @@ export interface ActionSpec {
   /** The action's value as written (string for run, object for the others), unexpanded. */
   spec: unknown;
   become?: Become;
+  /** `timeout:` (ms): each attempt is killed on the host after this long. */
+  timeoutMs?: number;
+  /** `retries:` (+ `delay:`, `backoff:`); absent: one attempt. */
+  retry?: RetryPolicy;
   index: number;
   pos: Position;
   /** Positions of the action's fields (e.g. "mode", "path") for precise errors later. */
@@ -57,6 +62,8 @@ export interface JobSpec {
   artifacts: Record<string, { path: string; pos: Position }>; // absolute paths
   actions: ActionSpec[];
   become?: Become;
+  /** `default_timeout:` (ms) for the job's actions that set no `timeout` (not gates). */
+  defaultTimeoutMs?: number;
   /** Directory of the declaring file: relative `src:` paths resolve against it. */
   baseDir: string;
   pos: Position;
@@ -85,6 +92,8 @@ export interface PlanSpec {
   env: Record<string, string>;
   envPos: Record<string, Position>;
   steps: StepSpec[];
+  /** `default_timeout:` (ms) for the plan's actions whose action and job set none. */
+  defaultTimeoutMs?: number;
   pos: Position;
 }
 

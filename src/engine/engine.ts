@@ -11,10 +11,11 @@ import { setMaxListeners } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import type { Redactor } from '../env/secrets.js';
 import { ActionFailure, GateDeclined, type ActionRuntime, type ArtifactAccess, type Gatekeeper, type SourceFiles } from '../actions/types.js';
-import { describeAction, executeAction } from '../actions/index.js';
+import { describeAction } from '../actions/index.js';
 import type { PlannedHost, PlannedStep, RunPlan } from '../plan/types.js';
 import { envScript } from '../shell/command.js';
 import type { Transport } from '../transport/types.js';
+import { AttemptsFailed, runAttempts } from './attempts.js';
 import type { RunControl } from './control.js';
 import type { ActionSummary, Emit, HadesEvent, HostSummary, RunStatus, RunSummary, StepSummary } from './events.js';
 import { EXIT } from '../errors.js';
@@ -144,23 +145,36 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         attempt: (r) => emit({ type: 'action.attempt', ...a, attempt: r.attempt, status: r.ok ? 'ok' : 'failed', message: r.message, durationMs: r.durationMs }),
       };
       const ta = Date.now();
+      const flush = () => {
+        splitters.stdout.flush();
+        splitters.stderr.flush();
+      };
+      const onRetry: Parameters<typeof runAttempts>[2]['onRetry'] = (f) => {
+        flush();
+        const why = errorMessage(f.error);
+        emit({ type: 'action.retry', ...a, attempt: f.attempt, attempts: f.attempts, delayMs: f.delayMs, message: why, ...(f.exitCode !== undefined ? { exitCode: f.exitCode } : {}) });
+      };
       try {
-        const out = await executeAction(entry, rt);
+        const { outcome: out, attempts } = await runAttempts(entry, rt, { control, onRetry });
         if (out.env) Object.assign(env, out.env);
-        splitters.stdout.flush();
-        splitters.stderr.flush();
+        flush();
         const durationMs = Date.now() - ta;
-        actions.push({ index: entry.index, title: entry.title, kind: entry.kind, status: out.status, durationMs });
-        emit({ type: 'action.end', ...a, status: out.status, durationMs, ...(out.detail ? { message: out.detail } : {}) });
-      } catch (e) {
-        splitters.stdout.flush();
-        splitters.stderr.flush();
+        const tries = entry.retry ? { attempts } : {};
+        const detail = [out.detail, attempts > 1 ? `${out.status} after ${attempts} attempts` : undefined].filter(Boolean).join('; ');
+        actions.push({ index: entry.index, title: entry.title, kind: entry.kind, status: out.status, durationMs, ...tries });
+        emit({ type: 'action.end', ...a, status: out.status, durationMs, ...(detail ? { message: detail } : {}), ...tries });
+      } catch (thrown) {
+        flush();
+        const e = thrown instanceof AttemptsFailed ? thrown.error : thrown;
+        const attempts = thrown instanceof AttemptsFailed ? thrown.attempts : 1;
+        const tries = entry.retry ? { attempts } : {};
         const durationMs = Date.now() - ta;
         const declined = e instanceof GateDeclined;
-        const msg = control.abortSignal.aborted && !(e instanceof ActionFailure) ? `aborted: ${errorMessage(e)}` : errorMessage(e);
+        const base = control.abortSignal.aborted && !(e instanceof ActionFailure) ? `aborted: ${errorMessage(e)}` : errorMessage(e);
+        const msg = attempts > 1 ? `failed after ${attempts} attempts: ${base}` : base;
         const exitCode = e instanceof ActionFailure ? e.exitCode : undefined;
-        actions.push({ index: entry.index, title: entry.title, kind: entry.kind, status: declined ? 'declined' : 'failed', durationMs, error: msg, ...(exitCode !== undefined ? { exitCode } : {}) });
-        emit({ type: 'action.end', ...a, status: declined ? 'declined' : 'failed', durationMs, message: msg, ...(exitCode !== undefined ? { exitCode } : {}) });
+        actions.push({ index: entry.index, title: entry.title, kind: entry.kind, status: declined ? 'declined' : 'failed', durationMs, error: msg, ...(exitCode !== undefined ? { exitCode } : {}), ...tries });
+        emit({ type: 'action.end', ...a, status: declined ? 'declined' : 'failed', durationMs, message: msg, ...(exitCode !== undefined ? { exitCode } : {}), ...tries });
         if (declined) halt ??= 'declined';
         else hostFailed();
         return done('failed', msg);

@@ -15,6 +15,7 @@ export type EventType =
   | 'action.start'
   | 'action.output'
   | 'action.attempt'
+  | 'action.retry'
   | 'action.end'
   | 'gate.wait'
   | 'run.stopping'
@@ -34,6 +35,8 @@ export interface ActionSummary {
   durationMs: number;
   exitCode?: number | null;
   error?: string;
+  /** How many attempts it took (present when the action has retries). */
+  attempts?: number;
 }
 
 export interface HostSummary {
@@ -86,8 +89,12 @@ export interface HadesEvent {
   stream?: 'stdout' | 'stderr';
   data?: string; // one line of output (no trailing newline)
   message?: string;
-  /** action.attempt: which attempt (1-based); `status` ok|failed, `message` what was seen. */
+  /** action.attempt: which attempt of a polling action (1-based; `status` ok|failed, `message` what was seen);
+   * action.retry: the attempt that failed, of how many; action.end: attempts taken (with retries). */
   attempt?: number;
+  attempts?: number;
+  /** action.retry: the pause before the next attempt. */
+  delayMs?: number;
   /** action.start: what will run, as dry-run shows it (exact commands). */
   command?: string;
   hosts?: string[]; // batch.start / step.start

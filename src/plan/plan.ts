@@ -58,6 +58,15 @@ export function effectiveBecome(action: Pick<ActionSpec, 'become'> | undefined, 
   return undefined;
 }
 
+/**
+ * The attempt policy an entry runs under: its own `timeout`, else the job's, else the plan's
+ * `default_timeout` (a gate keeps its own timeout and takes neither); `retries` as written.
+ */
+export function withAttempts<E extends ActionEntry>(entry: E, action: ActionSpec, job: JobSpec, plan: PlanSpec): E {
+  const timeoutMs = actionModule(action.kind)?.noTimeout ? undefined : (action.timeoutMs ?? job.defaultTimeoutMs ?? plan.defaultTimeoutMs);
+  return { ...entry, ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(action.retry ? { retry: action.retry } : {}) };
+}
+
 /** Dedupes problems (the same mistake on 2,000 hosts is one error). */
 class DedupProblems extends Problems {
   private readonly seen = new Set<string>();
@@ -130,7 +139,7 @@ export function buildRunPlan(input: PlanInput): RunPlan {
           },
         };
         const entry = planAction(action.kind, action.spec, ctx);
-        if (entry) actions.push(entry);
+        if (entry) actions.push(withAttempts(entry, action, job, plan));
       }
       const guard = job.guard ? { command: job.guard.if, exec: runWithEnv(job.guard.if, effectiveBecome(undefined, job, reason ? undefined : host)) } : undefined;
       return {

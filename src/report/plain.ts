@@ -22,6 +22,8 @@ export function plainLine(e: HadesEvent): string | undefined {
       return `${h} ${e.stream === 'stderr' ? '!' : '|'} ${e.data}`;
     case 'action.attempt':
       return `${h} ~ ${e.action}: attempt ${e.attempt} ${e.status === 'ok' ? 'ok' : 'not yet'}: ${e.message}`;
+    case 'action.retry':
+      return `${h} attempt ${e.attempt}/${e.attempts} of ${e.action} failed${e.exitCode !== undefined ? ` (exit ${e.exitCode ?? 'signal'})` : ''}: ${e.message}; attempt ${(e.attempt ?? 0) + 1}/${e.attempts} ${e.delayMs ? `in ${formatDuration(e.delayMs)}` : 'now'}`;
     case 'action.end':
       return `${h} ${e.status === 'failed' || e.status === 'declined' ? 'FAILED' : e.status} ${e.action} (${formatDuration(e.durationMs ?? 0)})${e.message ? `: ${e.message}` : ''}`;
     case 'gate.wait':

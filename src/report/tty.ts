@@ -177,6 +177,12 @@ export class TtySink implements Sink {
           if (v.task) v.task.output = v.output;
         });
         break;
+      case 'action.retry':
+        set((v) => {
+          v.title = `${e.host}: ${e.action} — ${plainLine(e)!.slice(`[${e.host}] `.length)}`;
+          if (v.task) v.task.title = v.title;
+        });
+        break;
       case 'action.end':
         set((v) => {
           if (e.status === 'failed' || e.status === 'declined') v.title = `${e.host}: ${e.action} — ${e.message}`;

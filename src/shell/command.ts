@@ -80,6 +80,39 @@ export function wireCommand(command: string): string {
   return `exec /bin/sh -c 'set -- "$(printf %b "${enc}_")"; exec /bin/sh -c "\${1%_}"'`;
 }
 
+/** The first line the announcing wire form writes on stderr: `hades-pgid <pid>` (the transport strips it). */
+export const PGID_MARKER = 'hades-pgid';
+
+/**
+ * wireCommand, announcing the command's process group first: sshd makes every session's
+ * command a session leader (setsid), so the pid of that sh — `$$` — is the group's id. The
+ * transport reads the line off stderr, and on an abort or timeout kills the whole group
+ * with a second command (killGroupCommand), which works even when the leader is gone and
+ * children that ignore SIGTERM linger.
+ */
+export function announcedWireCommand(command: string): string {
+  return wireCommand(command).replace(/^exec \/bin\/sh -c '/, () => `exec /bin/sh -c 'echo ${PGID_MARKER} $$ >&2; `);
+}
+
+/**
+ * Kills process group `pgid`: SIGTERM, then SIGKILL to whatever is left after `graceMs`
+ * (polled every 100 ms, so a group that obeys TERM ends the command at once).
+ */
+export function killGroupCommand(pgid: number, graceMs: number, become?: string): string {
+  if (!Number.isInteger(pgid) || pgid <= 1) throw new Error(`invalid process group ${pgid}`);
+  const polls = Math.max(1, Math.ceil(graceMs / 100));
+  const kill = killLoop(pgid, polls);
+  // A command run through sudo has members of that user in the group, which the SSH user
+  // may not signal (sudo relays SIGTERM to its child only): kill as that user first, then
+  // what is left of the SSH user's own (the session leader).
+  return become ? `${becomeWrap(kill, become)} </dev/null 2>/dev/null; ${kill}` : kill;
+}
+
+function killLoop(pgid: number, polls: number): string {
+  // `kill -SIG -PGID` (no `--`, no `-s`): the one form dash, bash and busybox all read as a group.
+  return `kill -TERM -${pgid} 2>/dev/null || exit 0; i=0; while kill -0 -${pgid} 2>/dev/null; do if [ $i -ge ${polls} ]; then kill -KILL -${pgid} 2>/dev/null; exit 0; fi; sleep 0.1; i=$((i+1)); done`;
+}
+
 /** Per byte: itself when every login shell and `"…"` + `printf %b` keep it literal, else `\0ooo`. */
 const WIRE_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) =>
   b >= 0x20 && b <= 0x7e && !`'\\!"$\``.includes(String.fromCharCode(b))

@@ -10,9 +10,12 @@ import * as net from 'node:net';
 import { type Duplex, Readable } from 'node:stream';
 import type { ExecOptions, ExecResult, StreamOptions, Transport } from './types.js';
 import { StreamOpenError, TransportError, connectReason } from './types.js';
+import { killGroupCommand } from '../shell/command.js';
 import { Tail } from './tail.js';
 
 const DEFAULT_CAPTURE = 1 << 20;
+/** After an abort (or a timeout): how long the command's process group gets to obey SIGTERM before SIGKILL. */
+const KILL_GRACE_MS = 2_000;
 
 /**
  * What a local command inherits from the orchestrator: about what sshd gives a login
@@ -58,11 +61,29 @@ export class LocalTransport implements Transport {
         err.push(c);
         opts.onStderr?.(c);
       });
-      const onAbort = () => {
+      // The whole process group: SIGTERM, then SIGKILL for whatever is left after the grace
+      // (children that ignore TERM, or outlive a shell that obeyed it).
+      let killTimer: NodeJS.Timeout | undefined;
+      const killGroup = (sig: NodeJS.Signals) => {
         try {
-          if (child.pid) process.kill(-child.pid, 'SIGTERM');
+          if (child.pid) process.kill(-child.pid, sig);
         } catch {
           /* already gone */
+        }
+      };
+      const onAbort = () => {
+        killGroup('SIGTERM');
+        killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+        // Members that became another user through sudo: killed as that user too (sudo
+        // relays SIGTERM to its child only, and Hades may not signal them itself).
+        if (opts.become && child.pid) spawn('/bin/sh', ['-c', killGroupCommand(child.pid, KILL_GRACE_MS, opts.become)], { stdio: 'ignore', env: localBaseEnv() }).on('error', () => undefined);
+      };
+      const groupGone = (): boolean => {
+        try {
+          if (child.pid) process.kill(-child.pid, 0);
+          return false;
+        } catch {
+          return true;
         }
       };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -76,6 +97,8 @@ export class LocalTransport implements Transport {
       });
       child.on('close', (code, signal) => {
         opts.signal?.removeEventListener('abort', onAbort);
+        // A member that outlived the shell still gets its SIGKILL (the timer runs on).
+        if (killTimer && groupGone()) clearTimeout(killTimer);
         resolve({
           exitCode: code,
           ...(signal ? { signal } : {}),

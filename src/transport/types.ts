@@ -13,6 +13,8 @@ export interface ExecOptions {
   stdin?: Readable | Buffer | string;
   /** Aborting kills/closes the remote command (used for the second Ctrl-C and timeouts). */
   signal?: AbortSignal;
+  /** The user the command becomes through `sudo -n` (its becomeWrap): an abort kills its process group as that user too. */
+  become?: string;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   /** Keep at most this many bytes of stdout/stderr in the result (default 1 MiB, tail). */

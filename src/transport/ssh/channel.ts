@@ -26,15 +26,17 @@
  */
 import { type Duplex, type Readable, Writable } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
-import { wireCommand } from '../../shell/command.js';
+import { announcedWireCommand, PGID_MARKER } from '../../shell/command.js';
 import { Tail } from '../tail.js';
 import type { ExecOptions, ExecResult, StreamOptions } from '../types.js';
 import { StreamOpenError, connectReason } from '../types.js';
 import { secs } from './endpoint.js';
 
 const DEFAULT_CAPTURE = 1 << 20;
-/** After an abort: how long the remote command gets to die from SIGTERM before we drop the channel. */
-const ABORT_GRACE_MS = 2_000;
+/** After an abort (or a timeout): how long the command's process group gets to obey SIGTERM before SIGKILL. */
+export const KILL_GRACE_MS = 2_000;
+/** After an abort: when the channel still has not closed by then, it is dropped. */
+const ABORT_GIVE_UP_MS = KILL_GRACE_MS + 3_000;
 
 /** ssh2's own channel parameters (lib/Channel.js: MAX_WINDOW, PACKET_SIZE). */
 const WINDOW = 2 * 1024 * 1024;
@@ -199,6 +201,8 @@ export interface CommandHost {
   up(): boolean;
   /** The running commands, failed all at once when the connection goes. */
   running: Set<Running>;
+  /** Kills a command's process group on the host (SIGTERM, SIGKILL after KILL_GRACE_MS) with a second command. */
+  killGroup(pgid: number, become: string | undefined): Promise<void>;
 }
 
 export interface Running {
@@ -216,7 +220,7 @@ export function runCommand(open: () => Promise<ClientChannel>, command: string, 
   // every common login shell turns into `/bin/sh -c COMMAND` (shell/command.ts wireCommand).
   let wire: string;
   try {
-    wire = wireCommand(command);
+    wire = announcedWireCommand(command);
   } catch (e) {
     return Promise.reject(host.err(`cannot run the command: ${(e as Error).message}`, e as Error));
   }
@@ -225,6 +229,15 @@ export function runCommand(open: () => Promise<ClientChannel>, command: string, 
     let channel: ClientChannel | undefined;
     let stdinSink: Writable | undefined;
     let abortTimer: NodeJS.Timeout | undefined;
+    let aborted = false;
+    let pgid: number | undefined;
+    let killed: Promise<void> | undefined;
+    // The whole process group dies, not just the session leader sshd signals: its children
+    // outlive the leader when they ignore SIGTERM or the leader exits first.
+    const killGroup = () => {
+      if (!aborted || pgid === undefined || killed) return;
+      killed = host.killGroup(pgid, opts.become);
+    };
     const entry: Running = { fail: (e) => finish(e) };
     const stdinSrc = opts.stdin;
     const finish = (e: Error | null, r?: ExecResult) => {
@@ -242,18 +255,21 @@ export function runCommand(open: () => Promise<ClientChannel>, command: string, 
         } catch {
           /* connection already gone */
         }
-        reject(e);
-      } else resolve(r!);
+        // Settle once the group is gone (the kill command ran to its end), not before.
+        void (killed ?? Promise.resolve()).then(() => reject(e));
+      } else void (killed ?? Promise.resolve()).then(() => resolve(r!));
     };
     const onAbort = () => {
       if (!channel) return finish(host.err('aborted before start'));
+      aborted = true;
       sendSignal(channel, 'TERM');
+      killGroup();
       abortTimer = setTimeout(
         () =>
           finish(
-            host.err(`aborted; the command did not stop within ${secs(ABORT_GRACE_MS)} of SIGTERM, its channel was closed`),
+            host.err(`aborted; the command did not stop within ${secs(ABORT_GIVE_UP_MS)} of SIGTERM, its channel was closed`),
           ),
-        ABORT_GRACE_MS,
+        ABORT_GIVE_UP_MS,
       );
     };
     host.running.add(entry);
@@ -288,11 +304,16 @@ export function runCommand(open: () => Promise<ClientChannel>, command: string, 
         out.push(c);
         opts.onStdout?.(c);
       });
-      ch.stderr.on('data', (c: Buffer) => {
+      const marker = new PgidLine((c) => {
         errTail.push(c);
         opts.onStderr?.(c);
+      }, (n) => {
+        pgid = n;
+        killGroup();
       });
+      ch.stderr.on('data', (c: Buffer) => marker.push(c));
       ch.stderr.on('end', () => {
+        marker.end();
         stderrEnded = true;
         done();
       });
@@ -318,6 +339,46 @@ export function runCommand(open: () => Promise<ClientChannel>, command: string, 
       finish(host.err(`cannot run the command: ${e.message}`, e));
     });
   });
+}
+
+/**
+ * Takes the `hades-pgid N` line (announcedWireCommand) off the start of a command's stderr
+ * and passes everything else on unchanged. Output a login shell's rc file printed before it
+ * passes through; complete lines go on at once, only a partial line waits (bounded).
+ */
+export class PgidLine {
+  private pending: Buffer | undefined = Buffer.alloc(0);
+  constructor(
+    private readonly pass: (chunk: Buffer) => void,
+    private readonly found: (pgid: number) => void,
+  ) {}
+  push(chunk: Buffer): void {
+    if (!this.pending) return this.pass(chunk);
+    let buf = Buffer.concat([this.pending, chunk]);
+    for (;;) {
+      const nl = buf.indexOf(10);
+      if (nl < 0) break;
+      const line = buf.subarray(0, nl).toString('latin1');
+      const m = new RegExp(`^${PGID_MARKER} ([0-9]+)$`).exec(line);
+      if (m) {
+        this.pending = undefined;
+        this.found(Number(m[1]));
+        const rest = buf.subarray(nl + 1);
+        if (rest.length) this.pass(rest);
+        return;
+      }
+      this.pass(buf.subarray(0, nl + 1));
+      buf = buf.subarray(nl + 1);
+    }
+    if (buf.length > 4096) {
+      this.pending = undefined;
+      this.pass(buf);
+    } else this.pending = buf;
+  }
+  end(): void {
+    if (this.pending?.length) this.pass(this.pending);
+    this.pending = undefined;
+  }
 }
 
 /** The server refused to open a session channel (sshd MaxSessions): the command never started. */

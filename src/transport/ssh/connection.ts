@@ -28,6 +28,7 @@ import type { KnownHostEntry } from './known-hosts.js';
 import type { ExecOptions, ExecResult, StreamOptions } from '../types.js';
 import { type Release, Semaphore } from '../semaphore.js';
 import { TransportError } from '../types.js';
+import { killGroupCommand } from '../../shell/command.js';
 import {
   type ChannelOpenError,
   ChannelRefused,
@@ -37,6 +38,7 @@ import {
   openSession,
   openStream,
   openTunnel,
+  KILL_GRACE_MS,
   runCommand,
 } from './channel.js';
 import { type Credentials, loadCredentials } from './credentials.js';
@@ -307,6 +309,12 @@ export class SshConnection {
       sock: () => this.sock,
       up: () => this.state === 'ready',
       running: this.running,
+      // A command of its own on this connection (not aborted by the caller's signal).
+      killGroup: (pgid, become) =>
+        this.exec(killGroupCommand(pgid, KILL_GRACE_MS, become)).then(
+          () => undefined,
+          () => undefined,
+        ),
     });
   }
 
