@@ -49,7 +49,7 @@ export function planAction(kind: string, spec: unknown, ctx: PlanContext): Actio
 /** The dry-run lines of an entry (also the command shown by action.start events). */
 export function describeAction(entry: ActionEntry): string[] {
   const lines = moduleOf(entry).describe(entry);
-  const attempts = describeAttempts(entry.timeoutMs, entry.retry);
+  const attempts = describeAttempts(entry.attemptTimeoutMs, entry.retry);
   return attempts ? [...lines, attempts] : lines;
 }
 

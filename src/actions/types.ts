@@ -28,7 +28,7 @@ export interface BaseEntry {
   become?: string;
   pos: Position;
   /** Each attempt is killed on the host after this long (the action's `timeout`, else the job's or plan's `default_timeout`). */
-  timeoutMs?: number;
+  attemptTimeoutMs?: number;
   /** `retries: N` (+ delay, backoff): a failed attempt is tried again, up to `attempts` in all. */
   retry?: RetryPolicy;
 }

@@ -40,16 +40,16 @@ export class AttemptsFailed extends Error {
 
 /** One attempt, under the entry's timeout. A timed-out attempt fails with "timed out after D". */
 async function attempt(entry: ActionEntry, rt: ActionRuntime, control: RunControl): Promise<ActionOutcome> {
-  if (entry.timeoutMs === undefined) return executeAction(entry, rt);
+  if (entry.attemptTimeoutMs === undefined) return executeAction(entry, rt);
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(), entry.timeoutMs);
+  const timer = setTimeout(() => deadline.abort(), entry.attemptTimeoutMs);
   try {
     return await executeAction(entry, { ...rt, signal: AbortSignal.any([rt.signal, deadline.signal]) });
   } catch (e) {
     if (!deadline.signal.aborted || control.abortSignal.aborted) throw e;
     // The attempt's signal killed the command's process group on the host (transport exec).
     const why = e instanceof ActionFailure ? '' : `; ${e instanceof Error ? e.message : String(e)}`;
-    throw new ActionFailure(`timed out after ${formatDuration(entry.timeoutMs)}${why}`, null);
+    throw new ActionFailure(`timed out after ${formatDuration(entry.attemptTimeoutMs)}${why}`, null);
   } finally {
     clearTimeout(timer);
   }

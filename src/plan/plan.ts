@@ -63,8 +63,8 @@ export function effectiveBecome(action: Pick<ActionSpec, 'become'> | undefined, 
  * `default_timeout` (a gate keeps its own timeout and takes neither); `retries` as written.
  */
 export function withAttempts<E extends ActionEntry>(entry: E, action: ActionSpec, job: JobSpec, plan: PlanSpec): E {
-  const timeoutMs = actionModule(action.kind)?.noTimeout ? undefined : (action.timeoutMs ?? job.defaultTimeoutMs ?? plan.defaultTimeoutMs);
-  return { ...entry, ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(action.retry ? { retry: action.retry } : {}) };
+  const attemptTimeoutMs = actionModule(action.kind)?.noTimeout ? undefined : (action.timeoutMs ?? job.defaultTimeoutMs ?? plan.defaultTimeoutMs);
+  return { ...entry, ...(attemptTimeoutMs !== undefined ? { attemptTimeoutMs } : {}), ...(action.retry ? { retry: action.retry } : {}) };
 }
 
 /** Dedupes problems (the same mistake on 2,000 hosts is one error). */

@@ -110,7 +110,9 @@ export function killGroupCommand(pgid: number, graceMs: number, become?: string)
 
 function killLoop(pgid: number, polls: number): string {
   // `kill -SIG -PGID` (no `--`, no `-s`): the one form dash, bash and busybox all read as a group.
-  return `kill -TERM -${pgid} 2>/dev/null || exit 0; i=0; while kill -0 -${pgid} 2>/dev/null; do if [ $i -ge ${polls} ]; then kill -KILL -${pgid} 2>/dev/null; exit 0; fi; sleep 0.1; i=$((i+1)); done`;
+  // After KILL, wait (bounded: a reaped zombie may linger as long as its parent lets it) until the
+  // members are really gone, so "killed" means no process of the command still runs.
+  return `kill -TERM -${pgid} 2>/dev/null || exit 0; i=0; while kill -0 -${pgid} 2>/dev/null; do if [ $i -ge ${polls} ]; then kill -KILL -${pgid} 2>/dev/null; j=0; while [ $j -lt 20 ] && ps -o stat= -g ${pgid} 2>/dev/null | grep -qv '^Z'; do sleep 0.05; j=$((j+1)); done; exit 0; fi; sleep 0.1; i=$((i+1)); done`;
 }
 
 /** Per byte: itself when every login shell and `"…"` + `printf %b` keep it literal, else `\0ooo`. */

@@ -93,13 +93,14 @@ plans:
     expect(j.code, j.stderr).toBe(0);
     const planJson = JSON.parse(j.stdout);
     const actions = planJson.steps.map((s: any) => s.batches[0].hosts[0].actions);
-    expect(actions[0].map((a: any) => [a.timeoutMs, a.retry])).toEqual([
+    expect(actions[0].map((a: any) => [a.attemptTimeoutMs, a.retry])).toEqual([
       [10_000, undefined],
       [120_000, undefined],
       [120_000, { attempts: 3, delayMs: 3000, backoff: 1 }],
     ]);
-    expect(actions[1][0].timeoutMs).toBe(300_000);
+    expect(actions[1][0].attemptTimeoutMs).toBe(300_000);
     expect(actions[2][0].timeoutMs).toBe(60_000); // the gate's own timeout, not the plan's default
+    expect(actions[2][0].attemptTimeoutMs).toBeUndefined(); // and no attempt timeout racing it
   });
 
   it('without timeout or retries nothing is retried or timed out: one attempt, no retry event', async () => {

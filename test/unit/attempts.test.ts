@@ -71,7 +71,7 @@ describe('process group of an SSH command', () => {
 
   it('the kill command: TERM to the group, polls, KILL after the grace', () => {
     expect(killGroupCommand(4242, 2000)).toBe(
-      'kill -TERM -4242 2>/dev/null || exit 0; i=0; while kill -0 -4242 2>/dev/null; do if [ $i -ge 20 ]; then kill -KILL -4242 2>/dev/null; exit 0; fi; sleep 0.1; i=$((i+1)); done',
+      "kill -TERM -4242 2>/dev/null || exit 0; i=0; while kill -0 -4242 2>/dev/null; do if [ $i -ge 20 ]; then kill -KILL -4242 2>/dev/null; j=0; while [ $j -lt 20 ] && ps -o stat= -g 4242 2>/dev/null | grep -qv '^Z'; do sleep 0.05; j=$((j+1)); done; exit 0; fi; sleep 0.1; i=$((i+1)); done",
     );
     expect(() => killGroupCommand(1, 2000)).toThrow(/invalid process group/);
     // With become: first as that user (through sudo -n), then as the SSH user.
