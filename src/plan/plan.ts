@@ -65,6 +65,18 @@ export function effectiveBecome(action: Pick<ActionSpec, 'become'> | undefined, 
   return undefined;
 }
 
+/**
+ * literalsOnly: the env is not known yet, so every variable reads as set (to ""): what a
+ * template renders depends on env and is checked once a plan is named; its syntax is not.
+ */
+function anyVarSet(env: Record<string, string>): Record<string, string> {
+  return new Proxy(env, {
+    get: (t, k) => (typeof k === 'string' && !Object.hasOwn(t, k) && !(k in Object.prototype) ? '' : Reflect.get(t, k)),
+    has: (t, k) => typeof k === 'string' || Reflect.has(t, k),
+    getOwnPropertyDescriptor: (t, k) => Reflect.getOwnPropertyDescriptor(t, k) ?? (typeof k === 'string' ? { value: '', writable: true, enumerable: false, configurable: true } : undefined),
+  });
+}
+
 /** The problems of one action, less those at the position of a field that depends on env. */
 function literalProblems(all: Problems, dynamic: Set<string>): Problems {
   return new (class extends Problems {
@@ -119,10 +131,11 @@ export function buildRunPlan(input: PlanInput): RunPlan {
     const sizes = reason ? [1] : batchSizes(hosts.length, step.parallelism);
 
     const plannedHosts: PlannedHost[] = hosts.map((host) => {
-      const env = {
+      const written = {
         ...stepEnv,
         ...builtinEnv({ plan: plan.name, runId, step: step.name, target: step.targets.join(','), hostName: host.name, hostAddr: host.addr }),
       };
+      const env = input.literalsOnly ? anyVarSet(written) : written;
       const actions: ActionEntry[] = [];
       for (const action of job.actions) {
         if (!actionModule(action.kind)) {
