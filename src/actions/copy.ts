@@ -2,7 +2,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { FileEntry } from './deliver.js';
 import { deliverFile, describeFile, planFileEntry } from './deliver.js';
-import { absolutePath, checkArtifactRef, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
+import { declaredBy, type VisibleArtifact } from '../config/artifact-refs.js';
+import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import type { ActionModule, PlanContext } from './types.js';
 
 interface CopySpec {
@@ -14,17 +15,32 @@ interface CopySpec {
   group?: string;
 }
 
-/** The orchestrator-side file a copy reads: `src` relative to the declaring file, or a job artifact. */
-export function localSource(ctx: PlanContext, s: { src?: string; artifact?: string }): { path: string; field: string } | undefined {
+/**
+ * An artifact by name: the job's own, else one declared by the job of an earlier step of the
+ * plan (ctx.artifacts, filled by the planner). Its path is resolved; `from` says where it was
+ * declared when that is another step ("declared by job build in step 1 (build)").
+ */
+export function resolveArtifact(ctx: PlanContext, raw: unknown): { name: string; path: string; from?: string } | undefined {
+  const name = ctx.expand(String(raw ?? ''), 'artifact');
+  const own = ctx.job.artifacts[name];
+  const art: VisibleArtifact | undefined = own ? { path: own.path, job: ctx.job.name, baseDir: ctx.job.baseDir } : ctx.artifacts?.get(name);
+  if (!art) {
+    const known = [...new Set([...Object.keys(ctx.job.artifacts), ...(ctx.artifacts?.keys() ?? [])])];
+    ctx.problems.add(
+      `${ctx.action.kind}.artifact: "${name}" is not declared by job "${ctx.job.name}" nor by any earlier step of plan "${ctx.plan}"`,
+      ctx.fieldPos('artifact'),
+      known.length ? `artifacts this step can use: ${known.join(', ')}` : "declare it under the job's artifacts: {NAME: {path}}, or under those of a job that runs in an earlier step",
+    );
+    return undefined;
+  }
+  return { name, path: resolve(art.baseDir, ctx.expand(art.path, 'artifact')), ...(art.step ? { from: declaredBy(art) } : {}) };
+}
+
+/** The orchestrator-side file a copy reads: `src` relative to the declaring file, or an artifact (see resolveArtifact). */
+export function localSource(ctx: PlanContext, s: { src?: string; artifact?: string }): { path: string; field: string; from?: string } | undefined {
   if (s.artifact !== undefined) {
-    const name = ctx.expand(String(s.artifact), 'artifact');
-    const art = ctx.job.artifacts[name];
-    if (!art) {
-      const known = Object.keys(ctx.job.artifacts);
-      ctx.problems.add(`${ctx.action.kind}.artifact: job "${ctx.job.name}" has no artifact "${name}"`, ctx.fieldPos('artifact'), known.length ? `declared artifacts: ${known.join(', ')}` : 'declare it under the job\'s artifacts:');
-      return undefined;
-    }
-    return { path: resolve(ctx.job.baseDir, ctx.expand(art.path, 'artifact')), field: 'artifact' };
+    const art = resolveArtifact(ctx, s.artifact);
+    return art ? { path: art.path, field: 'artifact', ...(art.from ? { from: `artifact ${art.name}, ${art.from}` } : {}) } : undefined;
   }
   if (typeof s.src !== 'string') {
     ctx.problems.add(`${ctx.action.kind}: needs src (or artifact)`, ctx.action.pos);
@@ -43,11 +59,10 @@ export const copyAction: ActionModule<FileEntry> = {
     } else if (!c.has('src') && !c.has('artifact')) {
       c.error('copy needs src or artifact', c.pos(), "add src: (a file relative to this hadesfile) or artifact: (one of the job's artifacts)");
     }
-    checkArtifactRef(c);
   },
   schema: {
     title: "copy",
-    description: "Copy a local file (src, relative to this file) or a job artifact to the host.",
+    description: "Copy a local file (src, relative to this file) or an artifact (the job's, or an earlier step's) to the host.",
     type: "object",
     additionalProperties: false,
     required: [
@@ -60,7 +75,7 @@ export const copyAction: ActionModule<FileEntry> = {
         minLength: 1
       },
       artifact: {
-        description: "Name of one of the job's artifacts.",
+        description: "Name of an artifact of the job, or of the job of an earlier step.",
         type: "string",
         minLength: 1
       },
@@ -79,7 +94,7 @@ export const copyAction: ActionModule<FileEntry> = {
     const mode = modeField(ctx, s.mode, 0o644);
     const own = ownership(ctx, s);
     if (!src || dst === undefined) return undefined;
-    return planFileEntry(ctx, 'copy', { type: 'file', path: src.path }, dst, mode, own, `copy ${dst}`);
+    return planFileEntry(ctx, 'copy', { type: 'file', path: src.path, ...(src.from ? { from: src.from } : {}) }, dst, mode, own, `copy ${dst}`);
   },
   describe: describeFile,
   run: deliverFile,

@@ -178,7 +178,7 @@ export function describeFile(e: FileEntry): string[] {
   const src = e.source;
   const sha = src.type === 'inline' ? src.sha256 : `<sha256 of ${src.path}>`;
   const { deliver } = fileCommands(e, sha);
-  const what = src.type === 'inline' ? `${src.origin} (${src.size} bytes, sha256 ${sha})` : `${src.path} (sha256 taken when the step runs)`;
+  const what = src.type === 'inline' ? `${src.origin} (${src.size} bytes, sha256 ${sha})` : `${src.path} (${src.from ? `${src.from}; ` : ''}sha256 taken when the step runs)`;
   return [
     `${what} -> ${e.dst} mode ${octal(e.mode)}${ownText(e)}`,
     `one command: skip if ${e.dst} already has this sha256 and mode ${octal(e.mode)}${ownText(e)}; same sha256 but other mode/owner: fix them, send nothing; else the host answers "send" and only then are the bytes streamed`,

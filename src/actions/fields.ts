@@ -1,7 +1,5 @@
 /** Helpers for planning structured fields: expand, validate, normalise. Pure. */
-import type { ActionCheck } from '../config/action-kinds.js';
 import { parseModeToken } from '../config/mode.js';
-import { didYouMean } from '../config/suggest.js';
 import type { PlanContext } from './types.js';
 
 /** The schema of the file attributes every writing action takes (mode, owner, group), in that order. */
@@ -63,16 +61,4 @@ export function ownership(ctx: PlanContext, s: { owner?: unknown; group?: unknow
     out[k] = v;
   }
   return out;
-}
-
-/** Loader check (copy, push): `artifact:` names one of the declaring job's artifacts. */
-export function checkArtifactRef(c: ActionCheck): void {
-  const a = c.value?.artifact;
-  const known = c.job.artifacts;
-  if (typeof a !== 'string' || known.includes(a)) return;
-  c.error(
-    `job ${JSON.stringify(c.job.name)} has no artifact ${JSON.stringify(a)} (used by ${c.kind})`,
-    c.pos('artifact', 'value'),
-    didYouMean(a, known) ?? (known.length ? `declared artifacts: ${known.join(', ')}` : `declare it under the job's artifacts: (${a}: {path: ./file})`),
-  );
 }

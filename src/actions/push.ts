@@ -4,16 +4,17 @@
  * on the orchestrator. Same content under an existing tag → "unchanged"; different
  * content → refused (registries are immutable).
  */
-import { resolve } from 'node:path';
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 import { digestEnv, ORCHESTRATOR_NO_TIMEOUT, refField, registryField } from './registry-fields.js';
-import { checkArtifactRef } from './fields.js';
+import { resolveArtifact } from './copy.js';
 
 export interface PushEntry extends BaseEntry {
   kind: 'push';
   registry: string;
-  artifact: string; // the job artifact's name
+  artifact: string; // the artifact's name
   path: string; // absolute, on the orchestrator
+  /** Set when an earlier step's job declares the artifact: "declared by job build in step 1 (build)". */
+  from?: string;
   name: string;
   tag: string;
   tags: string[]; // extra tags
@@ -35,7 +36,6 @@ export const pushAction: ActionModule<PushEntry> = {
   kind: 'push',
   retryable: true,
   noTimeout: ORCHESTRATOR_NO_TIMEOUT,
-  check: checkArtifactRef,
   schema: {
     title: "push",
     description: "Publish one of the job's artifacts to a registry as name:tag (runs once, on the orchestrator).",
@@ -53,7 +53,7 @@ export const pushAction: ActionModule<PushEntry> = {
         $ref: "#/definitions/refString"
       },
       artifact: {
-        description: "Name of one of the job's artifacts.",
+        description: "Name of an artifact of the job, or of the job of an earlier step.",
         $ref: "#/definitions/refString"
       },
       name: {
@@ -88,12 +88,7 @@ export const pushAction: ActionModule<PushEntry> = {
   plan(spec, ctx) {
     const s = spec as PushSpec;
     const registry = registryField(ctx, s.registry, 'registry');
-    const artifact = ctx.expand(String(s.artifact ?? ''), 'artifact');
-    const art = ctx.job.artifacts[artifact];
-    if (!art) {
-      const known = Object.keys(ctx.job.artifacts);
-      ctx.problems.add(`push.artifact: job "${ctx.job.name}" has no artifact "${artifact}"`, ctx.fieldPos('artifact'), known.length ? `declared artifacts: ${known.join(', ')}` : "declare it under the job's artifacts: {NAME: {path}}");
-    }
+    const art = resolveArtifact(ctx, s.artifact);
     const name = refField(ctx, s.name, 'name', 'name');
     const tag = refField(ctx, s.tag, 'tag', 'tag');
     const tags = (s.tags ?? []).map((t, i) => refField(ctx, t, `tags`, 'tag') ?? `#${i}`);
@@ -104,8 +99,9 @@ export const pushAction: ActionModule<PushEntry> = {
       title: ctx.action.name ?? `push ${name}:${tag} to ${registry}`,
       pos: ctx.action.pos,
       registry,
-      artifact,
-      path: resolve(ctx.job.baseDir, ctx.expand(art.path, 'artifact')),
+      artifact: art.name,
+      path: art.path,
+      ...(art.from ? { from: art.from } : {}),
       name,
       tag,
       tags,
@@ -116,7 +112,7 @@ export const pushAction: ActionModule<PushEntry> = {
   describe(e) {
     const extra = [...e.tags.map((t) => `${e.name}:${t}`), ...(e.semverAliases ? ['semver aliases (vX.Y, vX, latest)'] : [])];
     return [
-      `publish ${e.path} as ${e.name}:${e.tag} in registry "${e.registry}"${extra.length ? ` (+ ${extra.join(', ')})` : ''}`,
+      `publish ${e.path}${e.from ? ` (artifact ${e.artifact}, ${e.from})` : ''} as ${e.name}:${e.tag} in registry "${e.registry}"${extra.length ? ` (+ ${extra.join(', ')})` : ''}`,
       'unchanged if the tag already holds these bytes; refused if it holds others (immutable)',
       'sets HADES_ARTIFACT_DIGEST (manifest) and HADES_ARTIFACT_SHA256 (payload) for the next actions',
     ];

@@ -7,6 +7,7 @@
  */
 import type { ActionCheck } from '../config/action-kinds.js';
 import type { RetryPolicy } from '../config/attempts.js';
+import type { VisibleArtifact } from '../config/artifact-refs.js';
 import type { ActionSpec, HostSpec, JobSpec } from '../config/model.js';
 import type { Problem, Problems, Position } from '../errors.js';
 import type { Transport } from '../transport/types.js';
@@ -15,7 +16,7 @@ import type { ArtifactDescriptor, Registry } from '../registry/types.js';
 /** Where a delivered file's bytes come from. */
 export type ByteSource =
   /** An orchestrator file: its digest is taken when the step runs (an earlier step may build it). */
-  | { type: 'file'; path: string }
+  | { type: 'file'; path: string; /** An artifact of an earlier step: where it is declared (shown in dry-run). */ from?: string }
   /** `uses`: the env vars a template's render read (a render that read a secret is never shown, nor its digest). */
   | { type: 'inline'; content: string; sha256: string; size: number; origin: string; uses?: string[] };
 
@@ -72,6 +73,8 @@ export interface PlanContext {
   env: Record<string, string>;
   become?: string;
   sources: Sources;
+  /** Artifacts declared by the jobs of earlier steps of the plan (the job's own are in job.artifacts). */
+  artifacts?: Map<string, VisibleArtifact>;
   problems: Problems;
   /** `${VAR}`-expand a structured field; missing vars become problems at `pos`. */
   expand(value: string, field: string): string;

@@ -1,6 +1,6 @@
 /** `hades validate`, `hades list`, `hades schema`. */
 import { loadSchema } from '../config/load.js';
-import { EXIT } from '../errors.js';
+import { EXIT, UserError } from '../errors.js';
 import { loadFiles } from './files.js';
 import type { CommonOptions } from './options.js';
 
@@ -12,6 +12,11 @@ export async function validateCommand(plan: string | undefined, opts: CommonOpti
     const p = await preparePlan(plan, opts, hf);
     const hosts = new Set(p.plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.map((h) => h.host))));
     detail = `; plan "${plan}" resolves: ${p.plan.steps.length} step(s) on ${hosts.size} host(s)`;
+  } else {
+    // No plan named: every literal of every plan and job is still checked (fields with ${…} need a plan's env).
+    const { lintHadesfile } = await import('../plan/lint.js');
+    const problems = await lintHadesfile(hf);
+    if (problems.length) throw new UserError(problems);
   }
   process.stdout.write(
     `ok: ${hf.files.length} file(s), ${hf.plans.size} plan(s), ${hf.jobs.size} job(s), ${[...hf.hosts.values()].filter((h) => !h.builtin).length} host(s), ${hf.targets.size} target(s), ${hf.registries.size} registr${hf.registries.size === 1 ? 'y' : 'ies'}${detail}\n`,

@@ -355,16 +355,34 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
       if (pt !== undefined) plan.defaultTimeoutMs = pt;
       const decl: PlanDecl = { plan, steps: [], file: f };
       const seen = new Map<string, Position>();
+      const defaults = defaultStepNames(pl.steps);
+      // Explicit names first: a default name that meets one is ambiguous wherever it comes.
+      if (Array.isArray(pl.steps)) {
+        pl.steps.forEach((st, i) => {
+          if (!isObj(st) || !str(st.name)) return;
+          const stepName = st.name as string;
+          const np = loc.valuePos([...pp, 'steps', i, 'name']);
+          const first = seen.get(stepName);
+          if (first) add(`duplicate step name ${q(stepName)} in plan ${q(name)} (first at line ${first.line})`, np, 'step names must be unique within a plan');
+          else seen.set(stepName, np);
+        });
+      }
       if (Array.isArray(pl.steps)) {
         pl.steps.forEach((st, i) => {
           if (!isObj(st)) return;
           const sp = [...pp, 'steps', i];
-          const stepName = str(st.name) ?? '';
-          if (stepName) {
+          let stepName = str(st.name) ?? '';
+          if (!stepName && defaults[i]) {
+            stepName = defaults[i]!;
+            const sPos = loc.valuePos(sp);
             const first = seen.get(stepName);
             if (first) {
-              add(`duplicate step name ${q(stepName)} in plan ${q(name)} (first at line ${first.line})`, loc.valuePos([...sp, 'name']), 'step names must be unique within a plan');
-            } else seen.set(stepName, loc.valuePos([...sp, 'name']));
+              add(
+                `step ${i + 1} of plan ${q(name)} has no name, and its default name ${q(stepName)} is already the name of the step at line ${first.line}`,
+                sPos,
+                `give one of them an explicit name: (a step without a name is named after its job, then ${q(`${str(st.job)}-2`)}, ${q(`${str(st.job)}-3`)} ... when the plan runs the job again)`,
+              );
+            } else seen.set(stepName, sPos);
           }
           const targets: string[] = [];
           const targetPos: Position[] = [];
@@ -405,6 +423,23 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
     for (const p of data.secret_patterns) if (typeof p === 'string' && p) out.secretPatterns.push(p);
   }
   return out;
+}
+
+/**
+ * Names for the steps written without one (the Go tool's rule): the job's name for the plan's
+ * first step running that job, then JOB-2, JOB-3 ... for its next ones (named steps count too,
+ * so naming one step does not rename the others). Index → name; named steps get undefined.
+ */
+export function defaultStepNames(steps: unknown): Array<string | undefined> {
+  if (!Array.isArray(steps)) return [];
+  const runs = new Map<string, number>();
+  return steps.map((st) => {
+    if (!isObj(st) || !str(st.job)) return undefined;
+    const job = st.job as string;
+    const n = (runs.get(job) ?? 0) + 1;
+    runs.set(job, n);
+    return str(st.name) ? undefined : n === 1 ? job : `${job}-${n}`;
+  });
 }
 
 /** `2`, `"2"` → count; `"25%"` → percent (1..100). Anything else → undefined (the schema reports it). */

@@ -8,6 +8,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLError } from 'yaml';
 import { sortProblems, UserError, type Position, type Problem } from '../errors.js';
 import type { ActionKindTable } from './action-kinds.js';
+import { checkArtifactRefs } from './artifact-refs.js';
 import { buildFile, type FileDecls, type SourceFile } from './build.js';
 import type { Hadesfile, HostSpec } from './model.js';
 import { translateSchemaErrors, type SchemaError } from './schema-errors.js';
@@ -418,15 +419,8 @@ function crossCheck(
     problems.push({ pos, message, hint });
   };
 
-  // targets: known hosts, no clash with a host name
+  // targets: known hosts (a target may share a host's name: in a step's targets the target wins)
   for (const [tname, t] of model.targets) {
-    if (names.hosts.has(tname)) {
-      add(
-        `target ${q(tname)} has the same name as host ${q(tname)}`,
-        t.pos,
-        'a step\'s targets may name hosts and targets, so the names must differ: rename the target',
-      );
-    }
     const hp = side.targetHostPos.get(tname) ?? [];
     t.hosts.forEach((h, i) => {
       if (names.hosts.has(h)) return;
@@ -489,6 +483,8 @@ function crossCheck(
       }
     });
   }
+
+  checkArtifactRefs(model, problems);
 
   // actions: registry references
   const REGISTRY_FIELDS: Record<string, string[]> = { push: ['registry'], pull: ['registry'], promote: ['from', 'to'] };

@@ -4,11 +4,12 @@
  * It reads nothing: orchestrator-side file facts come in through `Sources`; when a source
  * is missing the planner records the need and the caller plans again with it.
  */
+import { visibleArtifacts } from '../config/artifact-refs.js';
 import type { ActionSpec, Hadesfile, HostSpec, JobSpec, PlanSpec } from '../config/model.js';
 import { builtinEnv } from '../env/builtin.js';
 import type { StepEnv } from '../env/resolve.js';
 import { expand } from '../env/expand.js';
-import { Problems, type Position } from '../errors.js';
+import { Problems, type Position, type Problem } from '../errors.js';
 import { asWritten, batchSize, batchSizes, failureBudget, ORCHESTRATOR_HOST, resolveTargets, slices } from '../inventory/targets.js';
 import type { Selection } from '../inventory/selection.js';
 import { actionModule, ORCHESTRATOR_KINDS, planAction } from '../actions/index.js';
@@ -40,6 +41,12 @@ export interface PlanInput {
   secretNames?: string[];
   /** `--limit`: every step runs on its hosts that are selected here (before its own `limit`). */
   selection?: Selection;
+  /**
+   * `hades validate` without a plan (see lint.ts): plan one host per step, and drop the
+   * problems of fields that contain `${…}` (they depend on env: checked once expanded).
+   * 'job': a synthetic plan of the jobs no plan runs — any job's artifact may be named.
+   */
+  literalsOnly?: 'plan' | 'job';
 }
 
 /** Why a job runs once per step on the orchestrator, or undefined when it runs on hosts. */
@@ -67,6 +74,31 @@ export function withAttempts<E extends ActionEntry>(entry: E, action: ActionSpec
   return { ...entry, ...(attemptTimeoutMs !== undefined ? { attemptTimeoutMs } : {}), ...(action.retry ? { retry: action.retry } : {}) };
 }
 
+/**
+ * literalsOnly: the env is not known yet, so every variable reads as set (to ""): what a
+ * template renders depends on env and is checked once a plan is named; its syntax is not.
+ */
+function anyVarSet(env: Record<string, string>): Record<string, string> {
+  return new Proxy(env, {
+    get: (t, k) => (typeof k === 'string' && !Object.hasOwn(t, k) && !(k in Object.prototype) ? '' : Reflect.get(t, k)),
+    has: (t, k) => typeof k === 'string' || Reflect.has(t, k),
+    getOwnPropertyDescriptor: (t, k) => Reflect.getOwnPropertyDescriptor(t, k) ?? (typeof k === 'string' ? { value: '', writable: true, enumerable: false, configurable: true } : undefined),
+  });
+}
+
+/** The problems of one action, less those at the position of a field that depends on env. */
+function literalProblems(all: Problems, dynamic: Set<string>): Problems {
+  return new (class extends Problems {
+    override add(message: string, pos?: Position, hint?: string): void {
+      if (pos && dynamic.has(`${pos.file}:${pos.line}:${pos.col}`)) return;
+      all.add(message, pos, hint);
+    }
+    override addAll(ps: Problem[]): void {
+      for (const p of ps) this.add(p.message, p.pos, p.hint);
+    }
+  })();
+}
+
 /** Dedupes problems (the same mistake on 2,000 hosts is one error). */
 class DedupProblems extends Problems {
   private readonly seen = new Set<string>();
@@ -86,6 +118,10 @@ export function buildRunPlan(input: PlanInput): RunPlan {
 
   input.stepEnvs.forEach(({ step, job, env: stepEnv }, stepIndex) => {
     const reason = orchestratorReason(job);
+    const artifacts = visibleArtifacts(hf.jobs, plan, stepIndex);
+    if (input.literalsOnly === 'job') {
+      for (const j of hf.jobs.values()) for (const [n, a] of Object.entries(j.artifacts)) if (!artifacts.has(n)) artifacts.set(n, { path: a.path, job: j.name, baseDir: j.baseDir });
+    }
     const resolved = resolveTargets(hf, step.targets);
     for (const u of resolved.unknown) problems.add(`step "${step.name}": unknown target or host "${u}"`, step.pos);
     const candidates = resolved.hosts;
@@ -94,6 +130,7 @@ export function buildRunPlan(input: PlanInput): RunPlan {
     else {
       const selected = selection ? candidates.filter((h) => selection.has(h.name)) : candidates;
       hosts = step.limit !== undefined ? selected.slice(0, step.limit) : selected;
+      if (input.literalsOnly) hosts = hosts.slice(0, 1);
     }
     if (!reason && candidates.length === 0 && resolved.unknown.length === 0)
       problems.add(`step "${step.name}" targets no hosts`, step.pos, 'list at least one host in its targets');
@@ -103,10 +140,11 @@ export function buildRunPlan(input: PlanInput): RunPlan {
     const sizes = reason ? [1] : batchSizes(hosts.length, step.parallelism);
 
     const plannedHosts: PlannedHost[] = hosts.map((host) => {
-      const env = {
+      const written = {
         ...stepEnv,
         ...builtinEnv({ plan: plan.name, runId, step: step.name, target: step.targets.join(','), hostName: host.name, hostAddr: host.addr }),
       };
+      const env = input.literalsOnly ? anyVarSet(written) : written;
       const actions: ActionEntry[] = [];
       for (const action of job.actions) {
         if (!actionModule(action.kind)) {
@@ -114,6 +152,8 @@ export function buildRunPlan(input: PlanInput): RunPlan {
           continue;
         }
         const fieldPos = (f: string) => action.fieldPos[f] ?? action.pos;
+        const dynamic = new Set<string>(); // literalsOnly: positions of the fields that contain ${…}
+        const actionProblems = input.literalsOnly ? literalProblems(problems, dynamic) : problems;
         const ctx: PlanContext = {
           plan: plan.name,
           runId,
@@ -125,9 +165,15 @@ export function buildRunPlan(input: PlanInput): RunPlan {
           env,
           become: effectiveBecome(action, job, reason ? undefined : host),
           sources,
-          problems,
+          artifacts,
+          problems: actionProblems,
           fieldPos,
           expand(value: string, field: string): string {
+            if (input.literalsOnly && value.includes('${')) {
+              const p = fieldPos(field);
+              dynamic.add(`${p.file}:${p.line}:${p.col}`);
+              return value;
+            }
             const r = expand(value, env);
             for (const m of r.missing)
               problems.add(
