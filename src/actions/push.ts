@@ -124,6 +124,7 @@ export const pushAction: ActionModule<PushEntry> = {
     try {
       const res = await reg.push(e.name, e.tag, { path: e.path, ...(e.artifactType ? { artifactType: e.artifactType } : {}) }, { extraTags: e.tags, semverAliases: e.semverAliases });
       const d = res.descriptor;
+      for (const tag of [e.tag, ...e.tags]) rt.artifacts.record?.({ registry: e.registry, name: e.name, tag, digest: d.manifestDigest, kind: 'push' });
       const moved = (res.aliases ?? []).filter((a) => a.moved).map((a) => a.tag);
       return {
         status: res.unchanged ? 'unchanged' : 'changed',
