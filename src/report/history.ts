@@ -79,7 +79,7 @@ export function readRun(file: string, runId = file.replace(/^.*\//, '').replace(
   const addArtifact = (a: RunArtifact) => {
     if (typeof a?.registry !== 'string' || typeof a.name !== 'string' || typeof a.digest !== 'string') return;
     const k = `${a.registry}\0${a.name}\0${a.tag ?? ''}\0${a.digest}`;
-    if (!artifacts.has(k)) artifacts.set(k, { registry: a.registry, name: a.name, ...(a.tag !== undefined ? { tag: a.tag } : {}), digest: a.digest, ...(a.kind ? { kind: a.kind } : {}) });
+    if (!artifacts.has(k) || (artifacts.get(k)!.kind === 'pinned' && a.kind !== 'pinned')) artifacts.set(k, { registry: a.registry, name: a.name, ...(a.tag !== undefined ? { tag: a.tag } : {}), digest: a.digest, ...(a.kind ? { kind: a.kind } : {}) });
   };
   lines.forEach((line, i) => {
     if (!line.trim()) return;
@@ -141,13 +141,19 @@ function readHeader(rec: RunRecord, o: Json, addArtifact: (a: RunArtifact) => vo
   }
 }
 
-/** Every run in `dir`, oldest first (run ids sort by time). A missing directory has none. */
+/**
+ * Every run in `dir`, oldest first: by start time (the header's, to the millisecond — run
+ * ids are to the second), then id. A missing directory has none.
+ */
 export function listRuns(dir: string): RunRecord[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir)
+  const runs = readdirSync(dir)
     .filter((f) => f.endsWith('.jsonl'))
     .sort()
     .map((f) => readRun(join(dir, f)));
+  // A log without a header still has its id's time (YYYYMMDDTHHMMSSZ).
+  const at = (r: RunRecord) => r.startedAt ?? r.runId.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z.*$/, '$1-$2-$3T$4:$5:$6.000Z');
+  return runs.sort((a, b) => (at(a) < at(b) ? -1 : at(a) > at(b) ? 1 : a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
 }
 
 /**
