@@ -12,7 +12,7 @@ import { fileLines, resolveSelection, splitLimitArgs, type LimitPattern, type Se
 import type { RunPlan } from '../plan/types.js';
 import { loadFiles } from './files.js';
 import type { CommonOptions } from './options.js';
-import { applyOrigin, findOrigin, pinEnv, type SelectOptions } from './replay.js';
+import { applyOrigin, fillFromOrigin, findOrigin, pinEnv, type SelectOptions } from './replay.js';
 import type { ShapeStep } from '../plan/select.js';
 
 export function findPlan(hf: Hadesfile, name: string): PlanSpec {
@@ -55,6 +55,7 @@ export async function preparePlan(name: string, opts: CommonOptions & { limit?: 
   redactor.learn(process.env);
   const problems = new Problems();
   const sources = loadEnvSources(hf, { cliVars: opts.env, envFiles: opts.envFile, cwd: process.cwd(), osEnv: process.env }, problems);
+  if (origin) fillFromOrigin(sources, origin.rec);
   redactor.taint(envRefs(spec, sources));
   redactor.learn(sources.fileVars);
   redactor.learn(sources.cliVars);

@@ -7,7 +7,7 @@
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Hadesfile } from '../config/model.js';
-import type { StepEnv } from '../env/resolve.js';
+import type { EnvSources, StepEnv } from '../env/resolve.js';
 import { MASK, type Redactor } from '../env/secrets.js';
 import { UserError, type Problems } from '../errors.js';
 import { fingerprint, pinArtifacts, pinKey, planShape, selectSteps, shapeDiff, skipDone, splitList, type ShapeStep } from '../plan/select.js';
@@ -50,6 +50,21 @@ export function findOrigin(hf: Hadesfile, plan: string, o: SelectOptions): Origi
   if (!target) throw new UserError({ message: `rollback: no successful run of plan "${plan}" before the latest one (${latest.runId}, ${latest.status})`, hint: 'hades history lists the runs; give one with --to RUN-ID' });
   usable(target, plan, 'rollback');
   return { mode: 'rollback', rec: target };
+}
+
+/**
+ * Before today's env is resolved: a var the replayed run had (non-secret) that nothing sets
+ * today (no -e, env file or OS variable) is filled in from that run, so that a job's
+ * required var need not be given again (pinEnv then sets every step's env exactly).
+ */
+export function fillFromOrigin(sources: EnvSources, rec: RunRecord): void {
+  for (const s of rec.steps)
+    for (const [k, v] of Object.entries(s.env)) {
+      if (s.secrets.includes(k) || v === MASK) continue;
+      if (k in sources.cliVars || k in sources.fileVars || sources.context[k] !== undefined) continue;
+      sources.cliVars[k] = String(v);
+      sources.context[k] = String(v);
+    }
 }
 
 /**

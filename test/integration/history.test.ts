@@ -251,6 +251,34 @@ plans:
     expect(readdirSync(runs).map((f) => readFileSync(join(runs, f), 'utf8')).join('')).not.toContain('other-value-2');
   });
 
+  it('a replay needs no -e for a required var the replayed run was given with -e; today\'s -e does not change it', async () => {
+    const dir = project({
+      'hadesfile.yaml': `hosts:
+  a: { local: true }
+jobs:
+  hello:
+    env:
+      VERSION:
+    actions:
+      - run: echo "deploying $VERSION"
+plans:
+  p:
+    steps:
+      - { name: s, job: hello, targets: a }
+`,
+    });
+    const cli = (args: string[]) => runCli(args, { cwd: dir });
+    expect((await cli(['plan', 'p', '-e', 'VERSION=v1', '-o', 'plain'])).stdout).toContain('| deploying v1');
+    expect((await cli(['plan', 'p', '-e', 'VERSION=v2', '-o', 'plain'])).stdout).toContain('| deploying v2');
+    const without = await cli(['plan', 'p', '-o', 'plain']);
+    expect(without.code).toBe(2);
+    const rb = await cli(['rollback', 'p', '-o', 'plain']);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(rb.stdout).toContain('| deploying v1');
+    const again = await cli(['plan', 'p', '--replay', 'last', '-e', 'VERSION=v3', '-o', 'plain']);
+    expect(again.stdout).toContain('| deploying v1');
+  });
+
   it('unknown run, a run of another plan, empty/corrupt/truncated logs, unknown steps: exit 2 with a clear message; history lists damaged logs as such', async () => {
     const { cli, runs } = localProject();
     expect((await cli(['plan', 'greet', '-o', 'plain', '-e', 'API_TOKEN=t'])).code).toBe(0);
