@@ -12,7 +12,7 @@ import { loadFiles } from './files.js';
 import type { CommonOptions } from './options.js';
 import { logDirFor } from './replay.js';
 
-export interface HistoryOptions extends CommonOptions {
+export interface HistoryOptions extends Pick<CommonOptions, 'file' | 'inventory'> {
   host?: string;
   output: 'plain' | 'json';
   logDir?: string;
@@ -21,7 +21,7 @@ export interface HistoryOptions extends CommonOptions {
 function logDir(opts: HistoryOptions): string {
   // With --log-dir no hadesfile is needed (the logs outlive the plans they ran).
   if (opts.logDir) return logDirFor({ baseDir: process.cwd() } as never, opts.logDir);
-  return logDirFor(loadFiles(opts), undefined);
+  return logDirFor(loadFiles({ ...opts, env: [], envFile: [], secretPattern: [] }), undefined);
 }
 
 const artifactText = (a: RunArtifact, short: boolean) => `${a.registry}/${a.name}${a.tag !== undefined ? `:${a.tag}` : ''}@${short ? a.digest.slice(0, 'sha256:'.length + 12) : a.digest}`;

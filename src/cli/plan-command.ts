@@ -157,10 +157,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     process.off('SIGTERM', onSignal);
     await pool?.closeAll();
     await bus.close();
-    if (mode !== 'json') {
-      if (plan.origin) process.stderr.write(`${plan.origin.mode === 'resume' ? 'resumed' : 'replayed'} run ${plan.origin.runId}${plan.origin.pins.length ? `; digests: ${plan.origin.pins.map((p) => `${p.registry}/${p.name}:${p.tag}=${p.digest}`).join(', ')}` : ''}\n`);
-      process.stderr.write(`audit log: ${audit.path}\n`);
-    }
+    if (mode !== 'json') process.stderr.write(`audit log: ${audit.path}\n`);
   }
 }
 

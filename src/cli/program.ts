@@ -115,7 +115,9 @@ function rollbackCommand(planCmd: Command, done: (code: number) => void): Comman
 
 function historyCommand(done: (code: number) => void): Command {
   const flags = (c: Command) =>
-    common(c)
+    c
+      .option('-f, --file <path>', 'hadesfile or directory: the logs are in .hades/runs beside it (repeatable)', collect, [])
+      .option('-i, --inventory <path>', 'inventory file (repeatable)', collect, [])
       .option('--log-dir <dir>', 'where the audit logs are (default: .hades/runs beside the hadesfile)')
       .addOption(new Option('-o, --output <mode>', 'plain or json').choices(['plain', 'json']).default('plain'));
   const cmd = flags(new Command('history'))

@@ -141,6 +141,8 @@ describe('rollback on the lab', () => {
     }
     const ev = jsonEvents(rb.stdout);
     expect(ev.filter((e) => e.type === 'action.start' && e.kind === 'push')).toEqual([]);
+    const end = ev.find((e) => e.type === 'run.end')!.summary;
+    expect(end.origin).toEqual({ mode: 'rollback', runId: first.runId, pins: [{ registry: 'reg', name: 'myapp', tag: 'v1.0.0', digest: pushed(first, 'v1.0.0') }, { registry: 'reg', name: 'myapp', tag: 'v1', digest: pushed(first, 'v1.0.0') }] });
     expect(ev.filter((e) => e.type === 'step.end').map((e) => [e.step, e.status])).toEqual([
       ['build', 'skipped'],
       ['publish', 'skipped'],
@@ -247,6 +249,7 @@ plans:
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain('| hello alice');
     expect(r.stdout).toContain('| token-is-set');
+    expect(r.stdout).toMatch(/OK in .*\n {2}replayed run \d{8}T\d{6}Z-[0-9a-f]{6}\n/);
     expect(r.stderr).toContain('secrets API_TOKEN: values from the current environment / env files (the audit log keeps names only)');
     expect(readdirSync(runs).map((f) => readFileSync(join(runs, f), 'utf8')).join('')).not.toContain('other-value-2');
   });
