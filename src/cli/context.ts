@@ -60,7 +60,7 @@ export async function preparePlan(name: string, opts: CommonOptions & { limit?: 
   redactor.learn(sources.fileVars);
   redactor.learn(sources.cliVars);
   const stepEnvs = resolvePlanEnv(hf, spec, sources, problems, (env) => redactor.learn(env));
-  const pinned = origin ? pinEnv(stepEnvs, origin.rec, redactor, problems) : { fromNow: [], newSteps: [] };
+  const pinned = origin ? pinEnv(stepEnvs, origin.rec, problems) : { fromNow: [], newSteps: [] };
   problems.throwIfAny();
   const secretNames = [...new Set(stepEnvs.flatMap((s) => Object.keys(s.env)).filter((k) => redactor.isSecret(k)))];
   const plan = await planWithSources({ hf, plan: spec, stepEnvs, runId: makeRunId(), secretNames, ...(selection ? { selection } : {}) });

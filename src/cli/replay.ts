@@ -8,7 +8,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Hadesfile } from '../config/model.js';
 import type { EnvSources, StepEnv } from '../env/resolve.js';
-import { MASK, type Redactor } from '../env/secrets.js';
+import { MASK } from '../env/secrets.js';
 import { UserError, type Problems } from '../errors.js';
 import { fingerprint, pinArtifacts, pinKey, planShape, selectSteps, shapeDiff, skipDone, splitList, type ShapeStep } from '../plan/select.js';
 import type { RunOrigin, RunPlan } from '../plan/types.js';
@@ -72,7 +72,7 @@ export function fillFromOrigin(sources: EnvSources, rec: RunRecord): void {
  * (names only in the log) take their values from the current environment / env files.
  * Returns the secret names taken from now. A step the run did not have keeps today's env.
  */
-export function pinEnv(stepEnvs: StepEnv[], rec: RunRecord, redactor: Redactor, problems: Problems): { fromNow: string[]; newSteps: string[] } {
+export function pinEnv(stepEnvs: StepEnv[], rec: RunRecord, problems: Problems): { fromNow: string[]; newSteps: string[] } {
   const fromNow = new Set<string>();
   const newSteps: string[] = [];
   for (const se of stepEnvs) {
@@ -83,7 +83,7 @@ export function pinEnv(stepEnvs: StepEnv[], rec: RunRecord, redactor: Redactor, 
     }
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(was.env)) {
-      if (was.secrets.includes(k) || (v === MASK && redactor.isSecret(k))) {
+      if (was.secrets.includes(k) || v === MASK) {
         const now = se.env[k];
         if (now === undefined) problems.add(`run ${rec.runId}, step "${se.step.name}": secret ${k} is not set now`, se.step.pos, `the audit log keeps secret names only: set ${k} as for that run (env file, -e or the environment)`);
         else env[k] = now;
