@@ -139,7 +139,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       emit: bus.emit,
       control,
       files: new RunFiles(),
-      artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(), (rec) => audit.artifact({ ...rec })),
+      artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(), (rec) => audit.artifact(redactor.deep({ ...rec }))),
       redactor,
       hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,
     });
