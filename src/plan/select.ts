@@ -58,6 +58,7 @@ export function selectSteps(plan: RunPlan, steps: string[], fromStep: string | u
   for (const s of steps) check('--steps', s);
   if (fromStep !== undefined) check('--from-step', fromStep);
   if (problems.length) throw new UserError(problems);
+  plan.stepSelection = steps.length ? { steps } : { fromStep: fromStep! };
   const from = fromStep !== undefined ? names.indexOf(fromStep) : -1;
   for (const s of plan.steps) {
     if (s.skipped) continue;

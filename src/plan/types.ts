@@ -72,6 +72,8 @@ export interface RunPlan {
   secretNames: string[];
   /** `--resume` / `--replay` / `hades rollback`: the earlier run this one continues or replays. */
   origin?: RunOrigin;
+  /** `--steps` / `--from-step` as given: the other steps are skipped. */
+  stepSelection?: { steps?: string[]; fromStep?: string };
 }
 
 export interface RunOrigin {

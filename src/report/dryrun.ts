@@ -22,7 +22,10 @@ function envLine(env: Record<string, string>, redactor: Redactor): string {
 export function renderPlan(plan: RunPlan, redactor: Redactor): string {
   const out: string[] = [];
   out.push(`plan ${plan.plan} (run ${plan.runId}) from ${plan.files.join(', ')}`);
-  out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}${plan.selection ? ` --limit ${plan.selection.patterns.join(',')}` : ''}\` runs`);
+  const o = plan.origin;
+  const st = plan.stepSelection;
+  const flags = `${plan.selection ? ` --limit ${plan.selection.patterns.join(',')}` : ''}${o ? ` --${o.mode === 'resume' ? 'resume' : 'replay'} ${o.runId}` : ''}${st?.steps ? ` --steps ${st.steps.join(',')}` : st?.fromStep ? ` --from-step ${st.fromStep}` : ''}`;
+  out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}${flags}\` runs`);
   if (plan.selection) out.push(`--limit ${plan.selection.patterns.join(',')}: ${plan.selection.hosts.length} host(s) selected: ${plan.selection.hosts.join(', ')}`);
   if (plan.origin) out.push(...originLines(plan.origin));
   const total = plan.steps.length;

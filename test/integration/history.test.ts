@@ -127,6 +127,7 @@ describe('rollback on the lab', () => {
     const dry = await cli(['rollback', 'release', '--steps', 'canary,rollout', '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain(`rollback: replay of run ${first.runId} (ok`);
+    expect(dry.stdout).toContain(`this is exactly what \`hades plan release --replay ${first.runId} --steps canary,rollout\` runs`);
     expect(dry.stdout).toContain(`digest reg/myapp:v1.0.0 -> ${pushed(first, 'v1.0.0')} (pinned; the tag is not followed)`);
     expect(dry.stdout).toContain(`digest reg/myapp:v1 -> ${pushed(first, 'v1.0.0')} (pinned; the tag is not followed)`);
     expect(dry.stdout).toContain(`myapp@${pushed(first, 'v1.0.0')} from registry "reg"`);
