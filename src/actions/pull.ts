@@ -24,6 +24,8 @@ export interface PullEntry extends BaseEntry {
   name: string;
   tag?: string;
   digest?: string;
+  /** A replay pinned this pull's tag to the digest the replayed run resolved it to. */
+  pinnedTag?: string;
   to: string;
   mode: number;
   owner?: string;
@@ -131,6 +133,7 @@ export const pullAction: ActionModule<PullEntry> = {
     const own = { owner: e.owner, group: e.group };
     return [
       `${ref} from registry "${e.registry}" -> ${e.to} mode ${octal(e.mode)}${ownText(e)}${e.extract ? ' (extracted)' : ''}`,
+      ...(e.pinnedTag ? [`tag ${e.pinnedTag} pinned to this digest (the digest the replayed run got; the tag is not looked up)`] : []),
       `resolved and verified once per run on the orchestrator; skip if ${e.to} already has the payload's sha256 and mode`,
       'a file payload (same sha256 but other mode/owner: fixed without sending bytes):',
       ...Object.values(fileCommands({ ...e, dst: e.to }, sha)).map((c) => `$ ${c}`),
@@ -148,6 +151,7 @@ export const pullAction: ActionModule<PullEntry> = {
     } catch (err) {
       throw new ActionFailure(`${what}: ${(err as Error).message}`);
     }
+    rt.artifacts.record?.({ registry: e.registry, name: e.name, tag: e.tag ?? e.pinnedTag, digest: desc.manifestDigest, kind: 'pull' });
     // The payload is fetched and verified into the local cache (once per run) only when a
     // host needs its bytes: a host that already has them (sha256 checked on the host) costs
     // no registry read at all.

@@ -123,6 +123,7 @@ export const pushAction: ActionModule<PushEntry> = {
       const res = await reg.push(e.name, e.tag, { path: e.path, ...(e.artifactType ? { artifactType: e.artifactType } : {}) }, { extraTags: e.tags, semverAliases: e.semverAliases });
       const d = res.descriptor;
       const moved = (res.aliases ?? []).filter((a) => a.moved).map((a) => a.tag);
+      for (const tag of [e.tag, ...e.tags, ...moved]) rt.artifacts.record?.({ registry: e.registry, name: e.name, tag, digest: d.manifestDigest, kind: 'push' });
       return {
         status: res.unchanged ? 'unchanged' : 'changed',
         detail: `${e.name}:${e.tag} = ${d.manifestDigest}${moved.length ? `; aliases ${moved.join(', ')}` : ''}`,

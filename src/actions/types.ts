@@ -99,6 +99,17 @@ export interface ArtifactAccess {
   materialize(desc: ArtifactDescriptor): Promise<string>;
   /** Checks an archive payload's entries before extraction (once per digest per run). */
   inspectArchive(desc: ArtifactDescriptor, localPath: string): Promise<{ gzip: boolean; stripComponents: number; problems: Problem[] }>;
+  /** Notes a digest the run resolved or published (the audit log keeps it: history, --resume, --replay). */
+  record?(rec: ArtifactRecord): void;
+}
+
+/** registry, name, tag → manifest digest, as one run saw it. */
+export interface ArtifactRecord {
+  registry: string;
+  name: string;
+  tag?: string;
+  digest: string;
+  kind: 'pull' | 'push' | 'promote';
 }
 
 export type GateAnswer = 'approved' | 'declined' | 'timeout' | 'no-tty';

@@ -12,6 +12,8 @@ import { fileLines, resolveSelection, splitLimitArgs, type LimitPattern, type Se
 import type { RunPlan } from '../plan/types.js';
 import { loadFiles } from './files.js';
 import type { CommonOptions } from './options.js';
+import { applyOrigin, fillFromOrigin, findOrigin, pinEnv, type SelectOptions } from './replay.js';
+import type { ShapeStep } from '../plan/select.js';
 
 export function findPlan(hf: Hadesfile, name: string): PlanSpec {
   const plan = hf.plans.get(name);
@@ -36,11 +38,14 @@ export interface Prepared {
   plan: RunPlan;
   redactor: Redactor;
   envFiles: string[];
+  /** The plan's shape (steps, jobs, action kinds): its fingerprint goes into the audit log. */
+  shape: ShapeStep[];
 }
 
 /** `hf`: the files when the caller has loaded them already. */
-export async function preparePlan(name: string, opts: CommonOptions & { limit?: string[] }, hf: Hadesfile = loadFiles(opts)): Promise<Prepared> {
+export async function preparePlan(name: string, opts: CommonOptions & { limit?: string[] } & SelectOptions, hf: Hadesfile = loadFiles(opts)): Promise<Prepared> {
   const spec = findPlan(hf, name);
+  const origin = findOrigin(hf, name, opts);
   const selection = opts.limit?.length ? readSelection(hf, opts.limit) : undefined;
   // The redactor knows every secret before any message can carry one: the OS environment's
   // secret-named values, then the env files and -e, then each resolved map (also when
@@ -50,15 +55,19 @@ export async function preparePlan(name: string, opts: CommonOptions & { limit?: 
   redactor.learn(process.env);
   const problems = new Problems();
   const sources = loadEnvSources(hf, { cliVars: opts.env, envFiles: opts.envFile, cwd: process.cwd(), osEnv: process.env }, problems);
+  if (origin) fillFromOrigin(sources, origin.rec);
   redactor.taint(envRefs(spec, sources));
   redactor.learn(sources.fileVars);
   redactor.learn(sources.cliVars);
   const stepEnvs = resolvePlanEnv(hf, spec, sources, problems, (env) => redactor.learn(env));
+  const pinned = origin ? pinEnv(stepEnvs, origin.rec, problems) : { fromNow: [], newSteps: [] };
+  problems.throwIfAny();
   const secretNames = [...new Set(stepEnvs.flatMap((s) => Object.keys(s.env)).filter((k) => redactor.isSecret(k)))];
   const plan = await planWithSources({ hf, plan: spec, stepEnvs, runId: makeRunId(), secretNames, ...(selection ? { selection } : {}) });
+  const shape = applyOrigin(hf, plan, opts, origin, pinned);
   learnTemplateDigests(plan, redactor);
   await checkRegistries(hf, plan, redactor);
-  return { hf, plan, redactor, envFiles: sources.files };
+  return { hf, plan, redactor, envFiles: sources.files, shape };
 }
 
 /**

@@ -22,6 +22,14 @@ export interface RunOptions extends CommonOptions {
   /** `--limit` patterns as given (repeatable, comma-separated; `@file` reads names from a file). */
   limit: string[];
   failedHostsFile?: string;
+  /** `--resume <run-id|last>`, `--replay <run-id|last>`, `--force`, `--steps`, `--from-step` (cli/replay.ts). */
+  resume?: string;
+  replay?: string;
+  force: boolean;
+  steps: string[];
+  fromStep?: string;
+  /** `hades rollback [--to]`. */
+  rollback?: string | true;
 }
 
 /** A repeatable option's accumulator. */

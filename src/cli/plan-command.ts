@@ -9,6 +9,9 @@ import type { PlannedHost } from '../plan/types.js';
 import type { Sink } from '../report/sink.js';
 import type { Transport } from '../transport/types.js';
 import { preparePlan } from './context.js';
+import { fingerprint, type ShapeStep } from '../plan/select.js';
+import type { RunOrigin } from '../plan/types.js';
+import { originLines } from '../report/origin.js';
 import type { RunOptions } from './options.js';
 import { VERSION } from './version.js';
 
@@ -19,7 +22,7 @@ export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
 }
 
 export async function planCommand(name: string, opts: RunOptions): Promise<number> {
-  const { hf, plan, redactor, envFiles } = await preparePlan(name, opts);
+  const { hf, plan, redactor, envFiles, shape } = await preparePlan(name, opts);
   const mode = outputMode(opts.output);
 
   if (opts.dryRun) {
@@ -92,9 +95,11 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     files: hf.files,
     envFiles,
     ...(plan.selection ? { selection: plan.selection } : {}),
-    steps: plan.steps.map((s) => ({ name: s.name, job: s.job, env: redactor.env(s.env), hosts: s.batches.flatMap((b) => b.hosts.map((h) => h.host)) })),
+    steps: plan.steps.map((s) => ({ name: s.name, job: s.job, env: redactor.env(s.env), secrets: Object.keys(s.env).filter((k) => redactor.isSecret(k)), hosts: s.batches.flatMap((b) => b.hosts.map((h) => h.host)) })),
+    ...runShape(shape, plan.origin),
   }));
   sinks.push(audit);
+  if (plan.origin && mode !== 'json') process.stderr.write(originLines(plan.origin).join('\n') + '\n');
   const bus = new EventBus(redactor, sinks);
 
   const control = new RunControl();
@@ -134,7 +139,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       emit: bus.emit,
       control,
       files: new RunFiles(),
-      artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir()),
+      artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(), (rec) => audit.artifact(redactor.deep({ ...rec }))),
       redactor,
       hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,
     });
@@ -175,6 +180,11 @@ export function writeFailedHosts(path: string, hosts: string[]): void {
     unlinkSync(tmp);
     throw e;
   }
+}
+
+/** The audit header's shape, fingerprint and origin (what --resume compares and chains). */
+function runShape(shape: ShapeStep[], origin: RunOrigin | undefined): Record<string, unknown> {
+  return { fingerprint: fingerprint(shape), shape, ...(origin ? { origin } : {}) };
 }
 
 function safeUser(): string {

@@ -38,12 +38,19 @@ export function buildProgram(done: (code: number) => void): Command {
     .option('--cache-dir <dir>', 'local artifact cache (default ~/.cache/hades)')
     .option('--limit <hosts>', 'run only on these hosts: names, globs (web-*), target:NAME, @FILE (one name per line); comma-separated, repeatable', collect, [])
     .option('--failed-hosts-file <file>', 'after the run, write the hosts that failed to FILE, one per line (empty when none failed); usable as --limit @FILE')
+    .option('--resume <run-id|last>', "continue that run: its env and artifact digests, skipping every (step, host) that ended ok (refused if the plan's steps/jobs/actions changed, unless --force)")
+    .option('--replay <run-id|last>', "run the plan again with that run's env and artifact digests (its tags are not looked up again)")
+    .option('--force', '--resume even though the plan changed since that run', false)
+    .option('--steps <names>', 'run only these steps (comma-separated, repeatable); the others are skipped', collect, [])
+    .option('--from-step <name>', 'skip the steps before this one')
     .addHelpText('after', `\n${EXIT_CODES}`)
     .action(async (name: string, opts: RunOptions) => {
       const { planCommand } = await import('./plan-command.js');
       done(await planCommand(name, opts));
     });
   program.addCommand(planCmd);
+  program.addCommand(rollbackCommand(planCmd, done));
+  program.addCommand(historyCommand(done));
 
   program.addCommand(
     common(new Command('validate'))
@@ -90,6 +97,47 @@ export function buildProgram(done: (code: number) => void): Command {
   };
   configure(program);
   return program;
+}
+
+/** `hades rollback <plan> [--to RUN]`: a replay of an earlier run; takes every option of `plan` (but --resume/--replay). */
+function rollbackCommand(planCmd: Command, done: (code: number) => void): Command {
+  const cmd = new Command('rollback')
+    .description("replay the last successful run of a plan before the latest one (or --to RUN): that run's env and artifact digests; e.g. --steps canary,rollout to skip build/publish")
+    .argument('<plan>', 'plan name')
+    .option('--to <run-id>', 'the run to replay (default: the last successful run before the latest one)');
+  for (const o of planCmd.options) if (!['--resume', '--replay', '--force', '--version'].includes(o.long ?? '')) cmd.addOption(o);
+  return cmd.addHelpText('after', `\n${EXIT_CODES}`).action(async (name: string, opts: RunOptions & { to?: string }) => {
+    const { planCommand } = await import('./plan-command.js');
+    const { to, ...rest } = opts;
+    done(await planCommand(name, { ...rest, rollback: to ?? true }));
+  });
+}
+
+function historyCommand(done: (code: number) => void): Command {
+  const flags = (c: Command) =>
+    c
+      .option('-f, --file <path>', 'hadesfile or directory: the logs are in .hades/runs beside it (repeatable)', collect, [])
+      .option('-i, --inventory <path>', 'inventory file (repeatable)', collect, [])
+      .option('--log-dir <dir>', 'where the audit logs are (default: .hades/runs beside the hadesfile)')
+      .addOption(new Option('-o, --output <mode>', 'plain or json').choices(['plain', 'json']).default('plain'));
+  const cmd = flags(new Command('history'))
+    .description('list the recorded runs (from the audit logs): when, who, plan, status, duration, hosts ok/failed, artifacts deployed')
+    .argument('[plan]', 'only the runs of this plan')
+    .option('--host <name>', 'only the runs that planned this host (and its status in each)')
+    .action(async (plan: string | undefined, opts: import('./history-command.js').HistoryOptions) => {
+      const { historyCommand: list } = await import('./history-command.js');
+      done(await list(plan, opts));
+    });
+  cmd.addCommand(
+    flags(new Command('show'))
+      .description("one run's summary and resolved env (secrets masked; the log never holds them)")
+      .argument('<run-id>', 'a run id, or last')
+      .action(async (ref: string, opts: import('./history-command.js').HistoryOptions) => {
+        const { historyShowCommand } = await import('./history-command.js');
+        done(await historyShowCommand(ref, opts));
+      }),
+  );
+  return cmd;
 }
 
 export const EXIT_CODES = `Exit codes:

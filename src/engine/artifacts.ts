@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { ArtifactAccess } from '../actions/types.js';
+import type { ArtifactAccess, ArtifactRecord } from '../actions/types.js';
 import type { RegistrySpec } from '../config/model.js';
 import type { Problem } from '../errors.js';
 import { checkTarEntries, stripComponentsFor, type CheckTarOptions } from '../registry/archive.js';
@@ -37,7 +37,17 @@ export class RunArtifacts implements ArtifactAccess {
     private readonly specs: Map<string, RegistrySpec>,
     private readonly opener: RegistryOpener,
     readonly cacheDir: string = defaultCacheDir(),
+    private readonly onRecord?: (rec: ArtifactRecord) => void,
   ) {}
+
+  private readonly recorded = new Set<string>();
+  /** Each (registry, name, tag, digest) once per run, to `onRecord` (the audit log). */
+  record(rec: ArtifactRecord): void {
+    const key = `${rec.registry}\0${rec.name}\0${rec.tag ?? ''}\0${rec.digest}`;
+    if (this.recorded.has(key)) return;
+    this.recorded.add(key);
+    this.onRecord?.(rec);
+  }
 
   registry(name: string): Registry {
     let r = this.open.get(name);

@@ -239,7 +239,7 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
   const anyFailed = steps.some((s) => s.failed?.length);
   const status: RunStatus = control.stopping ? 'interrupted' : halt === 'declined' ? 'declined' : halt === 'failed' ? 'failed' : anyFailed ? 'partial' : 'ok';
   const exitCode = { ok: EXIT.ok, partial: EXIT.partial, failed: EXIT.failed, declined: EXIT.declined, interrupted: EXIT.interrupted }[status];
-  const summary: RunSummary = { runId: plan.runId, plan: plan.plan, status, exitCode, durationMs: Date.now() - started, failedHosts, ...(plan.selection ? { selection: plan.selection } : {}), steps };
+  const summary: RunSummary = { runId: plan.runId, plan: plan.plan, status, exitCode, durationMs: Date.now() - started, failedHosts, ...(plan.selection ? { selection: plan.selection } : {}), ...(plan.origin ? { origin: { mode: plan.origin.mode, runId: plan.origin.runId, pins: plan.origin.pins } } : {}), steps };
   emit({ type: 'run.end', status, exitCode, durationMs: summary.durationMs, summary });
   return summary;
 }

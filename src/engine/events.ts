@@ -69,6 +69,8 @@ export interface RunSummary {
   failedHosts: string[];
   /** `--limit`: the patterns and the hosts they selected. */
   selection?: Selection;
+  /** `--resume` / `--replay` / `hades rollback`: the run it continued or replayed, and the digests it pinned. */
+  origin?: { mode: string; runId: string; pins: Array<{ registry: string; name: string; tag: string; digest: string }> };
   steps: StepSummary[];
 }
 

@@ -70,4 +70,28 @@ export interface RunPlan {
   steps: PlannedStep[];
   /** Names of variables treated as secrets (values redacted in every output). */
   secretNames: string[];
+  /** `--resume` / `--replay` / `hades rollback`: the earlier run this one continues or replays. */
+  origin?: RunOrigin;
+  /** `--steps` / `--from-step` as given: the other steps are skipped. */
+  stepSelection?: { steps?: string[]; fromStep?: string };
+}
+
+export interface RunOrigin {
+  mode: 'resume' | 'replay' | 'rollback';
+  runId: string;
+  /** That run's status (as its audit log says). */
+  status: string;
+  startedAt?: string;
+  /** The digests its pulls/promotes are pinned to (registry, name, tag → digest). */
+  pins: Array<{ registry: string; name: string; tag: string; digest: string }>;
+  /** `registry/name:tag` that run never resolved: looked up now. */
+  unpinned: string[];
+  /** Secret vars whose values come from the current environment (the log keeps names only). */
+  secretsFromEnv: string[];
+  /** Steps that run did not have: their env is today's. */
+  newSteps?: string[];
+  /** `--resume`: the (step, host) pairs left out, because they ended ok in that run. */
+  done: Array<[string, string]>;
+  /** What differs from that run's plan shape (a resume needs --force for it). */
+  shapeChanged?: string[];
 }

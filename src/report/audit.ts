@@ -1,6 +1,8 @@
 /**
  * The run's audit log: `.hades/runs/<run-id>.jsonl`. First line: who ran what (plan,
- * files, argv, resolved env — redacted by the bus); then every event. Written with
+ * files, argv, resolved env — redacted by the bus — the plan's shape and fingerprint, and
+ * for a replay the run it replays); then every event, and an `artifact` line for every
+ * digest the run resolved or published. src/report/history.ts reads them. Written with
  * appendFileSync so a crash loses at most the event being written.
  */
 import { appendFileSync, mkdirSync, openSync, closeSync } from 'node:fs';
@@ -19,6 +21,10 @@ export class AuditSink implements Sink {
   }
   event(e: HadesEvent): void {
     appendFileSync(this.fd, JSON.stringify(e) + '\n');
+  }
+  /** A digest the run resolved or published (`type: "artifact"`): what history shows and a replay pins. */
+  artifact(rec: Record<string, unknown>): void {
+    if (this.fd >= 0) appendFileSync(this.fd, JSON.stringify({ type: 'artifact', ts: new Date().toISOString(), ...rec }) + '\n');
   }
   async close(): Promise<void> {
     if (this.fd >= 0) closeSync(this.fd);

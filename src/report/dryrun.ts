@@ -7,6 +7,7 @@ import type { Redactor } from '../env/secrets.js';
 import type { RunPlan } from '../plan/types.js';
 import { TRUSTED_WALK } from '../shell/delivery.js';
 import { hiddenNote, secretUses } from './hidden.js';
+import { originLines } from './origin.js';
 
 /** How the dry-run writes the trusted-directory prelude that every write command begins with (printed once, in full, at the top). */
 export const PRELUDE_MARK = '«trusted-dir prelude» ';
@@ -21,8 +22,12 @@ function envLine(env: Record<string, string>, redactor: Redactor): string {
 export function renderPlan(plan: RunPlan, redactor: Redactor): string {
   const out: string[] = [];
   out.push(`plan ${plan.plan} (run ${plan.runId}) from ${plan.files.join(', ')}`);
-  out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}${plan.selection ? ` --limit ${plan.selection.patterns.join(',')}` : ''}\` runs`);
+  const o = plan.origin;
+  const st = plan.stepSelection;
+  const flags = `${plan.selection ? ` --limit ${plan.selection.patterns.join(',')}` : ''}${o ? ` --${o.mode === 'resume' ? 'resume' : 'replay'} ${o.runId}` : ''}${st?.steps ? ` --steps ${st.steps.join(',')}` : st?.fromStep ? ` --from-step ${st.fromStep}` : ''}`;
+  out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}${flags}\` runs`);
   if (plan.selection) out.push(`--limit ${plan.selection.patterns.join(',')}: ${plan.selection.hosts.length} host(s) selected: ${plan.selection.hosts.join(', ')}`);
+  if (plan.origin) out.push(...originLines(plan.origin));
   const total = plan.steps.length;
   const preludeAt = out.length;
   let prelude = false;
