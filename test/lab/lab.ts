@@ -610,6 +610,12 @@ export async function startSshd(
   const pub = fs.readFileSync(`${hostKey}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
   for (let attempt = 0; ; attempt++) {
     const addr = `${lab.base}.${200 + Math.floor(Math.random() * 40)}`;
+    // Test files run in parallel processes: reserve the address first, so two never race for it.
+    const reservation = reserveAddr(addr);
+    if (!reservation) {
+      if (attempt < 200) continue;
+      throw new Error(`lab: no free address for an extra sshd in ${lab.base}.200-239`);
+    }
     const host: LabHost = { name, addr, port: 22, logFile: path.join(dir, 'sshd.log'), pidFile: path.join(dir, 'sshd.pid'), pid: 0 };
     const conf = path.join(dir, 'sshd_config');
     fs.writeFileSync(
@@ -629,6 +635,7 @@ export async function startSshd(
       await waitReady(p);
     } catch (e) {
       await killProcs([p]);
+      fs.rmSync(reservation, { force: true });
       if (attempt < 10 && /address already in use|cannot bind/i.test(String(e))) continue;
       throw e;
     }
@@ -641,9 +648,28 @@ export async function startSshd(
         if (stopped) return;
         stopped = true;
         await killProcs([p]);
+        fs.rmSync(reservation, { force: true });
       },
     };
   }
+}
+
+/** An exclusive claim on one extra-sshd address (a file naming the owner pid); a dead owner's claim is taken over. */
+function reserveAddr(addr: string): string | undefined {
+  fs.mkdirSync(LOCK_DIR, { recursive: true, mode: 0o755 });
+  const file = path.join(LOCK_DIR, `${addr}.addr`);
+  for (let i = 0; i < 2; i++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return file;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number(fs.readFileSync(file, 'utf8'));
+      if (!owner || pidAlive(owner)) return undefined; // alive, or still being written
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return undefined;
 }
 
 /** Every pid whose mount namespace is one of `nss`. */
