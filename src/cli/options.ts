@@ -22,6 +22,8 @@ export interface RunOptions extends CommonOptions {
   /** `--limit` patterns as given (repeatable, comma-separated; `@file` reads names from a file). */
   limit: string[];
   failedHostsFile?: string;
+  /** `--no-lock`: false; the host locks are taken by default. */
+  lock: boolean;
 }
 
 /** A repeatable option's accumulator. */

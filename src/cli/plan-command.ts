@@ -21,6 +21,8 @@ export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
 export async function planCommand(name: string, opts: RunOptions): Promise<number> {
   const { hf, plan, redactor, envFiles } = await preparePlan(name, opts);
   const mode = outputMode(opts.output);
+  const { addLocksAndHooks, guardedRun } = await import('./run-guard.js');
+  addLocksAndHooks(hf, plan, opts.lock !== false);
 
   if (opts.dryRun) {
     if (mode === 'json') {
@@ -128,7 +130,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   });
 
   try {
-    const summary = await runPlan(plan, {
+    const guarded = await guardedRun({ plan, transportFor: (h) => hosts.get(h, hf.hosts.get(h)), emit: bus.emit, redactor, stopping: () => control.stopping }, () => runPlan(plan, {
       transportFor,
       gate,
       emit: bus.emit,
@@ -137,7 +139,9 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir()),
       redactor,
       hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,
-    });
+    }));
+    const summary = guarded.summary;
+    if (!summary) return guarded.exitCode;
     if (opts.failedHostsFile) {
       try {
         writeFailedHosts(resolve(process.cwd(), opts.failedHostsFile), summary.failedHosts);

@@ -32,6 +32,20 @@ export function plainLine(e: HadesEvent): string | undefined {
       return `!! ${e.message}`;
     case 'run.end':
       return e.summary ? formatSummary(e.summary) : `run ${e.status}`;
+    case 'lock.acquired':
+      return `${h} locked (${e.message})`;
+    case 'lock.held':
+      return `${h} LOCKED by another run: ${e.message}`;
+    case 'lock.failed':
+      return `${h} lock FAILED: ${e.message}`;
+    case 'lock.released':
+      return `${h} unlocked`;
+    case 'hook.start':
+      return `hook ${e.action}: $ ${e.command}`;
+    case 'hook.output':
+      return `hook ${e.action} ${e.stream === 'stderr' ? '!' : '|'} ${e.data}`;
+    case 'hook.end':
+      return `hook ${e.action}: ${e.status === 'ok' ? 'ok' : `FAILED (${e.message}); the run's outcome is unchanged`}`;
     default:
       return undefined;
   }
