@@ -130,7 +130,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   });
 
   try {
-    const guarded = await guardedRun({ plan, transportFor: (h) => hosts.get(h, hf.hosts.get(h)), emit: bus.emit, redactor, stopping: () => control.stopping }, () => runPlan(plan, {
+    const guarded = await guardedRun({ plan, transportFor: (h) => hosts.get(h, hf.hosts.get(h)), emit: bus.emit, redactor, stopping: () => control.stopping }, (beforeEnd) => runPlan(plan, {
       transportFor,
       gate,
       emit: bus.emit,
@@ -139,6 +139,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir()),
       redactor,
       hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,
+      beforeEnd,
     }));
     const summary = guarded.summary;
     if (!summary) return guarded.exitCode;

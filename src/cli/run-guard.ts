@@ -38,8 +38,12 @@ function whoAmI(): string {
   }
 }
 
-/** Runs `body` under the plan's locks and hooks; returns the exit code (the run's, or 5 / 1 / 130 when it never started). */
-export async function guardedRun(o: GuardOptions, body: () => Promise<RunSummary>): Promise<{ exitCode: number; summary?: RunSummary }> {
+/**
+ * Runs `body` under the plan's locks and hooks; returns the exit code (the run's, or 5 / 1 /
+ * 130 when it never started). `body` hands `beforeEnd` to the engine: the end hook and the
+ * release run after the last step and before `run.end`, so the summary stays the last event.
+ */
+export async function guardedRun(o: GuardOptions, body: (beforeEnd: (s: RunSummary) => Promise<void>) => Promise<RunSummary>): Promise<{ exitCode: number; summary?: RunSummary }> {
   const { plan } = o;
   const emit = (e: Omit<HadesEvent, 'runId' | 'ts'>) => o.emit({ runId: plan.runId, ts: new Date().toISOString(), ...e } as HadesEvent);
   const ev: LockEvents = {
@@ -62,6 +66,13 @@ export async function guardedRun(o: GuardOptions, body: () => Promise<RunSummary
     process.stderr.write(`${hint}no action was run: ${got.held.length ? `${got.held.length} host(s) locked by another run` : `${fatal.length} host(s) could not be locked`}\n`);
     return { exitCode: got.held.length ? EXIT.locked : EXIT.failed };
   }
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    const failed = await releaseLocks(got.taken, o.transportFor, ev);
+    if (failed.length) process.stderr.write(`warning: the lock of ${failed.join(', ')} could not be released: see \`hades lock status --limit ${failed.join(',')}\`\n`);
+  };
   try {
     if (o.stopping()) {
       process.stderr.write('hades: interrupted before the first step; no action was run\n');
@@ -78,11 +89,12 @@ export async function guardedRun(o: GuardOptions, body: () => Promise<RunSummary
       locked: got.taken.map((l) => l.host),
       steps: plan.steps.map((s) => ({ name: s.name, job: s.job, hosts: s.batches.flatMap((b) => b.hosts.map((h) => h.host)) })),
     }, hookCtx);
-    const summary = await body();
-    await runHooks(plan.hooks, endHook(summary.exitCode), { ...summary }, hookCtx);
+    const summary = await body(async (s) => {
+      await runHooks(plan.hooks, endHook(s.exitCode), { ...s }, hookCtx);
+      await release();
+    });
     return { exitCode: summary.exitCode, summary };
   } finally {
-    const failed = await releaseLocks(got.taken, o.transportFor, ev);
-    if (failed.length) process.stderr.write(`warning: the lock of ${failed.join(', ')} could not be released: see \`hades lock status --limit ${failed.join(',')}\`\n`);
+    await release();
   }
 }

@@ -265,13 +265,15 @@ describe('plan hooks on the lab', () => {
     expect(res.stdout).toContain(`hook on_start | started here: ${dir}`);
     expect(res.stdout).toContain('hook on_success ! chat is down');
     expect(res.stdout).toContain("hook on_success: FAILED (exit 9); the run's outcome is unchanged");
-    // The order: locks, on_start, the steps, on_success, then the locks are given back.
+    // The order: locks, on_start, the steps, on_success, the locks given back, then the summary (run.end stays last).
     const lines = res.stdout.split('\n');
     const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    expect(at(/^\[h17\] locked/)).toBeGreaterThanOrEqual(0);
     expect(at(/^\[h17\] locked/)).toBeLessThan(at(/^hook on_start: \$/));
     expect(at(/^hook on_start: ok/)).toBeLessThan(at(/^== step work/));
-    expect(at(/^Run .* OK/)).toBeLessThan(at(/^hook on_success: \$ cat/));
+    expect(at(/^== step work: ok/)).toBeLessThan(at(/^hook on_success: \$ cat/));
     expect(at(/^hook on_success: FAILED/)).toBeLessThan(at(/^\[h17\] unlocked/));
+    expect(at(/^\[h17\] unlocked/)).toBeLessThan(at(/^Run .* OK/));
     // Logged too.
     const audit = readFileSync(join(dir, '.hades', 'runs', `${start.runId}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(audit.filter((e) => e.type === 'hook.end').map((e) => [e.action, e.status, e.exitCode])).toEqual([
@@ -295,6 +297,7 @@ describe('plan hooks on the lab', () => {
       ['on_failure', 'ok'],
     ]);
     expect(events.map((e) => e.type).filter((t) => t.startsWith('lock.'))).toEqual(['lock.acquired', 'lock.released']);
+    expect(events.at(-1)).toMatchObject({ type: 'run.end', status: 'failed', exitCode: 1 });
     expect(readdirSync(dir)).toContain('start.json');
   });
 });
