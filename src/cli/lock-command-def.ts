@@ -13,6 +13,16 @@ export function lockCommand(done: (code: number) => void): Command {
       .addOption(new Option('-o, --output <mode>', 'output mode').choices(['plain', 'json']).default('plain'));
   return new Command('lock')
     .description('the host deploy locks: who holds them, and clearing the ones a killed run left')
+    .addHelpText(
+      'after',
+      `
+Every \`hades plan\` run locks the hosts it touches before step 1 (unless --no-lock) and
+releases them at the end; a run finding a host locked exits 5 and runs nothing. A lock is
+the directory <lock_dir>/<host>.lock: lock_dir defaults to ~/.hades/locks of the SSH login
+user (created 0700), .hades/locks beside the hadesfile for local hosts. A run killed with
+kill -9 leaves its locks; nothing takes them over: check with \`hades lock status\`, then
+\`hades lock release --force --limit HOST\` (recorded in .hades/runs/).`,
+    )
     .addCommand(
       shared(new Command('status'))
         .description("show each host's lock: free, or held by which run (plan, user@machine, pid, since when); exit 1 if a host could not be read")

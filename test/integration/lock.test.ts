@@ -173,6 +173,31 @@ describe('host locks on the lab', () => {
     expect(after.code, after.stderr).toBe(0);
   });
 
+  it('a declined gate and a failed run release the locks too', async () => {
+    const { dir, env } = project(`  gated:
+    env: { NAP: "0" }
+    steps:
+      - { name: work, job: work, targets: [h15] }
+      - { name: gate, job: ask }
+      - { name: more, job: work, targets: [h16] }
+  failing:
+    steps: [{ name: boom, job: boom, targets: [h15, h16] }]
+`);
+    const file = join(dir, 'hadesfile.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('jobs:\n', 'jobs:\n  ask:\n    actions:\n      - wait: { message: "go on?" }\n  boom:\n    actions:\n      - run: exit 3\n'));
+    for (const [plan, code] of [['gated', 3], ['failing', 1]] as const) {
+      const r = await runCli(['plan', plan, '-o', 'json'], { cwd: dir, env });
+      expect(r.code, r.stderr).toBe(code);
+      const ev = jsonEvents(r.stdout);
+      const locks = ev.filter((e) => e.type.startsWith('lock.')).map((e) => `${e.type} ${e.host}`);
+      expect(locks.filter((l) => l.startsWith('lock.acquired')).length).toBeGreaterThan(0);
+      expect(locks.filter((l) => l.startsWith('lock.released')).sort()).toEqual(locks.filter((l) => l.startsWith('lock.acquired')).map((l) => l.replace('acquired', 'released')).sort());
+      expect(ev.at(-1)).toMatchObject({ type: 'run.end', exitCode: code });
+    }
+    const status = await runCli(['lock', 'status', '--limit', 'h15,h16,localhost'], { cwd: dir, env });
+    expect(status.stdout).toContain('3 host(s): 0 locked, 3 free');
+  });
+
   it('lock status on an unreachable host reports it per host and exits 1', async () => {
     const { dir, env } = project();
     const r = await runCli(['lock', 'status', '--limit', 'h15,down'], { cwd: dir, env });
