@@ -33,13 +33,13 @@ export function plainLine(e: HadesEvent): string | undefined {
     case 'run.end':
       return e.summary ? formatSummary(e.summary) : `run ${e.status}`;
     case 'lock.acquired':
-      return `${h} locked (${e.message})`;
+      return `lock ${e.host}: taken (${e.message})`;
     case 'lock.held':
-      return `${h} LOCKED by another run: ${e.message}`;
+      return `lock ${e.host}: HELD by another run: ${e.message}`;
     case 'lock.failed':
-      return `${h} lock FAILED: ${e.message}`;
+      return `lock ${e.host}: FAILED: ${e.message}`;
     case 'lock.released':
-      return `${h} unlocked`;
+      return `lock ${e.host}: released`;
     case 'hook.start':
       return `hook ${e.action}: $ ${e.command}`;
     case 'hook.output':

@@ -121,8 +121,8 @@ describe('host locks on the lab', () => {
     setTimeout(() => run.child.kill('SIGINT'), 300);
     const r = await run.done;
     expect(r.code).toBe(130);
-    expect(r.stdout).toMatch(/^\[h15\] unlocked$/m);
-    expect(r.stdout).toMatch(/^\[h16\] unlocked$/m);
+    expect(r.stdout).toMatch(/^lock h15: released$/m);
+    expect(r.stdout).toMatch(/^lock h16: released$/m);
     expect(onHost('h15', `ls -A /home/${lab.user}/.hades/locks`)).toBe('');
     const status = await runCli(['lock', 'status', 'a'], { cwd: dir, env });
     expect(status.code).toBe(0);
@@ -230,7 +230,7 @@ describe('host locks on the lab', () => {
     const holder = await startHolding(dir, env, ['only15', '-e', 'NAP=3']);
     const unlocked = await runCli(['plan', 'only15', '--no-lock', '-o', 'plain'], { cwd: dir, env });
     expect(unlocked.code, unlocked.stderr).toBe(0);
-    expect(unlocked.stdout).not.toContain('locked');
+    expect(unlocked.stdout).not.toMatch(/^lock /m);
     expect((await holder.done).code).toBe(0);
   });
 
@@ -293,12 +293,12 @@ describe('plan hooks on the lab', () => {
     // The order: locks, on_start, the steps, on_success, the locks given back, then the summary (run.end stays last).
     const lines = res.stdout.split('\n');
     const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
-    expect(at(/^\[h17\] locked/)).toBeGreaterThanOrEqual(0);
-    expect(at(/^\[h17\] locked/)).toBeLessThan(at(/^hook on_start: \$/));
+    expect(at(/^lock h17: taken/)).toBeGreaterThanOrEqual(0);
+    expect(at(/^lock h17: taken/)).toBeLessThan(at(/^hook on_start: \$/));
     expect(at(/^hook on_start: ok/)).toBeLessThan(at(/^== step work/));
     expect(at(/^== step work: ok/)).toBeLessThan(at(/^hook on_success: \$ cat/));
-    expect(at(/^hook on_success: FAILED/)).toBeLessThan(at(/^\[h17\] unlocked/));
-    expect(at(/^\[h17\] unlocked/)).toBeLessThan(at(/^Run .* OK/));
+    expect(at(/^hook on_success: FAILED/)).toBeLessThan(at(/^lock h17: released/));
+    expect(at(/^lock h17: released/)).toBeLessThan(at(/^Run .* OK/));
     // Logged too.
     const audit = readFileSync(join(dir, '.hades', 'runs', `${start.runId}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(audit.filter((e) => e.type === 'hook.end').map((e) => [e.action, e.status, e.exitCode])).toEqual([
