@@ -122,7 +122,7 @@ export async function acquireLocks(locks: PlannedLock[], transportFor: (host: st
     const r = await runLockCommand(transportFor(l.host), l.acquire, record);
     if ('error' in r) {
       res.errors.push({ host: l.host, message: r.error, unreachable: r.unreachable });
-      ev.failed(l.host, r.error);
+      ev.failed(l.host, r.unreachable ? `${r.error} (not locked: the host is unreachable, so nothing runs there either)` : r.error);
       if (r.unreachable) continue;
       break;
     }

@@ -198,6 +198,20 @@ describe('host locks on the lab', () => {
     expect(status.stdout).toContain('3 host(s): 0 locked, 3 free');
   });
 
+  it('an unreachable host is not locked and fails in its turn; the run goes on within max_failures', async () => {
+    const { dir, env } = project(`  withdown:
+    env: { NAP: "0" }
+    steps: [{ name: work, job: work, targets: [h15, down], max_failures: 1 }]
+`);
+    const before = touched('h15').length;
+    const r = await runCli(['plan', 'withdown', '-o', 'plain'], { cwd: dir, env });
+    expect(r.code, r.stdout + r.stderr).toBe(4);
+    expect(r.stdout).toMatch(/^lock h15: taken/m);
+    expect(r.stdout).toMatch(/^lock down: FAILED: .*\(not locked: the host is unreachable, so nothing runs there either\)$/m);
+    expect(r.stdout).toMatch(/^lock h15: released$/m);
+    expect(touched('h15')).toHaveLength(before + 1);
+  });
+
   it('lock status on an unreachable host reports it per host and exits 1', async () => {
     const { dir, env } = project();
     const r = await runCli(['lock', 'status', '--limit', 'h15,down'], { cwd: dir, env });
@@ -224,6 +238,8 @@ describe('host locks on the lab', () => {
     const text = await runCli(['plan', 'a', '--dry-run'], { cwd: dir, env });
     expect(text.stdout).toContain('host locks: taken before step 1, one command per host in this order');
     expect(text.stdout).toContain('  lock h15 (ssh): ~/.hades/locks/h15.lock');
+    const limited = JSON.parse((await runCli(['plan', 'a', '--dry-run', '-o', 'json', '--limit', 'h16'], { cwd: dir, env })).stdout);
+    expect(limited.locks.map((l: { host: string }) => l.host)).toEqual(['h16']);
     const none = await runCli(['plan', 'a', '--dry-run', '--no-lock'], { cwd: dir, env });
     expect(none.stdout).toContain('host locks: none (--no-lock)');
 
