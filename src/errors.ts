@@ -83,6 +83,6 @@ export function sortProblems(ps: Problem[]): Problem[] {
 /**
  * Exit codes, one place: 0 ok; 1 the run failed (stopped); 2 usage or user error; 3 a gate
  * was declined; 4 every step completed, but some hosts failed within their step's
- * `max_failures`; 130 interrupted.
+ * `max_failures`; 5 a host is locked by another run (nothing ran); 130 interrupted.
  */
-export const EXIT = { ok: 0, failed: 1, usage: 2, declined: 3, partial: 4, interrupted: 130 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, declined: 3, partial: 4, locked: 5, interrupted: 130 } as const;

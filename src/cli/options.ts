@@ -30,6 +30,8 @@ export interface RunOptions extends CommonOptions {
   fromStep?: string;
   /** `hades rollback [--to]`. */
   rollback?: string | true;
+  /** `--no-lock`: false; the host locks are taken by default. */
+  lock: boolean;
 }
 
 /** A repeatable option's accumulator. */

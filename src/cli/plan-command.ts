@@ -24,6 +24,8 @@ export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
 export async function planCommand(name: string, opts: RunOptions): Promise<number> {
   const { hf, plan, redactor, envFiles, shape } = await preparePlan(name, opts);
   const mode = outputMode(opts.output);
+  const { addLocksAndHooks, guardedRun } = await import('./run-guard.js');
+  addLocksAndHooks(hf, plan, opts.lock !== false);
 
   if (opts.dryRun) {
     if (mode === 'json') {
@@ -133,7 +135,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   });
 
   try {
-    const summary = await runPlan(plan, {
+    const guarded = await guardedRun({ plan, transportFor: (h) => hosts.get(h, hf.hosts.get(h)), emit: bus.emit, redactor, stopping: () => control.stopping }, (beforeEnd) => runPlan(plan, {
       transportFor,
       gate,
       emit: bus.emit,
@@ -142,7 +144,10 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(), (rec) => audit.artifact(redactor.deep({ ...rec }))),
       redactor,
       hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,
-    });
+      beforeEnd,
+    }));
+    const summary = guarded.summary;
+    if (!summary) return guarded.exitCode;
     if (opts.failedHostsFile) {
       try {
         writeFailedHosts(resolve(process.cwd(), opts.failedHostsFile), summary.failedHosts);

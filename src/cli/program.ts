@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { redactOutput } from '../env/secrets.js';
 import { EXIT, RunError, UserError } from '../errors.js';
 import { type CommonOptions, collect, common, type RunOptions } from './options.js';
+import { lockCommand } from './lock-command-def.js';
 import { registryCommand } from './registry-command.js';
 import { VERSION } from './version.js';
 
@@ -43,6 +44,7 @@ export function buildProgram(done: (code: number) => void): Command {
     .option('--force', '--resume even though the plan changed since that run', false)
     .option('--steps <names>', 'run only these steps (comma-separated, repeatable); the others are skipped', collect, [])
     .option('--from-step <name>', 'skip the steps before this one')
+    .option('--no-lock', 'do not take the host locks for this run (by default every host the run touches is locked first; held by another run: exit 5)')
     .addHelpText('after', `\n${EXIT_CODES}`)
     .action(async (name: string, opts: RunOptions) => {
       const { planCommand } = await import('./plan-command.js');
@@ -78,6 +80,7 @@ export function buildProgram(done: (code: number) => void): Command {
         done(await initCommand(dir));
       }),
   );
+  program.addCommand(lockCommand(done));
   program.addCommand(registryCommand(common, done));
   program.addCommand(new Command('doctor').description('check the local tools hades uses (node, oras for oci registries, tar); exit 1 if one is missing').addOption(new Option('-o, --output <mode>', 'plain or json').choices(['plain', 'json']).default('plain')).action(async (opts: { output: 'plain' | 'json' }) => { const { doctorCommand } = await import('./doctor-command.js'); done(await doctorCommand(opts)); }));
   program.addCommand(
@@ -146,6 +149,7 @@ export const EXIT_CODES = `Exit codes:
   2    usage or user error (bad flag, bad hadesfile, --limit matching nothing)
   3    a gate was declined
   4    completed, but some hosts failed within their step's max_failures
+  5    a host is locked by another run (nothing ran; see hades lock status)
   130  interrupted`;
 
 /** Parses argv, runs the command, and returns its exit code; every error ends here, printed once. */

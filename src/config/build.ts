@@ -177,6 +177,12 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
       else if (ms !== undefined) spec.connectTimeoutMs = ms;
     }
     setBecome(spec, h.become, [...path, 'become']);
+    const ld = str(h.lock_dir);
+    if (ld !== undefined && /^(\/|~\/|~$)/.test(ld)) {
+      const norm = ld.replace(/\/+$/, '') || '/';
+      if (norm.split('/').includes('..')) add(`lock_dir ${q(ld)} of host ${q(name)} contains ".."`, loc.valuePos([...path, 'lock_dir']), 'write the directory without ".." components');
+      else spec.lockDir = norm;
+    }
     out.hosts.push({ spec, file: f, jumpPos: spec.jump !== undefined ? loc.valuePos([...path, 'jump']) : undefined });
   };
   if (Array.isArray(data.hosts)) {
@@ -350,7 +356,10 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
     for (const [name, pl] of Object.entries(data.plans)) {
       if (!isObj(pl)) continue;
       const pp: Path = ['plans', name];
-      const plan: PlanSpec = { name, ...envMap([...pp, 'env'], pl.env), steps: [], pos: loc.keyPos(pp) };
+      const plan: PlanSpec = { name, ...envMap([...pp, 'env'], pl.env), steps: [], baseDir: f.dir, pos: loc.keyPos(pp) };
+      const hookList = (v: unknown): string[] => (typeof v === 'string' && v ? [v] : Array.isArray(v) ? v.filter((c): c is string => typeof c === 'string' && c !== '') : []);
+      const hooks = { on_start: hookList(pl.on_start), on_success: hookList(pl.on_success), on_failure: hookList(pl.on_failure) };
+      if (hooks.on_start.length || hooks.on_success.length || hooks.on_failure.length) plan.hooks = hooks;
       const pt = positiveDuration(pl.default_timeout, 'default_timeout', loc.valuePos([...pp, 'default_timeout']), add);
       if (pt !== undefined) plan.defaultTimeoutMs = pt;
       const decl: PlanDecl = { plan, steps: [], file: f };

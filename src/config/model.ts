@@ -24,6 +24,8 @@ export interface HostSpec {
   jump?: string; // host name or user@addr:port
   connectTimeoutMs?: number;
   become?: Become;
+  /** `lock_dir:` where this host's deploy lock lives: absolute, or `~/…` (the login user's home on the host). */
+  lockDir?: string;
   /** Inventory order across all loaded files (0-based). Deterministic ordering uses this. */
   order: number;
   pos: Position;
@@ -94,6 +96,10 @@ export interface PlanSpec {
   steps: StepSpec[];
   /** `default_timeout:` (ms) for the plan's actions whose action and job set none. */
   defaultTimeoutMs?: number;
+  /** `on_start` / `on_success` / `on_failure`: local commands, in order (absent when none). */
+  hooks?: { on_start: string[]; on_success: string[]; on_failure: string[] };
+  /** Directory of the declaring file: the hooks run there. */
+  baseDir?: string;
   pos: Position;
 }
 

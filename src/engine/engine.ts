@@ -32,6 +32,8 @@ export interface EngineOptions {
   redactor?: Redactor;
   /** Inventory order of a host (the summary lists failed hosts in it); default: order of appearance in the plan. */
   hostOrder?: (host: string) => number;
+  /** Runs after the last step, before `run.end` (the end hooks, the host locks' release): run.end stays the last event. */
+  beforeEnd?: (summary: RunSummary) => Promise<void>;
 }
 
 type Halt = 'failed' | 'declined' | undefined;
@@ -240,6 +242,7 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
   const status: RunStatus = control.stopping ? 'interrupted' : halt === 'declined' ? 'declined' : halt === 'failed' ? 'failed' : anyFailed ? 'partial' : 'ok';
   const exitCode = { ok: EXIT.ok, partial: EXIT.partial, failed: EXIT.failed, declined: EXIT.declined, interrupted: EXIT.interrupted }[status];
   const summary: RunSummary = { runId: plan.runId, plan: plan.plan, status, exitCode, durationMs: Date.now() - started, failedHosts, ...(plan.selection ? { selection: plan.selection } : {}), ...(plan.origin ? { origin: { mode: plan.origin.mode, runId: plan.origin.runId, pins: plan.origin.pins } } : {}), steps };
+  await opts.beforeEnd?.(summary);
   emit({ type: 'run.end', status, exitCode, durationMs: summary.durationMs, summary });
   return summary;
 }

@@ -19,7 +19,16 @@ export type EventType =
   | 'action.end'
   | 'gate.wait'
   | 'run.stopping'
-  | 'run.end';
+  | 'run.end'
+  // Host locks (src/engine/lock.ts): `host`, `message` (the lock's path, the holder, what failed).
+  | 'lock.acquired'
+  | 'lock.held'
+  | 'lock.failed'
+  | 'lock.released'
+  // Plan hooks (src/engine/hooks.ts): `action` = on_start|on_success|on_failure, `command`; output as `stream`/`data`; end with `status` ok|failed, `exitCode`.
+  | 'hook.start'
+  | 'hook.output'
+  | 'hook.end';
 
 export type HostStatus = 'ok' | 'failed' | 'skipped' | 'stopped' | 'not-started';
 export type ActionResultStatus = 'ok' | 'changed' | 'unchanged' | 'failed' | 'declined';

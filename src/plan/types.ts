@@ -74,6 +74,10 @@ export interface RunPlan {
   origin?: RunOrigin;
   /** `--steps` / `--from-step` as given: the other steps are skipped. */
   stepSelection?: { steps?: string[]; fromStep?: string };
+  /** The host locks the run takes (absent with --no-lock). */
+  locks?: PlannedLock[];
+  /** The plan's hooks, when it has any. */
+  hooks?: PlannedHooks;
 }
 
 export interface RunOrigin {
@@ -94,4 +98,27 @@ export interface RunOrigin {
   done: Array<[string, string]>;
   /** What differs from that run's plan shape (a resume needs --force for it). */
   shapeChanged?: string[];
+}
+
+/** A host's deploy lock (src/engine/lock.ts): taken before step 1, released at the end. */
+export interface PlannedLock {
+  host: string;
+  transport: 'ssh' | 'local';
+  /** The lock directory as configured (`~/…` is the login user's home on the host). */
+  dir: string;
+  /** The lock itself: `<dir>/<host>.lock`. */
+  path: string;
+  /** Takes it (the lock record arrives on stdin). */
+  acquire: string;
+  /** Gives it back (only if it is still this run's). */
+  release: string;
+}
+
+/** Plan-level hooks (local commands on the orchestrator, the run summary as JSON on stdin). */
+export interface PlannedHooks {
+  /** The hadesfile's directory: where the hooks run. */
+  cwd: string;
+  on_start: string[];
+  on_success: string[];
+  on_failure: string[];
 }

@@ -4,7 +4,7 @@
  */
 import { describeAction } from '../actions/index.js';
 import type { Redactor } from '../env/secrets.js';
-import type { RunPlan } from '../plan/types.js';
+import type { PlannedHooks, RunPlan } from '../plan/types.js';
 import { TRUSTED_WALK } from '../shell/delivery.js';
 import { hiddenNote, secretUses } from './hidden.js';
 import { originLines } from './origin.js';
@@ -37,6 +37,7 @@ export function renderPlan(plan: RunPlan, redactor: Redactor): string {
     prelude = true;
     return line.split(TRUSTED_WALK).join(PRELUDE_MARK);
   };
+  out.push('', ...lockLines(plan).map((l) => shorten(redactor.text(l))));
   for (const s of plan.steps) {
     out.push('');
     const sizes = s.batchSizes ? s.batchSizes.join(', ') : String(s.batchSize);
@@ -65,14 +66,38 @@ export function renderPlan(plan: RunPlan, redactor: Redactor): string {
       }
     }
   }
+  if (plan.hooks) out.push('', ...hookLines(plan.hooks).map((l) => redactor.text(l)));
   if (prelude) {
     out.splice(
       preludeAt,
       0,
       '',
-      `every write command below (mkdir, copy, template, pull) begins with this check that no directory on its path can be changed by another user; it is written ${PRELUDE_MARK.trim()} there:`,
+      `every write command below (mkdir, copy, template, pull, the host locks) begins with this check that no directory on its path can be changed by another user; it is written ${PRELUDE_MARK.trim()} there:`,
       `  ${TRUSTED_WALK.trim()}`,
     );
   }
   return out.join('\n');
+}
+
+/** The host locks: taken in this order before step 1, released at the end (src/engine/lock.ts). */
+function lockLines(plan: RunPlan): string[] {
+  if (!plan.locks) return ['host locks: none (--no-lock)'];
+  if (!plan.locks.length) return ['host locks: none (the plan touches no host)'];
+  const out = [
+    `host locks: taken before step 1, one command per host in this order, as the login user (never become); another run holding one stops this run (exit 5) before anything runs; released at the end (also on failure, a declined gate, Ctrl-C):`,
+  ];
+  for (const l of plan.locks) {
+    out.push(`  lock ${l.host} (${l.transport === 'local' ? 'local shell' : 'ssh'}): ${l.path}`);
+    out.push(`    take (stdin: the lock record — run, plan, by user@machine, pid, started): $ ${l.acquire}`);
+    out.push(`    release: $ ${l.release}`);
+  }
+  return out;
+}
+
+/** The plan's hooks, in the order they would run. */
+function hookLines(h: PlannedHooks): string[] {
+  const out = [`hooks: local commands run by /bin/sh -c on the orchestrator in ${h.cwd}, the run summary as JSON on stdin; a failing hook does not change the run's outcome or exit code:`];
+  const name = { on_start: 'on_start (after the locks, before step 1)', on_success: 'on_success (when the run exits 0)', on_failure: 'on_failure (any other outcome)' } as const;
+  for (const k of ['on_start', 'on_success', 'on_failure'] as const) for (const c of h[k]) out.push(`  ${name[k]}: $ ${c}`);
+  return out;
 }

@@ -34,6 +34,20 @@ export function plainLine(e: HadesEvent): string | undefined {
       return `!! ${e.message}`;
     case 'run.end':
       return e.summary ? formatSummary(e.summary) : `run ${e.status}`;
+    case 'lock.acquired':
+      return `lock ${e.host}: taken (${e.message})`;
+    case 'lock.held':
+      return `lock ${e.host}: HELD by another run: ${e.message}`;
+    case 'lock.failed':
+      return `lock ${e.host}: FAILED: ${e.message}`;
+    case 'lock.released':
+      return `lock ${e.host}: released`;
+    case 'hook.start':
+      return `hook ${e.action}: $ ${e.command}`;
+    case 'hook.output':
+      return `hook ${e.action} ${e.stream === 'stderr' ? '!' : '|'} ${e.data}`;
+    case 'hook.end':
+      return `hook ${e.action}: ${e.status === 'ok' ? 'ok' : `FAILED (${e.message}); the run's outcome is unchanged`}`;
     default:
       return undefined;
   }

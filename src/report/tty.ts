@@ -221,6 +221,11 @@ export class TtySink implements Sink {
         this.chain = this.chain.then(() => void (e.summary && this.out.write(formatSummary(e.summary) + '\n')));
         break;
       default:
+        // Host locks and plan hooks happen outside the steps: one plain line each.
+        if (e.type.startsWith('lock.') || e.type.startsWith('hook.')) {
+          const line = plainLine(e);
+          if (line !== undefined) this.chain = this.chain.then(() => void this.out.write(line + '\n'));
+        }
         break;
     }
   }

@@ -115,8 +115,11 @@ describe('health over SSH (real sshd)', () => {
     expect(end.status).toBe('failed');
     expect(end.message).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${svc.port}/healthz answered 503 "starting up" after [0-9.]+m?s, ${attempts.length} attempts \\(timeout 2s\\)$`));
     // Nothing ran on c2 and c3, nothing was probed from them: the run only connected to them
-    // (the preflight host-key check connects every host of the plan before any action).
-    expect(hosts.map((h, i) => execs(h) - before[i]!)).toEqual([1, 0, 0]);
+    // (the preflight host-key check connects every host of the plan before any action) and
+    // took and gave back its host lock there (two commands on every host: take, release).
+    const lockCommands = 2;
+    expect(ev.filter((e) => e.type === 'lock.acquired').map((e) => e.host)).toEqual(['c1', 'c2', 'c3']);
+    expect(hosts.map((h, i) => execs(h) - before[i]!)).toEqual([1 + lockCommands, lockCommands, lockCommands]);
     expect(hosts.map((h) => tunnels(h, svc.port))).toEqual([attempts.length, 0, 0]);
     expect(ev.filter((e) => e.type === 'host.start').map((e) => e.host)).toEqual(['c1']);
     expect(ev.find((e) => e.type === 'run.end')!.summary.steps.map((s: { status: string }) => s.status)).toEqual(['failed', 'not-run']);

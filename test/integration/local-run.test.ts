@@ -50,7 +50,7 @@ describe('every action on the local transport', () => {
     const dir = deployProject();
     const r = await runCli(['plan', 'release', '--output', 'json'], { cwd: dir });
     expect(r.stderr).not.toContain('internal error');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
     const out = join(dir, 'out');
     expect(readFileSync(join(out, 'a/app.bin'), 'utf8')).toBe('binary-v1\n');
     expect(statSync(join(out, 'a/app.bin')).mode & 0o7777).toBe(0o755);

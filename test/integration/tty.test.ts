@@ -27,9 +27,12 @@ async function inPty(args: string[], answer: string): Promise<{ code: number | n
   });
 }
 
+// --no-lock: cli.test.ts and examples.test.ts run these same projects (same .hades/locks) at the
+// same time, and a second run of a project would rightly find its hosts locked (exit 5).
+// The host locks are tested in lock.test.ts.
 describe('tty output', () => {
   it('renders steps and hosts, asks at the gate; "y" approves', async () => {
-    const r = await inPty(['plan', 'release', '-f', 'hadesfile.example.yaml'], 'y');
+    const r = await inPty(['plan', 'release', '-f', 'hadesfile.example.yaml', '--no-lock'], 'y');
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('step 2/6: canary');
     expect(r.out).toContain('? [gate] Canary app-1 is healthy. Roll out to every app server? [y/N]');
@@ -39,7 +42,7 @@ describe('tty output', () => {
 
   it('a terminal that reports no width gets plain lines (auto mode)', async () => {
     const r = await new Promise<string>((resolve) => {
-      const child = spawn('script', ['-qec', `stty cols 0; node ${CLI} plan basics -f examples/local-basics.yaml`, '/dev/null'], { cwd: ROOT, env: { ...process.env, CI: '' } });
+      const child = spawn('script', ['-qec', `stty cols 0; node ${CLI} plan basics -f examples/local-basics.yaml --no-lock`, '/dev/null'], { cwd: ROOT, env: { ...process.env, CI: '' } });
       let out = '';
       child.stdout.on('data', (c) => (out += c));
       child.on('close', () => resolve(out));
@@ -48,7 +51,7 @@ describe('tty output', () => {
   });
 
   it('anything but yes declines: exit 3, the rollout never starts', async () => {
-    const r = await inPty(['plan', 'release', '-f', 'hadesfile.example.yaml'], 'n');
+    const r = await inPty(['plan', 'release', '-f', 'hadesfile.example.yaml', '--no-lock'], 'n');
     expect(r.code).toBe(3);
     expect(r.out).toContain('gate in step "gate" was declined');
     expect(r.out).toMatch(/step rollout: not-run/);

@@ -33,9 +33,9 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   }
   // h1..h6 are for the action/rollout tests (they count logins on them); the transport
   // tests use h7 and h8, the failure-budget/batch tests h9..h14 (BUDGET_HOSTS), so that
-  // parallel test files don't disturb each other's counts.
-  const hosts = Number(process.env.HADES_LAB_HOSTS ?? 14);
-  const lab = await startLab({ hosts: Math.max(14, hosts) });
+  // parallel test files don't disturb each other's counts; the host-lock tests h15..h17 (LOCK_HOSTS).
+  const hosts = Number(process.env.HADES_LAB_HOSTS ?? 17);
+  const lab = await startLab({ hosts: Math.max(17, hosts) });
   const i = lab.info;
   console.log(
     `[lab] ${i.hosts.length} sshd hosts at ${i.base}.1-${i.hosts.length} + jump ${i.jumpHost?.addr} + hidden, up in ${i.startMs} ms (${i.dir})`,

@@ -14,6 +14,8 @@ import { type DelayProxy, type HiddenHost, type LabHost, type LabInfo, startLabP
 export const TRANSPORT_HOSTS = ['h7', 'h8'] as const;
 /** Hosts the failure-budget / progressive-batch / --limit tests (ssh-budget.test.ts) use. */
 export const BUDGET_HOSTS = ['h9', 'h10', 'h11', 'h12', 'h13', 'h14'] as const;
+/** Hosts the deploy-lock and hook tests (lock.test.ts) use. */
+export const LOCK_HOSTS = ['h15', 'h16', 'h17'] as const;
 
 /** The lab, or null when HADES_SKIP_LAB=1 (use with describe.skipIf(!lab)). */
 export function getLab(): LabInfo | null {

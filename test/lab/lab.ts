@@ -442,9 +442,26 @@ function labPaths(dir: string, name: string, listen: string, logLevel: string, e
   };
 }
 
+/**
+ * Each lab user's ~/.hades is private to the host too (a tmpfs owned by the user, mode
+ * 0700): that is where a run's host locks live by default, and the users' homes are shared
+ * by every host and every lab on the machine — a real host has its own home.
+ */
+function homeMounts(): string[] {
+  const passwd = fs.readFileSync('/etc/passwd', 'utf8').split('\n');
+  const out: string[] = [];
+  for (const u of [...Object.values(LAB_USERS), ...Object.values(LAB_SHELL_USERS).map((x) => x.name)]) {
+    const f = passwd.find((l) => l.startsWith(`${u}:`))?.split(':');
+    if (!f || !f[5]?.startsWith('/home/')) continue;
+    const d = `${f[5]}/.hades`;
+    out.push(`mkdir -p ${d}`, `mount -t tmpfs -o mode=0700,uid=${f[2]},gid=${f[3]},size=16m hades-lab ${d}`);
+  }
+  return out;
+}
+
 function mountScript(extra: string[] = []): string {
   const mounts = DEPLOY_DIRS.map((d) => `mount -t tmpfs -o mode=0755,size=2g hades-lab ${d}`);
-  return ['set -e', ...mounts, ...extra].join('\n');
+  return ['set -e', ...mounts, ...homeMounts(), ...extra].join('\n');
 }
 
 /**
