@@ -45,7 +45,10 @@ const { values: opt } = parseArgs({
 });
 const SIZE_MIB = Number(opt.size);
 const RUNS = Number(opt.runs);
-const OPS = opt.ops.split(',').map((s) => s.trim()).filter(Boolean);
+const OPS = opt.ops
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const cli = resolve(opt.cli);
 if (!(SIZE_MIB > 0) || !(RUNS >= 1) || OPS.some((o) => o !== 'push' && o !== 'pull')) {
   console.error('usage: node bench/oci.mjs [--size MiB] [--runs N] [--ops push,pull] [--cli PATH] [--write [--out FILE]]');
@@ -145,15 +148,23 @@ async function main() {
   // else (no CLI, no hadesfile, no verification of its own): the least any Node CLI wrapping
   // oras can cost here. Informative.
   const wrapper = join(root, 'node-oras.mjs');
-  writeFileSync(wrapper, "import { spawnSync } from 'node:child_process';\nprocess.exitCode = spawnSync(process.argv[2], process.argv.slice(3), { stdio: 'ignore' }).status ?? 1;\n");
+  writeFileSync(
+    wrapper,
+    "import { spawnSync } from 'node:child_process';\nprocess.exitCode = spawnSync(process.argv[2], process.argv.slice(3), { stdio: 'ignore' }).status ?? 1;\n",
+  );
   const nodeOras = (args, cwd = work) => run(process.execPath, [wrapper, opt.oras, ...args], { cwd, env });
   const TOOLS = CA ? ['oras', 'hades', 'hades-noca', 'node-oras'] : ['oras', 'hades', 'node-oras'];
   const oras = (args, cwd = work) => run(opt.oras, args, { cwd, env });
   const orasPushArgs = (repo) => [
-    'push', '--no-tty', '--plain-http',
-    '--artifact-type', ARTIFACT_TYPE,
-    '--annotation', `org.opencontainers.image.created=${created}`,
-    `${reg.url}/bench/${repo}:v1`, `app.bin:${LAYER_TYPE}`,
+    'push',
+    '--no-tty',
+    '--plain-http',
+    '--artifact-type',
+    ARTIFACT_TYPE,
+    '--annotation',
+    `org.opencontainers.image.created=${created}`,
+    `${reg.url}/bench/${repo}:v1`,
+    `app.bin:${LAYER_TYPE}`,
   ];
   const tools = {
     push: {
@@ -168,10 +179,22 @@ async function main() {
     },
     pull: {
       // both pull the artifact the warm-up pushed with Hades, each run into a new directory
-      oras: async (i) => ok('oras pull', await oras(['pull', '--no-tty', '--plain-http', '-o', join(root, `pull-oras-${i}`), `${reg.url}/bench/hades-warm:v1`])),
-      hades: async (i, e = env, t = 'hades') => ok('hades registry pull', await hades(['registry', 'pull', 'bench', 'hades-warm:v1', '-o', join(root, `pull-${t}-${i}`, 'app.bin')], e)),
+      oras: async (i) =>
+        ok(
+          'oras pull',
+          await oras(['pull', '--no-tty', '--plain-http', '-o', join(root, `pull-oras-${i}`), `${reg.url}/bench/hades-warm:v1`]),
+        ),
+      hades: async (i, e = env, t = 'hades') =>
+        ok(
+          'hades registry pull',
+          await hades(['registry', 'pull', 'bench', 'hades-warm:v1', '-o', join(root, `pull-${t}-${i}`, 'app.bin')], e),
+        ),
       'hades-noca': async (i) => tools.pull.hades(i, envNoCa, 'hades-noca'),
-      'node-oras': async (i) => ok('node + oras pull', await nodeOras(['pull', '--no-tty', '--plain-http', '-o', join(root, `pull-node-oras-${i}`), `${reg.url}/bench/hades-warm:v1`])),
+      'node-oras': async (i) =>
+        ok(
+          'node + oras pull',
+          await nodeOras(['pull', '--no-tty', '--plain-http', '-o', join(root, `pull-node-oras-${i}`), `${reg.url}/bench/hades-warm:v1`]),
+        ),
     },
   };
   const pulledFile = (tool, i) => join(root, `pull-${tool}-${i}`, 'app.bin');
@@ -180,10 +203,16 @@ async function main() {
   console.log(`warm-up: ${SIZE_MIB} MiB, ${fileDigest}`);
   await tools.push.hades('warm');
   await tools.push.oras('warm');
-  const digestOf = async (repo) => JSON.parse((await ok('oras manifest fetch', await oras(['manifest', 'fetch', '--plain-http', '--descriptor', `${reg.url}/bench/${repo}:v1`]))).stdout).digest;
+  const digestOf = async (repo) =>
+    JSON.parse(
+      (await ok('oras manifest fetch', await oras(['manifest', 'fetch', '--plain-http', '--descriptor', `${reg.url}/bench/${repo}:v1`])))
+        .stdout,
+    ).digest;
   const [dh, dor] = [await digestOf('hades-warm'), await digestOf('oras-warm')];
   const sameManifest = dh === dor;
-  console.log(`  manifests: hades ${dh}, oras ${dor}${sameManifest ? ' (identical)' : ' (DIFFERENT: the comparison is not like for like)'}`);
+  console.log(
+    `  manifests: hades ${dh}, oras ${dor}${sameManifest ? ' (identical)' : ' (DIFFERENT: the comparison is not like for like)'}`,
+  );
   for (const t of TOOLS) {
     await tools.pull[t]('warm');
     const got = await sha256File(pulledFile(t, 'warm'));
@@ -221,13 +250,16 @@ async function main() {
       results[op].noca = { hades: sn, ratio: sn.median / so.median, paired: median(ms['hades-noca'].map((h, i) => h / ms.oras[i])) };
       console.log(`${op}: hades without NODE_EXTRA_CA_CERTS ${fmtStats(sn)}, ${results[op].noca.ratio.toFixed(2)}×`);
     }
-    console.log(`${op}: oras ${fmtStats(so)}, hades ${fmtStats(sh)}, ratio of medians ${(sh.median / so.median).toFixed(2)}×, median of per-round ratios ${paired.toFixed(2)}×`);
+    console.log(
+      `${op}: oras ${fmtStats(so)}, hades ${fmtStats(sh)}, ratio of medians ${(sh.median / so.median).toFixed(2)}×, median of per-round ratios ${paired.toFixed(2)}×`,
+    );
   }
 
   // Hades's fixed cost per command: node, the CLI, the hadesfile, `oras version` and one manifest
   // fetch — what `registry inspect` does. A push or pull can't be faster than bare oras plus this.
   const fixed = [];
-  for (let i = 0; i < RUNS; i++) fixed.push((await ok('hades registry inspect', await hades(['registry', 'inspect', 'bench', 'hades-warm:v1']))).ms);
+  for (let i = 0; i < RUNS; i++)
+    fixed.push((await ok('hades registry inspect', await hades(['registry', 'inspect', 'bench', 'hades-warm:v1']))).ms);
   results.fixed = stats(fixed);
   console.log(`fixed cost (hades registry inspect): ${fmtStats(results.fixed)}`);
   // bare node start, with the environment as it is and (when set) without NODE_EXTRA_CA_CERTS
@@ -303,7 +335,10 @@ function report({ results, sameManifest, load0, load1 }) {
     'The least any Node CLI around oras can cost here — node starts, runs the same bare oras command and exits (no CLI, no hadesfile, no verification of its own): ' +
       ['push', 'pull']
         .filter((op) => results[op]?.floor)
-        .map((op) => `${op} ${ms(results[op].floor.t.median)} (${ms(results[op].floor.t.min)}–${ms(results[op].floor.t.max)}), ${results[op].floor.ratio.toFixed(2)}× bare oras`)
+        .map(
+          (op) =>
+            `${op} ${ms(results[op].floor.t.median)} (${ms(results[op].floor.t.min)}–${ms(results[op].floor.t.max)}), ${results[op].floor.ratio.toFixed(2)}× bare oras`,
+        )
         .join('; ') +
       '.',
     '',
@@ -312,7 +347,10 @@ function report({ results, sameManifest, load0, load1 }) {
           `Without NODE_EXTRA_CA_CERTS (informative; the verdict above is about this environment as it is): ` +
             ['push', 'pull']
               .filter((op) => results[op]?.noca)
-              .map((op) => `${op} ${ms(results[op].noca.hades.median)} (${ms(results[op].noca.hades.min)}–${ms(results[op].noca.hades.max)}), ${results[op].noca.ratio.toFixed(2)}× (per round ${results[op].noca.paired.toFixed(2)}×)`)
+              .map(
+                (op) =>
+                  `${op} ${ms(results[op].noca.hades.median)} (${ms(results[op].noca.hades.min)}–${ms(results[op].noca.hades.max)}), ${results[op].noca.ratio.toFixed(2)}× (per round ${results[op].noca.paired.toFixed(2)}×)`,
+              )
               .join('; ') +
             '.',
           '',

@@ -10,5 +10,7 @@ import { parseArgs } from 'node:util';
 import { planningBench } from './lib/planning.mjs';
 import { CLI } from './lib/util.mjs';
 
-const { values } = parseArgs({ options: { hosts: { type: 'string', default: '2000' }, runs: { type: 'string', default: '5' }, cli: { type: 'string', default: CLI } } });
+const { values } = parseArgs({
+  options: { hosts: { type: 'string', default: '2000' }, runs: { type: 'string', default: '5' }, cli: { type: 'string', default: CLI } },
+});
 await planningBench({ hosts: Number(values.hosts), runs: Number(values.runs), cli: resolve(values.cli), log: (l) => console.log(l) });

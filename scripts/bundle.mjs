@@ -36,7 +36,9 @@ const result = await build({
   target: 'node20',
   external: ['ssh2', 'nunjucks'],
   // CommonJS dependencies bundled into ESM (cross-spawn, …) `require` node builtins at run time.
-  banner: { js: "import { createRequire as __hadesCreateRequire } from 'node:module'; const require = __hadesCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __hadesCreateRequire } from 'node:module'; const require = __hadesCreateRequire(import.meta.url);",
+  },
   sourcemap: 'linked', // chained through tsc's maps to src/*.ts (node --enable-source-maps)
   logLevel: 'warning',
   metafile: true,

@@ -28,8 +28,7 @@ export function formatProblem(p: Problem): string {
 export class UserError extends Error {
   readonly problems: Problem[];
   constructor(problems: Problem[] | Problem | string) {
-    const list: Problem[] =
-      typeof problems === 'string' ? [{ message: problems }] : Array.isArray(problems) ? problems : [problems];
+    const list: Problem[] = typeof problems === 'string' ? [{ message: problems }] : Array.isArray(problems) ? problems : [problems];
     super(list.map(formatProblem).join('\n'));
     this.name = 'UserError';
     this.problems = list;

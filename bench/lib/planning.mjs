@@ -47,11 +47,25 @@ export async function planningBench({ hosts = 2000, runs = 5, cli = CLI, log = (
     writeFileSync(join(dir, 'app.conf.njk'), 'host={{ host.name }} addr={{ host.addr }} version={{ env.VERSION }}\n');
     const env = { ...process.env, HOME: join(dir, 'home'), NO_COLOR: '1' };
     const cases = [
-      { name: '`hades validate` (hadesfile.example.yaml)', args: ['validate', '-f', join(ROOT, 'hadesfile.example.yaml')], cwd: ROOT, target: 300 },
+      {
+        name: '`hades validate` (hadesfile.example.yaml)',
+        args: ['validate', '-f', join(ROOT, 'hadesfile.example.yaml')],
+        cwd: ROOT,
+        target: 300,
+      },
       { name: `\`hades validate\` (${hosts} hosts)`, args: ['validate', '-f', file], cwd: dir },
       { name: `\`hades validate release\` (${hosts} hosts: env + plan)`, args: ['validate', 'release', '-f', file], cwd: dir },
-      { name: `\`hades plan release --dry-run\` (${hosts} hosts)`, args: ['plan', 'release', '--dry-run', '-f', file], cwd: dir, target: 1500 },
-      { name: `\`hades plan release --dry-run -o json\` (${hosts} hosts)`, args: ['plan', 'release', '--dry-run', '-o', 'json', '-f', file], cwd: dir },
+      {
+        name: `\`hades plan release --dry-run\` (${hosts} hosts)`,
+        args: ['plan', 'release', '--dry-run', '-f', file],
+        cwd: dir,
+        target: 1500,
+      },
+      {
+        name: `\`hades plan release --dry-run -o json\` (${hosts} hosts)`,
+        args: ['plan', 'release', '--dry-run', '-o', 'json', '-f', file],
+        cwd: dir,
+      },
     ];
     const out = [];
     for (const c of cases) {

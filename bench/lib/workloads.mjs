@@ -81,7 +81,10 @@ export class HadesWorkload {
       ...hs.map((h) => `  ${h.name}: { addr: ${h.proxyAddr ?? h.addr}, port: 22, user: ${info.user}, identity_file: ${info.clientKey} }`),
       'targets:',
       `  canary: [${hs[0].name}]`,
-      `  rest: [${hs.slice(1).map((h) => h.name).join(', ')}]`,
+      `  rest: [${hs
+        .slice(1)
+        .map((h) => h.name)
+        .join(', ')}]`,
       `known_hosts: [${info.knownHosts}]`,
       'registries:',
       `  bench: { type: filesystem, path: ${join(this.dir, 'registry')} }`,
@@ -102,11 +105,27 @@ export class HadesWorkload {
 
   /** Publishes the artifact once (before any timing). */
   async setup() {
-    await must(process.execPath, [this.cli, 'registry', 'push', '-f', this.file, 'bench', this.artifact, 'app:v1'], { env: this.env, cwd: this.dir });
+    await must(process.execPath, [this.cli, 'registry', 'push', '-f', this.file, 'bench', this.artifact, 'app:v1'], {
+      env: this.env,
+      cwd: this.dir,
+    });
   }
 
   args() {
-    return [this.cli, 'plan', 'release', '-f', this.file, '--output', this.tty ? 'tty' : 'plain', '--yes', '--cache-dir', join(this.dir, 'cache'), '--log-dir', this.runsDir];
+    return [
+      this.cli,
+      'plan',
+      'release',
+      '-f',
+      this.file,
+      '--output',
+      this.tty ? 'tty' : 'plain',
+      '--yes',
+      '--cache-dir',
+      join(this.dir, 'cache'),
+      '--log-dir',
+      this.runsDir,
+    ];
   }
 
   /** One timed run; returns {ms, rssKb}. `expect`: 'changed' (fresh) or 'unchanged' (no-op). */
@@ -114,7 +133,10 @@ export class HadesWorkload {
     rmSync(this.runsDir, { recursive: true, force: true });
     const argv = ['/usr/bin/time', '-f', '%M', '-o', this.rssFile, process.execPath, ...this.args()];
     const r = this.tty
-      ? await run('script', ['-qec', `stty cols 120 rows 50; exec ${argv.map(shq).join(' ')}`, '/dev/null'], { env: this.env, cwd: this.dir })
+      ? await run('script', ['-qec', `stty cols 120 rows 50; exec ${argv.map(shq).join(' ')}`, '/dev/null'], {
+          env: this.env,
+          cwd: this.dir,
+        })
       : await run(argv[0], argv.slice(1), { env: this.env, cwd: this.dir });
     if (r.code !== 0) throw new Error(`hades exited ${r.code}: ${r.stderr.slice(-2000)}\n${r.stdout.slice(-2000)}`);
     // The audit log holds every event, whatever the output mode.
@@ -128,7 +150,9 @@ export class HadesWorkload {
     const want = { mkdir: expect, pull: expect, run: 'ok' };
     const wrong = ends.filter((e) => e.status !== want[e.kind]);
     if (ends.length !== this.hosts.length * 3 || wrong.length)
-      throw new Error(`hades: expected ${this.hosts.length * 3} actions all ${expect}; got ${ends.length}, wrong: ${JSON.stringify(wrong.slice(0, 3))}`);
+      throw new Error(
+        `hades: expected ${this.hosts.length * 3} actions all ${expect}; got ${ends.length}, wrong: ${JSON.stringify(wrong.slice(0, 3))}`,
+      );
     return { ms: r.ms, rssKb: Number(readFileSync(this.rssFile, 'utf8').trim().split('\n').pop()) };
   }
 }
@@ -153,7 +177,15 @@ export class AnsibleWorkload {
     this.cpRoot = join(this.dir, 'cp');
     writeFileSync(
       join(this.dir, 'inventory.ini'),
-      ['[web]', ...hosts.map((h) => `${h.name} ansible_host=${h.proxyAddr ?? h.addr}`), '', '[web:vars]', `ansible_user=${info.user}`, `ansible_ssh_private_key_file=${info.clientKey}`, ''].join('\n'),
+      [
+        '[web]',
+        ...hosts.map((h) => `${h.name} ansible_host=${h.proxyAddr ?? h.addr}`),
+        '',
+        '[web:vars]',
+        `ansible_user=${info.user}`,
+        `ansible_ssh_private_key_file=${info.clientKey}`,
+        '',
+      ].join('\n'),
     );
     writeFileSync(
       join(this.dir, 'playbook.yml'),
@@ -229,7 +261,15 @@ export class AnsibleWorkload {
     const recap = [...r.stdout.matchAll(/^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/gm)];
     const wantChanged = expect === 'changed' ? 3 : 1;
     const bad = recap.filter((m) => m[2] !== '3' || Number(m[3]) !== wantChanged);
-    if (recap.length !== this.hosts.length || bad.length) throw new Error(`ansible: unexpected recap: ${bad.map((m) => m[0]).slice(0, 3).join('; ') || `${recap.length} hosts`}`);
+    if (recap.length !== this.hosts.length || bad.length)
+      throw new Error(
+        `ansible: unexpected recap: ${
+          bad
+            .map((m) => m[0])
+            .slice(0, 3)
+            .join('; ') || `${recap.length} hosts`
+        }`,
+      );
     return { ms: r.ms };
   }
 }
@@ -259,14 +299,22 @@ export class RawSshWorkload {
   sshArgs(h, script) {
     const { info } = this.lab;
     return [
-      '-F', '/dev/null',
-      '-i', info.clientKey,
-      '-o', 'IdentitiesOnly=yes',
-      '-o', 'BatchMode=yes',
-      '-o', `UserKnownHostsFile=${info.knownHosts}`,
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', 'ControlMaster=no',
-      '-o', 'ControlPath=none',
+      '-F',
+      '/dev/null',
+      '-i',
+      info.clientKey,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `UserKnownHostsFile=${info.knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'ControlMaster=no',
+      '-o',
+      'ControlPath=none',
       `${info.user}@${h.proxyAddr ?? h.addr}`,
       script,
     ];

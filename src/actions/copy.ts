@@ -29,7 +29,9 @@ export function resolveArtifact(ctx: PlanContext, raw: unknown): { name: string;
     ctx.problems.add(
       `${ctx.action.kind}.artifact: "${name}" is not declared by job "${ctx.job.name}" nor by any earlier step of plan "${ctx.plan}"`,
       ctx.fieldPos('artifact'),
-      known.length ? `artifacts this step can use: ${known.join(', ')}` : "declare it under the job's artifacts: {NAME: {path}}, or under those of a job that runs in an earlier step",
+      known.length
+        ? `artifacts this step can use: ${known.join(', ')}`
+        : "declare it under the job's artifacts: {NAME: {path}}, or under those of a job that runs in an earlier step",
     );
     return undefined;
   }
@@ -37,7 +39,10 @@ export function resolveArtifact(ctx: PlanContext, raw: unknown): { name: string;
 }
 
 /** The orchestrator-side file a copy reads: `src` relative to the declaring file, or an artifact (see resolveArtifact). */
-export function localSource(ctx: PlanContext, s: { src?: string; artifact?: string }): { path: string; field: string; from?: string } | undefined {
+export function localSource(
+  ctx: PlanContext,
+  s: { src?: string; artifact?: string },
+): { path: string; field: string; from?: string } | undefined {
   if (s.artifact !== undefined) {
     const art = resolveArtifact(ctx, s.artifact);
     return art ? { path: art.path, field: 'artifact', ...(art.from ? { from: `artifact ${art.name}, ${art.from}` } : {}) } : undefined;
@@ -55,37 +60,43 @@ export const copyAction: ActionModule<FileEntry> = {
   retryable: true,
   check(c) {
     if (c.has('src') && c.has('artifact')) {
-      c.error('copy has both src and artifact', c.pos('artifact'), "copy takes one source: a local file (src) or one of the job's artifacts (artifact)");
+      c.error(
+        'copy has both src and artifact',
+        c.pos('artifact'),
+        "copy takes one source: a local file (src) or one of the job's artifacts (artifact)",
+      );
     } else if (!c.has('src') && !c.has('artifact')) {
-      c.error('copy needs src or artifact', c.pos(), "add src: (a file relative to this hadesfile) or artifact: (one of the job's artifacts)");
+      c.error(
+        'copy needs src or artifact',
+        c.pos(),
+        "add src: (a file relative to this hadesfile) or artifact: (one of the job's artifacts)",
+      );
     }
   },
   schema: {
-    title: "copy",
+    title: 'copy',
     description: "Copy a local file (src, relative to this file) or an artifact (the job's, or an earlier step's) to the host.",
-    type: "object",
+    type: 'object',
     additionalProperties: false,
-    required: [
-      "dst"
-    ],
+    required: ['dst'],
     properties: {
       src: {
-        description: "Local file, relative to this file.",
-        type: "string",
-        minLength: 1
+        description: 'Local file, relative to this file.',
+        type: 'string',
+        minLength: 1,
       },
       artifact: {
-        description: "Name of an artifact of the job, or of the job of an earlier step.",
-        type: "string",
-        minLength: 1
+        description: 'Name of an artifact of the job, or of the job of an earlier step.',
+        type: 'string',
+        minLength: 1,
       },
       dst: {
-        description: "Absolute destination path on the host.",
-        type: "string",
-        minLength: 1
+        description: 'Absolute destination path on the host.',
+        type: 'string',
+        minLength: 1,
       },
-      ...FILE_ATTRS_SCHEMA
-    }
+      ...FILE_ATTRS_SCHEMA,
+    },
   },
   plan(spec, ctx) {
     const s = spec as CopySpec;
@@ -94,7 +105,15 @@ export const copyAction: ActionModule<FileEntry> = {
     const mode = modeField(ctx, s.mode, 0o644);
     const own = ownership(ctx, s);
     if (!src || dst === undefined) return undefined;
-    return planFileEntry(ctx, 'copy', { type: 'file', path: src.path, ...(src.from ? { from: src.from } : {}) }, dst, mode, own, `copy ${dst}`);
+    return planFileEntry(
+      ctx,
+      'copy',
+      { type: 'file', path: src.path, ...(src.from ? { from: src.from } : {}) },
+      dst,
+      mode,
+      own,
+      `copy ${dst}`,
+    );
   },
   describe: describeFile,
   run: deliverFile,

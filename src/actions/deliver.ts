@@ -73,7 +73,13 @@ function readFailure(what: string, err: Error): ActionFailure {
  * once) or "send" (only then is `open` called and its bytes streamed) — and checks that a
  * "send" ended with "changed". Non-zero exit → ActionFailure with the host's message.
  */
-export async function deliverStream(rt: ActionRuntime, command: string, what: string, become: string | undefined, open: ByteOpener): Promise<'unchanged' | 'meta' | 'changed'> {
+export async function deliverStream(
+  rt: ActionRuntime,
+  command: string,
+  what: string,
+  become: string | undefined,
+  open: ByteOpener,
+): Promise<'unchanged' | 'meta' | 'changed'> {
   // Small: while the channel's window is full, at most about one read chunk waits here per host.
   const input = new PassThrough({ highWaterMark: 64 * 1024 });
   input.on('error', () => undefined); // failures are reported through readError / the exec result
@@ -107,7 +113,7 @@ export async function deliverStream(rt: ActionRuntime, command: string, what: st
     })();
   };
 
-  let res;
+  let res: Awaited<ReturnType<typeof rt.transport.exec>>;
   try {
     res = await rt.transport.exec(command, {
       signal: rt.signal,
@@ -136,11 +142,16 @@ export async function deliverStream(rt: ActionRuntime, command: string, what: st
     const why = explainFailure(res, become) ?? (lastLine(res.stderr) || `exit code ${res.exitCode ?? res.signal}`);
     throw new ActionFailure(`${what}: ${why}`, res.exitCode);
   }
-  const lines = res.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = res.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const first = lines[0];
-  if (first === undefined || !ANSWERS.has(first)) throw new ActionFailure(`${what}: unexpected answer from the host: ${JSON.stringify(res.stdout.slice(0, 200))}`);
+  if (first === undefined || !ANSWERS.has(first))
+    throw new ActionFailure(`${what}: unexpected answer from the host: ${JSON.stringify(res.stdout.slice(0, 200))}`);
   if (first === 'send') {
-    if (lines[lines.length - 1] !== 'changed') throw new ActionFailure(`${what}: the host did not confirm the write: ${JSON.stringify(res.stdout.slice(0, 200))}`);
+    if (lines[lines.length - 1] !== 'changed')
+      throw new ActionFailure(`${what}: the host did not confirm the write: ${JSON.stringify(res.stdout.slice(0, 200))}`);
     return 'changed';
   }
   return first === 'unchanged' ? 'unchanged' : 'meta';
@@ -151,7 +162,13 @@ export async function deliverStream(rt: ActionRuntime, command: string, what: st
  * path for copy, template and pull. `open` is called only when the host asks for bytes
  * (so a no-op never reads the source); an ActionFailure it throws fails the action as is.
  */
-export function deliverBytes(rt: ActionRuntime, e: FileTarget, what: string, sha256: string, open: ByteOpener): Promise<'unchanged' | 'meta' | 'changed'> {
+export function deliverBytes(
+  rt: ActionRuntime,
+  e: FileTarget,
+  what: string,
+  sha256: string,
+  open: ByteOpener,
+): Promise<'unchanged' | 'meta' | 'changed'> {
   return deliverStream(rt, fileCommands(e, sha256).deliver, what, e.become, open);
 }
 
@@ -178,7 +195,10 @@ export function describeFile(e: FileEntry): string[] {
   const src = e.source;
   const sha = src.type === 'inline' ? src.sha256 : `<sha256 of ${src.path}>`;
   const { deliver } = fileCommands(e, sha);
-  const what = src.type === 'inline' ? `${src.origin} (${src.size} bytes, sha256 ${sha})` : `${src.path} (${src.from ? `${src.from}; ` : ''}sha256 taken when the step runs)`;
+  const what =
+    src.type === 'inline'
+      ? `${src.origin} (${src.size} bytes, sha256 ${sha})`
+      : `${src.path} (${src.from ? `${src.from}; ` : ''}sha256 taken when the step runs)`;
   return [
     `${what} -> ${e.dst} mode ${octal(e.mode)}${ownText(e)}`,
     `one command: skip if ${e.dst} already has this sha256 and mode ${octal(e.mode)}${ownText(e)}; same sha256 but other mode/owner: fix them, send nothing; else the host answers "send" and only then are the bytes streamed`,
@@ -198,7 +218,9 @@ export async function deliverFile(e: FileEntry, rt: ActionRuntime): Promise<Acti
       throw new ActionFailure(`${what}: cannot read source ${e.source.path}: ${(err as Error).message}`);
     }
   }
-  const how = await deliverBytes(rt, e, what, sha256, () => (e.source.type === 'file' ? rt.files.open(e.source.path) : Buffer.from(e.source.content, 'utf8')));
+  const how = await deliverBytes(rt, e, what, sha256, () =>
+    e.source.type === 'file' ? rt.files.open(e.source.path) : Buffer.from(e.source.content, 'utf8'),
+  );
   if (how === 'unchanged') return { status: 'unchanged', detail: `sha256 ${sha256.slice(0, 12)}` };
   return { status: 'changed', detail: how === 'meta' ? 'mode/owner fixed, no bytes sent' : `${size} bytes, sha256 ${sha256.slice(0, 12)}` };
 }

@@ -19,7 +19,13 @@ export function lastLine(s: string): string {
 }
 
 /** Runs a command streaming its output to the report; non-zero exit → ActionFailure. */
-export async function execStreaming(rt: ActionRuntime, command: string, what: string, become?: string, opts: ExecOptions = {}): Promise<ExecResult> {
+export async function execStreaming(
+  rt: ActionRuntime,
+  command: string,
+  what: string,
+  become?: string,
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
   const res = await rt.transport.exec(command, {
     signal: rt.signal,
     ...(become ? { become } : {}),
@@ -36,7 +42,13 @@ export async function execStreaming(rt: ActionRuntime, command: string, what: st
 }
 
 /** Runs a generated (quiet) command; stderr becomes the error message on failure. */
-export async function execQuiet(rt: ActionRuntime, command: string, what: string, become?: string, opts: ExecOptions = {}): Promise<ExecResult> {
+export async function execQuiet(
+  rt: ActionRuntime,
+  command: string,
+  what: string,
+  become?: string,
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
   const res = await rt.transport.exec(command, { signal: rt.signal, ...(become ? { become } : {}), ...opts });
   if (res.exitCode !== 0) {
     const why = explainFailure(res, become) ?? (lastLine(res.stderr) || `exit code ${res.exitCode ?? res.signal}`);

@@ -22,11 +22,19 @@ export function absolutePath(ctx: PlanContext, raw: unknown, field: string): str
     return undefined;
   }
   if (!p.startsWith('/')) {
-    ctx.problems.add(`${ctx.action.kind}.${field}: ${JSON.stringify(p)} is not an absolute path`, ctx.fieldPos(field), 'paths on hosts must start with /');
+    ctx.problems.add(
+      `${ctx.action.kind}.${field}: ${JSON.stringify(p)} is not an absolute path`,
+      ctx.fieldPos(field),
+      'paths on hosts must start with /',
+    );
     return undefined;
   }
   if (p.split('/').includes('..')) {
-    ctx.problems.add(`${ctx.action.kind}.${field}: ${JSON.stringify(p)} contains ".."`, ctx.fieldPos(field), 'write the path without ".." components');
+    ctx.problems.add(
+      `${ctx.action.kind}.${field}: ${JSON.stringify(p)} contains ".."`,
+      ctx.fieldPos(field),
+      'write the path without ".." components',
+    );
     return undefined;
   }
   return p.length > 1 ? p.replace(/\/+$/, '').replace(/\/{2,}/g, '/') : p;

@@ -28,7 +28,9 @@ export interface HealthEntry extends BaseEntry, ProbeTarget {
   via: 'ssh' | 'local';
 }
 
-type Parsed = { ok: Omit<ProbeTarget, 'status' | 'contains' | 'headers' | 'insecure'> & { target: string } } | { error: string; hint: string };
+type Parsed =
+  | { ok: Omit<ProbeTarget, 'status' | 'contains' | 'headers' | 'insecure'> & { target: string } }
+  | { error: string; hint: string };
 
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 
@@ -44,7 +46,8 @@ export function parseTcp(text: string): Parsed {
   const hint = 'write host:port, e.g. 127.0.0.1:5432 or [::1]:5432 (the address as the host sees it)';
   if (!m) return { error: `tcp ${JSON.stringify(text)} is not host:port`, hint };
   const [, host, p] = m as unknown as [string, string, string];
-  if (!host || (!HOST.test(host) && !host.includes(':'))) return { error: `tcp ${JSON.stringify(text)}: ${JSON.stringify(host)} is not a host name or address`, hint };
+  if (!host || (!HOST.test(host) && !host.includes(':')))
+    return { error: `tcp ${JSON.stringify(text)}: ${JSON.stringify(host)} is not a host name or address`, hint };
   const n = port(p);
   if (n === undefined) return { error: `tcp ${JSON.stringify(text)}: port ${JSON.stringify(p)} is not a number from 1 to 65535`, hint };
   return { ok: { probe: 'tcp', host, port: n, target: host.includes(':') ? `[${host}]:${n}` : `${host}:${n}` } };
@@ -57,11 +60,17 @@ export function parseHttp(text: string): Parsed {
     u = new URL(text);
   } catch {
     const p = /^[a-z]+:\/\/[^/]*:([^/]*)/i.exec(text)?.[1];
-    if (p !== undefined && port(p) === undefined) return { error: `http ${JSON.stringify(text)}: port ${JSON.stringify(p)} is not a number from 1 to 65535`, hint };
+    if (p !== undefined && port(p) === undefined)
+      return { error: `http ${JSON.stringify(text)}: port ${JSON.stringify(p)} is not a number from 1 to 65535`, hint };
     return { error: `http ${JSON.stringify(text)} is not a valid URL`, hint };
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { error: `http ${JSON.stringify(text)}: scheme ${u.protocol.slice(0, -1)} is not http or https`, hint };
-  if (u.username || u.password) return { error: `http ${JSON.stringify(text)}: credentials in the URL would be shown everywhere`, hint: 'send them in headers: (values from env, redacted when secret)' };
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    return { error: `http ${JSON.stringify(text)}: scheme ${u.protocol.slice(0, -1)} is not http or https`, hint };
+  if (u.username || u.password)
+    return {
+      error: `http ${JSON.stringify(text)}: credentials in the URL would be shown everywhere`,
+      hint: 'send them in headers: (values from env, redacted when secret)',
+    };
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!host) return { error: `http ${JSON.stringify(text)} names no host`, hint };
   const tls = u.protocol === 'https:';
@@ -89,15 +98,25 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 function checkDuration(c: ActionCheck, field: 'timeout' | 'interval'): void {
   const v = c.value?.[field];
   if (typeof v === 'string' && parseDuration(v) === 0)
-    c.error(`health ${field} must be longer than 0`, c.pos(field, 'value'), field === 'timeout' ? 'how long to wait for the service, e.g. 60s' : 'how long between attempts, e.g. 1s');
+    c.error(
+      `health ${field} must be longer than 0`,
+      c.pos(field, 'value'),
+      field === 'timeout' ? 'how long to wait for the service, e.g. 60s' : 'how long between attempts, e.g. 1s',
+    );
 }
 
 export const healthAction: ActionModule<HealthEntry> = {
   kind: 'health',
   check(c) {
     const has = { http: c.has('http'), tcp: c.has('tcp') };
-    if (has.http && has.tcp) c.error('health has both http and tcp', c.pos('tcp'), 'one probe per health action: write two health actions to check both');
-    else if (!has.http && !has.tcp) c.error('health needs http or tcp', c.pos(), 'add http: http://127.0.0.1:8080/healthz (an HTTP GET) or tcp: 127.0.0.1:5432 (a connection that opens)');
+    if (has.http && has.tcp)
+      c.error('health has both http and tcp', c.pos('tcp'), 'one probe per health action: write two health actions to check both');
+    else if (!has.http && !has.tcp)
+      c.error(
+        'health needs http or tcp',
+        c.pos(),
+        'add http: http://127.0.0.1:8080/healthz (an HTTP GET) or tcp: 127.0.0.1:5432 (a connection that opens)',
+      );
     for (const f of ['http', 'tcp'] as const) {
       const v = c.value?.[f];
       if (typeof v !== 'string' || v.includes('${')) continue; // expanded and checked when planned
@@ -116,7 +135,8 @@ export const healthAction: ActionModule<HealthEntry> = {
   },
   schema: {
     title: 'health',
-    description: "Wait until a service answers, probed from the host through its own SSH connection (http GET or tcp connect), every interval until timeout.",
+    description:
+      'Wait until a service answers, probed from the host through its own SSH connection (http GET or tcp connect), every interval until timeout.',
     type: 'object',
     additionalProperties: false,
     required: ['timeout'],
@@ -129,14 +149,27 @@ export const healthAction: ActionModule<HealthEntry> = {
         items: { type: ['integer', 'string'] },
       },
       contains: { description: 'Healthy only when the body (its first 64 KiB) contains this text.', type: 'string', minLength: 1 },
-      headers: { description: 'Request headers; values expand ${VAR} (secrets are redacted).', type: 'object', additionalProperties: { type: 'string' } },
+      headers: {
+        description: 'Request headers; values expand ${VAR} (secrets are redacted).',
+        type: 'object',
+        additionalProperties: { type: 'string' },
+      },
       insecure: { description: 'https: do not verify the certificate.', type: 'boolean' },
       timeout: { $ref: '#/definitions/duration' },
       interval: { $ref: '#/definitions/duration' },
     },
   },
   plan(spec, ctx) {
-    const s = spec as { http?: string; tcp?: string; status?: unknown; contains?: string; headers?: Record<string, string>; insecure?: boolean; timeout: string; interval?: string };
+    const s = spec as {
+      http?: string;
+      tcp?: string;
+      status?: unknown;
+      contains?: string;
+      headers?: Record<string, string>;
+      insecure?: boolean;
+      timeout: string;
+      interval?: string;
+    };
     const field = s.http !== undefined ? 'http' : 'tcp';
     const text = ctx.expand(String(s[field] ?? ''), field);
     const parsed = field === 'http' ? parseHttp(text) : parseTcp(text);
@@ -166,7 +199,12 @@ export const healthAction: ActionModule<HealthEntry> = {
       ...probe,
       target,
       ...(field === 'http'
-        ? { status: st.rules, ...(s.contains !== undefined ? { contains: ctx.expand(s.contains, 'contains') } : {}), ...(Object.keys(headers).length ? { headers } : {}), ...(s.insecure ? { insecure: true } : {}) }
+        ? {
+            status: st.rules,
+            ...(s.contains !== undefined ? { contains: ctx.expand(s.contains, 'contains') } : {}),
+            ...(Object.keys(headers).length ? { headers } : {}),
+            ...(s.insecure ? { insecure: true } : {}),
+          }
         : {}),
       timeoutMs,
       intervalMs,
@@ -175,7 +213,10 @@ export const healthAction: ActionModule<HealthEntry> = {
     };
   },
   describe(e) {
-    const from = e.via === 'ssh' ? 'from the host, through its SSH connection (direct-tcpip; nothing runs on the host)' : 'from the orchestrator (local host: a direct connection)';
+    const from =
+      e.via === 'ssh'
+        ? 'from the host, through its SSH connection (direct-tcpip; nothing runs on the host)'
+        : 'from the orchestrator (local host: a direct connection)';
     const what =
       e.probe === 'tcp'
         ? `tcp connect to ${e.target}: healthy when the connection opens`
@@ -193,11 +234,13 @@ export const healthAction: ActionModule<HealthEntry> = {
     const deadline = t0 + e.timeoutMs;
     let last = '';
     const interrupted = (n: number) =>
-      new ActionFailure(`health wait interrupted after ${formatDuration(Date.now() - t0)}, ${n} attempt${n === 1 ? '' : 's'}${last ? ` (last: ${e.target}${last.startsWith(':') ? '' : ' '}${last})` : ''}`);
+      new ActionFailure(
+        `health wait interrupted after ${formatDuration(Date.now() - t0)}, ${n} attempt${n === 1 ? '' : 's'}${last ? ` (last: ${e.target}${last.startsWith(':') ? '' : ' '}${last})` : ''}`,
+      );
     for (let n = 1; ; n++) {
       if (stop.aborted) throw interrupted(n - 1);
       const ta = Date.now();
-      let obs;
+      let obs: Awaited<ReturnType<typeof probeOnce>>;
       try {
         obs = await probeOnce(e, rt.transport, Math.max(1, Math.min(ATTEMPT_MAX_MS, deadline - ta)), stop);
       } catch (x) {
@@ -209,7 +252,9 @@ export const healthAction: ActionModule<HealthEntry> = {
       last = /^answered /.test(obs.seen) ? obs.seen : `: ${obs.seen}`;
       const next = ta + e.intervalMs;
       if (next >= deadline || n >= e.maxAttempts)
-        throw new ActionFailure(`${e.target}${last.startsWith(':') ? '' : ' '}${last} after ${formatDuration(Date.now() - t0)}, ${n} attempt${n === 1 ? '' : 's'} (timeout ${formatDuration(e.timeoutMs)})`);
+        throw new ActionFailure(
+          `${e.target}${last.startsWith(':') ? '' : ' '}${last} after ${formatDuration(Date.now() - t0)}, ${n} attempt${n === 1 ? '' : 's'} (timeout ${formatDuration(e.timeoutMs)})`,
+        );
       try {
         await sleep(Math.max(0, next - Date.now()), undefined, { signal: stop });
       } catch {
@@ -222,7 +267,11 @@ export const healthAction: ActionModule<HealthEntry> = {
 function durationOf(ctx: PlanContext, raw: unknown, field: string): number | undefined {
   const ms = typeof raw === 'string' ? parseDuration(ctx.expand(raw, field)) : undefined;
   if (ms === undefined || ms <= 0) {
-    ctx.problems.add(`health ${field}: ${JSON.stringify(raw)} is not a duration longer than 0`, ctx.fieldPos(field), 'write e.g. 500ms, 30s or 5m');
+    ctx.problems.add(
+      `health ${field}: ${JSON.stringify(raw)} is not a duration longer than 0`,
+      ctx.fieldPos(field),
+      'write e.g. 500ms, 30s or 5m',
+    );
     return undefined;
   }
   return ms;

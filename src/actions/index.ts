@@ -18,7 +18,18 @@ import type { ActionModule, ActionOutcome, ActionRuntime, BaseEntry, PlanContext
 import { waitAction } from './wait.js';
 
 /** Registration order is the order kinds are listed in messages and the schema. */
-export const ACTIONS = [runAction, mkdirAction, copyAction, templateAction, waitAction, pushAction, pullAction, promoteAction, healthAction, gpgAction] as const;
+export const ACTIONS = [
+  runAction,
+  mkdirAction,
+  copyAction,
+  templateAction,
+  waitAction,
+  pushAction,
+  pullAction,
+  promoteAction,
+  healthAction,
+  gpgAction,
+] as const;
 
 type EntryOf<M> = M extends ActionModule<infer E> ? E : never;
 /** Every planned action entry, as the registered modules declare them. */
@@ -58,4 +69,6 @@ export function executeAction(entry: ActionEntry, rt: ActionRuntime): Promise<Ac
 }
 
 /** Kinds whose presence makes a job run once per step on the orchestrator. */
-export const ORCHESTRATOR_KINDS: ReadonlySet<string> = new Set(ACTIONS.filter((m) => 'runsOnOrchestrator' in m && m.runsOnOrchestrator).map((m) => m.kind));
+export const ORCHESTRATOR_KINDS: ReadonlySet<string> = new Set(
+  ACTIONS.filter((m) => 'runsOnOrchestrator' in m && m.runsOnOrchestrator).map((m) => m.kind),
+);

@@ -17,21 +17,19 @@ export interface MkdirEntry extends BaseEntry {
 export const mkdirAction: ActionModule<MkdirEntry> = {
   kind: 'mkdir',
   schema: {
-    title: "mkdir",
-    description: "Create a directory (and its parents) with a mode and owner.",
-    type: "object",
+    title: 'mkdir',
+    description: 'Create a directory (and its parents) with a mode and owner.',
+    type: 'object',
     additionalProperties: false,
-    required: [
-      "path"
-    ],
+    required: ['path'],
     properties: {
       path: {
-        description: "Absolute path on the host.",
-        type: "string",
-        minLength: 1
+        description: 'Absolute path on the host.',
+        type: 'string',
+        minLength: 1,
       },
-      ...FILE_ATTRS_SCHEMA
-    }
+      ...FILE_ATTRS_SCHEMA,
+    },
   },
   plan(spec, ctx) {
     const s = spec as { path: string; mode?: number; owner?: string; group?: string };

@@ -53,7 +53,11 @@ export function statusText(rules: StatusRule[]): string {
 }
 
 function quote(body: Buffer): string {
-  const text = body.subarray(0, QUOTE * 4).toString('utf8').replace(/\s+/g, ' ').trim();
+  const text = body
+    .subarray(0, QUOTE * 4)
+    .toString('utf8')
+    .replace(/\s+/g, ' ')
+    .trim();
   if (!text) return '';
   return ` ${JSON.stringify(text.length > QUOTE ? `${text.slice(0, QUOTE)}…` : text)}`;
 }

@@ -22,38 +22,33 @@ export const promoteAction: ActionModule<PromoteEntry> = {
   retryable: true,
   noTimeout: ORCHESTRATOR_NO_TIMEOUT,
   schema: {
-    title: "promote",
-    description: "Copy name:tag from one registry to another by digest (runs once, on the orchestrator).",
-    type: "object",
+    title: 'promote',
+    description: 'Copy name:tag from one registry to another by digest (runs once, on the orchestrator).',
+    type: 'object',
     additionalProperties: false,
-    required: [
-      "from",
-      "to",
-      "name",
-      "tag"
-    ],
+    required: ['from', 'to', 'name', 'tag'],
     properties: {
       from: {
-        description: "Source registry name.",
-        $ref: "#/definitions/refString"
+        description: 'Source registry name.',
+        $ref: '#/definitions/refString',
       },
       to: {
-        description: "Destination registry name.",
-        $ref: "#/definitions/refString"
+        description: 'Destination registry name.',
+        $ref: '#/definitions/refString',
       },
       name: {
-        description: "Artifact name.",
-        $ref: "#/definitions/refString"
+        description: 'Artifact name.',
+        $ref: '#/definitions/refString',
       },
       tag: {
-        description: "Tag to promote.",
-        $ref: "#/definitions/refString"
+        description: 'Tag to promote.',
+        $ref: '#/definitions/refString',
       },
       as_tag: {
-        description: "Tag in the destination (default: the same tag).",
-        $ref: "#/definitions/refString"
-      }
-    }
+        description: 'Tag in the destination (default: the same tag).',
+        $ref: '#/definitions/refString',
+      },
+    },
   },
   runsOnOrchestrator: true,
   plan(spec, ctx) {
@@ -79,20 +74,31 @@ export const promoteAction: ActionModule<PromoteEntry> = {
   describe(e) {
     return [
       `copy ${e.name}:${e.tag} from "${e.from}" to "${e.to}" as ${e.name}:${e.asTag ?? e.tag}, by digest, verified on arrival`,
-      ...(e.digest ? [`only if ${e.name}:${e.tag} in "${e.from}" is still ${e.digest} (the replayed run's digest; a moved tag is refused, not followed)`] : []),
+      ...(e.digest
+        ? [
+            `only if ${e.name}:${e.tag} in "${e.from}" is still ${e.digest} (the replayed run's digest; a moved tag is refused, not followed)`,
+          ]
+        : []),
     ];
   },
   async run(e, rt) {
     try {
       if (e.digest) {
         const now = await rt.artifacts.resolve(e.from, e.name, { tag: e.tag });
-        if (now.manifestDigest !== e.digest) throw new Error(`tag ${e.tag} moved since the replayed run: it was ${e.digest}, it is now ${now.manifestDigest}; refusing to follow it (skip this step with --steps/--from-step)`);
+        if (now.manifestDigest !== e.digest)
+          throw new Error(
+            `tag ${e.tag} moved since the replayed run: it was ${e.digest}, it is now ${now.manifestDigest}; refusing to follow it (skip this step with --steps/--from-step)`,
+          );
       }
       const res = await rt.artifacts.registry(e.from).copyTo(rt.artifacts.registry(e.to), e.name, e.tag, e.asTag);
       const d = res.descriptor;
       rt.artifacts.record?.({ registry: e.to, name: e.name, tag: e.asTag ?? e.tag, digest: d.manifestDigest, kind: 'promote' });
       if (e.asTag) rt.artifacts.record?.({ registry: e.from, name: e.name, tag: e.tag, digest: d.manifestDigest, kind: 'promote' });
-      return { status: res.unchanged ? 'unchanged' : 'changed', detail: `${e.name}:${e.asTag ?? e.tag} = ${d.manifestDigest}`, env: digestEnv(d.manifestDigest, d.layer.digest) };
+      return {
+        status: res.unchanged ? 'unchanged' : 'changed',
+        detail: `${e.name}:${e.asTag ?? e.tag} = ${d.manifestDigest}`,
+        env: digestEnv(d.manifestDigest, d.layer.digest),
+      };
     } catch (err) {
       throw new ActionFailure(`promote ${e.name}:${e.tag} from "${e.from}" to "${e.to}": ${(err as Error).message}`);
     }

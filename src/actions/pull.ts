@@ -52,50 +52,51 @@ export const pullAction: ActionModule<PullEntry> = {
   retryable: true,
   check(c) {
     if (c.has('tag') && c.has('digest')) c.error('pull has both tag and digest', c.pos('digest'), 'pull one reference: a tag or a digest');
-    else if (!c.has('tag') && !c.has('digest')) c.error('pull needs tag or digest', c.pos(), 'add tag: (e.g. ${VERSION}) or digest: sha256:...');
+    else if (!c.has('tag') && !c.has('digest'))
+      c.error('pull needs tag or digest', c.pos(), 'add tag: (e.g. ${VERSION}) or digest: sha256:...');
     const digest = c.value?.digest;
     if (typeof digest === 'string' && !digest.includes('$') && !DIGEST.test(digest)) {
-      c.error(`invalid digest ${JSON.stringify(digest)}`, c.pos('digest', 'value'), 'a digest is sha256: followed by 64 lowercase hex digits');
+      c.error(
+        `invalid digest ${JSON.stringify(digest)}`,
+        c.pos('digest', 'value'),
+        'a digest is sha256: followed by 64 lowercase hex digits',
+      );
     }
   },
   schema: {
-    title: "pull",
-    description: "Fetch name:tag (or name@digest) from a registry and deliver it to the host, digest-verified.",
-    type: "object",
+    title: 'pull',
+    description: 'Fetch name:tag (or name@digest) from a registry and deliver it to the host, digest-verified.',
+    type: 'object',
     additionalProperties: false,
-    required: [
-      "registry",
-      "name",
-      "to"
-    ],
+    required: ['registry', 'name', 'to'],
     properties: {
       registry: {
-        description: "A registry name.",
-        $ref: "#/definitions/refString"
+        description: 'A registry name.',
+        $ref: '#/definitions/refString',
       },
       name: {
-        description: "Artifact name in the registry.",
-        $ref: "#/definitions/refString"
+        description: 'Artifact name in the registry.',
+        $ref: '#/definitions/refString',
       },
       tag: {
-        description: "Tag to pull (or give digest).",
-        $ref: "#/definitions/refString"
+        description: 'Tag to pull (or give digest).',
+        $ref: '#/definitions/refString',
       },
       digest: {
-        description: "Manifest digest to pull (sha256:…), instead of a tag.",
-        $ref: "#/definitions/refString"
+        description: 'Manifest digest to pull (sha256:…), instead of a tag.',
+        $ref: '#/definitions/refString',
       },
       to: {
-        description: "Absolute destination path on the host.",
-        type: "string",
-        minLength: 1
+        description: 'Absolute destination path on the host.',
+        type: 'string',
+        minLength: 1,
       },
       ...FILE_ATTRS_SCHEMA,
       extract: {
-        description: "Unpack a directory artifact into `to` (default: deliver as pushed).",
-        type: "boolean"
-      }
-    }
+        description: 'Unpack a directory artifact into `to` (default: deliver as pushed).',
+        type: 'boolean',
+      },
+    },
   },
   plan(spec, ctx) {
     const s = spec as PullSpec;
@@ -145,9 +146,12 @@ export const pullAction: ActionModule<PullEntry> = {
   async run(e, rt) {
     const ref = e.digest ? `${e.name}@${e.digest}` : `${e.name}:${e.tag}`;
     const what = `pull ${ref} to ${e.to}`;
-    let desc;
+    let desc: Awaited<ReturnType<typeof rt.artifacts.resolve>>;
     try {
-      desc = await rt.artifacts.resolve(e.registry, e.name, { ...(e.tag ? { tag: e.tag } : {}), ...(e.digest ? { digest: e.digest } : {}) });
+      desc = await rt.artifacts.resolve(e.registry, e.name, {
+        ...(e.tag ? { tag: e.tag } : {}),
+        ...(e.digest ? { digest: e.digest } : {}),
+      });
     } catch (err) {
       throw new ActionFailure(`${what}: ${(err as Error).message}`);
     }
@@ -169,18 +173,38 @@ export const pullAction: ActionModule<PullEntry> = {
     if (!desc.layer.directory && !e.extract) {
       const how = await deliverBytes(rt, { ...e, dst: e.to }, what, sha, async () => createReadStream(await materialize()));
       if (how === 'unchanged') return { status: 'unchanged', detail: desc.manifestDigest, env };
-      return { status: 'changed', detail: how === 'meta' ? `mode/owner fixed, no bytes sent, ${desc.manifestDigest}` : `${desc.layer.size} bytes, ${desc.manifestDigest}`, env };
+      return {
+        status: 'changed',
+        detail:
+          how === 'meta' ? `mode/owner fixed, no bytes sent, ${desc.manifestDigest}` : `${desc.layer.size} bytes, ${desc.manifestDigest}`,
+        env,
+      };
     }
 
     const local = await materialize();
     const archive = await rt.artifacts.inspectArchive(desc, local);
     if (archive.problems.length)
-      throw new ActionFailure(`${what}: refusing to extract ${ref}: ${archive.problems.map((p) => p.message).join('; ')} (nothing was written on the host)`);
+      throw new ActionFailure(
+        `${what}: refusing to extract ${ref}: ${archive.problems.map((p) => p.message).join('; ')} (nothing was written on the host)`,
+      );
     const check = await execQuiet(rt, dirCheckCommand(e.to, desc.manifestDigest, e.become), what, e.become);
     if (check.stdout.trim() === 'unchanged') return { status: 'unchanged', detail: desc.manifestDigest, env };
-    await execQuiet(rt, dirWriteCommand(e.to, e.tmp, sha, desc.manifestDigest, { gzip: archive.gzip, stripComponents: archive.stripComponents, ...own }, e.become), what, e.become, {
-      stdin: createReadStream(local),
-    });
+    await execQuiet(
+      rt,
+      dirWriteCommand(
+        e.to,
+        e.tmp,
+        sha,
+        desc.manifestDigest,
+        { gzip: archive.gzip, stripComponents: archive.stripComponents, ...own },
+        e.become,
+      ),
+      what,
+      e.become,
+      {
+        stdin: createReadStream(local),
+      },
+    );
     return { status: 'changed', detail: `extracted ${desc.layer.size} bytes, ${desc.manifestDigest}`, env };
   },
 };

@@ -37,52 +37,45 @@ export const pushAction: ActionModule<PushEntry> = {
   retryable: true,
   noTimeout: ORCHESTRATOR_NO_TIMEOUT,
   schema: {
-    title: "push",
+    title: 'push',
     description: "Publish one of the job's artifacts to a registry as name:tag (runs once, on the orchestrator).",
-    type: "object",
+    type: 'object',
     additionalProperties: false,
-    required: [
-      "registry",
-      "artifact",
-      "name",
-      "tag"
-    ],
+    required: ['registry', 'artifact', 'name', 'tag'],
     properties: {
       registry: {
-        description: "A registry name.",
-        $ref: "#/definitions/refString"
+        description: 'A registry name.',
+        $ref: '#/definitions/refString',
       },
       artifact: {
-        description: "Name of an artifact of the job, or of the job of an earlier step.",
-        $ref: "#/definitions/refString"
+        description: 'Name of an artifact of the job, or of the job of an earlier step.',
+        $ref: '#/definitions/refString',
       },
       name: {
-        description: "Artifact name in the registry.",
-        $ref: "#/definitions/refString"
+        description: 'Artifact name in the registry.',
+        $ref: '#/definitions/refString',
       },
       tag: {
-        description: "Tag (immutable once pushed).",
-        $ref: "#/definitions/refString"
+        description: 'Tag (immutable once pushed).',
+        $ref: '#/definitions/refString',
       },
       tags: {
-        description: "More tags for the same artifact.",
-        type: "array",
+        description: 'More tags for the same artifact.',
+        type: 'array',
         items: {
-          $ref: "#/definitions/refString"
-        }
+          $ref: '#/definitions/refString',
+        },
       },
       aliases: {
-        description: "semver: also move the vX and vX.Y (and latest) alias tags.",
-        enum: [
-          "semver"
-        ]
+        description: 'semver: also move the vX and vX.Y (and latest) alias tags.',
+        enum: ['semver'],
       },
       artifact_type: {
         description: "Overrides the registry's artifact type.",
-        type: "string",
-        minLength: 1
-      }
-    }
+        type: 'string',
+        minLength: 1,
+      },
+    },
   },
   runsOnOrchestrator: true,
   plan(spec, ctx) {
@@ -120,10 +113,16 @@ export const pushAction: ActionModule<PushEntry> = {
   async run(e, rt) {
     const reg = rt.artifacts.registry(e.registry);
     try {
-      const res = await reg.push(e.name, e.tag, { path: e.path, ...(e.artifactType ? { artifactType: e.artifactType } : {}) }, { extraTags: e.tags, semverAliases: e.semverAliases });
+      const res = await reg.push(
+        e.name,
+        e.tag,
+        { path: e.path, ...(e.artifactType ? { artifactType: e.artifactType } : {}) },
+        { extraTags: e.tags, semverAliases: e.semverAliases },
+      );
       const d = res.descriptor;
       const moved = (res.aliases ?? []).filter((a) => a.moved).map((a) => a.tag);
-      for (const tag of [e.tag, ...e.tags, ...moved]) rt.artifacts.record?.({ registry: e.registry, name: e.name, tag, digest: d.manifestDigest, kind: 'push' });
+      for (const tag of [e.tag, ...e.tags, ...moved])
+        rt.artifacts.record?.({ registry: e.registry, name: e.name, tag, digest: d.manifestDigest, kind: 'push' });
       return {
         status: res.unchanged ? 'unchanged' : 'changed',
         detail: `${e.name}:${e.tag} = ${d.manifestDigest}${moved.length ? `; aliases ${moved.join(', ')}` : ''}`,

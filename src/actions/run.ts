@@ -13,9 +13,9 @@ export const runAction: ActionModule<RunEntry> = {
   kind: 'run',
   retryable: true,
   schema: {
-    description: "A shell command run by sh -c on the host; it expands $VAR itself.",
-    type: "string",
-    minLength: 1
+    description: 'A shell command run by sh -c on the host; it expands $VAR itself.',
+    type: 'string',
+    minLength: 1,
   },
   plan(spec, ctx) {
     if (typeof spec !== 'string' || spec.trim() === '') {
@@ -47,5 +47,5 @@ export const runAction: ActionModule<RunEntry> = {
 
 export function firstLine(s: string): string {
   const l = s.trim().split('\n')[0] ?? '';
-  return l.length > 80 ? l.slice(0, 77) + '...' : l;
+  return l.length > 80 ? `${l.slice(0, 77)}...` : l;
 }

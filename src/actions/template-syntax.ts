@@ -1,7 +1,20 @@
 /** Which syntax a template is written in (Go text/template or nunjucks), told from the template itself. Pure. */
 import { FUNCS, UNSUPPORTED } from './gotemplate.js';
 
-const GO_WORDS = new Set(['if', 'else', 'end', 'range', 'with', 'define', 'template', 'block', 'break', 'continue', ...FUNCS, ...UNSUPPORTED]);
+const GO_WORDS = new Set([
+  'if',
+  'else',
+  'end',
+  'range',
+  'with',
+  'define',
+  'template',
+  'block',
+  'break',
+  'continue',
+  ...FUNCS,
+  ...UNSUPPORTED,
+]);
 GO_WORDS.delete('not'); // `{{ not x }}` is nunjucks too: the word after it decides
 
 export type Syntax = 'go' | 'nunjucks';

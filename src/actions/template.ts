@@ -87,8 +87,8 @@ function recordingEnv(env: Record<string, string>, used: Set<string>): Record<st
 /** Every `${NAME}` a vars value refers to (its value lands in the render, too). */
 function varsRefs(v: unknown, used: Set<string>): void {
   if (typeof v === 'string') for (const m of v.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) used.add(m[1]!);
-  else if (Array.isArray(v)) v.forEach((x) => varsRefs(x, used));
-  else if (v && typeof v === 'object') Object.values(v).forEach((x) => varsRefs(x, used));
+  else if (Array.isArray(v)) for (const x of v) varsRefs(x, used);
+  else if (v && typeof v === 'object') for (const x of Object.values(v)) varsRefs(x, used);
 }
 
 /** Renders a template; on error returns a message with the template's file:line:col. */
@@ -99,7 +99,12 @@ export function renderTemplate(text: string, path: string, context: Record<strin
     const msg = (e as Error).message;
     const m = /\[Line (\d+), Column (\d+)\]\s*(?:\n\s*)?([\s\S]*)$/.exec(msg);
     if (m) return { error: `${path}:${m[1]}:${m[2]}: ${m[3]!.replace(/^\s*(Template render error:)?\s*/, '').trim()}` };
-    return { error: `${path}: ${msg.replace(/^\s*\(.*?\)\s*/, '').replace(/\s+/g, ' ').trim()}` };
+    return {
+      error: `${path}: ${msg
+        .replace(/^\s*\(.*?\)\s*/, '')
+        .replace(/\s+/g, ' ')
+        .trim()}`,
+    };
   }
 }
 
@@ -141,38 +146,32 @@ export const templateAction: ActionModule<FileEntry> = {
   kind: 'template',
   retryable: true,
   schema: {
-    title: "template",
+    title: 'template',
     description: "Render a local template (src, relative to this file) with the step's env and vars, and write it to the host.",
-    type: "object",
+    type: 'object',
     additionalProperties: false,
-    required: [
-      "src",
-      "dst"
-    ],
+    required: ['src', 'dst'],
     properties: {
       src: {
-        description: "Local template file, relative to this file.",
-        type: "string",
-        minLength: 1
+        description: 'Local template file, relative to this file.',
+        type: 'string',
+        minLength: 1,
       },
       dst: {
-        description: "Absolute destination path on the host.",
-        type: "string",
-        minLength: 1
+        description: 'Absolute destination path on the host.',
+        type: 'string',
+        minLength: 1,
       },
       ...FILE_ATTRS_SCHEMA,
       vars: {
-        description: "Extra template variables.",
-        type: "object"
+        description: 'Extra template variables.',
+        type: 'object',
       },
       syntax: {
         description: "The template's syntax; by default told from the template itself.",
-        enum: [
-          "go",
-          "nunjucks"
-        ]
-      }
-    }
+        enum: ['go', 'nunjucks'],
+      },
+    },
   },
   plan(spec, ctx) {
     const s = spec as TemplateSpec;
@@ -217,7 +216,10 @@ export const templateAction: ActionModule<FileEntry> = {
       const bad: string[] = [];
       const vars = goVars(expandDeep(ctx, s.vars ?? {}), 'vars', bad);
       if (bad.length) {
-        ctx.problems.add(`template.vars: ${bad.join(', ')}: a Go template takes strings, integers, booleans, lists and maps`, ctx.fieldPos('vars'));
+        ctx.problems.add(
+          `template.vars: ${bad.join(', ')}: a Go template takes strings, integers, booleans, lists and maps`,
+          ctx.fieldPos('vars'),
+        );
         return undefined;
       }
       const data = new GoStruct({ Env: recordingEnv(ctx.env, used), Host: ctx.host.name, Target: ctx.targets.join(','), Vars: vars });
@@ -231,7 +233,11 @@ export const templateAction: ActionModule<FileEntry> = {
       }
     } else r = renderTemplate(fact.text, src, nunjucksContext(ctx, s, used));
     if (!('error' in r)) return deliverRendered(ctx, r.content, src, used, dst, mode, own);
-    ctx.problems.add(`template for host "${ctx.host.name}": ${r.error}`, ctx.fieldPos('src'), 'every variable a template prints must be defined (use {% if x is defined %} or the default filter)');
+    ctx.problems.add(
+      `template for host "${ctx.host.name}": ${r.error}`,
+      ctx.fieldPos('src'),
+      'every variable a template prints must be defined (use {% if x is defined %} or the default filter)',
+    );
     return undefined;
   },
   describe: describeFile,
@@ -250,11 +256,26 @@ function nunjucksContext(ctx: PlanContext, s: TemplateSpec, used: Set<string>): 
   };
 }
 
-function deliverRendered(ctx: PlanContext, content: string, src: string, used: Set<string>, dst: string, mode: number, own: ReturnType<typeof ownership>): FileEntry | undefined {
+function deliverRendered(
+  ctx: PlanContext,
+  content: string,
+  src: string,
+  used: Set<string>,
+  dst: string,
+  mode: number,
+  own: ReturnType<typeof ownership>,
+): FileEntry | undefined {
   return planFileEntry(
     ctx,
     'template',
-    { type: 'inline', content, sha256: sha256Hex(content), size: Buffer.byteLength(content), origin: `template ${src}`, uses: [...used].sort() },
+    {
+      type: 'inline',
+      content,
+      sha256: sha256Hex(content),
+      size: Buffer.byteLength(content),
+      origin: `template ${src}`,
+      uses: [...used].sort(),
+    },
     dst,
     mode,
     own,

@@ -16,7 +16,7 @@ import type { ArtifactDescriptor, Registry } from '../registry/types.js';
 /** Where a delivered file's bytes come from. */
 export type ByteSource =
   /** An orchestrator file: its digest is taken when the step runs (an earlier step may build it). */
-  | { type: 'file'; path: string; /** An artifact of an earlier step: where it is declared (shown in dry-run). */ from?: string }
+  | { type: 'file'; path: string /** An artifact of an earlier step: where it is declared (shown in dry-run). */; from?: string }
   /** `uses`: the env vars a template's render read (a render that read a secret is never shown, nor its digest). */
   | { type: 'inline'; content: string; sha256: string; size: number; origin: string; uses?: string[] };
 

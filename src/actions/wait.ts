@@ -27,26 +27,23 @@ export const waitAction: ActionModule<WaitEntry> = {
     }
   },
   schema: {
-    title: "wait",
-    description: "Pause: for a fixed duration, or until the operator confirms (message, optional timeout).",
-    type: [
-      "object",
-      "null"
-    ],
+    title: 'wait',
+    description: 'Pause: for a fixed duration, or until the operator confirms (message, optional timeout).',
+    type: ['object', 'null'],
     additionalProperties: false,
     properties: {
       message: {
-        description: "Question shown to the operator.",
-        type: "string",
-        minLength: 1
+        description: 'Question shown to the operator.',
+        type: 'string',
+        minLength: 1,
       },
       timeout: {
-        $ref: "#/definitions/duration"
+        $ref: '#/definitions/duration',
       },
       duration: {
-        $ref: "#/definitions/duration"
-      }
-    }
+        $ref: '#/definitions/duration',
+      },
+    },
   },
   runsOnOrchestrator: true,
   plan(spec, ctx) {
@@ -55,7 +52,12 @@ export const waitAction: ActionModule<WaitEntry> = {
       const raw = s[field];
       if (raw === undefined || raw === null) return undefined;
       const ms = durationField(typeof raw === 'number' ? raw : ctx.expand(String(raw), field));
-      if (ms === undefined) ctx.problems.add(`wait.${field}: invalid duration ${JSON.stringify(raw)}`, ctx.fieldPos(field), 'write e.g. 30s, 5m, 1h30m or 250ms');
+      if (ms === undefined)
+        ctx.problems.add(
+          `wait.${field}: invalid duration ${JSON.stringify(raw)}`,
+          ctx.fieldPos(field),
+          'write e.g. 30s, 5m, 1h30m or 250ms',
+        );
       return ms;
     };
     const durationMs = dur('duration');
@@ -96,6 +98,8 @@ export const waitAction: ActionModule<WaitEntry> = {
     if (answer === 'approved') return { status: 'ok', detail: 'approved' };
     if (answer === 'no-tty')
       throw new GateDeclined(`gate in step "${rt.step}" needs approval and there is no TTY to ask on: pass --yes or --approve ${rt.step}`);
-    throw new GateDeclined(answer === 'timeout' ? `gate in step "${rt.step}" timed out without approval` : `gate in step "${rt.step}" was declined`);
+    throw new GateDeclined(
+      answer === 'timeout' ? `gate in step "${rt.step}" timed out without approval` : `gate in step "${rt.step}" was declined`,
+    );
   },
 };

@@ -29,7 +29,10 @@ export function findPlan(hf: Hadesfile, name: string): PlanSpec {
 
 /** A unique, sortable run id: UTC timestamp + random suffix. */
 export function makeRunId(now = new Date()): string {
-  const ts = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const ts = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `${ts}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -43,7 +46,11 @@ export interface Prepared {
 }
 
 /** `hf`: the files when the caller has loaded them already. */
-export async function preparePlan(name: string, opts: CommonOptions & { limit?: string[] } & SelectOptions, hf: Hadesfile = loadFiles(opts)): Promise<Prepared> {
+export async function preparePlan(
+  name: string,
+  opts: CommonOptions & { limit?: string[] } & SelectOptions,
+  hf: Hadesfile = loadFiles(opts),
+): Promise<Prepared> {
   const spec = findPlan(hf, name);
   const origin = findOrigin(hf, name, opts);
   const selection = opts.limit?.length ? readSelection(hf, opts.limit) : undefined;
@@ -88,11 +95,18 @@ export function readSelection(hf: Hadesfile, args: string[]): Selection {
     try {
       text = readFileSync(resolve(process.cwd(), file), 'utf8');
     } catch (e) {
-      problems.push({ message: `--limit ${g}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, hint: 'give a file with one host name per line (e.g. one written by --failed-hosts-file)' });
+      problems.push({
+        message: `--limit ${g}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        hint: 'give a file with one host name per line (e.g. one written by --failed-hosts-file)',
+      });
       continue;
     }
     const lines = fileLines(text, file);
-    if (!lines.length) problems.push({ message: `--limit ${g}: ${file} lists no hosts`, hint: 'an empty file selects nothing (a --failed-hosts-file is empty when no host failed): drop --limit to run on every host' });
+    if (!lines.length)
+      problems.push({
+        message: `--limit ${g}: ${file} lists no hosts`,
+        hint: 'an empty file selects nothing (a --failed-hosts-file is empty when no host failed): drop --limit to run on every host',
+      });
     patterns.push(...lines);
   }
   if (!given.length) problems.push({ message: '--limit is empty', hint: 'give host names, globs (web-*), target:NAME or @FILE' });
@@ -134,6 +148,11 @@ async function checkRegistries(hf: Hadesfile, plan: RunPlan, redactor: Redactor)
     }
   }
   const oras = await orasVersion(process.env.HADES_ORAS || 'oras');
-  if ('error' in oras) problems.add(`registry "${oci[0]!.name}" is an OCI registry, which needs the oras CLI: ${oras.error}`, oci[0]!.pos, 'hades doctor shows what was found');
+  if ('error' in oras)
+    problems.add(
+      `registry "${oci[0]!.name}" is an OCI registry, which needs the oras CLI: ${oras.error}`,
+      oci[0]!.pos,
+      'hades doctor shows what was found',
+    );
   problems.throwIfAny();
 }

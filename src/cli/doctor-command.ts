@@ -44,7 +44,15 @@ async function checkNode(): Promise<DoctorCheck> {
 async function checkOras(bin: string): Promise<DoctorCheck> {
   const purpose = `type: oci registries (minimum ${MIN_ORAS_VERSION})`;
   const v = await orasVersion(bin);
-  if ('error' in v) return { name: 'oras', ok: false, ...(v.version ? { version: v.version } : {}), ...(v.path ? { path: v.path } : {}), purpose, problem: v.error };
+  if ('error' in v)
+    return {
+      name: 'oras',
+      ok: false,
+      ...(v.version ? { version: v.version } : {}),
+      ...(v.path ? { path: v.path } : {}),
+      purpose,
+      problem: v.error,
+    };
   return { name: 'oras', ok: true, version: v.version, path: v.path, purpose };
 }
 
@@ -52,10 +60,25 @@ async function checkTar(): Promise<DoctorCheck> {
   const purpose = 'extracting directory artifacts in `hades registry pull`';
   const path = await findExecutable('tar');
   if (!path) return { name: 'tar', ok: false, purpose, problem: 'tar was not found on PATH: install GNU tar (apt-get install tar)' };
-  const r = await execa(path, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore', env: { PATH: process.env.PATH ?? '' }, extendEnv: false });
+  const r = await execa(path, ['--version'], {
+    reject: false,
+    timeout: 10_000,
+    stdin: 'ignore',
+    env: { PATH: process.env.PATH ?? '' },
+    extendEnv: false,
+  });
   const first = String(r.stdout ?? '').split('\n')[0] ?? '';
   const m = /(\d+\.\d+(?:\.\d+)?)/.exec(first);
-  if (r.failed || !m) return { name: 'tar', ok: false, path, purpose, problem: `\`${path} --version\` failed: ${String(r.stderr ?? '').trim().slice(0, 200)}` };
+  if (r.failed || !m)
+    return {
+      name: 'tar',
+      ok: false,
+      path,
+      purpose,
+      problem: `\`${path} --version\` failed: ${String(r.stderr ?? '')
+        .trim()
+        .slice(0, 200)}`,
+    };
   return { name: 'tar', ok: true, version: `${m[1]}${/GNU/.test(first) ? ' (GNU)' : ''}`, path, purpose };
 }
 
@@ -67,7 +90,7 @@ export async function doctorCommand(opts: { output?: 'plain' | 'json' } = {}): P
   const checks = await runDoctor();
   const ok = checks.every((c) => c.ok);
   if (opts.output === 'json') {
-    process.stdout.write(JSON.stringify({ ok, checks }) + '\n');
+    process.stdout.write(`${JSON.stringify({ ok, checks })}\n`);
   } else {
     const lines = checks.map((c) =>
       c.ok
@@ -76,7 +99,7 @@ export async function doctorCommand(opts: { output?: 'plain' | 'json' } = {}): P
     );
     lines.push('hosts are not contacted here; for pull/copy actions they need a POSIX sh, tar and sha256sum');
     if (checks.some((c) => c.name === 'oras' && !c.ok)) lines.push('(oras is needed only for type: oci registries)');
-    process.stdout.write(lines.join('\n') + '\n');
+    process.stdout.write(`${lines.join('\n')}\n`);
   }
   return ok ? EXIT.ok : EXIT.failed;
 }

@@ -24,7 +24,8 @@ function logDir(opts: HistoryOptions): string {
   return logDirFor(loadFiles({ ...opts, env: [], envFile: [], secretPattern: [] }), undefined);
 }
 
-const artifactText = (a: RunArtifact, short: boolean) => `${a.registry}/${a.name}${a.tag !== undefined ? `:${a.tag}` : ''}@${short ? a.digest.slice(0, 'sha256:'.length + 12) : a.digest}`;
+const artifactText = (a: RunArtifact, short: boolean) =>
+  `${a.registry}/${a.name}${a.tag !== undefined ? `:${a.tag}` : ''}@${short ? a.digest.slice(0, 'sha256:'.length + 12) : a.digest}`;
 
 function counts(r: RunRecord): { ok: number; failed: number } {
   const v = Object.values(r.hosts);
@@ -39,7 +40,15 @@ function json(r: RunRecord): Record<string, unknown> {
 function line(r: RunRecord, host: string | undefined): string {
   const c = counts(r);
   const when = r.startedAt ? r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
-  const parts = [r.runId, when, r.user ?? '-', r.plan ?? '-', r.status, r.durationMs !== undefined ? formatDuration(r.durationMs) : '-', `hosts ok ${c.ok} failed ${c.failed}`];
+  const parts = [
+    r.runId,
+    when,
+    r.user ?? '-',
+    r.plan ?? '-',
+    r.status,
+    r.durationMs !== undefined ? formatDuration(r.durationMs) : '-',
+    `hosts ok ${c.ok} failed ${c.failed}`,
+  ];
   if (host) parts.push(`${host}: ${r.hosts[host] ?? 'planned, not reached'}`);
   if (r.origin) parts.push(`${r.origin.mode} of ${r.origin.runId}`);
   const deployed = r.artifacts.filter((a) => a.kind !== 'pinned');
@@ -54,7 +63,7 @@ export async function historyCommand(plan: string | undefined, opts: HistoryOpti
   if (plan !== undefined) runs = runs.filter((r) => r.plan === plan);
   if (opts.host !== undefined) runs = runs.filter((r) => opts.host! in r.hosts || r.steps.some((s) => s.hosts.includes(opts.host!)));
   if (opts.output === 'json') {
-    process.stdout.write(JSON.stringify({ logDir: dir, runs: runs.map(json) }) + '\n');
+    process.stdout.write(`${JSON.stringify({ logDir: dir, runs: runs.map(json) })}\n`);
     return EXIT.ok;
   }
   if (!runs.length) {
@@ -62,7 +71,7 @@ export async function historyCommand(plan: string | undefined, opts: HistoryOpti
     process.stdout.write(`no runs${what ? ` ${what}` : ''} recorded in ${dir}\n`);
     return EXIT.ok;
   }
-  for (const r of runs) process.stdout.write(line(r, opts.host) + '\n');
+  for (const r of runs) process.stdout.write(`${line(r, opts.host)}\n`);
   return EXIT.ok;
 }
 
@@ -72,10 +81,13 @@ export async function historyShowCommand(ref: string, opts: HistoryOptions): Pro
   const r = ref === 'last' ? runs[runs.length - 1] : runs.find((x) => x.runId === ref);
   if (!r) {
     const recent = runs.slice(-5).map((x) => x.runId);
-    throw new UserError({ message: `history show ${ref}: no such run in ${dir}`, hint: recent.length ? `recent runs: ${recent.join(', ')}` : 'no runs are recorded there (--log-dir if they are elsewhere)' });
+    throw new UserError({
+      message: `history show ${ref}: no such run in ${dir}`,
+      hint: recent.length ? `recent runs: ${recent.join(', ')}` : 'no runs are recorded there (--log-dir if they are elsewhere)',
+    });
   }
   if (opts.output === 'json') {
-    process.stdout.write(JSON.stringify({ ...json(r), done: [...r.done].map((k) => k.split('\0')) }) + '\n');
+    process.stdout.write(`${JSON.stringify({ ...json(r), done: [...r.done].map((k) => k.split('\0')) })}\n`);
     return EXIT.ok;
   }
   const out: string[] = [];
@@ -87,13 +99,14 @@ export async function historyShowCommand(ref: string, opts: HistoryOptions): Pro
   if (r.envFiles?.length) out.push(`env files: ${r.envFiles.join(', ')}`);
   for (const s of r.steps) {
     out.push(`step ${s.name}${s.job ? ` (job ${s.job})` : ''} on ${s.hosts.join(', ') || 'no hosts'}`);
-    for (const [k, v] of Object.entries(s.env)) out.push(`  ${k}=${JSON.stringify(v)}${s.secrets.includes(k) ? ' (secret: not recorded)' : ''}`);
+    for (const [k, v] of Object.entries(s.env))
+      out.push(`  ${k}=${JSON.stringify(v)}${s.secrets.includes(k) ? ' (secret: not recorded)' : ''}`);
   }
   if (r.artifacts.length) {
     out.push('artifacts:');
     for (const a of r.artifacts) out.push(`  ${artifactText(a, false)}${a.kind ? ` (${a.kind})` : ''}`);
   }
   if (r.summary) out.push(formatSummary(r.summary));
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(`${out.join('\n')}\n`);
   return EXIT.ok;
 }

@@ -34,27 +34,41 @@ export async function listCommand(opts: CommonOptions): Promise<number> {
     out.push(`  ${p.name}`);
     for (const s of p.steps) {
       const job = hf.jobs.get(s.job);
-      const where = job && orchestratorReason(job) ? 'orchestrator' : resolveTargets(hf, s.targets).hosts.map((h) => h.name).join(', ');
-      const extra = [s.limit !== undefined ? `limit ${s.limit}` : '', s.parallelism ? `parallelism ${asWritten(s.parallelism)}` : '', s.maxFailures ? `max_failures ${asWritten(s.maxFailures)}` : '']
+      const where =
+        job && orchestratorReason(job)
+          ? 'orchestrator'
+          : resolveTargets(hf, s.targets)
+              .hosts.map((h) => h.name)
+              .join(', ');
+      const extra = [
+        s.limit !== undefined ? `limit ${s.limit}` : '',
+        s.parallelism ? `parallelism ${asWritten(s.parallelism)}` : '',
+        s.maxFailures ? `max_failures ${asWritten(s.maxFailures)}` : '',
+      ]
         .filter(Boolean)
         .join(', ');
       out.push(`    - ${s.name}: job ${s.job} on ${s.targets.join(', ')} (${where})${extra ? ` [${extra}]` : ''}`);
     }
   }
   out.push('jobs:');
-  for (const j of hf.jobs.values()) out.push(`  ${j.name}: ${j.actions.map((a) => a.kind).join(', ')}${j.local ? ' (local)' : ''}${j.env ? ` env: ${Object.keys(j.env).join(', ')}` : ''}`);
+  for (const j of hf.jobs.values())
+    out.push(
+      `  ${j.name}: ${j.actions.map((a) => a.kind).join(', ')}${j.local ? ' (local)' : ''}${j.env ? ` env: ${Object.keys(j.env).join(', ')}` : ''}`,
+    );
   out.push('targets:');
   for (const [name, t] of hf.targets) out.push(`  ${name}: ${t.hosts.join(', ')}`);
   out.push('hosts:');
   for (const h of hf.hosts.values())
-    out.push(`  ${h.name}: ${h.local ? 'local' : `${h.user ? `${h.user}@` : ''}${h.addr}${h.port ? `:${h.port}` : ''}`}${h.builtin ? ' (built-in)' : ''}`);
+    out.push(
+      `  ${h.name}: ${h.local ? 'local' : `${h.user ? `${h.user}@` : ''}${h.addr}${h.port ? `:${h.port}` : ''}`}${h.builtin ? ' (built-in)' : ''}`,
+    );
   out.push('registries:');
   for (const r of hf.registries.values()) out.push(`  ${r.name}: ${r.type} ${r.type === 'filesystem' ? r.path : r.url}`);
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(`${out.join('\n')}\n`);
   return EXIT.ok;
 }
 
 export async function schemaCommand(): Promise<number> {
-  process.stdout.write(JSON.stringify(loadSchema(), null, 2) + '\n');
+  process.stdout.write(`${JSON.stringify(loadSchema(), null, 2)}\n`);
   return EXIT.ok;
 }

@@ -50,7 +50,7 @@ plans:
 version = {{ env.VERSION }}
 `,
     '.gitignore': `.hades/\n`,
-    'hadesfile.schema.json': JSON.stringify(loadSchema(), null, 2) + '\n',
+    'hadesfile.schema.json': `${JSON.stringify(loadSchema(), null, 2)}\n`,
   };
 }
 
@@ -59,7 +59,10 @@ export async function initCommand(dir: string): Promise<number> {
   const files = starterFiles(basename(target));
   const clashes = Object.keys(files).filter((f) => existsSync(join(target, f)));
   if (clashes.length)
-    throw new UserError({ message: `${target} already has ${clashes.join(', ')}`, hint: 'run hades init in an empty directory (nothing was written)' });
+    throw new UserError({
+      message: `${target} already has ${clashes.join(', ')}`,
+      hint: 'run hades init in an empty directory (nothing was written)',
+    });
   for (const [name, content] of Object.entries(files)) {
     const p = join(target, name);
     mkdirSync(resolve(p, '..'), { recursive: true });

@@ -25,7 +25,9 @@ kill -9 leaves its locks; nothing takes them over: check with \`hades lock statu
     )
     .addCommand(
       shared(new Command('status'))
-        .description("show each host's lock: free, or held by which run (plan, user@machine, pid, since when); exit 1 if a host could not be read")
+        .description(
+          "show each host's lock: free, or held by which run (plan, user@machine, pid, since when); exit 1 if a host could not be read",
+        )
         .action(async (plan: string | undefined, opts: LockOptions) => {
           const { lockStatusCommand } = await import('./lock-command.js');
           done(await lockStatusCommand(plan, opts));
@@ -33,7 +35,9 @@ kill -9 leaves its locks; nothing takes them over: check with \`hades lock statu
     )
     .addCommand(
       shared(new Command('release'))
-        .description('remove the hosts\' locks whoever holds them (needs --force; no run ever takes over a lock by itself); recorded in an audit log')
+        .description(
+          "remove the hosts' locks whoever holds them (needs --force; no run ever takes over a lock by itself); recorded in an audit log",
+        )
         .option('--force', 'really remove them', false)
         .option('--log-dir <dir>', 'where the audit log goes (default: .hades/runs beside the hadesfile)')
         .action(async (plan: string | undefined, opts: LockOptions) => {

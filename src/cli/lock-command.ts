@@ -38,7 +38,12 @@ async function lockHosts(plan: string | undefined, opts: LockOptions): Promise<{
   return { hf, hosts: [...hf.hosts.keys()].filter((h) => !sel || sel.has(h)) };
 }
 
-async function withTransports<T>(hf: Hadesfile, hosts: string[], opts: LockOptions, fn: (t: (h: string) => Transport) => Promise<T>): Promise<T> {
+async function withTransports<T>(
+  hf: Hadesfile,
+  hosts: string[],
+  opts: LockOptions,
+  fn: (t: (h: string) => Transport) => Promise<T>,
+): Promise<T> {
   const { HostTransports } = await import('../transport/hosts.js');
   const ssh = hosts.filter((h) => !hf.hosts.get(h)?.local);
   let pool: import('../transport/pool.js').TransportPool | undefined;
@@ -77,7 +82,12 @@ function rowJson(r: Row, now: number): Record<string, unknown> {
   return { host: r.host, lock: r.path, state: 'free' };
 }
 
-async function readAll(hf: Hadesfile, hosts: string[], opts: LockOptions, op: (t: Transport, dir: string) => Promise<LockState>): Promise<Row[]> {
+async function readAll(
+  hf: Hadesfile,
+  hosts: string[],
+  opts: LockOptions,
+  op: (t: Transport, dir: string) => Promise<LockState>,
+): Promise<Row[]> {
   return withTransports(hf, hosts, opts, (tf) =>
     Promise.all(
       hosts.map(async (host) => {
@@ -92,7 +102,7 @@ export async function lockStatusCommand(plan: string | undefined, opts: LockOpti
   const { hf, hosts } = await lockHosts(plan, opts);
   const rows = await readAll(hf, hosts, opts, lockStatus);
   const now = Date.now();
-  if (opts.output === 'json') process.stdout.write(JSON.stringify({ hosts: rows.map((r) => rowJson(r, now)) }) + '\n');
+  if (opts.output === 'json') process.stdout.write(`${JSON.stringify({ hosts: rows.map((r) => rowJson(r, now)) })}\n`);
   else {
     const w = Math.max(4, ...rows.map((r) => r.host.length));
     for (const r of rows) {
@@ -101,40 +111,73 @@ export async function lockStatusCommand(plan: string | undefined, opts: LockOpti
       process.stdout.write(`${r.host.padEnd(w)}  ${what}\n`);
     }
     const held = rows.filter((r) => r.state.state === 'held').length;
-    process.stdout.write(`${rows.length} host(s): ${held} locked, ${rows.filter((r) => r.state.state === 'free').length} free${rows.some((r) => r.state.state === 'error') ? `, ${rows.filter((r) => r.state.state === 'error').length} unreadable` : ''}\n`);
+    process.stdout.write(
+      `${rows.length} host(s): ${held} locked, ${rows.filter((r) => r.state.state === 'free').length} free${rows.some((r) => r.state.state === 'error') ? `, ${rows.filter((r) => r.state.state === 'error').length} unreadable` : ''}\n`,
+    );
   }
   return rows.some((r) => r.state.state === 'error') ? EXIT.failed : EXIT.ok;
 }
 
 export async function lockReleaseCommand(plan: string | undefined, opts: LockOptions): Promise<number> {
   if (!opts.force)
-    throw new UserError({ message: 'lock release needs --force', hint: 'it removes the locks whoever holds them: check first with `hades lock status` that the holding run is gone (killed), then run `hades lock release --force --limit HOST`' });
+    throw new UserError({
+      message: 'lock release needs --force',
+      hint: 'it removes the locks whoever holds them: check first with `hades lock status` that the holding run is gone (killed), then run `hades lock release --force --limit HOST`',
+    });
   const { hf, hosts } = await lockHosts(plan, opts);
   const runId = makeRunId();
   const { AuditSink } = await import('../report/audit.js');
-  const logDir = opts.logDir ? (isAbsolute(opts.logDir) ? opts.logDir : resolve(process.cwd(), opts.logDir)) : join(hf.baseDir, '.hades', 'runs');
+  const logDir = opts.logDir
+    ? isAbsolute(opts.logDir)
+      ? opts.logDir
+      : resolve(process.cwd(), opts.logDir)
+    : join(hf.baseDir, '.hades', 'runs');
   let user = process.env.USER ?? 'unknown';
   try {
     user = userInfo().username;
   } catch {
     /* keep $USER */
   }
-  const audit = new AuditSink(logDir, runId, { hades: VERSION, command: 'lock release --force', user, host: hostname(), cwd: process.cwd(), argv: process.argv.slice(2), ...(plan ? { plan } : {}), files: hf.files, hosts });
+  const audit = new AuditSink(logDir, runId, {
+    hades: VERSION,
+    command: 'lock release --force',
+    user,
+    host: hostname(),
+    cwd: process.cwd(),
+    argv: process.argv.slice(2),
+    ...(plan ? { plan } : {}),
+    files: hf.files,
+    hosts,
+  });
   const now = Date.now();
   try {
     const rows = await readAll(hf, hosts, opts, forceRelease);
     for (const r of rows) {
       const s = r.state;
       const base = { runId, ts: new Date().toISOString(), host: r.host };
-      if (s.state === 'held') audit.event({ ...base, type: 'lock.released', status: 'forced', message: `${r.path}: was held by ${describeHolder(s.record, now)}` });
+      if (s.state === 'held')
+        audit.event({
+          ...base,
+          type: 'lock.released',
+          status: 'forced',
+          message: `${r.path}: was held by ${describeHolder(s.record, now)}`,
+        });
       else if (s.state === 'error') audit.event({ ...base, type: 'lock.failed', message: s.message });
     }
-    if (opts.output === 'json') process.stdout.write(JSON.stringify({ runId, hosts: rows.map((r) => ({ ...rowJson(r, now), state: r.state.state === 'held' ? 'released' : r.state.state })) }) + '\n');
+    if (opts.output === 'json')
+      process.stdout.write(
+        `${JSON.stringify({ runId, hosts: rows.map((r) => ({ ...rowJson(r, now), state: r.state.state === 'held' ? 'released' : r.state.state })) })}\n`,
+      );
     else {
       const w = Math.max(4, ...rows.map((r) => r.host.length));
       for (const r of rows) {
         const s = r.state;
-        const what = s.state === 'held' ? `released (was held by ${describeHolder(s.record, now)})` : s.state === 'error' ? `error: ${s.message}` : 'free (nothing to release)';
+        const what =
+          s.state === 'held'
+            ? `released (was held by ${describeHolder(s.record, now)})`
+            : s.state === 'error'
+              ? `error: ${s.message}`
+              : 'free (nothing to release)';
         process.stdout.write(`${r.host.padEnd(w)}  ${what}\n`);
       }
     }

@@ -30,10 +30,10 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   if (opts.dryRun) {
     if (mode === 'json') {
       const { displayPlan } = await import('../report/hidden.js');
-      process.stdout.write(JSON.stringify(displayPlan(plan, redactor)) + '\n');
+      process.stdout.write(`${JSON.stringify(displayPlan(plan, redactor))}\n`);
     } else {
       const { renderPlan } = await import('../report/dryrun.js');
-      process.stdout.write(renderPlan(plan, redactor) + '\n');
+      process.stdout.write(`${renderPlan(plan, redactor)}\n`);
     }
     return EXIT.ok;
   }
@@ -61,20 +61,31 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     const specs = [...new Set(sshHosts.map((h) => h.host))].map((n) => hf.hosts.get(n)!).filter(Boolean);
     keyProblems = pool.connectAll(specs).then((errors) => [...errors.values()].filter((e) => e instanceof HostKeyError));
   }
-  const [{ RunFiles }, { RunArtifacts, defaultCacheDir }, { openRegistry }, { RunControl }, { runPlan }, { AuditSink }, { JsonSink }, { PlainSink }, { EventBus }, { HostTransports }, { CliGatekeeper }] =
-    await Promise.all([
-      import('../engine/files.js'),
-      import('../engine/artifacts.js'),
-      import('../registry/open.js'),
-      import('../engine/control.js'),
-      import('../engine/engine.js'),
-      import('../report/audit.js'),
-      import('../report/json.js'),
-      import('../report/plain.js'),
-      import('../report/sink.js'),
-      import('../transport/hosts.js'),
-      import('./gate.js'),
-    ]);
+  const [
+    { RunFiles },
+    { RunArtifacts, defaultCacheDir },
+    { openRegistry },
+    { RunControl },
+    { runPlan },
+    { AuditSink },
+    { JsonSink },
+    { PlainSink },
+    { EventBus },
+    { HostTransports },
+    { CliGatekeeper },
+  ] = await Promise.all([
+    import('../engine/files.js'),
+    import('../engine/artifacts.js'),
+    import('../registry/open.js'),
+    import('../engine/control.js'),
+    import('../engine/engine.js'),
+    import('../report/audit.js'),
+    import('../report/json.js'),
+    import('../report/plain.js'),
+    import('../report/sink.js'),
+    import('../transport/hosts.js'),
+    import('./gate.js'),
+  ]);
 
   const sinks: Sink[] = [];
   let tty: { idle(): Promise<void> } | undefined;
@@ -86,22 +97,36 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     tty = t;
     sinks.push(t);
   }
-  const logDir = opts.logDir ? (isAbsolute(opts.logDir) ? opts.logDir : resolve(process.cwd(), opts.logDir)) : join(hf.baseDir, '.hades', 'runs');
-  const audit = new AuditSink(logDir, plan.runId, redactor.deep({
-    hades: VERSION,
-    user: safeUser(),
-    host: hostname(),
-    cwd: process.cwd(),
-    argv: redactor.deep(process.argv.slice(2)),
-    plan: plan.plan,
-    files: hf.files,
-    envFiles,
-    ...(plan.selection ? { selection: plan.selection } : {}),
-    steps: plan.steps.map((s) => ({ name: s.name, job: s.job, env: redactor.env(s.env), secrets: Object.keys(s.env).filter((k) => redactor.isSecret(k)), hosts: s.batches.flatMap((b) => b.hosts.map((h) => h.host)) })),
-    ...runShape(shape, plan.origin),
-  }));
+  const logDir = opts.logDir
+    ? isAbsolute(opts.logDir)
+      ? opts.logDir
+      : resolve(process.cwd(), opts.logDir)
+    : join(hf.baseDir, '.hades', 'runs');
+  const audit = new AuditSink(
+    logDir,
+    plan.runId,
+    redactor.deep({
+      hades: VERSION,
+      user: safeUser(),
+      host: hostname(),
+      cwd: process.cwd(),
+      argv: redactor.deep(process.argv.slice(2)),
+      plan: plan.plan,
+      files: hf.files,
+      envFiles,
+      ...(plan.selection ? { selection: plan.selection } : {}),
+      steps: plan.steps.map((s) => ({
+        name: s.name,
+        job: s.job,
+        env: redactor.env(s.env),
+        secrets: Object.keys(s.env).filter((k) => redactor.isSecret(k)),
+        hosts: s.batches.flatMap((b) => b.hosts.map((h) => h.host)),
+      })),
+      ...runShape(shape, plan.origin),
+    }),
+  );
   sinks.push(audit);
-  if (plan.origin && mode !== 'json') process.stderr.write(originLines(plan.origin).join('\n') + '\n');
+  if (plan.origin && mode !== 'json') process.stderr.write(`${originLines(plan.origin).join('\n')}\n`);
   const bus = new EventBus(redactor, sinks);
 
   const control = new RunControl();
@@ -135,17 +160,26 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   });
 
   try {
-    const guarded = await guardedRun({ plan, transportFor: (h) => hosts.get(h, hf.hosts.get(h)), emit: bus.emit, redactor, stopping: () => control.stopping }, (beforeEnd) => runPlan(plan, {
-      transportFor,
-      gate,
-      emit: bus.emit,
-      control,
-      files: new RunFiles(),
-      artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(), (rec) => audit.artifact(redactor.deep({ ...rec }))),
-      redactor,
-      hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,
-      beforeEnd,
-    }));
+    const guarded = await guardedRun(
+      { plan, transportFor: (h) => hosts.get(h, hf.hosts.get(h)), emit: bus.emit, redactor, stopping: () => control.stopping },
+      (beforeEnd) =>
+        runPlan(plan, {
+          transportFor,
+          gate,
+          emit: bus.emit,
+          control,
+          files: new RunFiles(),
+          artifacts: new RunArtifacts(
+            hf.registries,
+            openRegistry,
+            opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(),
+            (rec) => audit.artifact(redactor.deep({ ...rec })),
+          ),
+          redactor,
+          hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,
+          beforeEnd,
+        }),
+    );
     const summary = guarded.summary;
     if (!summary) return guarded.exitCode;
     if (opts.failedHostsFile) {

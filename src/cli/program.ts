@@ -37,14 +37,28 @@ export function buildProgram(done: (code: number) => void): Command {
     .option('--accept-new-hosts', 'accept and record keys of hosts not yet known (never a changed key)', false)
     .option('--connect-timeout <duration>', 'SSH connect timeout (default 10s)')
     .option('--cache-dir <dir>', 'local artifact cache (default ~/.cache/hades)')
-    .option('--limit <hosts>', 'run only on these hosts: names, globs (web-*), target:NAME, @FILE (one name per line); comma-separated, repeatable', collect, [])
-    .option('--failed-hosts-file <file>', 'after the run, write the hosts that failed to FILE, one per line (empty when none failed); usable as --limit @FILE')
-    .option('--resume <run-id|last>', "continue that run: its env and artifact digests, skipping every (step, host) that ended ok (refused if the plan's steps/jobs/actions changed, unless --force)")
+    .option(
+      '--limit <hosts>',
+      'run only on these hosts: names, globs (web-*), target:NAME, @FILE (one name per line); comma-separated, repeatable',
+      collect,
+      [],
+    )
+    .option(
+      '--failed-hosts-file <file>',
+      'after the run, write the hosts that failed to FILE, one per line (empty when none failed); usable as --limit @FILE',
+    )
+    .option(
+      '--resume <run-id|last>',
+      "continue that run: its env and artifact digests, skipping every (step, host) that ended ok (refused if the plan's steps/jobs/actions changed, unless --force)",
+    )
     .option('--replay <run-id|last>', "run the plan again with that run's env and artifact digests (its tags are not looked up again)")
     .option('--force', '--resume even though the plan changed since that run', false)
     .option('--steps <names>', 'run only these steps (comma-separated, repeatable); the others are skipped', collect, [])
     .option('--from-step <name>', 'skip the steps before this one')
-    .option('--no-lock', 'do not take the host locks for this run (by default every host the run touches is locked first; held by another run: exit 5)')
+    .option(
+      '--no-lock',
+      'do not take the host locks for this run (by default every host the run touches is locked first; held by another run: exit 5)',
+    )
     .addHelpText('after', `\n${EXIT_CODES}`)
     .action(async (name: string, opts: RunOptions) => {
       const { planCommand } = await import('./plan-command.js');
@@ -82,7 +96,15 @@ export function buildProgram(done: (code: number) => void): Command {
   );
   program.addCommand(lockCommand(done));
   program.addCommand(registryCommand(common, done));
-  program.addCommand(new Command('doctor').description('check the local tools hades uses (node, oras for oci registries, tar); exit 1 if one is missing').addOption(new Option('-o, --output <mode>', 'plain or json').choices(['plain', 'json']).default('plain')).action(async (opts: { output: 'plain' | 'json' }) => { const { doctorCommand } = await import('./doctor-command.js'); done(await doctorCommand(opts)); }));
+  program.addCommand(
+    new Command('doctor')
+      .description('check the local tools hades uses (node, oras for oci registries, tar); exit 1 if one is missing')
+      .addOption(new Option('-o, --output <mode>', 'plain or json').choices(['plain', 'json']).default('plain'))
+      .action(async (opts: { output: 'plain' | 'json' }) => {
+        const { doctorCommand } = await import('./doctor-command.js');
+        done(await doctorCommand(opts));
+      }),
+  );
   program.addCommand(
     new Command('schema').description('print the hadesfile JSON Schema (for editors)').action(async () => {
       const { schemaCommand } = await import('./info-commands.js');
@@ -105,7 +127,9 @@ export function buildProgram(done: (code: number) => void): Command {
 /** `hades rollback <plan> [--to RUN]`: a replay of an earlier run; takes every option of `plan` (but --resume/--replay). */
 function rollbackCommand(planCmd: Command, done: (code: number) => void): Command {
   const cmd = new Command('rollback')
-    .description("replay the last successful run of a plan before the latest one (or --to RUN): that run's env and artifact digests; e.g. --steps canary,rollout to skip build/publish")
+    .description(
+      "replay the last successful run of a plan before the latest one (or --to RUN): that run's env and artifact digests; e.g. --steps canary,rollout to skip build/publish",
+    )
     .argument('<plan>', 'plan name')
     .option('--to <run-id>', 'the run to replay (default: the last successful run before the latest one)');
   for (const o of planCmd.options) if (!['--resume', '--replay', '--force', '--version'].includes(o.long ?? '')) cmd.addOption(o);
@@ -169,16 +193,18 @@ export async function runProgram(argv: string[]): Promise<number> {
     }
     // Every message may carry a value (a bad path built from a secret): scrubbed first.
     if (e instanceof UserError) {
-      process.stderr.write(redactOutput(e.format()) + '\n');
+      process.stderr.write(`${redactOutput(e.format())}\n`);
       return EXIT.usage;
     }
     if (e instanceof RunError) {
-      process.stderr.write(redactOutput(`error: ${e.message}`) + '\n');
+      process.stderr.write(`${redactOutput(`error: ${e.message}`)}\n`);
       return EXIT.failed;
     }
-    const hint = process.sourceMapsEnabled || !import.meta.url.includes('/dist/bin/') ? '' : '\n(the places above are in the bundle, dist/bin/; run with NODE_OPTIONS=--enable-source-maps to see them in src/)';
+    const hint =
+      process.sourceMapsEnabled || !import.meta.url.includes('/dist/bin/')
+        ? ''
+        : '\n(the places above are in the bundle, dist/bin/; run with NODE_OPTIONS=--enable-source-maps to see them in src/)';
     process.stderr.write(`${INTERNAL_ERROR}:\n${redactOutput((e as Error)?.stack ?? String(e))}${hint}\n`);
     return EXIT.failed;
   }
 }
-

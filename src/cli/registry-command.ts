@@ -6,13 +6,16 @@
 import { Command, Option } from 'commander';
 
 export function registryCommand(common: (c: Command) => Command, done: (code: number) => void): Command {
-  const lazy = (name: 'ls' | 'inspect' | 'push' | 'pull' | 'promote') => async (...args: unknown[]) => {
-    const { handlers } = await import('./registry-handlers.js');
-    done(await (handlers[name] as (...a: unknown[]) => Promise<number>)(...args));
-  };
+  const lazy =
+    (name: 'ls' | 'inspect' | 'push' | 'pull' | 'promote') =>
+    async (...args: unknown[]) => {
+      const { handlers } = await import('./registry-handlers.js');
+      done(await (handlers[name] as (...a: unknown[]) => Promise<number>)(...args));
+    };
   const cmd = new Command('registry').description('list, inspect, push, pull and promote artifacts in the declared registries');
   // `--output` is long-only here: `pull -o PATH` is the destination.
-  const sub = (c: Command) => common(c).addOption(new Option('--output <mode>', 'plain or json').choices(['plain', 'json']).default('plain'));
+  const sub = (c: Command) =>
+    common(c).addOption(new Option('--output <mode>', 'plain or json').choices(['plain', 'json']).default('plain'));
 
   cmd.addCommand(
     sub(new Command('ls'))

@@ -24,7 +24,10 @@ function registryOf(hf: Hadesfile, name: string): Registry {
   const spec = hf.registries.get(name);
   if (!spec) {
     const names = [...hf.registries.keys()];
-    throw new UserError({ message: `unknown registry "${name}"`, hint: names.length ? `registries: ${names.join(', ')}` : `no registries are declared in ${hf.files.join(', ')}` });
+    throw new UserError({
+      message: `unknown registry "${name}"`,
+      hint: names.length ? `registries: ${names.join(', ')}` : `no registries are declared in ${hf.files.join(', ')}`,
+    });
   }
   return openRegistry(spec);
 }
@@ -33,12 +36,13 @@ function ref(text: string, needTag: boolean): Reference {
   const r = parseReference(text);
   if (typeof r === 'string') throw new UserError({ message: `${JSON.stringify(text)}: ${r}`, hint: 'write NAME:TAG (or NAME@sha256:…)' });
   if (needTag && r.tag === undefined) throw new UserError({ message: `${JSON.stringify(text)} has no tag`, hint: 'write NAME:TAG' });
-  if (r.tag === undefined && r.digest === undefined) throw new UserError({ message: `${JSON.stringify(text)} has no tag or digest`, hint: 'write NAME:TAG or NAME@sha256:…' });
+  if (r.tag === undefined && r.digest === undefined)
+    throw new UserError({ message: `${JSON.stringify(text)} has no tag or digest`, hint: 'write NAME:TAG or NAME@sha256:…' });
   return r;
 }
 
 function print(opts: RegOptions, json: unknown, text: string): void {
-  process.stdout.write(opts.output === 'json' ? JSON.stringify(json) + '\n' : text.replace(/\n?$/, '\n'));
+  process.stdout.write(opts.output === 'json' ? `${JSON.stringify(json)}\n` : text.replace(/\n?$/, '\n'));
 }
 
 /** A handler returns its exit code; a failure that is not a user mistake becomes a RunError (exit 1). */
@@ -85,21 +89,28 @@ export const handlers = {
     const d = await registryOf(loadFiles(opts), regName).resolve(r.name, r);
     print(opts, d, describe(d));
   }),
-  push: wrap(async (regName: string, path: string, text: string, opts: RegOptions & { tag: string[]; semverAliases: boolean; artifactType?: string }) => {
-    const r = ref(text, true);
-    const t0 = Date.now();
-    const res = await registryOf(loadFiles(opts), regName).push(
-      r.name,
-      r.tag!,
-      { path: resolve(process.cwd(), path), ...(opts.artifactType ? { artifactType: opts.artifactType } : {}) },
-      { extraTags: opts.tag, semverAliases: opts.semverAliases },
-    );
-    print(
-      opts,
-      { ...res, durationMs: Date.now() - t0 },
-      `${res.unchanged ? 'unchanged' : 'pushed'} ${r.name}:${r.tag} = ${res.descriptor.manifestDigest} (${formatDuration(Date.now() - t0)})`,
-    );
-  }),
+  push: wrap(
+    async (
+      regName: string,
+      path: string,
+      text: string,
+      opts: RegOptions & { tag: string[]; semverAliases: boolean; artifactType?: string },
+    ) => {
+      const r = ref(text, true);
+      const t0 = Date.now();
+      const res = await registryOf(loadFiles(opts), regName).push(
+        r.name,
+        r.tag!,
+        { path: resolve(process.cwd(), path), ...(opts.artifactType ? { artifactType: opts.artifactType } : {}) },
+        { extraTags: opts.tag, semverAliases: opts.semverAliases },
+      );
+      print(
+        opts,
+        { ...res, durationMs: Date.now() - t0 },
+        `${res.unchanged ? 'unchanged' : 'pushed'} ${r.name}:${r.tag} = ${res.descriptor.manifestDigest} (${formatDuration(Date.now() - t0)})`,
+      );
+    },
+  ),
   pull: wrap(async (regName: string, text: string, opts: RegOptions & { out?: string; to?: string }) => {
     const dest = opts.out ?? opts.to;
     if (!dest) throw new UserError({ message: 'registry pull needs a destination', hint: 'add -o PATH' });
@@ -133,6 +144,10 @@ export const handlers = {
     const r = ref(text, true);
     const hf = loadFiles(opts);
     const res = await registryOf(hf, from).copyTo(registryOf(hf, toName), r.name, r.tag!, opts.as);
-    print(opts, res, `${res.unchanged ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.descriptor.manifestDigest}`);
+    print(
+      opts,
+      res,
+      `${res.unchanged ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.descriptor.manifestDigest}`,
+    );
   }),
 };

@@ -10,7 +10,17 @@ import type { Hadesfile } from '../config/model.js';
 import type { EnvSources, StepEnv } from '../env/resolve.js';
 import { MASK } from '../env/secrets.js';
 import { UserError, type Problems } from '../errors.js';
-import { fingerprint, pinArtifacts, pinKey, planShape, selectSteps, shapeDiff, skipDone, splitList, type ShapeStep } from '../plan/select.js';
+import {
+  fingerprint,
+  pinArtifacts,
+  pinKey,
+  planShape,
+  selectSteps,
+  shapeDiff,
+  skipDone,
+  splitList,
+  type ShapeStep,
+} from '../plan/select.js';
 import type { RunOrigin, RunPlan } from '../plan/types.js';
 import { findRun, listRuns, usable, type RunRecord } from '../report/history.js';
 
@@ -36,8 +46,14 @@ export interface Origin {
 
 /** The run a --resume / --replay / rollback starts from (exit 2 when it is unusable). */
 export function findOrigin(hf: Hadesfile, plan: string, o: SelectOptions): Origin | undefined {
-  const given = [o.resume !== undefined && '--resume', o.replay !== undefined && '--replay', o.rollback !== undefined && 'rollback'].filter(Boolean);
-  if (given.length > 1) throw new UserError({ message: `${given.join(' and ')} together`, hint: 'continue one run (--resume) or replay one (--replay / hades rollback)' });
+  const given = [o.resume !== undefined && '--resume', o.replay !== undefined && '--replay', o.rollback !== undefined && 'rollback'].filter(
+    Boolean,
+  );
+  if (given.length > 1)
+    throw new UserError({
+      message: `${given.join(' and ')} together`,
+      hint: 'continue one run (--resume) or replay one (--replay / hades rollback)',
+    });
   const dir = logDirFor(hf, o.logDir);
   if (o.resume !== undefined) return { mode: 'resume', rec: findRun(dir, o.resume, plan, '--resume') };
   if (o.replay !== undefined) return { mode: 'replay', rec: findRun(dir, o.replay, plan, '--replay') };
@@ -45,9 +61,17 @@ export function findOrigin(hf: Hadesfile, plan: string, o: SelectOptions): Origi
   if (typeof o.rollback === 'string') return { mode: 'rollback', rec: findRun(dir, o.rollback, plan, 'rollback --to') };
   const runs = listRuns(dir).filter((r) => r.plan === plan);
   const latest = runs.pop();
-  if (!latest) throw new UserError({ message: `rollback: no run of plan "${plan}" in ${dir}`, hint: 'there is nothing to roll back to (--log-dir if the runs are recorded elsewhere)' });
+  if (!latest)
+    throw new UserError({
+      message: `rollback: no run of plan "${plan}" in ${dir}`,
+      hint: 'there is nothing to roll back to (--log-dir if the runs are recorded elsewhere)',
+    });
   const target = runs.reverse().find((r) => r.status === 'ok');
-  if (!target) throw new UserError({ message: `rollback: no successful run of plan "${plan}" before the latest one (${latest.runId}, ${latest.status})`, hint: 'hades history lists the runs; give one with --to RUN-ID' });
+  if (!target)
+    throw new UserError({
+      message: `rollback: no successful run of plan "${plan}" before the latest one (${latest.runId}, ${latest.status})`,
+      hint: 'hades history lists the runs; give one with --to RUN-ID',
+    });
   usable(target, plan, 'rollback');
   return { mode: 'rollback', rec: target };
 }
@@ -85,7 +109,12 @@ export function pinEnv(stepEnvs: StepEnv[], rec: RunRecord, problems: Problems):
     for (const [k, v] of Object.entries(was.env)) {
       if (was.secrets.includes(k) || v === MASK) {
         const now = se.env[k];
-        if (now === undefined) problems.add(`run ${rec.runId}, step "${se.step.name}": secret ${k} is not set now`, se.step.pos, `the audit log keeps secret names only: set ${k} as for that run (env file, -e or the environment)`);
+        if (now === undefined)
+          problems.add(
+            `run ${rec.runId}, step "${se.step.name}": secret ${k} is not set now`,
+            se.step.pos,
+            `the audit log keeps secret names only: set ${k} as for that run (env file, -e or the environment)`,
+          );
         else env[k] = now;
         fromNow.add(k);
       } else env[k] = String(v);
@@ -99,14 +128,23 @@ export function pinEnv(stepEnvs: StepEnv[], rec: RunRecord, problems: Problems):
  * After planning: --steps/--from-step, then for a resume the shape check (exit 2 unless
  * --force) and the finished pairs, for any origin the artifact pins.
  */
-export function applyOrigin(hf: Hadesfile, plan: RunPlan, o: SelectOptions, origin: Origin | undefined, env: { fromNow: string[]; newSteps: string[] }): ShapeStep[] {
+export function applyOrigin(
+  hf: Hadesfile,
+  plan: RunPlan,
+  o: SelectOptions,
+  origin: Origin | undefined,
+  env: { fromNow: string[]; newSteps: string[] },
+): ShapeStep[] {
   const shape = planShape(plan, hf);
   selectSteps(plan, splitList(o.steps ?? []), o.fromStep);
   if (!origin) return shape;
   const { rec, mode } = origin;
   const diff = rec.shape ? shapeDiff(rec.shape, shape) : ['that run recorded no plan fingerprint (an older Hades wrote its log)'];
   if (mode === 'resume' && diff.length && (!rec.fingerprint || rec.fingerprint !== fingerprint(shape)) && !o.force)
-    throw new UserError({ message: `--resume ${rec.runId}: the plan's shape changed since that run:\n  ${diff.join('\n  ')}`, hint: 'resume only the same plan; --force resumes anyway (pairs are matched by step and host name), or start a new run' });
+    throw new UserError({
+      message: `--resume ${rec.runId}: the plan's shape changed since that run:\n  ${diff.join('\n  ')}`,
+      hint: 'resume only the same plan; --force resumes anyway (pairs are matched by step and host name), or start a new run',
+    });
   const done = mode === 'resume' ? skipDone(plan, rec.done, rec.runId) : new Map<string, string[]>();
   const pins = new Map<string, string>();
   for (const a of rec.artifacts) if (a.tag !== undefined) pins.set(pinKey(a.registry, a.name, a.tag), a.digest);

@@ -43,7 +43,10 @@ function whoAmI(): string {
  * 130 when it never started). `body` hands `beforeEnd` to the engine: the end hook and the
  * release run after the last step and before `run.end`, so the summary stays the last event.
  */
-export async function guardedRun(o: GuardOptions, body: (beforeEnd: (s: RunSummary) => Promise<void>) => Promise<RunSummary>): Promise<{ exitCode: number; summary?: RunSummary }> {
+export async function guardedRun(
+  o: GuardOptions,
+  body: (beforeEnd: (s: RunSummary) => Promise<void>) => Promise<RunSummary>,
+): Promise<{ exitCode: number; summary?: RunSummary }> {
   const { plan } = o;
   const emit = (e: Omit<HadesEvent, 'runId' | 'ts'>) => o.emit({ runId: plan.runId, ts: new Date().toISOString(), ...e } as HadesEvent);
   const ev: LockEvents = {
@@ -53,17 +56,26 @@ export async function guardedRun(o: GuardOptions, body: (beforeEnd: (s: RunSumma
     released: (host) => emit({ type: 'lock.released', host }),
   };
   const locks = plan.locks ?? [];
-  const record = lockRecordText({ run: plan.runId, plan: plan.plan, by: whoAmI(), pid: String(process.pid), started: new Date().toISOString() });
+  const record = lockRecordText({
+    run: plan.runId,
+    plan: plan.plan,
+    by: whoAmI(),
+    pid: String(process.pid),
+    started: new Date().toISOString(),
+  });
   const got = await acquireLocks(locks, o.transportFor, record, ev);
   const fatal = got.errors.filter((e) => !e.unreachable);
   if (got.held.length || fatal.length) {
-    for (const h of got.held) process.stderr.write(o.redactor.text(`error: host ${h.host} is locked by another run: ${describeHolder(h.record)}\n`));
+    for (const h of got.held)
+      process.stderr.write(o.redactor.text(`error: host ${h.host} is locked by another run: ${describeHolder(h.record)}\n`));
     for (const e of fatal) process.stderr.write(o.redactor.text(`error: cannot lock host ${e.host}: ${e.message}\n`));
     const names = got.held.map((h) => h.host).join(',');
     const hint = got.held.length
       ? `    hint: wait for that run to finish (or use --limit to leave the host out); a run killed with kill -9 leaves its lock: see it with \`hades lock status --limit ${names}\` and clear it with \`hades lock release --force --limit ${names}\`\n`
       : `    hint: the lock directory must be owned by root or the login user and not writable by others; set the host's lock_dir:, or run with --no-lock\n`;
-    process.stderr.write(`${hint}no action was run: ${got.held.length ? `${got.held.length} host(s) locked by another run` : `${fatal.length} host(s) could not be locked`}\n`);
+    process.stderr.write(
+      `${hint}no action was run: ${got.held.length ? `${got.held.length} host(s) locked by another run` : `${fatal.length} host(s) could not be locked`}\n`,
+    );
     return { exitCode: got.held.length ? EXIT.locked : EXIT.failed };
   }
   let released = false;
@@ -71,7 +83,10 @@ export async function guardedRun(o: GuardOptions, body: (beforeEnd: (s: RunSumma
     if (released) return;
     released = true;
     const failed = await releaseLocks(got.taken, o.transportFor, ev);
-    if (failed.length) process.stderr.write(`warning: the lock of ${failed.join(', ')} could not be released: see \`hades lock status --limit ${failed.join(',')}\`\n`);
+    if (failed.length)
+      process.stderr.write(
+        `warning: the lock of ${failed.join(', ')} could not be released: see \`hades lock status --limit ${failed.join(',')}\`\n`,
+      );
   };
   try {
     if (o.stopping()) {
@@ -79,16 +94,23 @@ export async function guardedRun(o: GuardOptions, body: (beforeEnd: (s: RunSumma
       return { exitCode: EXIT.interrupted };
     }
     const hookCtx = { plan: plan.plan, runId: plan.runId, redactor: o.redactor, emit };
-    const hosts = locks.length ? locks.map((l) => l.host) : [...new Set(plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.map((h) => h.host))))];
-    await runHooks(plan.hooks, 'on_start', {
-      runId: plan.runId,
-      plan: plan.plan,
-      status: 'started',
-      ...(plan.selection ? { selection: plan.selection } : {}),
-      hosts,
-      locked: got.taken.map((l) => l.host),
-      steps: plan.steps.map((s) => ({ name: s.name, job: s.job, hosts: s.batches.flatMap((b) => b.hosts.map((h) => h.host)) })),
-    }, hookCtx);
+    const hosts = locks.length
+      ? locks.map((l) => l.host)
+      : [...new Set(plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.map((h) => h.host))))];
+    await runHooks(
+      plan.hooks,
+      'on_start',
+      {
+        runId: plan.runId,
+        plan: plan.plan,
+        status: 'started',
+        ...(plan.selection ? { selection: plan.selection } : {}),
+        hosts,
+        locked: got.taken.map((l) => l.host),
+        steps: plan.steps.map((s) => ({ name: s.name, job: s.job, hosts: s.batches.flatMap((b) => b.hosts.map((h) => h.host)) })),
+      },
+      hookCtx,
+    );
     const summary = await body(async (s) => {
       await runHooks(plan.hooks, endHook(s.exitCode), { ...s }, hookCtx);
       await release();

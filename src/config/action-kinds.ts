@@ -36,12 +36,27 @@ export type ActionKindTable = ReadonlyMap<string, ActionKindRules>;
 
 /** The table for a list of action modules: `hasMode` from each kind's schema fragment. */
 export function kindTable(
-  kinds: readonly { kind: string; schema: Record<string, unknown>; retryable?: boolean; noTimeout?: { why: string; hint: string }; check?(c: ActionCheck): void }[],
+  kinds: readonly {
+    kind: string;
+    schema: Record<string, unknown>;
+    retryable?: boolean;
+    noTimeout?: { why: string; hint: string };
+    check?(c: ActionCheck): void;
+  }[],
 ): ActionKindTable {
   return new Map(
     kinds.map((k) => {
       const props = k.schema.properties as Record<string, unknown> | undefined;
-      return [k.kind, { kind: k.kind, hasMode: !!props && 'mode' in props, retryable: k.retryable === true, ...(k.noTimeout ? { noTimeout: k.noTimeout } : {}), ...(k.check ? { check: k.check } : {}) }];
+      return [
+        k.kind,
+        {
+          kind: k.kind,
+          hasMode: !!props && 'mode' in props,
+          retryable: k.retryable === true,
+          ...(k.noTimeout ? { noTimeout: k.noTimeout } : {}),
+          ...(k.check ? { check: k.check } : {}),
+        },
+      ];
     }),
   );
 }

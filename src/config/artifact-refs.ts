@@ -46,7 +46,8 @@ export function declaredBy(a: VisibleArtifact): string {
 function laterDeclaration(jobs: Map<string, JobSpec>, plan: PlanSpec, stepIndex: number, name: string): string | undefined {
   for (let i = stepIndex + 1; i < plan.steps.length; i++) {
     const st = plan.steps[i]!;
-    if (jobs.get(st.job)?.artifacts[name]) return `job ${JSON.stringify(st.job)} declares it, but in step ${i + 1} (${st.name}), which runs after this one: move that step before step ${stepIndex + 1}, or declare the artifact in a job that runs earlier`;
+    if (jobs.get(st.job)?.artifacts[name])
+      return `job ${JSON.stringify(st.job)} declares it, but in step ${i + 1} (${st.name}), which runs after this one: move that step before step ${stepIndex + 1}, or declare the artifact in a job that runs earlier`;
   }
   return undefined;
 }
@@ -91,7 +92,9 @@ export function checkArtifactRefs(hf: Pick<Hadesfile, 'jobs' | 'plans'>, problem
           hint:
             laterDeclaration(hf.jobs, plan, i, r.name) ??
             didYouMean(r.name, [...visible.keys()]) ??
-            (visible.size ? `artifacts this step can use: ${[...visible.keys()].join(', ')}` : `declare it under the artifacts: of job ${JSON.stringify(job.name)}, or of the job of an earlier step (${r.name}: {path: ./file})`),
+            (visible.size
+              ? `artifacts this step can use: ${[...visible.keys()].join(', ')}`
+              : `declare it under the artifacts: of job ${JSON.stringify(job.name)}, or of the job of an earlier step (${r.name}: {path: ./file})`),
         });
       }
     });
@@ -104,7 +107,9 @@ export function checkArtifactRefs(hf: Pick<Hadesfile, 'jobs' | 'plans'>, problem
       problems.push({
         pos: r.pos,
         message: `job ${JSON.stringify(job.name)} has no artifact ${JSON.stringify(r.name)} (used by ${r.kind}), and no other job declares one`,
-        hint: didYouMean(r.name, all) ?? `declare it under the job's artifacts: (${r.name}: {path: ./file}), or under those of a job that runs in an earlier step`,
+        hint:
+          didYouMean(r.name, all) ??
+          `declare it under the job's artifacts: (${r.name}: {path: ./file}), or under those of a job that runs in an earlier step`,
       });
     }
   }

@@ -33,7 +33,11 @@ export function positiveDuration(v: unknown, what: string, pos: Position, add: A
   const ms = parseDuration(v);
   if (ms === undefined) return undefined; // the schema reports it
   if (ms <= 0) {
-    add(`${what} ${JSON.stringify(v)} must be longer than 0`, pos, 'write a duration such as 30s, 5m or 250ms (leave the field out for no limit)');
+    add(
+      `${what} ${JSON.stringify(v)} must be longer than 0`,
+      pos,
+      'write a duration such as 30s, 5m or 250ms (leave the field out for no limit)',
+    );
     return undefined;
   }
   return ms;
@@ -66,11 +70,19 @@ export function readAttemptFields(
   if (retryFields.length === 0) return out;
   if (!rules?.retryable) {
     const why = kind === 'wait' ? 'a gate never retries' : `${kind} does not retry`;
-    add(`${retryFields[0]} on a ${kind} action: ${why}`, keyPos(retryFields[0]!), `retries, delay and backoff are for ${retryableKinds.join(', ')}; remove ${retryFields.join(', ')}`);
+    add(
+      `${retryFields[0]} on a ${kind} action: ${why}`,
+      keyPos(retryFields[0]!),
+      `retries, delay and backoff are for ${retryableKinds.join(', ')}; remove ${retryFields.join(', ')}`,
+    );
     return out;
   }
   if (!has('retries')) {
-    add(`${retryFields[0]} without retries`, keyPos(retryFields[0]!), 'add retries: N (how many times a failed attempt is tried again), or remove it');
+    add(
+      `${retryFields[0]} without retries`,
+      keyPos(retryFields[0]!),
+      'add retries: N (how many times a failed attempt is tried again), or remove it',
+    );
     return out;
   }
   const retries = item.retries;
@@ -86,7 +98,11 @@ export function readAttemptFields(
     const b = item.backoff;
     if (typeof b !== 'number' || !Number.isFinite(b)) return out; // the schema reports it
     if (b < 1) {
-      add(`backoff ${b} is less than 1`, valuePos('backoff'), 'backoff multiplies the delay after each failed attempt: write 1 (constant) or more, e.g. backoff: 2');
+      add(
+        `backoff ${b} is less than 1`,
+        valuePos('backoff'),
+        'backoff multiplies the delay after each failed attempt: write 1 (constant) or more, e.g. backoff: 2',
+      );
       return out;
     }
     if (!has('delay')) {

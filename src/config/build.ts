@@ -127,14 +127,22 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
     else if (v === false) target.become = undefined;
     else if (typeof v === 'string' && v) {
       if (/^(yes|no|on|off)$/i.test(v)) {
-        add(`ambiguous become ${q(v)}`, loc.valuePos(path), `write true (sudo to root), false, or a user name; YAML 1.2 reads ${v} as the string ${q(v)}`);
+        add(
+          `ambiguous become ${q(v)}`,
+          loc.valuePos(path),
+          `write true (sudo to root), false, or a user name; YAML 1.2 reads ${v} as the string ${q(v)}`,
+        );
       } else target.become = v;
     }
   };
 
   const builtinCheck = (name: string, path: Path): boolean => {
     if (!BUILTIN.has(name)) return true;
-    add(`${name} is a built-in variable and cannot be set`, loc.keyPos(path), `Hades sets ${BUILTIN_ENV.join(', ')} itself; use another name`);
+    add(
+      `${name} is a built-in variable and cannot be set`,
+      loc.keyPos(path),
+      `Hades sets ${BUILTIN_ENV.join(', ')} itself; use another name`,
+    );
     return false;
   };
 
@@ -164,7 +172,11 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
     const idf = str(h.identity_file);
     const key = str(h.key);
     if (idf !== undefined && key !== undefined) {
-      add(`host ${q(name)} has both identity_file and key`, loc.keyPos([...path, 'key']), 'key is another name for identity_file: keep one');
+      add(
+        `host ${q(name)} has both identity_file and key`,
+        loc.keyPos([...path, 'key']),
+        'key is another name for identity_file: keep one',
+      );
     }
     if (idf ?? key) spec.identityFile = resolveUserPath(f.dir, (idf ?? key)!);
     if (str(h.passphrase_env) && ENV_NAME.test(h.passphrase_env as string)) spec.passphraseEnv = h.passphrase_env as string;
@@ -173,14 +185,24 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
     if (typeof ct === 'number' && Number.isInteger(ct) && ct >= 1) spec.connectTimeoutMs = ct * 1000;
     else if (typeof ct === 'string') {
       const ms = parseDuration(ct);
-      if (ms === 0) add(`connect_timeout ${q(ct)} of host ${q(name)} must be longer than 0`, loc.valuePos([...path, 'connect_timeout']), 'write a duration such as 10s');
+      if (ms === 0)
+        add(
+          `connect_timeout ${q(ct)} of host ${q(name)} must be longer than 0`,
+          loc.valuePos([...path, 'connect_timeout']),
+          'write a duration such as 10s',
+        );
       else if (ms !== undefined) spec.connectTimeoutMs = ms;
     }
     setBecome(spec, h.become, [...path, 'become']);
     const ld = str(h.lock_dir);
     if (ld !== undefined && /^(\/|~\/|~$)/.test(ld)) {
       const norm = ld.replace(/\/+$/, '') || '/';
-      if (norm.split('/').includes('..')) add(`lock_dir ${q(ld)} of host ${q(name)} contains ".."`, loc.valuePos([...path, 'lock_dir']), 'write the directory without ".." components');
+      if (norm.split('/').includes('..'))
+        add(
+          `lock_dir ${q(ld)} of host ${q(name)} contains ".."`,
+          loc.valuePos([...path, 'lock_dir']),
+          'write the directory without ".." components',
+        );
       else spec.lockDir = norm;
     }
     out.hosts.push({ spec, file: f, jumpPos: spec.jump !== undefined ? loc.valuePos([...path, 'jump']) : undefined });
@@ -233,7 +255,11 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
         const url = r.url as string;
         const why = url.includes('${') ? undefined : ociUrlProblem(url);
         if (why) {
-          add(`invalid url ${q(url)} for registry ${q(name)}: ${why}`, loc.valuePos([...path, 'url']), 'write host[:port]/repository-prefix, e.g. registry.example.com:5000/team (set plain_http: true for an http registry)');
+          add(
+            `invalid url ${q(url)} for registry ${q(name)}: ${why}`,
+            loc.valuePos([...path, 'url']),
+            'write host[:port]/repository-prefix, e.g. registry.example.com:5000/team (set plain_http: true for an http registry)',
+          );
         }
         out.registries.push({
           reg: {
@@ -284,7 +310,8 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
       }
       if (isObj(j.artifacts)) {
         for (const [a, v] of Object.entries(j.artifacts)) {
-          if (isObj(v) && str(v.path)) job.artifacts[a] = { path: resolveUserPath(f.dir, v.path as string), pos: loc.keyPos([...jp, 'artifacts', a]) };
+          if (isObj(v) && str(v.path))
+            job.artifacts[a] = { path: resolveUserPath(f.dir, v.path as string), pos: loc.keyPos([...jp, 'artifacts', a]) };
         }
       }
       const ctxJob = { name, artifacts: isObj(j.artifacts) ? Object.keys(j.artifacts) : [] };
@@ -302,7 +329,9 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
     if (!isObj(item)) return undefined;
     const keys = Object.keys(item);
     const present = keys.filter((k) => (ACTION_KINDS as readonly string[]).includes(k));
-    const unknown = keys.filter((k) => !present.includes(k) && k !== 'name' && k !== 'become' && !(ATTEMPT_FIELDS as readonly string[]).includes(k));
+    const unknown = keys.filter(
+      (k) => !present.includes(k) && k !== 'name' && k !== 'become' && !(ATTEMPT_FIELDS as readonly string[]).includes(k),
+    );
     const place = describe(path, data);
     if (present.length === 0) {
       if (unknown.length === 0) add(`${place} has no action`, loc.valuePos(path), `add exactly one of: ${ACTION_KINDS.join(', ')}`);
@@ -339,7 +368,8 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
       kind,
       value: isObj(raw) ? raw : undefined,
       has: (k) => isObj(raw) && raw[k] !== undefined && raw[k] !== null,
-      pos: (field, at = 'key') => (field === undefined ? kindPos : at === 'key' ? loc.keyPos([...kp, field]) : loc.valuePos([...kp, field])),
+      pos: (field, at = 'key') =>
+        field === undefined ? kindPos : at === 'key' ? loc.keyPos([...kp, field]) : loc.valuePos([...kp, field]),
       error: add,
       job: ctxJob,
     });
@@ -347,7 +377,18 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
     if (str(item.name)) a.name = item.name as string;
     setBecome(a, item.become, [...path, 'become']);
     const retryable = [...kinds.values()].filter((k) => k.retryable).map((k) => k.kind);
-    Object.assign(a, readAttemptFields(item, kind, rules, retryable, (k) => loc.keyPos([...path, k]), (k) => loc.valuePos([...path, k]), add));
+    Object.assign(
+      a,
+      readAttemptFields(
+        item,
+        kind,
+        rules,
+        retryable,
+        (k) => loc.keyPos([...path, k]),
+        (k) => loc.valuePos([...path, k]),
+        add,
+      ),
+    );
     return a;
   }
 
@@ -357,7 +398,8 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
       if (!isObj(pl)) continue;
       const pp: Path = ['plans', name];
       const plan: PlanSpec = { name, ...envMap([...pp, 'env'], pl.env), steps: [], baseDir: f.dir, pos: loc.keyPos(pp) };
-      const hookList = (v: unknown): string[] => (typeof v === 'string' && v ? [v] : Array.isArray(v) ? v.filter((c): c is string => typeof c === 'string' && c !== '') : []);
+      const hookList = (v: unknown): string[] =>
+        typeof v === 'string' && v ? [v] : Array.isArray(v) ? v.filter((c): c is string => typeof c === 'string' && c !== '') : [];
       const hooks = { on_start: hookList(pl.on_start), on_success: hookList(pl.on_success), on_failure: hookList(pl.on_failure) };
       if (hooks.on_start.length || hooks.on_success.length || hooks.on_failure.length) plan.hooks = hooks;
       const pt = positiveDuration(pl.default_timeout, 'default_timeout', loc.valuePos([...pp, 'default_timeout']), add);
@@ -372,7 +414,12 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
           const stepName = st.name as string;
           const np = loc.valuePos([...pp, 'steps', i, 'name']);
           const first = seen.get(stepName);
-          if (first) add(`duplicate step name ${q(stepName)} in plan ${q(name)} (first at line ${first.line})`, np, 'step names must be unique within a plan');
+          if (first)
+            add(
+              `duplicate step name ${q(stepName)} in plan ${q(name)} (first at line ${first.line})`,
+              np,
+              'step names must be unique within a plan',
+            );
           else seen.set(stepName, np);
         });
       }
@@ -405,7 +452,13 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
               targetPos.push(loc.valuePos([...sp, 'targets', ti]));
             });
           }
-          const step: StepSpec = { name: stepName, job: str(st.job) ?? '', targets, ...envMap([...sp, 'env'], st.env), pos: loc.valuePos(sp) };
+          const step: StepSpec = {
+            name: stepName,
+            job: str(st.job) ?? '',
+            targets,
+            ...envMap([...sp, 'env'], st.env),
+            pos: loc.valuePos(sp),
+          };
           if (typeof st.limit === 'number' && Number.isInteger(st.limit) && st.limit >= 1) step.limit = st.limit;
           if (Array.isArray(st.parallelism)) {
             const list = st.parallelism.map(parseParallelism);

@@ -250,7 +250,11 @@ function readSource(abs: string, role: 'main' | 'inventory', cwd: string, proble
   try {
     src = readFileSync(abs, 'utf8');
   } catch (e) {
-    problems.push({ pos: { file: display, line: 1, col: 1 }, message: `cannot read ${display}: ${(e as Error).message}`, hint: 'check the file and its permissions' });
+    problems.push({
+      pos: { file: display, line: 1, col: 1 },
+      message: `cannot read ${display}: ${(e as Error).message}`,
+      hint: 'check the file and its permissions',
+    });
     return f;
   }
   const lineCounter = new LineCounter();
@@ -424,7 +428,9 @@ function crossCheck(
     const hp = side.targetHostPos.get(tname) ?? [];
     t.hosts.forEach((h, i) => {
       if (names.hosts.has(h)) return;
-      const hint = names.targets.has(h) ? `${q(h)} is a target; a target lists host names` : (didYouMean(h, names.hosts) ?? listHint('hosts', names.hosts));
+      const hint = names.targets.has(h)
+        ? `${q(h)} is a target; a target lists host names`
+        : (didYouMean(h, names.hosts) ?? listHint('hosts', names.hosts));
       add(`unknown host ${q(h)} in target ${q(tname)}`, hp[i] ?? t.pos, hint);
     });
   }
@@ -437,7 +443,11 @@ function crossCheck(
     const pos = side.jumpPos.get(h.name) ?? h.pos;
     if (j === h.name) add(`host ${q(h.name)} uses itself as its jump host`, pos, 'remove jump, or name another host');
     else if (!names.hosts.has(j)) {
-      add(`unknown jump host ${q(j)} for host ${q(h.name)}`, pos, didYouMean(j, names.hosts) ?? 'name a host from the inventory, or write user@addr:port');
+      add(
+        `unknown jump host ${q(j)} for host ${q(h.name)}`,
+        pos,
+        didYouMean(j, names.hosts) ?? 'name a host from the inventory, or write user@addr:port',
+      );
     } else {
       // follow the chain; report a loop once, at its first host in inventory order
       const chain = [h.name];
@@ -477,7 +487,8 @@ function crossCheck(
           add(
             `step ${q(st.name)} sets ${v} but job ${q(job.name)} does not declare it`,
             st.envPos[v] ?? st.pos,
-            didYouMean(v, declared) ?? `declare ${v} in the env: of job ${q(job.name)}${declared.length ? ` (declared: ${declared.join(', ')})` : ''}, or remove it from the step`,
+            didYouMean(v, declared) ??
+              `declare ${v} in the env: of job ${q(job.name)}${declared.length ? ` (declared: ${declared.join(', ')})` : ''}, or remove it from the step`,
           );
         }
       }
@@ -498,7 +509,8 @@ function crossCheck(
         add(
           `unknown registry ${q(r)} in ${a.kind} (action ${a.index + 1} of job ${q(job.name)})`,
           a.fieldPos[f] ?? a.pos,
-          didYouMean(r, names.registries) ?? (names.registries.size ? listHint('registries', names.registries) : 'declare it under registries: (type: filesystem or oci)'),
+          didYouMean(r, names.registries) ??
+            (names.registries.size ? listHint('registries', names.registries) : 'declare it under registries: (type: filesystem or oci)'),
         );
       }
     }

@@ -143,11 +143,4 @@ export interface Hadesfile {
 /** The action kinds, in registration order (generated from the action modules at build time). */
 export { ACTION_KINDS } from './schema-validator.generated.js';
 
-export const BUILTIN_ENV = [
-  'HADES_PLAN',
-  'HADES_RUN_ID',
-  'HADES_STEP',
-  'HADES_TARGET',
-  'HADES_HOST_NAME',
-  'HADES_HOST_ADDR',
-] as const;
+export const BUILTIN_ENV = ['HADES_PLAN', 'HADES_RUN_ID', 'HADES_STEP', 'HADES_TARGET', 'HADES_HOST_NAME', 'HADES_HOST_ADDR'] as const;

@@ -235,7 +235,11 @@ export function translateSchemaErrors(errors: readonly SchemaError[], data: unkn
         });
         break;
       case 'pattern':
-        out.push({ pos: loc.valuePos(path), message: `invalid ${label} ${shown}`, hint: xhint ?? `must match ${String(e.params.pattern)}` });
+        out.push({
+          pos: loc.valuePos(path),
+          message: `invalid ${label} ${shown}`,
+          hint: xhint ?? `must match ${String(e.params.pattern)}`,
+        });
         break;
       case 'propertyNames': {
         const key = String(e.params.propertyName);
@@ -263,7 +267,11 @@ export function translateSchemaErrors(errors: readonly SchemaError[], data: unkn
         out.push({ pos: loc.valuePos(path), message: `${label} must not be empty`, hint: xhint ?? 'give it a value' });
         break;
       default:
-        out.push({ pos: loc.valuePos(path), message: `${label} ${e.message ?? 'is invalid'}: ${show(value)}`, hint: xhint ?? 'see `hades schema`' });
+        out.push({
+          pos: loc.valuePos(path),
+          message: `${label} ${e.message ?? 'is invalid'}: ${show(value)}`,
+          hint: xhint ?? 'see `hades schema`',
+        });
     }
   }
   return out;

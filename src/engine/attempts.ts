@@ -58,7 +58,11 @@ async function attempt(entry: ActionEntry, rt: ActionRuntime, control: RunContro
 const interrupted = (control: RunControl) => control.stopping || control.abortSignal.aborted;
 
 /** Runs the entry's attempts; resolves with the outcome and how many attempts it took. */
-export async function runAttempts(entry: ActionEntry, rt: ActionRuntime, hooks: AttemptHooks): Promise<{ outcome: ActionOutcome; attempts: number }> {
+export async function runAttempts(
+  entry: ActionEntry,
+  rt: ActionRuntime,
+  hooks: AttemptHooks,
+): Promise<{ outcome: ActionOutcome; attempts: number }> {
   const { control } = hooks;
   const total = entry.retry?.attempts ?? 1;
   for (let n = 1; ; n++) {
@@ -67,15 +71,28 @@ export async function runAttempts(entry: ActionEntry, rt: ActionRuntime, hooks: 
     } catch (e) {
       if (n >= total || e instanceof GateDeclined || interrupted(control)) throw new AttemptsFailed(e, n);
       const delayMs = delayBefore(entry.retry!, n);
-      hooks.onRetry({ attempt: n, attempts: total, error: e, ...(e instanceof ActionFailure && e.exitCode !== undefined ? { exitCode: e.exitCode } : {}), delayMs });
+      hooks.onRetry({
+        attempt: n,
+        attempts: total,
+        error: e,
+        ...(e instanceof ActionFailure && e.exitCode !== undefined ? { exitCode: e.exitCode } : {}),
+        delayMs,
+      });
       if (delayMs > 0) {
         try {
           await sleep(delayMs, undefined, { signal: AbortSignal.any([control.stopSignal, control.abortSignal]) });
         } catch {
-          throw new AttemptsFailed(new ActionFailure(`interrupted before attempt ${n + 1} of ${total}: ${e instanceof Error ? e.message : String(e)}`), n);
+          throw new AttemptsFailed(
+            new ActionFailure(`interrupted before attempt ${n + 1} of ${total}: ${e instanceof Error ? e.message : String(e)}`),
+            n,
+          );
         }
       }
-      if (interrupted(control)) throw new AttemptsFailed(new ActionFailure(`interrupted before attempt ${n + 1} of ${total}: ${e instanceof Error ? e.message : String(e)}`), n);
+      if (interrupted(control))
+        throw new AttemptsFailed(
+          new ActionFailure(`interrupted before attempt ${n + 1} of ${total}: ${e instanceof Error ? e.message : String(e)}`),
+          n,
+        );
     }
   }
 }

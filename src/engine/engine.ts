@@ -10,7 +10,14 @@
 import { setMaxListeners } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import type { Redactor } from '../env/secrets.js';
-import { ActionFailure, GateDeclined, type ActionRuntime, type ArtifactAccess, type Gatekeeper, type SourceFiles } from '../actions/types.js';
+import {
+  ActionFailure,
+  GateDeclined,
+  type ActionRuntime,
+  type ArtifactAccess,
+  type Gatekeeper,
+  type SourceFiles,
+} from '../actions/types.js';
 import { describeAction } from '../actions/index.js';
 import type { PlannedHost, PlannedStep, RunPlan } from '../plan/types.js';
 import { envScript } from '../shell/command.js';
@@ -91,10 +98,15 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
   // Every running command listens on these signals (one listener per in-flight exec):
   // with more than 10 hosts at once that is expected, not a leak — no warning on stderr.
   setMaxListeners(0, control.stopSignal, control.abortSignal);
-  const onStop = () => emit({ type: 'run.stopping', message: 'interrupt: no new work starts; waiting for running actions (interrupt again to abort them)' });
+  const onStop = () =>
+    emit({ type: 'run.stopping', message: 'interrupt: no new work starts; waiting for running actions (interrupt again to abort them)' });
   control.stopSignal.addEventListener('abort', onStop, { once: true });
 
-  emit({ type: 'run.start', message: `plan ${plan.plan}`, hosts: [...new Set(plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.map((h) => h.host))))] });
+  emit({
+    type: 'run.start',
+    message: `plan ${plan.plan}`,
+    hosts: [...new Set(plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.map((h) => h.host))))],
+  });
 
   async function runHost(step: PlannedStep, batch: number, ph: PlannedHost): Promise<HostSummary> {
     const t0 = Date.now();
@@ -144,7 +156,15 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         files: opts.files,
         artifacts: opts.artifacts,
         env,
-        attempt: (r) => emit({ type: 'action.attempt', ...a, attempt: r.attempt, status: r.ok ? 'ok' : 'failed', message: r.message, durationMs: r.durationMs }),
+        attempt: (r) =>
+          emit({
+            type: 'action.attempt',
+            ...a,
+            attempt: r.attempt,
+            status: r.ok ? 'ok' : 'failed',
+            message: r.message,
+            durationMs: r.durationMs,
+          }),
       };
       const ta = Date.now();
       const flush = () => {
@@ -154,7 +174,15 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
       const onRetry: Parameters<typeof runAttempts>[2]['onRetry'] = (f) => {
         flush();
         const why = errorMessage(f.error);
-        emit({ type: 'action.retry', ...a, attempt: f.attempt, attempts: f.attempts, delayMs: f.delayMs, message: why, ...(f.exitCode !== undefined ? { exitCode: f.exitCode } : {}) });
+        emit({
+          type: 'action.retry',
+          ...a,
+          attempt: f.attempt,
+          attempts: f.attempts,
+          delayMs: f.delayMs,
+          message: why,
+          ...(f.exitCode !== undefined ? { exitCode: f.exitCode } : {}),
+        });
       };
       try {
         const { outcome: out, attempts } = await runAttempts(entry, rt, { control, onRetry });
@@ -175,8 +203,25 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         const base = control.abortSignal.aborted && !(e instanceof ActionFailure) ? `aborted: ${errorMessage(e)}` : errorMessage(e);
         const msg = attempts > 1 ? `failed after ${attempts} attempts: ${base}` : base;
         const exitCode = e instanceof ActionFailure ? e.exitCode : undefined;
-        actions.push({ index: entry.index, title: entry.title, kind: entry.kind, status: declined ? 'declined' : 'failed', durationMs, error: msg, ...(exitCode !== undefined ? { exitCode } : {}), ...tries });
-        emit({ type: 'action.end', ...a, status: declined ? 'declined' : 'failed', durationMs, message: msg, ...(exitCode !== undefined ? { exitCode } : {}), ...tries });
+        actions.push({
+          index: entry.index,
+          title: entry.title,
+          kind: entry.kind,
+          status: declined ? 'declined' : 'failed',
+          durationMs,
+          error: msg,
+          ...(exitCode !== undefined ? { exitCode } : {}),
+          ...tries,
+        });
+        emit({
+          type: 'action.end',
+          ...a,
+          status: declined ? 'declined' : 'failed',
+          durationMs,
+          message: msg,
+          ...(exitCode !== undefined ? { exitCode } : {}),
+          ...tries,
+        });
         if (declined) halt ??= 'declined';
         else hostFailed();
         return done('failed', msg);
@@ -188,7 +233,16 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
   /** A host that failed in an earlier step: skipped here, and says so. */
   function skipFailed(step: PlannedStep, batch: number, ph: PlannedHost, earlier: string): HostSummary {
     const why = `failed in step "${earlier}"`;
-    emit({ type: 'host.end', step: step.name, stepIndex: step.index, batch, host: ph.host, status: 'skipped', durationMs: 0, message: why });
+    emit({
+      type: 'host.end',
+      step: step.name,
+      stepIndex: step.index,
+      batch,
+      host: ph.host,
+      status: 'skipped',
+      durationMs: 0,
+      message: why,
+    });
     return { host: ph.host, status: 'skipped', actions: [], error: why };
   }
 
@@ -198,7 +252,11 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
   for (const step of plan.steps) {
     const allHosts = step.batches.flatMap((b) => b.hosts);
     if (halted()) {
-      steps.push({ name: step.name, status: 'not-run', hosts: allHosts.map((h) => ({ host: h.host, status: 'not-started', actions: [] })) });
+      steps.push({
+        name: step.name,
+        status: 'not-run',
+        hosts: allHosts.map((h) => ({ host: h.host, status: 'not-started', actions: [] })),
+      });
       continue;
     }
     if (step.skipped) {
@@ -208,7 +266,13 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
       continue;
     }
     budget = { max: step.maxFailures ?? 0, failures: 0 };
-    emit({ type: 'step.start', step: step.name, stepIndex: step.index, hosts: allHosts.map((h) => h.host), message: step.runsOn === 'orchestrator' ? step.runsOnReason : undefined });
+    emit({
+      type: 'step.start',
+      step: step.name,
+      stepIndex: step.index,
+      hosts: allHosts.map((h) => h.host),
+      message: step.runsOn === 'orchestrator' ? step.runsOnReason : undefined,
+    });
     const hostResults: HostSummary[] = [];
     for (const batch of step.batches) {
       if (halted()) {
@@ -223,14 +287,35 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         }),
       );
       hostResults.push(...results);
-      emit({ type: 'batch.end', step: step.name, stepIndex: step.index, batch: batch.index, status: results.every((r) => r.status === 'ok' || r.status === 'skipped') ? 'ok' : 'failed' });
+      emit({
+        type: 'batch.end',
+        step: step.name,
+        stepIndex: step.index,
+        batch: batch.index,
+        status: results.every((r) => r.status === 'ok' || r.status === 'skipped') ? 'ok' : 'failed',
+      });
     }
     const failed = hostResults.filter((h) => h.status === 'failed').map((h) => h.host);
     if (step.runsOn === 'hosts') for (const h of failed) if (!failedIn.has(h)) failedIn.set(h, step.name);
     const declined = hostResults.some((h) => h.actions.some((a) => a.status === 'declined'));
-    const status: StepSummary['status'] = declined ? 'declined' : failed.length > budget.max ? 'failed' : hostResults.some((h) => h.status === 'stopped' || h.status === 'not-started') ? 'stopped' : 'ok';
-    steps.push({ name: step.name, status, hosts: hostResults, ...(failed.length ? { failed } : {}), ...(step.maxFailures !== undefined ? { maxFailures: step.maxFailures } : {}) });
-    const within = status === 'ok' && failed.length ? `${failed.length} host(s) failed, within max_failures ${step.maxFailures}: ${failed.join(', ')}` : undefined;
+    const status: StepSummary['status'] = declined
+      ? 'declined'
+      : failed.length > budget.max
+        ? 'failed'
+        : hostResults.some((h) => h.status === 'stopped' || h.status === 'not-started')
+          ? 'stopped'
+          : 'ok';
+    steps.push({
+      name: step.name,
+      status,
+      hosts: hostResults,
+      ...(failed.length ? { failed } : {}),
+      ...(step.maxFailures !== undefined ? { maxFailures: step.maxFailures } : {}),
+    });
+    const within =
+      status === 'ok' && failed.length
+        ? `${failed.length} host(s) failed, within max_failures ${step.maxFailures}: ${failed.join(', ')}`
+        : undefined;
     emit({ type: 'step.end', step: step.name, stepIndex: step.index, status, ...(within ? { message: within } : {}) });
   }
 
@@ -239,9 +324,29 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
   const rank = opts.hostOrder ?? ((h: string) => seen.indexOf(h));
   const failedHosts = [...failedIn.keys()].sort((a, b) => rank(a) - rank(b));
   const anyFailed = steps.some((s) => s.failed?.length);
-  const status: RunStatus = control.stopping ? 'interrupted' : halt === 'declined' ? 'declined' : halt === 'failed' ? 'failed' : anyFailed ? 'partial' : 'ok';
-  const exitCode = { ok: EXIT.ok, partial: EXIT.partial, failed: EXIT.failed, declined: EXIT.declined, interrupted: EXIT.interrupted }[status];
-  const summary: RunSummary = { runId: plan.runId, plan: plan.plan, status, exitCode, durationMs: Date.now() - started, failedHosts, ...(plan.selection ? { selection: plan.selection } : {}), ...(plan.origin ? { origin: { mode: plan.origin.mode, runId: plan.origin.runId, pins: plan.origin.pins } } : {}), steps };
+  const status: RunStatus = control.stopping
+    ? 'interrupted'
+    : halt === 'declined'
+      ? 'declined'
+      : halt === 'failed'
+        ? 'failed'
+        : anyFailed
+          ? 'partial'
+          : 'ok';
+  const exitCode = { ok: EXIT.ok, partial: EXIT.partial, failed: EXIT.failed, declined: EXIT.declined, interrupted: EXIT.interrupted }[
+    status
+  ];
+  const summary: RunSummary = {
+    runId: plan.runId,
+    plan: plan.plan,
+    status,
+    exitCode,
+    durationMs: Date.now() - started,
+    failedHosts,
+    ...(plan.selection ? { selection: plan.selection } : {}),
+    ...(plan.origin ? { origin: { mode: plan.origin.mode, runId: plan.origin.runId, pins: plan.origin.pins } } : {}),
+    steps,
+  };
   await opts.beforeEnd?.(summary);
   emit({ type: 'run.end', status, exitCode, durationMs: summary.durationMs, summary });
   return summary;

@@ -31,11 +31,16 @@ export async function runHooks(
 ): Promise<number> {
   const commands = hooks?.[which] ?? [];
   let failed = 0;
-  const json = JSON.stringify(ctx.redactor.deep({ hook: which, ...input })) + '\n';
+  const json = `${JSON.stringify(ctx.redactor.deep({ hook: which, ...input }))}\n`;
   for (const command of commands) {
     ctx.emit({ type: 'hook.start', action: which, command });
-    const r = await runOne(command, hooks!.cwd, json, { ...localBaseEnv(), HADES_PLAN: ctx.plan, HADES_RUN_ID: ctx.runId, HADES_HOOK: which }, ctx.redactor, (stream, data) =>
-      ctx.emit({ type: 'hook.output', action: which, stream, data }),
+    const r = await runOne(
+      command,
+      hooks!.cwd,
+      json,
+      { ...localBaseEnv(), HADES_PLAN: ctx.plan, HADES_RUN_ID: ctx.runId, HADES_HOOK: which },
+      ctx.redactor,
+      (stream, data) => ctx.emit({ type: 'hook.output', action: which, stream, data }),
     );
     if (r.ok) ctx.emit({ type: 'hook.end', action: which, command, status: 'ok', exitCode: 0 });
     else {
@@ -76,7 +81,11 @@ function runOne(
     child.on('error', (e) => res({ ok: false, exitCode: null, message: e.message }));
     child.on('close', (code, signal) => {
       for (const flush of splitters) flush();
-      res(code === 0 ? { ok: true, exitCode: 0, message: '' } : { ok: false, exitCode: code, message: code === null ? `killed by ${signal}` : `exit ${code}` });
+      res(
+        code === 0
+          ? { ok: true, exitCode: 0, message: '' }
+          : { ok: false, exitCode: code, message: code === null ? `killed by ${signal}` : `exit ${code}` },
+      );
     });
   });
 }

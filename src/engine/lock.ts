@@ -12,7 +12,14 @@
 import { join } from 'node:path';
 import type { Hadesfile, HostSpec } from '../config/model.js';
 import type { PlannedHost, PlannedLock, RunPlan } from '../plan/types.js';
-import { DEFAULT_LOCK_DIR, lockAcquireCommand, lockForceReleaseCommand, lockName, lockReleaseCommand, lockStatusCommand } from '../shell/lock.js';
+import {
+  DEFAULT_LOCK_DIR,
+  lockAcquireCommand,
+  lockForceReleaseCommand,
+  lockName,
+  lockReleaseCommand,
+  lockStatusCommand,
+} from '../shell/lock.js';
 import { TransportError, type Transport } from '../transport/types.js';
 
 export type { PlannedLock } from '../plan/types.js';
@@ -35,7 +42,14 @@ export function touchedHosts(hf: Hadesfile, plan: RunPlan): PlannedHost[] {
 export function planLocks(hf: Hadesfile, plan: RunPlan): PlannedLock[] {
   return touchedHosts(hf, plan).map((h) => {
     const dir = lockDirOf(hf.hosts.get(h.host), hf.baseDir);
-    return { host: h.host, transport: h.transport, dir, path: `${dir}/${lockName(h.host)}`, acquire: lockAcquireCommand(dir, h.host), release: lockReleaseCommand(dir, h.host, plan.runId) };
+    return {
+      host: h.host,
+      transport: h.transport,
+      dir,
+      path: `${dir}/${lockName(h.host)}`,
+      acquire: lockAcquireCommand(dir, h.host),
+      release: lockReleaseCommand(dir, h.host, plan.runId),
+    };
   });
 }
 
@@ -77,14 +91,23 @@ export function ageText(ms: number): string {
   return `${Math.floor(s / 86400)}d`;
 }
 
-export type LockState = { state: 'free' } | { state: 'held'; record: LockRecord } | { state: 'error'; message: string; unreachable: boolean };
+export type LockState =
+  | { state: 'free' }
+  | { state: 'held'; record: LockRecord }
+  | { state: 'error'; message: string; unreachable: boolean };
 
 /** Runs a lock command and reads its answer: first line free|held|locked|released…, then the record. */
-async function runLockCommand(t: Transport, command: string, stdin?: string, signal?: AbortSignal): Promise<{ first: string; rest: string[] } | { error: string; unreachable: boolean }> {
+async function runLockCommand(
+  t: Transport,
+  command: string,
+  stdin?: string,
+  signal?: AbortSignal,
+): Promise<{ first: string; rest: string[] } | { error: string; unreachable: boolean }> {
   try {
     const r = await t.exec(command, { ...(stdin !== undefined ? { stdin } : {}), ...(signal ? { signal } : {}) });
     const lines = r.stdout.split('\n').filter((l) => l !== '');
-    if (r.exitCode !== 0) return { error: (r.stderr.trim() || `the lock command exited ${r.exitCode ?? r.signal}`).split('\n').pop()!, unreachable: false };
+    if (r.exitCode !== 0)
+      return { error: (r.stderr.trim() || `the lock command exited ${r.exitCode ?? r.signal}`).split('\n').pop()!, unreachable: false };
     return { first: lines[0] ?? '', rest: lines.slice(1) };
   } catch (e) {
     const msg = (e as Error).message;
@@ -114,7 +137,12 @@ export interface LockEvents {
  * or a failing lock command, stops the acquisition: what was taken is released, and the
  * hosts not yet tried are read (status only) so every holder is named.
  */
-export async function acquireLocks(locks: PlannedLock[], transportFor: (host: string) => Transport, record: string, ev: LockEvents): Promise<AcquireResult> {
+export async function acquireLocks(
+  locks: PlannedLock[],
+  transportFor: (host: string) => Transport,
+  record: string,
+  ev: LockEvents,
+): Promise<AcquireResult> {
   const res: AcquireResult = { taken: [], held: [], errors: [] };
   let i = 0;
   for (; i < locks.length; i++) {
@@ -165,7 +193,7 @@ export async function releaseLocks(taken: PlannedLock[], transportFor: (host: st
       } else if (r.first === 'released') ev.released(l.host);
       else {
         failed.push(l.host);
-        ev.failed(l.host, 'the lock was no longer this run\'s when it was released (removed with release --force?)');
+        ev.failed(l.host, "the lock was no longer this run's when it was released (removed with release --force?)");
       }
     }),
   );

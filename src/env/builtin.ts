@@ -1,5 +1,12 @@
 /** The HADES_* variables every command gets (pure: the planner uses it). */
-export function builtinEnv(b: { plan: string; runId: string; step: string; target: string; hostName: string; hostAddr: string }): Record<string, string> {
+export function builtinEnv(b: {
+  plan: string;
+  runId: string;
+  step: string;
+  target: string;
+  hostName: string;
+  hostAddr: string;
+}): Record<string, string> {
   return {
     HADES_PLAN: b.plan,
     HADES_RUN_ID: b.runId,
@@ -9,4 +16,3 @@ export function builtinEnv(b: { plan: string; runId: string; step: string; targe
     HADES_HOST_ADDR: b.hostAddr,
   };
 }
-

@@ -45,7 +45,10 @@ const ANY_REF = /\$\{?([A-Za-z_][A-Za-z0-9_]*)/g;
 function addRefs(refs: Map<string, Set<string>>, name: string, raw: string): void {
   for (const m of raw.matchAll(ANY_REF)) {
     let set = refs.get(name);
-    if (!set) refs.set(name, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      refs.set(name, set);
+    }
     set.add(m[1]!);
   }
 }
@@ -78,7 +81,11 @@ function parseCliVar(raw: string, problems: Problems): [string, string] | undefi
   }
   const k = raw.slice(0, eq);
   if (!ENV_NAME.test(k)) {
-    problems.add(`-e ${JSON.stringify(raw)}: invalid variable name ${JSON.stringify(k)}`, undefined, 'names are letters, digits and _, not starting with a digit');
+    problems.add(
+      `-e ${JSON.stringify(raw)}: invalid variable name ${JSON.stringify(k)}`,
+      undefined,
+      'names are letters, digits and _, not starting with a digit',
+    );
     return undefined;
   }
   if (isBuiltin(k)) {
@@ -132,7 +139,8 @@ export function loadEnvSources(hf: Hadesfile, inputs: EnvInputs, problems = new 
   const cliVars: Record<string, string> = {};
   for (const [k, v] of Object.entries(rawCli)) {
     const r = expand(v, base);
-    for (const m of r.missing) problems.add(`-e ${k}: \${${m}} is not set`, undefined, `set ${m} in the environment or an env file, or write \${${m}:-default}`);
+    for (const m of r.missing)
+      problems.add(`-e ${k}: \${${m}} is not set`, undefined, `set ${m} in the environment or an env file, or write \${${m}:-default}`);
     cliVars[k] = r.value;
   }
   return { fileVars, cliVars, files, context: { ...base, ...cliVars }, refs };
@@ -149,7 +157,11 @@ function expandMap(
   for (const [k, v] of Object.entries(map)) {
     const r = expand(v, context);
     for (const m of r.missing)
-      problems.add(`${where} ${k}: \${${m}} is not set`, posOf[k], `set ${m} in the environment, an env file or with -e ${m}=..., or write \${${m}:-default}`);
+      problems.add(
+        `${where} ${k}: \${${m}} is not set`,
+        posOf[k],
+        `set ${m} in the environment, an env file or with -e ${m}=..., or write \${${m}:-default}`,
+      );
     out[k] = r.value;
   }
   return out;
@@ -160,7 +172,13 @@ function expandMap(
  * `learn` sees every resolved map first (also when problems follow), so that the secrets
  * in it are known to the redactor before any message is printed.
  */
-export function resolvePlanEnv(hf: Hadesfile, plan: PlanSpec, sources: EnvSources, problems = new Problems(), learn?: (env: Record<string, string>) => void): StepEnv[] {
+export function resolvePlanEnv(
+  hf: Hadesfile,
+  plan: PlanSpec,
+  sources: EnvSources,
+  problems = new Problems(),
+  learn?: (env: Record<string, string>) => void,
+): StepEnv[] {
   const planEnv = expandMap(plan.env, plan.envPos, sources.context, `plan "${plan.name}" env`, problems);
   learn?.(planEnv);
   const out: StepEnv[] = [];

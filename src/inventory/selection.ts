@@ -24,7 +24,10 @@ export interface Selection {
 
 /** Splits `--limit a,b --limit c` into patterns (empty entries dropped). */
 export function splitLimitArgs(args: string[]): string[] {
-  return args.flatMap((a) => a.split(',')).map((p) => p.trim()).filter(Boolean);
+  return args
+    .flatMap((a) => a.split(','))
+    .map((p) => p.trim())
+    .filter(Boolean);
 }
 
 /** The lines of an `@file`: one pattern per line; blank lines and `# comments` ignored. */
@@ -40,7 +43,10 @@ export function fileLines(text: string, file: string): LimitPattern[] {
 }
 
 function globRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -50,11 +56,16 @@ export function resolveSelection(hf: Hadesfile, patterns: LimitPattern[], proble
   const declared = [...hf.hosts.values()].filter((h) => !h.builtin).map((h) => h.name);
   const selected = new Set<string>();
   for (const p of patterns) {
-    const add = (message: string, hint: string) => problems.push({ ...(p.pos ? { pos: p.pos } : {}), message: `--limit ${JSON.stringify(p.pattern)}: ${message}`, hint });
+    const add = (message: string, hint: string) =>
+      problems.push({ ...(p.pos ? { pos: p.pos } : {}), message: `--limit ${JSON.stringify(p.pattern)}: ${message}`, hint });
     if (p.pattern.startsWith('target:')) {
       const name = p.pattern.slice('target:'.length);
       const t = hf.targets.get(name);
-      if (!t) add(`no target "${name}"`, didYouMean(name, hf.targets.keys()) ?? `targets: ${[...hf.targets.keys()].join(', ') || '(none declared)'}`);
+      if (!t)
+        add(
+          `no target "${name}"`,
+          didYouMean(name, hf.targets.keys()) ?? `targets: ${[...hf.targets.keys()].join(', ') || '(none declared)'}`,
+        );
       else if (t.hosts.length === 0) add(`target "${name}" has no hosts`, 'list hosts in the target, or name hosts instead');
       else for (const h of t.hosts) selected.add(h);
       continue;

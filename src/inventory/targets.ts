@@ -86,7 +86,12 @@ export function chunk<T>(items: T[], size: number): T[][] {
 }
 
 /** A batch size or budget as written: "2", "50%"; a list as "1, 10%, 100%". */
-export function asWritten(p: { kind: 'count'; n: number } | { kind: 'percent'; percent: number } | Array<{ kind: 'count'; n: number } | { kind: 'percent'; percent: number }>): string {
+export function asWritten(
+  p:
+    | { kind: 'count'; n: number }
+    | { kind: 'percent'; percent: number }
+    | Array<{ kind: 'count'; n: number } | { kind: 'percent'; percent: number }>,
+): string {
   if (Array.isArray(p)) return p.map((x) => asWritten(x)).join(', ');
   return p.kind === 'count' ? String(p.n) : `${p.percent}%`;
 }

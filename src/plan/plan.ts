@@ -60,7 +60,11 @@ export function orchestratorReason(job: JobSpec): string | undefined {
  * Most specific wins: action, then job, then host. A `become` key that is present decides,
  * even when it says "no privilege change" (`become: false` → undefined); absent → inherit.
  */
-export function effectiveBecome(action: Pick<ActionSpec, 'become'> | undefined, job: Pick<JobSpec, 'become'>, host: Pick<HostSpec, 'become'> | undefined): string | undefined {
+export function effectiveBecome(
+  action: Pick<ActionSpec, 'become'> | undefined,
+  job: Pick<JobSpec, 'become'>,
+  host: Pick<HostSpec, 'become'> | undefined,
+): string | undefined {
   for (const level of [action, job, host]) if (level && Object.hasOwn(level, 'become')) return level.become;
   return undefined;
 }
@@ -70,7 +74,9 @@ export function effectiveBecome(action: Pick<ActionSpec, 'become'> | undefined, 
  * `default_timeout` (a gate keeps its own timeout and takes neither); `retries` as written.
  */
 export function withAttempts<E extends ActionEntry>(entry: E, action: ActionSpec, job: JobSpec, plan: PlanSpec): E {
-  const attemptTimeoutMs = actionModule(action.kind)?.noTimeout ? undefined : (action.timeoutMs ?? job.defaultTimeoutMs ?? plan.defaultTimeoutMs);
+  const attemptTimeoutMs = actionModule(action.kind)?.noTimeout
+    ? undefined
+    : (action.timeoutMs ?? job.defaultTimeoutMs ?? plan.defaultTimeoutMs);
   return { ...entry, ...(attemptTimeoutMs !== undefined ? { attemptTimeoutMs } : {}), ...(action.retry ? { retry: action.retry } : {}) };
 }
 
@@ -82,7 +88,9 @@ function anyVarSet(env: Record<string, string>): Record<string, string> {
   return new Proxy(env, {
     get: (t, k) => (typeof k === 'string' && !Object.hasOwn(t, k) && !(k in Object.prototype) ? '' : Reflect.get(t, k)),
     has: (t, k) => typeof k === 'string' || Reflect.has(t, k),
-    getOwnPropertyDescriptor: (t, k) => Reflect.getOwnPropertyDescriptor(t, k) ?? (typeof k === 'string' ? { value: '', writable: true, enumerable: false, configurable: true } : undefined),
+    getOwnPropertyDescriptor: (t, k) =>
+      Reflect.getOwnPropertyDescriptor(t, k) ??
+      (typeof k === 'string' ? { value: '', writable: true, enumerable: false, configurable: true } : undefined),
   });
 }
 
@@ -120,7 +128,9 @@ export function buildRunPlan(input: PlanInput): RunPlan {
     const reason = orchestratorReason(job);
     const artifacts = visibleArtifacts(hf.jobs, plan, stepIndex);
     if (input.literalsOnly === 'job') {
-      for (const j of hf.jobs.values()) for (const [n, a] of Object.entries(j.artifacts)) if (!artifacts.has(n)) artifacts.set(n, { path: a.path, job: j.name, baseDir: j.baseDir });
+      for (const j of hf.jobs.values())
+        for (const [n, a] of Object.entries(j.artifacts))
+          if (!artifacts.has(n)) artifacts.set(n, { path: a.path, job: j.name, baseDir: j.baseDir });
     }
     const resolved = resolveTargets(hf, step.targets);
     for (const u of resolved.unknown) problems.add(`step "${step.name}": unknown target or host "${u}"`, step.pos);
@@ -142,7 +152,14 @@ export function buildRunPlan(input: PlanInput): RunPlan {
     const plannedHosts: PlannedHost[] = hosts.map((host) => {
       const written = {
         ...stepEnv,
-        ...builtinEnv({ plan: plan.name, runId, step: step.name, target: step.targets.join(','), hostName: host.name, hostAddr: host.addr }),
+        ...builtinEnv({
+          plan: plan.name,
+          runId,
+          step: step.name,
+          target: step.targets.join(','),
+          hostName: host.name,
+          hostAddr: host.addr,
+        }),
       };
       const env = input.literalsOnly ? anyVarSet(written) : written;
       const actions: ActionEntry[] = [];
@@ -179,7 +196,9 @@ export function buildRunPlan(input: PlanInput): RunPlan {
               problems.add(
                 `${action.kind}.${field}: \${${m}} is not set in step "${step.name}"`,
                 fieldPos(field),
-                job.env && !(m in job.env) ? `job "${job.name}" declares env, so it receives only the vars it declares: add ${m} to its env` : `set ${m} in the step's or plan's env, an env file, or with -e ${m}=...`,
+                job.env && !(m in job.env)
+                  ? `job "${job.name}" declares env, so it receives only the vars it declares: add ${m} to its env`
+                  : `set ${m} in the step's or plan's env, an env file, or with -e ${m}=...`,
               );
             return r.value;
           },
@@ -187,7 +206,9 @@ export function buildRunPlan(input: PlanInput): RunPlan {
         const entry = planAction(action.kind, action.spec, ctx);
         if (entry) actions.push(withAttempts(entry, action, job, plan));
       }
-      const guard = job.guard ? { command: job.guard.if, exec: runWithEnv(job.guard.if, effectiveBecome(undefined, job, reason ? undefined : host)) } : undefined;
+      const guard = job.guard
+        ? { command: job.guard.if, exec: runWithEnv(job.guard.if, effectiveBecome(undefined, job, reason ? undefined : host)) }
+        : undefined;
       return {
         host: host.name,
         addr: host.addr,
@@ -211,7 +232,12 @@ export function buildRunPlan(input: PlanInput): RunPlan {
       ...(step.parallelism ? { parallelism: asWritten(step.parallelism) } : {}),
       batchSize: size,
       ...(Array.isArray(step.parallelism) ? { batchSizes: sizes } : {}),
-      ...(step.maxFailures ? { maxFailures: reason ? failureBudget(1, step.maxFailures) : failureBudget(hosts.length, step.maxFailures), maxFailuresAsWritten: asWritten(step.maxFailures) } : {}),
+      ...(step.maxFailures
+        ? {
+            maxFailures: reason ? failureBudget(1, step.maxFailures) : failureBudget(hosts.length, step.maxFailures),
+            maxFailuresAsWritten: asWritten(step.maxFailures),
+          }
+        : {}),
       candidates: candidates.map((h) => h.name),
       ...(deselected ? { skipped: 'none of its hosts is selected by --limit' } : {}),
       batches: slices(plannedHosts, sizes).map((hs, i) => ({ index: i, hosts: hs })),
@@ -222,6 +248,13 @@ export function buildRunPlan(input: PlanInput): RunPlan {
 
   // With sources still to read, the caller reads them and plans again; report problems then.
   if (!sources.pending()) problems.throwIfAny();
-  return { version: 1, runId, plan: plan.name, files: hf.files, ...(input.selection ? { selection: input.selection } : {}), steps, secretNames: input.secretNames ?? [] };
+  return {
+    version: 1,
+    runId,
+    plan: plan.name,
+    files: hf.files,
+    ...(input.selection ? { selection: input.selection } : {}),
+    steps,
+    secretNames: input.secretNames ?? [],
+  };
 }
-

@@ -17,7 +17,11 @@ export interface ShapeStep {
 }
 
 export function planShape(plan: RunPlan, hf: Hadesfile): ShapeStep[] {
-  return plan.steps.map((s) => ({ step: s.name, job: s.job, actions: (hf.jobs.get(s.job)?.actions ?? []).map((a) => (a.name ? `${a.kind} "${a.name}"` : a.kind)) }));
+  return plan.steps.map((s) => ({
+    step: s.name,
+    job: s.job,
+    actions: (hf.jobs.get(s.job)?.actions ?? []).map((a) => (a.name ? `${a.kind} "${a.name}"` : a.kind)),
+  }));
 }
 
 export function fingerprint(shape: ShapeStep[]): string {
@@ -33,13 +37,18 @@ export function shapeDiff(was: ShapeStep[], now: ShapeStep[]): string[] {
     const w = was.find((x) => x.step === n.step);
     if (!w) continue;
     if (w.job !== n.job) out.push(`step "${n.step}": job was "${w.job}", now "${n.job}"`);
-    else if (w.actions.join(', ') !== n.actions.join(', ')) out.push(`step "${n.step}" (job "${n.job}"): actions were [${w.actions.join(', ')}], now [${n.actions.join(', ')}]`);
+    else if (w.actions.join(', ') !== n.actions.join(', '))
+      out.push(`step "${n.step}" (job "${n.job}"): actions were [${w.actions.join(', ')}], now [${n.actions.join(', ')}]`);
   }
   return out;
 }
 
 /** Splits repeatable, comma-separated flag values. */
-export const splitList = (args: string[]): string[] => args.flatMap((a) => a.split(',')).map((s) => s.trim()).filter(Boolean);
+export const splitList = (args: string[]): string[] =>
+  args
+    .flatMap((a) => a.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /**
  * `--steps a,b` / `--from-step b`: the other steps are marked skipped (shown by dry-run and
@@ -52,7 +61,10 @@ export function selectSteps(plan: RunPlan, steps: string[], fromStep: string | u
   const check = (flag: string, n: string) => {
     if (names.includes(n)) return;
     const near = closest(n, names);
-    problems.push({ message: `${flag}: plan "${plan.plan}" has no step "${n}"`, hint: `${near ? `did you mean "${near}"? ` : ''}its steps: ${names.join(', ')}` });
+    problems.push({
+      message: `${flag}: plan "${plan.plan}" has no step "${n}"`,
+      hint: `${near ? `did you mean "${near}"? ` : ''}its steps: ${names.join(', ')}`,
+    });
   };
   if (steps.length && fromStep !== undefined) problems.push({ message: '--steps and --from-step together', hint: 'give one of them' });
   for (const s of steps) check('--steps', s);
@@ -78,7 +90,14 @@ export function skipDone(plan: RunPlan, done: Set<string>, runId: string): Map<s
     if (s.skipped) continue;
     const gone: string[] = [];
     const batches = s.batches
-      .map((b) => ({ ...b, hosts: b.hosts.filter((h) => (done.has(pairKey(s.name, h.host)) ? (gone.push(h.host), false) : true)) }))
+      .map((b) => ({
+        ...b,
+        hosts: b.hosts.filter((h) => {
+          if (!done.has(pairKey(s.name, h.host))) return true;
+          gone.push(h.host);
+          return false;
+        }),
+      }))
       .filter((b) => b.hosts.length)
       .map((b, i) => ({ ...b, index: i }));
     if (!gone.length) continue;

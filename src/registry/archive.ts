@@ -191,7 +191,10 @@ export async function scanDirectory(dir: string, title: string): Promise<Scanned
     for (const n of names) {
       const p = join(abs, n);
       if (CONTROL.test(n)) {
-        problems.push({ message: `${JSON.stringify(p)} has a control character in its name`, hint: 'pulling would refuse it (tar entry names may not contain newlines, tabs or escapes): rename it' });
+        problems.push({
+          message: `${JSON.stringify(p)} has a control character in its name`,
+          hint: 'pulling would refuse it (tar entry names may not contain newlines, tabs or escapes): rename it',
+        });
         continue;
       }
       const st: Stats = await fsp.lstat(p);

@@ -201,7 +201,8 @@ export class HashingStream extends Transform {
 export function verifyStream(expected: { digest: string; size?: number }, what: string, where?: string): Transform {
   const hash = createHash('sha256');
   let size = 0;
-  const mismatch = (actualDigest: string | undefined): IntegrityError => integrityMismatch(expected, { digest: actualDigest, size }, what, where);
+  const mismatch = (actualDigest: string | undefined): IntegrityError =>
+    integrityMismatch(expected, { digest: actualDigest, size }, what, where);
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       size += chunk.length;
@@ -230,7 +231,8 @@ export function integrityMismatch(
   what: string,
   where?: string,
 ): IntegrityError {
-  const sizePart = expected.size !== undefined && actual.size !== expected.size ? ` (expected ${expected.size} bytes, got ${actual.size})` : '';
+  const sizePart =
+    expected.size !== undefined && actual.size !== expected.size ? ` (expected ${expected.size} bytes, got ${actual.size})` : '';
   const actualPart = actual.digest ? actual.digest : `more than ${expected.size} bytes`;
   return new IntegrityError(
     `${what}: digest mismatch: expected ${expected.digest}, actual ${actualPart}${sizePart}${where ? ` — the content at ${where} is corrupt` : ''}`,

@@ -85,7 +85,9 @@ export function validateLayoutName(name: string): string | null {
   const e = validateName(name);
   if (e) return e;
   const bad = name.split('/').find((c) => RESERVED_NAME_COMPONENTS.includes(c));
-  return bad ? `artifact name ${JSON.stringify(name)} can't be stored in a filesystem registry: "${bad}" is reserved by the OCI layout` : null;
+  return bad
+    ? `artifact name ${JSON.stringify(name)} can't be stored in a filesystem registry: "${bad}" is reserved by the OCI layout`
+    : null;
 }
 
 /** `<root>/<name>` — callers validate `name` first (validateLayoutName). */
@@ -276,12 +278,16 @@ export async function commitIndex(
   hooks: CommitIndexHooks = {},
 ): Promise<{ written: boolean; generation: number }> {
   for (let attempt = 0; ; attempt++) {
-    if (attempt >= 1000) throw new RunError(`${join(layout, 'index.json')}: gave up after ${attempt} commits of other writers came first; try again`);
+    if (attempt >= 1000)
+      throw new RunError(`${join(layout, 'index.json')}: gave up after ${attempt} commits of other writers came first; try again`);
     const { index: current, gen } = await readCommitted(layout);
     const next = build(current);
     if (!next) return { written: false, generation: gen };
     const mine = gen + 1;
-    const body: ImageIndex = { ...next, annotations: { ...(next.annotations as Record<string, string> | undefined), [INDEX_GENERATION]: String(mine) } };
+    const body: ImageIndex = {
+      ...next,
+      annotations: { ...(next.annotations as Record<string, string> | undefined), [INDEX_GENERATION]: String(mine) },
+    };
     const tmp = indexTemp(layout);
     const fh = await fsp.open(tmp, 'wx', 0o644);
     try {
@@ -361,11 +367,7 @@ export function sortedAnnotations(a: Record<string, string>): Record<string, str
 }
 
 /** The exact bytes of an artifact manifest, fields in oras's order. */
-export function manifestBytes(m: {
-  artifactType: string;
-  layer: Descriptor;
-  annotations: Record<string, string>;
-}): Buffer {
+export function manifestBytes(m: { artifactType: string; layer: Descriptor; annotations: Record<string, string> }): Buffer {
   const layer: Descriptor = {
     mediaType: m.layer.mediaType,
     digest: m.layer.digest,
@@ -461,7 +463,11 @@ export async function storeBlob(
 export async function storeBlobBytes(layout: string, data: Buffer, expectedDigest?: string, what = 'blob'): Promise<StoredBlob> {
   const digest = digestOf(data);
   if (expectedDigest !== undefined && digest !== expectedDigest)
-    throw new IntegrityError(`${what}: bytes don't match: expected ${expectedDigest}, actual ${digest}`, { digest: expectedDigest }, { digest, size: data.length });
+    throw new IntegrityError(
+      `${what}: bytes don't match: expected ${expectedDigest}, actual ${digest}`,
+      { digest: expectedDigest },
+      { digest, size: data.length },
+    );
   return storeBlob(layout, [data] as unknown as AsyncIterable<Buffer>, { digest, size: data.length }, what);
 }
 

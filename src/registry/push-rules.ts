@@ -57,7 +57,8 @@ export function checkPushSource(source: PushSource, artifactType: string): Recor
   const extra = source.annotations ?? {};
   for (const [k, v] of Object.entries(extra)) {
     if (k === '' || typeof v !== 'string') check(`annotation ${JSON.stringify(k)} must have a non-empty key and a string value`);
-    if (RESERVED_ANNOTATIONS.has(k)) check(`annotation ${k} is set by Hades itself`, k === ANNOTATION.created ? 'set `created` instead' : undefined);
+    if (RESERVED_ANNOTATIONS.has(k))
+      check(`annotation ${k} is set by Hades itself`, k === ANNOTATION.created ? 'set `created` instead' : undefined);
   }
   if (source.created !== undefined && !(RFC3339.test(source.created) && Number.isFinite(Date.parse(source.created))))
     check(`created ${JSON.stringify(source.created)} is not an RFC 3339 time such as 2024-05-01T12:00:00Z`);
@@ -68,7 +69,8 @@ export function checkPushSource(source: PushSource, artifactType: string): Recor
 export function pinnedCreated(env: Record<string, string | undefined>, mtimeSeconds: number): string {
   const sde = env.SOURCE_DATE_EPOCH;
   if (sde !== undefined && sde !== '') {
-    if (!/^\d{1,12}$/.test(sde)) throw new UserError({ message: `SOURCE_DATE_EPOCH=${JSON.stringify(sde)} is not a whole number of seconds since 1970` });
+    if (!/^\d{1,12}$/.test(sde))
+      throw new UserError({ message: `SOURCE_DATE_EPOCH=${JSON.stringify(sde)} is not a whole number of seconds since 1970` });
     return iso(Number(sde));
   }
   return iso(Math.max(0, mtimeSeconds));
@@ -86,7 +88,13 @@ export function titleProblem(title: unknown): string | null {
  * Manifest → descriptor, the same for every registry: refuses what is not a Hades/oras
  * artifact (an index, several layers, a bad layer descriptor, an unsafe title).
  */
-export function describeManifest(registry: string, name: string, tag: string | undefined, manifestDigest: string, m: ImageManifest): ArtifactDescriptor {
+export function describeManifest(
+  registry: string,
+  name: string,
+  tag: string | undefined,
+  manifestDigest: string,
+  m: ImageManifest,
+): ArtifactDescriptor {
   const ref = tag !== undefined ? `:${tag}` : `@${manifestDigest}`;
   const bad = (why: string): never => {
     throw new RunError(`registry "${registry}": artifact ${name}${ref} ${why}`);

@@ -71,45 +71,73 @@ export async function checkTarEntries(input: Readable | string | Buffer, opts: C
   const check = (e: TarEntry): void => {
     const name = e.path;
     if (e.refusals?.length) return add(name, e.refusals.join('; '));
-    if (e.nulInName || name.includes('\0') || (e.linkname ?? '').includes('\0')) return add(name, 'name or link target contains a NUL byte');
+    if (e.nulInName || name.includes('\0') || (e.linkname ?? '').includes('\0'))
+      return add(name, 'name or link target contains a NUL byte');
     const kind = e.type;
     if (kind !== 'file' && kind !== 'directory' && kind !== 'symlink' && kind !== 'hardlink') {
-      const what = { 'char-device': 'character device file', 'block-device': 'block device file', fifo: 'FIFO (named pipe)' } as Record<string, string>;
-      return add(name, what[kind] ?? `unsupported entry type ${JSON.stringify(e.typeflag)}`, 'only regular files, directories, symlinks and hard links can be extracted');
+      const what = { 'char-device': 'character device file', 'block-device': 'block device file', fifo: 'FIFO (named pipe)' } as Record<
+        string,
+        string
+      >;
+      return add(
+        name,
+        what[kind] ?? `unsupported entry type ${JSON.stringify(e.typeflag)}`,
+        'only regular files, directories, symlinks and hard links can be extracted',
+      );
     }
     const where = place(name, root, kind === 'directory');
-    if (typeof where === 'string') return add(name, where, where.includes('outside the artifact') ? undefined : 'archives may only contain relative, canonical paths inside the tree');
+    if (typeof where === 'string')
+      return add(
+        name,
+        where,
+        where.includes('outside the artifact') ? undefined : 'archives may only contain relative, canonical paths inside the tree',
+      );
     if (kind !== 'file' && e.size !== 0) return add(name, `a ${kind} with a recorded size of ${e.size} bytes`);
     if ((kind === 'file' && e.mode & 0o7000) || (kind === 'directory' && e.mode & 0o6000))
-      return add(name, `mode ${(e.mode & 0o7777).toString(8).padStart(4, '0')} has setuid/setgid/sticky bits`, 'tar running as root would keep them; archives may not carry special mode bits');
+      return add(
+        name,
+        `mode ${(e.mode & 0o7777).toString(8).padStart(4, '0')} has setuid/setgid/sticky bits`,
+        'tar running as root would keep them; archives may not carry special mode bits',
+      );
     if (where.length === 0) {
       if (kind !== 'directory') add(name, 'names the root of the extracted tree itself');
       return;
     }
     const key = where.join('/');
-    if (where.length === 1 && where[0] === ARTIFACT_MARKER) return add(name, `${ARTIFACT_MARKER} at the root of the tree is the marker Hades writes; an archive may not contain it`);
+    if (where.length === 1 && where[0] === ARTIFACT_MARKER)
+      return add(name, `${ARTIFACT_MARKER} at the root of the tree is the marker Hades writes; an archive may not contain it`);
     for (let i = 1; i < where.length; i++) {
       const up = nodes.get(where.slice(0, i).join('/'));
       if (up?.type === 'symlink') return add(name, `path goes through the symlink ${JSON.stringify(up.name)} of the archive`);
       if (up?.type === 'file') return add(name, `path goes through ${JSON.stringify(up.name)}, which is not a directory`);
     }
     const old = nodes.get(key);
-    if (old?.explicit) return add(name, `duplicate entry: the archive already has ${JSON.stringify(old.name)} (a ${old.type === 'dir' ? 'directory' : old.type}) at this path`);
-    if (old && kind !== 'directory') return add(name, `would replace the directory ${JSON.stringify(old.name)} that earlier entries are in`);
+    if (old?.explicit)
+      return add(
+        name,
+        `duplicate entry: the archive already has ${JSON.stringify(old.name)} (a ${old.type === 'dir' ? 'directory' : old.type}) at this path`,
+      );
+    if (old && kind !== 'directory')
+      return add(name, `would replace the directory ${JSON.stringify(old.name)} that earlier entries are in`);
     if (kind === 'symlink') {
       const target = e.linkname ?? '';
       if (target === '') return add(name, 'symlink with an empty target');
       if (CONTROL.test(target)) return add(name, `symlink target ${JSON.stringify(target)} contains a control character`);
-      if (target.startsWith('/')) return add(name, `symlink to the absolute path ${JSON.stringify(target)}`, 'symlinks must be relative and stay inside the tree');
+      if (target.startsWith('/'))
+        return add(name, `symlink to the absolute path ${JSON.stringify(target)}`, 'symlinks must be relative and stay inside the tree');
       symlinks.push({ name, parts: where, target });
     }
     if (kind === 'hardlink') {
       const target = e.linkname ?? '';
       const to = place(target, root, false); // tar strips hard-link targets like names
-      if (typeof to === 'string') return add(name, `hard link to ${JSON.stringify(target)} points outside the extracted tree (target: ${to})`);
+      if (typeof to === 'string')
+        return add(name, `hard link to ${JSON.stringify(target)} points outside the extracted tree (target: ${to})`);
       const t = nodes.get(to.join('/'));
       if (to.length === 0 || t?.type !== 'file' || !t.explicit)
-        return add(name, `hard link to ${JSON.stringify(target)}, which is not a file earlier in the archive (a regular file, not reached through a symlink)`);
+        return add(
+          name,
+          `hard link to ${JSON.stringify(target)}, which is not a file earlier in the archive (a regular file, not reached through a symlink)`,
+        );
     }
     for (let i = 1; i < where.length; i++) {
       const k = where.slice(0, i).join('/');

@@ -169,7 +169,8 @@ function applyMeta(kind: 'x' | 'g' | 'L' | 'K', data: Buffer, p: Pending): void 
   if (kind === 'g') {
     if (p.pax || p.longName || p.longLink) p.refusals.push('a global PAX header comes between its extended header and the entry');
     for (const k of parsePax(data).keys())
-      if (!GLOBAL_PAX_KEYS.has(k)) p.refusals.push(`a global PAX header before it sets ${JSON.stringify(k)} for every later entry (only "comment" is accepted)`);
+      if (!GLOBAL_PAX_KEYS.has(k))
+        p.refusals.push(`a global PAX header before it sets ${JSON.stringify(k)} for every later entry (only "comment" is accepted)`);
     return;
   }
   if (kind === 'x') {
@@ -277,7 +278,8 @@ export async function* parseTar(input: Readable | string | Buffer): AsyncGenerat
         typeflag,
         size,
         mode: readNumber(h, 100, 8, 'mode'),
-        mtime: mtime !== undefined && /^-?[0-9]{1,18}(\.[0-9]+)?$/.test(mtime) ? Math.floor(Number(mtime)) : readNumber(h, 136, 12, 'mtime'),
+        mtime:
+          mtime !== undefined && /^-?[0-9]{1,18}(\.[0-9]+)?$/.test(mtime) ? Math.floor(Number(mtime)) : readNumber(h, 136, 12, 'mtime'),
         uid: readNumber(h, 108, 8, 'uid'),
         gid: readNumber(h, 116, 8, 'gid'),
         ...(linkname !== undefined ? { linkname } : {}),

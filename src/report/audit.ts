@@ -17,14 +17,14 @@ export class AuditSink implements Sink {
     mkdirSync(dir, { recursive: true });
     this.path = join(dir, `${runId}.jsonl`);
     this.fd = openSync(this.path, 'wx', 0o600);
-    appendFileSync(this.fd, JSON.stringify({ type: 'run.meta', runId, ts: new Date().toISOString(), ...header }) + '\n');
+    appendFileSync(this.fd, `${JSON.stringify({ type: 'run.meta', runId, ts: new Date().toISOString(), ...header })}\n`);
   }
   event(e: HadesEvent): void {
-    appendFileSync(this.fd, JSON.stringify(e) + '\n');
+    appendFileSync(this.fd, `${JSON.stringify(e)}\n`);
   }
   /** A digest the run resolved or published (`type: "artifact"`): what history shows and a replay pins. */
   artifact(rec: Record<string, unknown>): void {
-    if (this.fd >= 0) appendFileSync(this.fd, JSON.stringify({ type: 'artifact', ts: new Date().toISOString(), ...rec }) + '\n');
+    if (this.fd >= 0) appendFileSync(this.fd, `${JSON.stringify({ type: 'artifact', ts: new Date().toISOString(), ...rec })}\n`);
   }
   async close(): Promise<void> {
     if (this.fd >= 0) closeSync(this.fd);

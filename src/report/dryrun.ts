@@ -26,7 +26,10 @@ export function renderPlan(plan: RunPlan, redactor: Redactor): string {
   const st = plan.stepSelection;
   const flags = `${plan.selection ? ` --limit ${plan.selection.patterns.join(',')}` : ''}${o ? ` --${o.mode === 'resume' ? 'resume' : 'replay'} ${o.runId}` : ''}${st?.steps ? ` --steps ${st.steps.join(',')}` : st?.fromStep ? ` --from-step ${st.fromStep}` : ''}`;
   out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}${flags}\` runs`);
-  if (plan.selection) out.push(`--limit ${plan.selection.patterns.join(',')}: ${plan.selection.hosts.length} host(s) selected: ${plan.selection.hosts.join(', ')}`);
+  if (plan.selection)
+    out.push(
+      `--limit ${plan.selection.patterns.join(',')}: ${plan.selection.hosts.length} host(s) selected: ${plan.selection.hosts.join(', ')}`,
+    );
   if (plan.origin) out.push(...originLines(plan.origin));
   const total = plan.steps.length;
   const preludeAt = out.length;
@@ -41,7 +44,10 @@ export function renderPlan(plan: RunPlan, redactor: Redactor): string {
   for (const s of plan.steps) {
     out.push('');
     const sizes = s.batchSizes ? s.batchSizes.join(', ') : String(s.batchSize);
-    const budget = s.maxFailures !== undefined ? `; max_failures ${s.maxFailures} host(s)${s.maxFailuresAsWritten?.endsWith('%') ? ` (${s.maxFailuresAsWritten} of ${s.batches.reduce((n, b) => n + b.hosts.length, 0)}, rounded down)` : ''}` : '; stops at the first failure';
+    const budget =
+      s.maxFailures !== undefined
+        ? `; max_failures ${s.maxFailures} host(s)${s.maxFailuresAsWritten?.endsWith('%') ? ` (${s.maxFailuresAsWritten} of ${s.batches.reduce((n, b) => n + b.hosts.length, 0)}, rounded down)` : ''}`
+        : '; stops at the first failure';
     const sel = s.skipped
       ? `skipped: ${s.skipped} (${s.candidates.length} host(s): ${s.candidates.join(', ')})`
       : s.runsOn === 'orchestrator'
@@ -96,8 +102,14 @@ function lockLines(plan: RunPlan): string[] {
 
 /** The plan's hooks, in the order they would run. */
 function hookLines(h: PlannedHooks): string[] {
-  const out = [`hooks: local commands run by /bin/sh -c on the orchestrator in ${h.cwd}, the run summary as JSON on stdin; a failing hook does not change the run's outcome or exit code:`];
-  const name = { on_start: 'on_start (after the locks, before step 1)', on_success: 'on_success (when the run exits 0)', on_failure: 'on_failure (any other outcome)' } as const;
+  const out = [
+    `hooks: local commands run by /bin/sh -c on the orchestrator in ${h.cwd}, the run summary as JSON on stdin; a failing hook does not change the run's outcome or exit code:`,
+  ];
+  const name = {
+    on_start: 'on_start (after the locks, before step 1)',
+    on_success: 'on_success (when the run exits 0)',
+    on_failure: 'on_failure (any other outcome)',
+  } as const;
   for (const k of ['on_start', 'on_success', 'on_failure'] as const) for (const c of h[k]) out.push(`  ${name[k]}: $ ${c}`);
   return out;
 }

@@ -54,6 +54,7 @@ export interface RunRecord {
   summary?: RunSummary;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: audit-log lines are untrusted JSON, read field by field and checked where each is used
 type Json = Record<string, any>;
 
 export function readRun(file: string, runId = file.replace(/^.*\//, '').replace(/\.jsonl$/, '')): RunRecord {
@@ -79,7 +80,14 @@ export function readRun(file: string, runId = file.replace(/^.*\//, '').replace(
   const addArtifact = (a: RunArtifact) => {
     if (typeof a?.registry !== 'string' || typeof a.name !== 'string' || typeof a.digest !== 'string') return;
     const k = `${a.registry}\0${a.name}\0${a.tag ?? ''}\0${a.digest}`;
-    if (!artifacts.has(k) || (artifacts.get(k)!.kind === 'pinned' && a.kind !== 'pinned')) artifacts.set(k, { registry: a.registry, name: a.name, ...(a.tag !== undefined ? { tag: a.tag } : {}), digest: a.digest, ...(a.kind ? { kind: a.kind } : {}) });
+    if (!artifacts.has(k) || (artifacts.get(k)!.kind === 'pinned' && a.kind !== 'pinned'))
+      artifacts.set(k, {
+        registry: a.registry,
+        name: a.name,
+        ...(a.tag !== undefined ? { tag: a.tag } : {}),
+        digest: a.digest,
+        ...(a.kind ? { kind: a.kind } : {}),
+      });
   };
   lines.forEach((line, i) => {
     if (!line.trim()) return;
@@ -131,7 +139,13 @@ function readHeader(rec: RunRecord, o: Json, addArtifact: (a: RunArtifact) => vo
   if (Array.isArray(o.argv)) rec.argv = o.argv;
   if (Array.isArray(o.envFiles)) rec.envFiles = o.envFiles;
   if (Array.isArray(o.steps))
-    rec.steps = o.steps.map((s: Json) => ({ name: String(s.name), ...(s.job ? { job: String(s.job) } : {}), env: s.env ?? {}, secrets: Array.isArray(s.secrets) ? s.secrets : [], hosts: Array.isArray(s.hosts) ? s.hosts : [] }));
+    rec.steps = o.steps.map((s: Json) => ({
+      name: String(s.name),
+      ...(s.job ? { job: String(s.job) } : {}),
+      env: s.env ?? {},
+      secrets: Array.isArray(s.secrets) ? s.secrets : [],
+      hosts: Array.isArray(s.hosts) ? s.hosts : [],
+    }));
   const origin = o.origin as Json | undefined;
   if (origin && typeof origin.runId === 'string') {
     rec.origin = { mode: String(origin.mode), runId: origin.runId };
@@ -165,12 +179,21 @@ export function findRun(dir: string, ref: string, plan: string, flag: string): R
   let rec: RunRecord | undefined;
   if (ref === 'last') {
     rec = runs.filter((r) => r.plan === plan).pop();
-    if (!rec) throw new UserError({ message: `${flag} last: no run of plan "${plan}" in ${dir}`, hint: 'hades history lists the runs recorded there (--log-dir if they are elsewhere)' });
+    if (!rec)
+      throw new UserError({
+        message: `${flag} last: no run of plan "${plan}" in ${dir}`,
+        hint: 'hades history lists the runs recorded there (--log-dir if they are elsewhere)',
+      });
   } else {
     rec = runs.find((r) => r.runId === ref);
     if (!rec) {
       const recent = runs.slice(-5).map((r) => r.runId);
-      throw new UserError({ message: `${flag} ${ref}: no such run in ${dir}`, hint: recent.length ? `recent runs: ${recent.join(', ')} (hades history lists them)` : 'no runs are recorded there yet (--log-dir if they are elsewhere)' });
+      throw new UserError({
+        message: `${flag} ${ref}: no such run in ${dir}`,
+        hint: recent.length
+          ? `recent runs: ${recent.join(', ')} (hades history lists them)`
+          : 'no runs are recorded there yet (--log-dir if they are elsewhere)',
+      });
     }
   }
   usable(rec, plan, flag);
@@ -179,6 +202,13 @@ export function findRun(dir: string, ref: string, plan: string, flag: string): R
 
 export function usable(rec: RunRecord, plan: string, flag: string): void {
   if (rec.status === 'corrupt' || rec.status === 'empty' || !rec.steps.length)
-    throw new UserError({ message: `${flag} ${rec.runId}: its audit log cannot be used (${rec.problems.join('; ') || 'no env recorded'})`, hint: `look at ${rec.file}; pick another run with hades history` });
-  if (rec.plan !== plan) throw new UserError({ message: `${flag} ${rec.runId}: that run is of plan "${rec.plan}", not "${plan}"`, hint: `hades plan ${rec.plan} ${flag} ${rec.runId}, or pick a run of "${plan}" with hades history ${plan}` });
+    throw new UserError({
+      message: `${flag} ${rec.runId}: its audit log cannot be used (${rec.problems.join('; ') || 'no env recorded'})`,
+      hint: `look at ${rec.file}; pick another run with hades history`,
+    });
+  if (rec.plan !== plan)
+    throw new UserError({
+      message: `${flag} ${rec.runId}: that run is of plan "${rec.plan}", not "${plan}"`,
+      hint: `hades plan ${rec.plan} ${flag} ${rec.runId}, or pick a run of "${plan}" with hades history ${plan}`,
+    });
 }

@@ -5,7 +5,7 @@ import type { Sink } from './sink.js';
 export class JsonSink implements Sink {
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
   event(e: HadesEvent): void {
-    this.out.write(JSON.stringify(e) + '\n');
+    this.out.write(`${JSON.stringify(e)}\n`);
   }
   async close(): Promise<void> {}
 }

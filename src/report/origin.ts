@@ -3,8 +3,11 @@ import type { RunOrigin } from '../plan/types.js';
 
 export function originLines(o: RunOrigin): string[] {
   const what = o.mode === 'resume' ? 'resume of' : o.mode === 'rollback' ? 'rollback: replay of' : 'replay of';
-  const out = [`${what} run ${o.runId} (${o.status}${o.startedAt ? `, started ${o.startedAt}` : ''}): its env per step${o.secretsFromEnv.length ? ' (non-secret values as recorded)' : ''} and its artifact digests`];
-  if (o.secretsFromEnv.length) out.push(`  secrets ${o.secretsFromEnv.join(', ')}: values from the current environment / env files (the audit log keeps names only)`);
+  const out = [
+    `${what} run ${o.runId} (${o.status}${o.startedAt ? `, started ${o.startedAt}` : ''}): its env per step${o.secretsFromEnv.length ? ' (non-secret values as recorded)' : ''} and its artifact digests`,
+  ];
+  if (o.secretsFromEnv.length)
+    out.push(`  secrets ${o.secretsFromEnv.join(', ')}: values from the current environment / env files (the audit log keeps names only)`);
   if (o.newSteps?.length) out.push(`  steps not in that run (today's env): ${o.newSteps.join(', ')}`);
   for (const p of o.pins) out.push(`  digest ${p.registry}/${p.name}:${p.tag} -> ${p.digest} (pinned; the tag is not followed)`);
   for (const u of o.unpinned) out.push(`  ${u}: not resolved by that run, looked up now`);

@@ -57,7 +57,7 @@ export class PlainSink implements Sink {
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
   event(e: HadesEvent): void {
     const line = plainLine(e);
-    if (line !== undefined) this.out.write(line + '\n');
+    if (line !== undefined) this.out.write(`${line}\n`);
   }
   async close(): Promise<void> {}
 }

@@ -32,7 +32,10 @@ export function formatSummary(s: RunSummary): string {
   }[s.status];
   const lines = [`Run ${s.runId} of plan "${s.plan}": ${head} in ${formatDuration(s.durationMs)} (exit ${s.exitCode})`];
   if (s.selection) lines.push(`  --limit ${s.selection.patterns.join(',')}: ${s.selection.hosts.length} host(s) selected`);
-  if (s.origin) lines.push(`  ${s.origin.mode === 'resume' ? 'resumed' : 'replayed'} run ${s.origin.runId}${s.origin.pins.length ? `; digests: ${s.origin.pins.map((p) => `${p.registry}/${p.name}:${p.tag}=${p.digest}`).join(', ')}` : ''}`);
+  if (s.origin)
+    lines.push(
+      `  ${s.origin.mode === 'resume' ? 'resumed' : 'replayed'} run ${s.origin.runId}${s.origin.pins.length ? `; digests: ${s.origin.pins.map((p) => `${p.registry}/${p.name}:${p.tag}=${p.digest}`).join(', ')}` : ''}`,
+    );
   for (const step of s.steps) {
     const budget = step.maxFailures !== undefined ? `${step.failed?.length ?? 0} of max_failures ${step.maxFailures} used` : '';
     const extra = step.status === 'skipped' ? ` — ${step.reason ?? ''}` : budget ? ` (${budget})` : '';

@@ -87,7 +87,7 @@ export class TtySink implements Sink {
     this.plainStep = hasGate || step.batches.length === 0;
     if (this.plainStep) {
       this.chain = this.chain.then(() => {
-        this.out.write(plainLine(e) + '\n');
+        this.out.write(`${plainLine(e)}\n`);
       });
       return;
     }
@@ -129,18 +129,25 @@ export class TtySink implements Sink {
             ),
         },
       ],
-      { exitOnError: false, renderer: ThrottledRenderer, rendererOptions: { collapseSubtasks: false, showErrorMessage: true }, collectErrors: false } as never,
+      {
+        exitOnError: false,
+        renderer: ThrottledRenderer,
+        rendererOptions: { collapseSubtasks: false, showErrorMessage: true },
+        collectErrors: false,
+      } as never,
     );
-    this.chain = this.chain.then(() => list.run().then(
-      () => undefined,
-      () => undefined,
-    ));
+    this.chain = this.chain.then(() =>
+      list.run().then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
   }
 
   event(e: HadesEvent): void {
     if (this.plainStep && e.type !== 'run.end' && e.type !== 'step.start') {
       const line = plainLine(e);
-      if (line !== undefined) this.chain = this.chain.then(() => void this.out.write(line + '\n'));
+      if (line !== undefined) this.chain = this.chain.then(() => void this.out.write(`${line}\n`));
       if (e.type === 'step.end') this.plainStep = false;
       return;
     }
@@ -218,13 +225,13 @@ export class TtySink implements Sink {
         this.chain = this.chain.then(() => void process.stderr.write(`${plainLine(e)}\n`));
         break;
       case 'run.end':
-        this.chain = this.chain.then(() => void (e.summary && this.out.write(formatSummary(e.summary) + '\n')));
+        this.chain = this.chain.then(() => void (e.summary && this.out.write(`${formatSummary(e.summary)}\n`)));
         break;
       default:
         // Host locks and plan hooks happen outside the steps: one plain line each.
         if (e.type.startsWith('lock.') || e.type.startsWith('hook.')) {
           const line = plainLine(e);
-          if (line !== undefined) this.chain = this.chain.then(() => void this.out.write(line + '\n'));
+          if (line !== undefined) this.chain = this.chain.then(() => void this.out.write(`${line}\n`));
         }
         break;
     }

@@ -117,7 +117,5 @@ function killLoop(pgid: number, polls: number): string {
 
 /** Per byte: itself when every login shell and `"…"` + `printf %b` keep it literal, else `\0ooo`. */
 const WIRE_BYTE: readonly string[] = Array.from({ length: 256 }, (_, b) =>
-  b >= 0x20 && b <= 0x7e && !`'\\!"$\``.includes(String.fromCharCode(b))
-    ? String.fromCharCode(b)
-    : `\\0${b.toString(8).padStart(3, '0')}`,
+  b >= 0x20 && b <= 0x7e && !`'\\!"$\``.includes(String.fromCharCode(b)) ? String.fromCharCode(b) : `\\0${b.toString(8).padStart(3, '0')}`,
 );

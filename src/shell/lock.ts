@@ -27,7 +27,10 @@ export function lockName(host: string): string {
 
 /** Sets `l` = the lock inside the trusted lock directory `c` (created 0700 when `create`). */
 function lockPath(dir: string, host: string, create: boolean): string {
-  const home = dir === '~' || dir.startsWith('~/') ? `[ -n "$HOME" ] || { echo 'HOME is not set on this host: set lock_dir to an absolute path' >&2; exit 3; }; ` : '';
+  const home =
+    dir === '~' || dir.startsWith('~/')
+      ? `[ -n "$HOME" ] || { echo 'HOME is not set on this host: set lock_dir to an absolute path' >&2; exit 3; }; `
+      : '';
   const missing = create ? '' : ` ${quote(`lock directory ${dir} does not exist`)}`;
   return (
     `${home}${TRUSTED_WALK}hades_walk ${lockDirWord(dir)}${missing}; ` +

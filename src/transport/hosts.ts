@@ -21,7 +21,10 @@ export class HostTransports {
   get(name: string, spec: HostSpec | undefined): Transport {
     if (!spec || spec.local) {
       let t = this.local.get(name);
-      if (!t) this.local.set(name, (t = new LocalTransport(name, this.localCwd)));
+      if (!t) {
+        t = new LocalTransport(name, this.localCwd);
+        this.local.set(name, t);
+      }
       return t;
     }
     if (!this.ssh) throw new Error(`${name}: an SSH host, but this run opened no SSH pool`);

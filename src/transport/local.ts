@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
-import { type Duplex, Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { ExecOptions, ExecResult, StreamOptions, Transport } from './types.js';
 import { StreamOpenError, TransportError, connectReason } from './types.js';
 import { killGroupCommand } from '../shell/command.js';
@@ -76,7 +76,11 @@ export class LocalTransport implements Transport {
         killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
         // Members that became another user through sudo: killed as that user too (sudo
         // relays SIGTERM to its child only, and Hades may not signal them itself).
-        if (opts.become && child.pid) spawn('/bin/sh', ['-c', killGroupCommand(child.pid, KILL_GRACE_MS, opts.become)], { stdio: 'ignore', env: localBaseEnv() }).on('error', () => undefined);
+        if (opts.become && child.pid)
+          spawn('/bin/sh', ['-c', killGroupCommand(child.pid, KILL_GRACE_MS, opts.become)], { stdio: 'ignore', env: localBaseEnv() }).on(
+            'error',
+            () => undefined,
+          );
       };
       const groupGone = (): boolean => {
         try {

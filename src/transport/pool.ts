@@ -151,7 +151,7 @@ export class TransportPool {
     let jump: SshConnection | undefined;
     if (jumpRef) jump = this.connection(this.jumpSpec(host, jumpRef), [...chain, host.name]);
     const endpoint: SshEndpoint = { ...ep, ...(jump ? { jump } : {}) };
-    const key = `${endpoint.user}@${endpoint.addr}:${endpoint.port}` + (jump ? ` via ${jump.key}` : '');
+    const key = `${endpoint.user}@${endpoint.addr}:${endpoint.port}${jump ? ` via ${jump.key}` : ''}`;
     const hit = this.connections.get(key);
     if (hit) return hit.conn;
     const conn = new SshConnection(endpoint, this.ctx);
@@ -164,7 +164,10 @@ export class TransportPool {
    * `a,b` (connect to a, then b through a, then the target through b).
    */
   private jumpSpec(from: HostSpec, ref: string): HostSpec {
-    const hops = ref.split(',').map((s) => s.trim()).filter(Boolean);
+    const hops = ref
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (hops.length === 0) throw new TransportError(from.name, `empty jump host`);
     const last = hops[hops.length - 1]!;
     const before = hops.slice(0, -1).join(',');
@@ -198,4 +201,3 @@ function depthOf(conn: SshConnection | undefined, all: Map<string, { conn: SshCo
   for (const v of all.values()) if (v.conn === conn) return v.depth;
   return 0;
 }
-

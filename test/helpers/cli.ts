@@ -24,7 +24,11 @@ export function startCli(
   opts: { cwd?: string; env?: Record<string, string | undefined>; input?: string; internalError?: boolean } = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', ...opts.env };
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: env as NodeJS.ProcessEnv,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (c) => (stdout += c));
@@ -32,7 +36,8 @@ export function startCli(
   child.stdin!.end(opts.input ?? '');
   const done = new Promise<CliResult>((res, rej) =>
     child.on('close', (code) => {
-      if (!opts.internalError && /hades: internal error/.test(stderr)) rej(new Error(`hades ${args.join(' ')} reported an internal error (exit ${code}):\n${stderr}`));
+      if (!opts.internalError && /hades: internal error/.test(stderr))
+        rej(new Error(`hades ${args.join(' ')} reported an internal error (exit ${code}):\n${stderr}`));
       else res({ code, stdout, stderr });
     }),
   );

@@ -12,7 +12,15 @@ export function action(kind: string, spec: unknown, index = 0, extra: Partial<Ac
 }
 
 export function job(name: string, actions: ActionSpec[], extra: Partial<JobSpec> = {}): JobSpec {
-  return { name, local: false, artifacts: {}, actions: actions.map((a, i) => ({ ...a, index: i })), baseDir: '/work/project', pos: pos(10), ...extra };
+  return {
+    name,
+    local: false,
+    artifacts: {},
+    actions: actions.map((a, i) => ({ ...a, index: i })),
+    baseDir: '/work/project',
+    pos: pos(10),
+    ...extra,
+  };
 }
 
 export function step(name: string, jobName: string, targets: string[], extra: Partial<StepSpec> = {}): StepSpec {
@@ -23,9 +31,15 @@ export function plan(name: string, steps: StepSpec[], env: Record<string, string
   return { name, env, envPos: {}, steps, pos: pos(30) };
 }
 
-export function hadesfile(parts: { hosts?: HostSpec[]; targets?: Record<string, string[]>; jobs?: JobSpec[]; plans?: PlanSpec[] }): Hadesfile {
+export function hadesfile(parts: {
+  hosts?: HostSpec[];
+  targets?: Record<string, string[]>;
+  jobs?: JobSpec[];
+  plans?: PlanSpec[];
+}): Hadesfile {
   const hosts = new Map((parts.hosts ?? []).map((h) => [h.name, h]));
-  if (!hosts.has('localhost')) hosts.set('localhost', { name: 'localhost', addr: 'localhost', local: true, builtin: true, order: hosts.size, pos: pos() });
+  if (!hosts.has('localhost'))
+    hosts.set('localhost', { name: 'localhost', addr: 'localhost', local: true, builtin: true, order: hosts.size, pos: pos() });
   return {
     files: ['/work/project/hadesfile.yaml'],
     baseDir: '/work/project',

@@ -81,11 +81,11 @@ plans:
     });
     const r = await runCli(['plan', 'p', '--dry-run'], { cwd: dir });
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    const after = (cmd: string) => r.stdout.split('\n')[r.stdout.split('\n').findIndex((l) => l.trim() === `$ ${cmd}`) + 1]!.trim();
-    expect(after('echo own')).toBe('timeout 10s per attempt (then killed on the host)');
-    expect(after('echo job')).toBe('timeout 2m per attempt (then killed on the host)');
-    expect(after('echo retried')).toBe('timeout 2m per attempt (then killed on the host); up to 3 attempts, 3s apart');
-    expect(after('echo plan')).toBe('timeout 5m per attempt (then killed on the host)');
+    const lineAfter = (cmd: string) => r.stdout.split('\n')[r.stdout.split('\n').findIndex((l) => l.trim() === `$ ${cmd}`) + 1]!.trim();
+    expect(lineAfter('echo own')).toBe('timeout 10s per attempt (then killed on the host)');
+    expect(lineAfter('echo job')).toBe('timeout 2m per attempt (then killed on the host)');
+    expect(lineAfter('echo retried')).toBe('timeout 2m per attempt (then killed on the host); up to 3 attempts, 3s apart');
+    expect(lineAfter('echo plan')).toBe('timeout 5m per attempt (then killed on the host)');
     expect(r.stdout).toContain('gate: go? (declined after 1m without an answer)');
     expect(r.stdout).not.toMatch(/gate: go\?.*\n.*per attempt/);
 

@@ -8,10 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeLab } from '../lab/helpers.js';
 import { type ExtraSshd, pidsInMountNs, startSshd } from '../lab/lab.js';
-import { jsonEvents, project, runCli, startCli } from '../helpers/cli.js';
+import { jsonEvents, runCli, startCli } from '../helpers/cli.js';
 
 describeLab('timeouts and retries on a real sshd host', (lab) => {
   let sshd: ExtraSshd;
@@ -47,10 +47,10 @@ describeLab('timeouts and retries on a real sshd host', (lab) => {
   function setup(body: string, files: Record<string, string> = {}): void {
     dir = mkdtempSync(join(tmpdir(), 'hades-attempts-'));
     mkdirSync(join(dir, 'home'));
-    writeFileSync(join(dir, 'known_hosts'), sshd.knownHostsLine + '\n');
+    writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
     writeFileSync(
       join(dir, 'hadesfile.yaml'),
-      `hosts:\n  h: { addr: ${sshd.host.addr}, user: ${lab.user}, identity_file: ${lab.clientKey} }\nknown_hosts: [./known_hosts]\n` + body,
+      `hosts:\n  h: { addr: ${sshd.host.addr}, user: ${lab.user}, identity_file: ${lab.clientKey} }\nknown_hosts: [./known_hosts]\n${body}`,
     );
     for (const [k, v] of Object.entries(files)) writeFileSync(join(dir, k), v);
     env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
@@ -106,7 +106,10 @@ plans:
     steps:
       - { name: s, job: j, targets: h }
 `);
-    writeFileSync(join(dir, 'hadesfile.yaml'), readFileSync(join(dir, 'hadesfile.yaml'), 'utf8').replace(`user: ${lab.user},`, `user: ${lab.sudoUser},`));
+    writeFileSync(
+      join(dir, 'hadesfile.yaml'),
+      readFileSync(join(dir, 'hadesfile.yaml'), 'utf8').replace(`user: ${lab.user},`, `user: ${lab.sudoUser},`),
+    );
     const mine = (ps: string[]) => ps.filter((c) => /^sleep 472[12]$/.test(c)).sort();
     const { done } = startCli(['plan', 'p', '--output', 'json'], { cwd: dir, env });
     let seen: string[] = [];

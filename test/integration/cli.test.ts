@@ -14,14 +14,19 @@ describe('cli', () => {
     expect(pkg.bin).toEqual({ hades: 'dist/bin/hades.js', orchestrate: 'dist/bin/hades.js' });
   });
 
-  it('a handle left open after the command finished (a bug) does not keep hades running: it says what is open and exits with the command\'s code', async () => {
+  it("a handle left open after the command finished (a bug) does not keep hades running: it says what is open and exits with the command's code", async () => {
     // A module preloaded into the CLI's process leaks an interval, as a leaked socket would.
     const leak = `data:text/javascript,${encodeURIComponent('setInterval(() => {}, 1000);')}`;
     const t0 = Date.now();
-    const r = await runCli(['validate', '-f', 'hadesfile.example.yaml'], { env: { NODE_OPTIONS: `--import=${leak}` }, internalError: true });
+    const r = await runCli(['validate', '-f', 'hadesfile.example.yaml'], {
+      env: { NODE_OPTIONS: `--import=${leak}` },
+      internalError: true,
+    });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('ok');
-    expect(r.stderr).toMatch(/internal error \(a bug — please report it\): the command finished \(exit 0\) but the process was still running 5s later; open: .*Timeout.*\. Exiting\./);
+    expect(r.stderr).toMatch(
+      /internal error \(a bug — please report it\): the command finished \(exit 0\) but the process was still running 5s later; open: .*Timeout.*\. Exiting\./,
+    );
     expect(Date.now() - t0).toBeLessThan(20_000);
   }, 30_000);
 
@@ -112,10 +117,14 @@ plans:
     const env = await demoEnv(); // keeps parallel runs apart (defaults: /tmp/hades-demo, port 18080)
     const demo = env.DEMO_DIR;
     for (const run of [1, 2]) {
-      const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--yes', '--output', 'json'], { env: { CI: 'true', ...env } });
+      const r = await runCli(['plan', 'release', '-f', 'hadesfile.example.yaml', '--yes', '--output', 'json'], {
+        env: { CI: 'true', ...env },
+      });
       expect(r.code, r.stdout + r.stderr).toBe(0);
       const ev = jsonEvents(r.stdout);
-      const healthy = ev.filter((e) => e.type === 'action.end' && e.kind === 'health' && e.status === 'ok').map((e) => `${e.step}/${e.host}`);
+      const healthy = ev
+        .filter((e) => e.type === 'action.end' && e.kind === 'health' && e.status === 'ok')
+        .map((e) => `${e.step}/${e.host}`);
       healthy.sort(); // app-2 and app-3 share a batch: they finish in either order
       expect(healthy, `run ${run}`).toEqual(['canary/app-1', 'rollout/app-1', 'rollout/app-2', 'rollout/app-3']);
       const batches = ev.filter((e) => e.type === 'batch.start' && e.step === 'rollout').map((e) => e.hosts);

@@ -49,7 +49,9 @@ describe('the Go-Hades starter project, unchanged', () => {
   it('dry-runs: the deploy names the artifact the build step declares', async () => {
     const r = await runCli(['plan', 'deploy', '--dry-run'], { cwd: STARTER });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`${join(STARTER, 'build/app.sh')} (artifact app, declared by job build in step 1 (build); sha256 taken when the step runs) -> /srv/starter-app/app.sh mode 0755`);
+    expect(r.stdout).toContain(
+      `${join(STARTER, 'build/app.sh')} (artifact app, declared by job build in step 1 (build); sha256 taken when the step runs) -> /srv/starter-app/app.sh mode 0755`,
+    );
     expect(r.stdout).toContain('step 4/4 "smoke-2": job smoke, targets web');
     expect(existsSync(join(STARTER, 'build'))).toBe(false); // nothing ran
   });
@@ -63,8 +65,12 @@ describe('the Go-Hades starter project, unchanged', () => {
       const lh = lab.hosts.find((x) => x.name === h)!;
       return `  ${name}:\n    addr: ${lh.addr}\n    port: ${lh.port}\n    user: ${lab.user}\n    identity_file: ${lab.clientKey}\n`;
     });
-    writeFileSync(join(dir, 'hosts.hades.yaml'), `hosts:\n${hosts.join('')}\ntargets:\n  localhost: [localhost]\n  web: [web-1, web-2]\n\nknown_hosts: [${lab.knownHosts}]\n`);
-    for (const h of Object.values(LAB_HOSTS)) onHost(h, `rm -rf /srv/starter-app && mkdir /srv/starter-app && chown ${lab.user} /srv/starter-app`);
+    writeFileSync(
+      join(dir, 'hosts.hades.yaml'),
+      `hosts:\n${hosts.join('')}\ntargets:\n  localhost: [localhost]\n  web: [web-1, web-2]\n\nknown_hosts: [${lab.knownHosts}]\n`,
+    );
+    for (const h of Object.values(LAB_HOSTS))
+      onHost(h, `rm -rf /srv/starter-app && mkdir /srv/starter-app && chown ${lab.user} /srv/starter-app`);
 
     const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
     const r = await runCli(['plan', 'deploy', '--output', 'json'], { cwd: dir, env });
@@ -106,7 +112,9 @@ describe('each rule through the CLI', () => {
     });
     const r = await runCli(['validate'], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('jobs.hades.yaml:9:26: error: artifact "bin" (copy in job "deploy") is not declared by that job nor by any earlier step of plan "release" (step 1, deploy)');
+    expect(r.stderr).toContain(
+      'jobs.hades.yaml:9:26: error: artifact "bin" (copy in job "deploy") is not declared by that job nor by any earlier step of plan "release" (step 1, deploy)',
+    );
     expect(r.stderr).toContain('hint: job "build" declares it, but in step 2 (build), which runs after this one');
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
@@ -134,7 +142,11 @@ plans:
     expect(readFileSync(join(out, 'marks'), 'utf8')).toBe('done\n');
     const ok = await runCli(['plan', 'p', '--approve', 'approve', '--approve', 'approve-2', '--output', 'json'], { cwd: dir });
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
-    expect(jsonEvents(ok.stdout).filter((e) => e.type === 'step.start').map((e) => e.step)).toEqual(['approve', 'mark', 'approve-2', 'mark-2']);
+    expect(
+      jsonEvents(ok.stdout)
+        .filter((e) => e.type === 'step.start')
+        .map((e) => e.step),
+    ).toEqual(['approve', 'mark', 'approve-2', 'mark-2']);
   });
 
   it('a target may share a host name: the target wins in a step; list shows both', async () => {

@@ -67,7 +67,9 @@ describe('Go templates through the CLI', () => {
     const dir = goProject('{{.Env.DOMAIN}} {\n\troot * {{ .Env.WEBROOT }}\n}\n');
     const r = await runCli(['plan', 'release', '--output', 'plain'], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`template for host "web-1": ${join(dir, 'tpl/Caddyfile')}:2:12: map has no entry for key "WEBROOT" (.Env.WEBROOT)`);
+    expect(r.stderr).toContain(
+      `template for host "web-1": ${join(dir, 'tpl/Caddyfile')}:2:12: map has no entry for key "WEBROOT" (.Env.WEBROOT)`,
+    );
     expect(r.stderr).toMatch(/hadesfile\.yaml:\d+:\d+: error: /);
     expect(r.stderr).toContain("hint: every key a Go template reads must exist (as with Go's missingkey=error)");
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
@@ -78,8 +80,12 @@ describe('Go templates through the CLI', () => {
     const dir = goProject(mixed);
     const r = await runCli(['plan', 'release', '--output', 'plain'], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`template ${join(dir, 'tpl/Caddyfile')}:2:11: the template mixes Go text/template ({{.Env.DOMAIN}}) and nunjucks ({%) syntax`);
-    expect(r.stderr).toContain('hint: write it in one syntax; if the other is meant as literal text, say which with syntax: go or syntax: nunjucks on the action');
+    expect(r.stderr).toContain(
+      `template ${join(dir, 'tpl/Caddyfile')}:2:11: the template mixes Go text/template ({{.Env.DOMAIN}}) and nunjucks ({%) syntax`,
+    );
+    expect(r.stderr).toContain(
+      'hint: write it in one syntax; if the other is meant as literal text, say which with syntax: go or syntax: nunjucks on the action',
+    );
 
     const hf = join(dir, 'hadesfile.yaml');
     writeFileSync(hf, readFileSync(hf, 'utf8').replace('src: tpl/Caddyfile', 'src: tpl/Caddyfile\n          syntax: go'));

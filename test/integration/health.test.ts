@@ -50,7 +50,8 @@ async function service(codes: number[], body: (code: number) => string = (c) => 
 
 function inventory(): string {
   const [c1, c2, c3] = hosts.map((h) => h.host);
-  const line = (n: string, h: { addr: string; port: number }) => `  ${n}: { addr: ${h.addr}, port: ${h.port}, user: ${lab.user}, identity_file: ${lab.clientKey} }`;
+  const line = (n: string, h: { addr: string; port: number }) =>
+    `  ${n}: { addr: ${h.addr}, port: ${h.port}, user: ${lab.user}, identity_file: ${lab.clientKey} }`;
   return `hosts:
 ${line('c1', c1!)}
 ${line('c2', c2!)}
@@ -65,7 +66,7 @@ known_hosts: [${lab.knownHosts}, ${join(lab.dir, 'health-known_hosts')}]
 }
 
 function project(body: string) {
-  writeFileSync(join(lab.dir, 'health-known_hosts'), hosts.map((h) => h.knownHostsLine).join('\n') + '\n');
+  writeFileSync(join(lab.dir, 'health-known_hosts'), `${hosts.map((h) => h.knownHostsLine).join('\n')}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'hades-health-'));
   mkdirSync(join(dir, 'home'));
   writeFileSync(join(dir, 'hadesfile.yaml'), inventory() + body);
@@ -74,7 +75,8 @@ function project(body: string) {
 
 /** direct-tcpip channels the host's sshd opened to 127.0.0.1:port (its DEBUG1 log). */
 function tunnels(h: ExtraSshd, port: number): number {
-  return (logText(h.host).match(new RegExp(`server_request_direct_tcpip: originator .* target 127\\.0\\.0\\.1 port ${port}\\b`, 'g')) ?? []).length;
+  return (logText(h.host).match(new RegExp(`server_request_direct_tcpip: originator .* target 127\\.0\\.0\\.1 port ${port}\\b`, 'g')) ?? [])
+    .length;
 }
 
 /** Commands the host's sshd was asked to run (exec requests, its DEBUG1 log). */
@@ -105,7 +107,8 @@ describe('health over SSH (real sshd)', () => {
     const attempts = ev.filter((e) => e.type === 'action.attempt');
     expect(attempts.length).toBeGreaterThanOrEqual(2);
     expect(attempts.map((e) => e.attempt)).toEqual(attempts.map((_, i) => i + 1));
-    for (const a of attempts) expect(a).toMatchObject({ host: 'c1', kind: 'health', status: 'failed', message: 'answered 503 "starting up"' });
+    for (const a of attempts)
+      expect(a).toMatchObject({ host: 'c1', kind: 'health', status: 'failed', message: 'answered 503 "starting up"' });
     // Each attempt was one GET, made by c1's sshd through a direct-tcpip channel of Hades' connection.
     expect(svc.seen.length).toBe(attempts.length);
     expect(svc.seen[0]!.url).toBe('/healthz');
@@ -113,7 +116,11 @@ describe('health over SSH (real sshd)', () => {
     expect(tunnels(hosts[0]!, svc.port)).toBe(attempts.length);
     const end = ev.find((e) => e.type === 'action.end' && e.kind === 'health')!;
     expect(end.status).toBe('failed');
-    expect(end.message).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${svc.port}/healthz answered 503 "starting up" after [0-9.]+m?s, ${attempts.length} attempts \\(timeout 2s\\)$`));
+    expect(end.message).toMatch(
+      new RegExp(
+        `^http://127\\.0\\.0\\.1:${svc.port}/healthz answered 503 "starting up" after [0-9.]+m?s, ${attempts.length} attempts \\(timeout 2s\\)$`,
+      ),
+    );
     // Nothing ran on c2 and c3, nothing was probed from them: the run only connected to them
     // (the preflight host-key check connects every host of the plan before any action) and
     // took and gave back its host lock there (two commands on every host: take, release).
@@ -141,7 +148,14 @@ describe('health over SSH (real sshd)', () => {
     expect(svc.seen.length).toBe(6);
     const audit = /audit log: (\S+)/.exec(r.stderr)![1]!;
     const logged = jsonEvents((await import('node:fs')).readFileSync(audit, 'utf8')).filter((e) => e.type === 'action.attempt');
-    expect(logged.map((e) => `${e.host} ${e.attempt} ${e.status}`).sort()).toEqual(['c1 1 failed', 'c1 2 failed', 'c1 3 failed', 'c1 4 ok', 'c2 1 ok', 'c3 1 ok']);
+    expect(logged.map((e) => `${e.host} ${e.attempt} ${e.status}`).sort()).toEqual([
+      'c1 1 failed',
+      'c1 2 failed',
+      'c1 3 failed',
+      'c1 4 ok',
+      'c2 1 ok',
+      'c3 1 ok',
+    ]);
   });
 
   it('--dry-run shows the probe, its budget and where it is made from, and connects to nothing', async () => {
@@ -184,7 +198,10 @@ s.serve_forever()`,
     expect(port).toBeGreaterThan(0);
     // From here (the orchestrator's network namespace) nothing answers there.
     const direct = await new Promise<string>((res) => {
-      const s = net.connect({ host: addr, port }, () => (s.destroy(), res('connected')));
+      const s = net.connect({ host: addr, port }, () => {
+        s.destroy();
+        res('connected');
+      });
       s.on('error', (e: NodeJS.ErrnoException) => res(e.code ?? e.message));
     });
     expect(direct).toBe('ECONNREFUSED');
@@ -260,7 +277,9 @@ plans:
     const r = await done;
     expect(r.code, r.stdout + r.stderr).toBe(130);
     expect(r.stdout).toContain('INTERRUPTED');
-    expect(r.stdout).toMatch(/\[c1\] FAILED health http:\/\/127\.0\.0\.1:\d+\/healthz \([^)]*\): health wait interrupted after [0-9.]+m?s, \d+ attempts \(last: http:\/\/127\.0\.0\.1:\d+\/healthz answered 503 "starting up"\)/);
+    expect(r.stdout).toMatch(
+      /\[c1\] FAILED health http:\/\/127\.0\.0\.1:\d+\/healthz \([^)]*\): health wait interrupted after [0-9.]+m?s, \d+ attempts \(last: http:\/\/127\.0\.0\.1:\d+\/healthz answered 503 "starting up"\)/,
+    );
     const attempts = r.stdout.split('\n').filter((l) => l.startsWith('[c1] ~ ')).length;
     expect(svc.seen.length).toBe(attempts);
     expect(r.stdout).not.toContain('[c2]');
@@ -269,7 +288,29 @@ plans:
   it('https: the certificate is verified (a self-signed one is refused, seen as a TLS error), insecure: true skips it; header values from env are sent and never shown', async () => {
     const certDir = mkdtempSync(join(lab.dir, 'health-tls-'));
     const [key, cert] = [join(certDir, 'key.pem'), join(certDir, 'cert.pem')];
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
     const seen: Array<string | undefined> = [];
     const server = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
       seen.push(req.headers.authorization);
@@ -280,7 +321,8 @@ plans:
     await once(server, 'listening');
     const port = (server.address() as net.AddressInfo).port;
     const token = 'hx-Sekrit-7781';
-    const probe = (extra: string) => `{ http: "https://127.0.0.1:${port}/ready", contains: "secure ok", headers: { Authorization: "Bearer \${API_TOKEN}" }, timeout: 1s, interval: 400ms${extra} }`;
+    const probe = (extra: string) =>
+      `{ http: "https://127.0.0.1:${port}/ready", contains: "secure ok", headers: { Authorization: "Bearer \${API_TOKEN}" }, timeout: 1s, interval: 400ms${extra} }`;
     const { dir, env } = project(`jobs:
   strict:
     actions:
@@ -321,16 +363,19 @@ plans:
     const dryJson = await runCli(['plan', 'lax', '--dry-run', '--output', 'json'], { cwd: dir, env: runEnv });
     expect(dryJson.code).toBe(0);
     const runs = join(dir, '.hades', 'runs');
-    const audit = readdirSync(runs).map((f) => readFileSync(join(runs, f), 'utf8')).join('');
+    const audit = readdirSync(runs)
+      .map((f) => readFileSync(join(runs, f), 'utf8'))
+      .join('');
     expect(audit).toContain('"type":"action.attempt"');
-    for (const text of [refused.stdout, refused.stderr, lax.stdout, trusted.stdout, dry.stdout, dryJson.stdout, audit]) expect(text).not.toContain('Sekrit');
+    for (const text of [refused.stdout, refused.stderr, lax.stdout, trusted.stdout, dry.stdout, dryJson.stdout, audit])
+      expect(text).not.toContain('Sekrit');
   });
 
   it('a host whose sshd forbids TCP forwarding fails the probe at once, with a hint (no polling)', async () => {
     const svc = await service([200]);
     const strict = await startSshd(lab, { name: 'health-nofwd', extraConfig: ['AllowTcpForwarding no'] });
     try {
-      writeFileSync(join(lab.dir, 'health-known_hosts'), [...hosts, strict].map((h) => h.knownHostsLine).join('\n') + '\n');
+      writeFileSync(join(lab.dir, 'health-known_hosts'), `${[...hosts, strict].map((h) => h.knownHostsLine).join('\n')}\n`);
       const dir = mkdtempSync(join(tmpdir(), 'hades-health-'));
       mkdirSync(join(dir, 'home'));
       writeFileSync(

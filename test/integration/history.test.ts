@@ -91,7 +91,8 @@ plans:
 `,
   );
   const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
-  const cli = (args: string[], extra: Record<string, string> = {}) => runCli([...args, '--cache-dir', join(dir, 'cache')], { cwd: dir, env: { ...env, ...extra } });
+  const cli = (args: string[], extra: Record<string, string> = {}) =>
+    runCli([...args, '--cache-dir', join(dir, 'cache')], { cwd: dir, env: { ...env, ...extra } });
   const plain = (args: string[]) => runCli(args, { cwd: dir, env });
   /** The sha256 sums each host computed of what it holds (app, app-v1). */
   const sums = (h: string) =>
@@ -143,7 +144,14 @@ describe('rollback on the lab', () => {
     const ev = jsonEvents(rb.stdout);
     expect(ev.filter((e) => e.type === 'action.start' && e.kind === 'push')).toEqual([]);
     const end = ev.find((e) => e.type === 'run.end')!.summary;
-    expect(end.origin).toEqual({ mode: 'rollback', runId: first.runId, pins: [{ registry: 'reg', name: 'myapp', tag: 'v1.0.0', digest: pushed(first, 'v1.0.0') }, { registry: 'reg', name: 'myapp', tag: 'v1', digest: pushed(first, 'v1.0.0') }] });
+    expect(end.origin).toEqual({
+      mode: 'rollback',
+      runId: first.runId,
+      pins: [
+        { registry: 'reg', name: 'myapp', tag: 'v1.0.0', digest: pushed(first, 'v1.0.0') },
+        { registry: 'reg', name: 'myapp', tag: 'v1', digest: pushed(first, 'v1.0.0') },
+      ],
+    });
     expect(ev.filter((e) => e.type === 'step.end').map((e) => [e.step, e.status])).toEqual([
       ['build', 'skipped'],
       ['publish', 'skipped'],
@@ -188,7 +196,9 @@ describe('rollback on the lab', () => {
 
     const r = await cli(['plan', 'release', '--resume', failed[0].runId, '--output', 'json'], { VERSION: 'v9.9.9' });
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    const starts = jsonEvents(r.stdout).filter((e) => e.type === 'host.start').map((e) => `${e.step}/${e.host}`);
+    const starts = jsonEvents(r.stdout)
+      .filter((e) => e.type === 'host.start')
+      .map((e) => `${e.step}/${e.host}`);
     expect(starts).toEqual(['rollout/app-2']);
     expect(sums('app-2')).toEqual({ app: v1, 'app-v1': v1 });
     expect(readFileSync(join(dir, 'hosts', 'app-2', 'version'), 'utf8')).toBe('v1.0.0\n');
@@ -252,10 +262,14 @@ plans:
     expect(r.stdout).toContain('| token-is-set');
     expect(r.stdout).toMatch(/OK in .*\n {2}replayed run \d{8}T\d{6}Z-[0-9a-f]{6}\n/);
     expect(r.stderr).toContain('secrets API_TOKEN: values from the current environment / env files (the audit log keeps names only)');
-    expect(readdirSync(runs).map((f) => readFileSync(join(runs, f), 'utf8')).join('')).not.toContain('other-value-2');
+    expect(
+      readdirSync(runs)
+        .map((f) => readFileSync(join(runs, f), 'utf8'))
+        .join(''),
+    ).not.toContain('other-value-2');
   });
 
-  it('a replay needs no -e for a required var the replayed run was given with -e; today\'s -e does not change it', async () => {
+  it("a replay needs no -e for a required var the replayed run was given with -e; today's -e does not change it", async () => {
     const dir = project({
       'hadesfile.yaml': `hosts:
   a: { local: true }
@@ -316,13 +330,15 @@ plans:
       .join('20991231T000000Z-aaaaaa')
       .replace(/"ts":"[^"]*"/, '"ts":"2099-12-31T00:00:00.000Z"')
       .split('\n');
-    writeFileSync(join(runs, '20991231T000000Z-aaaaaa.jsonl'), whole.slice(0, 4).join('\n') + '\n' + whole[4]!.slice(0, 20));
+    writeFileSync(join(runs, '20991231T000000Z-aaaaaa.jsonl'), `${whole.slice(0, 4).join('\n')}\n${whole[4]!.slice(0, 20)}`);
     writeFileSync(join(runs, '20991231T000001Z-bbbbbb.jsonl'), '');
     writeFileSync(join(runs, '20991231T000002Z-cccccc.jsonl'), '{not json\n\u0000\u0001garbage\n');
     appendFileSync(join(runs, 'notes.txt'), 'not a log');
     const hist = await cli(['history']);
     expect(hist.code, hist.stderr).toBe(0);
-    expect(hist.stdout).toMatch(/20991231T000000Z-aaaaaa .* greet {2}incomplete .*line 5 is truncated \(the run was killed mid-write\?\); no end recorded/);
+    expect(hist.stdout).toMatch(
+      /20991231T000000Z-aaaaaa .* greet {2}incomplete .*line 5 is truncated \(the run was killed mid-write\?\); no end recorded/,
+    );
     expect(hist.stdout).toMatch(/20991231T000001Z-bbbbbb .* empty .*the log is empty/);
     expect(hist.stdout).toMatch(/20991231T000002Z-cccccc .* corrupt .*no run header/);
     const json = JSON.parse((await cli(['history', '-o', 'json'])).stdout);

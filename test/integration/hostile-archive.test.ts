@@ -75,7 +75,15 @@ plans:
 /** Bytes and lstat of a file: what must not change. */
 function fingerprint(path: string): unknown {
   const st = lstatSync(path);
-  return { bytes: readFileSync(path).toString('hex'), ino: st.ino, mode: st.mode, nlink: st.nlink, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+  return {
+    bytes: readFileSync(path).toString('hex'),
+    ino: st.ino,
+    mode: st.mode,
+    nlink: st.nlink,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+  };
 }
 
 const run = (dir: string) => runCli(['plan', 'p', '--output', 'plain', '--cache-dir', join(dir, 'cache')], { cwd: dir });
@@ -142,7 +150,9 @@ plans:
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toContain('refusing to extract evil:v1');
     expect(r.stdout).toContain('tar entry ".hades-artifact": .hades-artifact at the root of the tree is the marker Hades writes');
-    expect(r.stdout).toContain(`tar entry "x": symlink to ${JSON.stringify(through)} goes up ("..") after passing through the symlink "${deep}/l"`);
+    expect(r.stdout).toContain(
+      `tar entry "x": symlink to ${JSON.stringify(through)} goes up ("..") after passing through the symlink "${deep}/l"`,
+    );
     expect(fingerprint(victim)).toEqual(before);
     expect(readdirSync(join(dir, 'out'))).toEqual([]);
   });

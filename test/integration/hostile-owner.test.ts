@@ -39,7 +39,10 @@ describeLab('deliveries under a hostile directory owner (real sshd, real users)'
     execFileSync('nsenter', ['-t', pid, '-m', '--', 'runuser', '-u', attacker, '--', 'sh', '-c', script], { encoding: 'utf8' });
   /** A loop the attacker keeps running during the delivery (stopped by the test's `touch /srv/app/stop`-like file). */
   const watch = (script: string): ChildProcess => {
-    const w = spawn('nsenter', ['-t', pid, '-m', '--', 'runuser', '-u', attacker, '--', 'sh', '-c', script], { stdio: 'ignore', detached: true });
+    const w = spawn('nsenter', ['-t', pid, '-m', '--', 'runuser', '-u', attacker, '--', 'sh', '-c', script], {
+      stdio: 'ignore',
+      detached: true,
+    });
     watchers.push(w);
     return w;
   };
@@ -74,7 +77,10 @@ ${body}`,
   }
   const plan = (job: string) => `plans:\n  p:\n    steps:\n      - { name: s, job: ${job}, targets: box }\n`;
   const run = (p: { dir: string; env: Record<string, string> }) => runCli(['plan', 'p', '--output', 'json'], { cwd: p.dir, env: p.env });
-  const statuses = (stdout: string) => jsonEvents(stdout).filter((e) => e.type === 'action.end').map((e) => e.status);
+  const statuses = (stdout: string) =>
+    jsonEvents(stdout)
+      .filter((e) => e.type === 'action.end')
+      .map((e) => e.status);
 
   it('a copy as root into a directory the attacker owns is refused, even while the attacker races for the temp file via /proc', async () => {
     const big = randomBytes(24 << 20);
@@ -136,7 +142,9 @@ ${plan('j')}`,
       );
       const r = await run(p);
       expect(r.code, r.stdout + r.stderr).toBe(1);
-      expect(r.stdout + r.stderr).toContain(path === '/opt/rel' ? '/opt/rel is a symbolic link: refusing to change it' : 'refusing to write under /srv/app');
+      expect(r.stdout + r.stderr).toContain(
+        path === '/opt/rel' ? '/opt/rel is a symbolic link: refusing to change it' : 'refusing to write under /srv/app',
+      );
       expect(asRoot('stat -c "%F %a %U:%G" /srv/etc-like')).toBe('directory 755 root:root\n');
       expect(snapshot('/srv/etc-like')).toBe(before);
     }
@@ -188,7 +196,11 @@ ${plan('j')}`,
     const r = await run(p);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(statuses(r.stdout)).toEqual(['changed', 'changed', 'changed']);
-    expect(asRoot('stat -c "%n %F %U %a" /opt/app/bin /opt/app/bin/sub /opt/app/tool /opt/app/app.conf && cat /opt/app/app.conf && ls -A /opt/app')).toBe(
+    expect(
+      asRoot(
+        'stat -c "%n %F %U %a" /opt/app/bin /opt/app/bin/sub /opt/app/tool /opt/app/app.conf && cat /opt/app/app.conf && ls -A /opt/app',
+      ),
+    ).toBe(
       `/opt/app/bin directory root 755\n/opt/app/bin/sub directory ${attacker} 2775\n/opt/app/tool regular file ${attacker} 4755\n/opt/app/app.conf regular file root 640\nhost=box\napp.conf\nbin\ntool\n`,
     );
     const r2 = await run(p);

@@ -17,7 +17,11 @@ targets:
 `;
 
 function deployProject(extraJobs = '', steps = '') {
-  const dir = project({ 'files/app.bin': 'binary-v1\n', 'files/app.conf.njk': 'name={{ host.name }}\nversion={{ env.VERSION }}\n', 'hadesfile.yaml': '' });
+  const dir = project({
+    'files/app.bin': 'binary-v1\n',
+    'files/app.conf.njk': 'name={{ host.name }}\nversion={{ env.VERSION }}\n',
+    'hadesfile.yaml': '',
+  });
   const file = `${hosts}
 jobs:
   deploy:
@@ -89,7 +93,10 @@ describe('every action on the local transport', () => {
     expect(r.code).toBe(0);
     expect(statSync(f).mode & 0o7777).toBe(0o755);
     expect(statSync(f).ino).toBe(ino);
-    expect(jsonEvents(r.stdout).find((e) => e.type === 'action.end' && e.host === 'a' && e.kind === 'copy')).toMatchObject({ status: 'changed', message: 'mode/owner fixed, no bytes sent' });
+    expect(jsonEvents(r.stdout).find((e) => e.type === 'action.end' && e.host === 'a' && e.kind === 'copy')).toMatchObject({
+      status: 'changed',
+      message: 'mode/owner fixed, no bytes sent',
+    });
 
     writeFileSync(f, 'tampered\n');
     const r2 = await runCli(['plan', 'release', '--output', 'plain'], { cwd: dir });
@@ -296,7 +303,10 @@ describe('audit log and JSON events', () => {
     const text = readFileSync(join(dir, '.hades/runs', runs[0]!), 'utf8');
     expect(text).not.toContain('tok-very-secret-1');
     expect(text).not.toContain('pw-hunter2-x');
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ type: 'run.meta', plan: 'release', user: expect.any(String) });
     expect(lines[0].steps[0].env).toMatchObject({ VERSION: 'v1', API_TOKEN: '***' });
     const ends = lines.filter((l) => l.type === 'action.end');
@@ -312,12 +322,29 @@ describe('audit log and JSON events', () => {
     const r = await runCli(['plan', 'release', '--output', 'json'], { cwd: dir });
     const ev = jsonEvents(r.stdout);
     const types = new Set(ev.map((e) => e.type));
-    for (const t of ['run.start', 'step.start', 'batch.start', 'host.start', 'action.start', 'action.output', 'action.end', 'host.end', 'batch.end', 'step.end', 'run.end']) expect(types).toContain(t);
+    for (const t of [
+      'run.start',
+      'step.start',
+      'batch.start',
+      'host.start',
+      'action.start',
+      'action.output',
+      'action.end',
+      'host.end',
+      'batch.end',
+      'step.end',
+      'run.end',
+    ])
+      expect(types).toContain(t);
     for (const e of ev) {
       expect(typeof e.runId).toBe('string');
       expect(Number.isNaN(Date.parse(e.ts))).toBe(false);
     }
     const end = ev.at(-1)!;
-    expect(end.summary.steps[0].hosts.map((h: { host: string; status: string }) => `${h.host}:${h.status}`)).toEqual(['a:ok', 'b:ok', 'c:skipped']);
+    expect(end.summary.steps[0].hosts.map((h: { host: string; status: string }) => `${h.host}:${h.status}`)).toEqual([
+      'a:ok',
+      'b:ok',
+      'c:skipped',
+    ]);
   });
 });

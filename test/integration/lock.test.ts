@@ -17,7 +17,7 @@ import { jsonEvents, runCli, startCli } from '../helpers/cli.js';
 let lab: LabInfo;
 beforeAll(() => {
   lab = requireLab();
-  for (const n of LOCK_HOSTS) onHost(n, `chown ${lab.user} /opt && rm -rf /opt/* ${'/home/' + lab.user}/.hades/*`);
+  for (const n of LOCK_HOSTS) onHost(n, `chown ${lab.user} /opt && rm -rf /opt/* ${`/home/${lab.user}`}/.hades/*`);
 });
 
 function onHost(name: string, script: string): string {
@@ -28,7 +28,10 @@ function onHost(name: string, script: string): string {
 function inventory(extra: Record<string, string> = {}): string {
   return `hosts:
 ${LOCK_HOSTS.map((n) => lab.hosts.find((h) => h.name === n)!)
-  .map((h) => `  ${h.name}: { addr: ${h.addr}, port: ${h.port}, user: ${lab.user}, identity_file: ${lab.clientKey}${extra[h.name] ? `, ${extra[h.name]}` : ''} }`)
+  .map(
+    (h) =>
+      `  ${h.name}: { addr: ${h.addr}, port: ${h.port}, user: ${lab.user}, identity_file: ${lab.clientKey}${extra[h.name] ? `, ${extra[h.name]}` : ''} }`,
+  )
   .join('\n')}
   down: { addr: ${lab.base}.250, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey}, connect_timeout: 2s }
 known_hosts: [${lab.knownHosts}]
@@ -137,7 +140,9 @@ describe('host locks on the lab', () => {
     await run.done;
     const status = await runCli(['lock', 'status', '--limit', 'h15,h16,h17'], { cwd: dir, env });
     expect(status.code).toBe(0);
-    expect(status.stdout).toMatch(new RegExp(`^h15 +held by run ${run.runId} \\(plan a, by \\S+@\\S+, pid ${run.child.pid}, since \\S+, \\d+s ago\\)$`, 'm'));
+    expect(status.stdout).toMatch(
+      new RegExp(`^h15 +held by run ${run.runId} \\(plan a, by \\S+@\\S+, pid ${run.child.pid}, since \\S+, \\d+s ago\\)$`, 'm'),
+    );
     expect(status.stdout).toMatch(new RegExp(`^h16 +held by run ${run.runId} `, 'm'));
     expect(status.stdout).toMatch(/^h17 +free$/m);
     expect(status.stdout).toContain('3 host(s): 2 locked, 1 free');
@@ -161,7 +166,10 @@ describe('host locks on the lab', () => {
     expect(rel.stdout).toMatch(new RegExp(`^h15 +released \\(was held by run ${run.runId} `, 'm'));
     expect(rel.stdout).toMatch(new RegExp(`^h16 +released \\(was held by run ${run.runId} `, 'm'));
     const auditPath = /audit log: (\S+)/.exec(rel.stderr)![1]!;
-    const audit = readFileSync(auditPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const audit = readFileSync(auditPath, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(audit[0]).toMatchObject({ type: 'run.meta', command: 'lock release --force', plan: 'a', hosts: ['h15', 'h16'] });
     expect(audit.slice(1).map((e) => [e.type, e.host, e.status])).toEqual([
       ['lock.released', 'h15', 'forced'],
@@ -184,14 +192,28 @@ describe('host locks on the lab', () => {
     steps: [{ name: boom, job: boom, targets: [h15, h16] }]
 `);
     const file = join(dir, 'hadesfile.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('jobs:\n', 'jobs:\n  ask:\n    actions:\n      - wait: { message: "go on?" }\n  boom:\n    actions:\n      - run: exit 3\n'));
-    for (const [plan, code] of [['gated', 3], ['failing', 1]] as const) {
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace(
+        'jobs:\n',
+        'jobs:\n  ask:\n    actions:\n      - wait: { message: "go on?" }\n  boom:\n    actions:\n      - run: exit 3\n',
+      ),
+    );
+    for (const [plan, code] of [
+      ['gated', 3],
+      ['failing', 1],
+    ] as const) {
       const r = await runCli(['plan', plan, '-o', 'json'], { cwd: dir, env });
       expect(r.code, r.stderr).toBe(code);
       const ev = jsonEvents(r.stdout);
       const locks = ev.filter((e) => e.type.startsWith('lock.')).map((e) => `${e.type} ${e.host}`);
       expect(locks.filter((l) => l.startsWith('lock.acquired')).length).toBeGreaterThan(0);
-      expect(locks.filter((l) => l.startsWith('lock.released')).sort()).toEqual(locks.filter((l) => l.startsWith('lock.acquired')).map((l) => l.replace('acquired', 'released')).sort());
+      expect(locks.filter((l) => l.startsWith('lock.released')).sort()).toEqual(
+        locks
+          .filter((l) => l.startsWith('lock.acquired'))
+          .map((l) => l.replace('acquired', 'released'))
+          .sort(),
+      );
       expect(ev.at(-1)).toMatchObject({ type: 'run.end', exitCode: code });
     }
     const status = await runCli(['lock', 'status', '--limit', 'h15,h16,localhost'], { cwd: dir, env });
@@ -316,13 +338,19 @@ describe('plan hooks on the lab', () => {
     expect(at(/^hook on_success: FAILED/)).toBeLessThan(at(/^lock h17: released/));
     expect(at(/^lock h17: released/)).toBeLessThan(at(/^Run .* OK/));
     // Logged too.
-    const audit = readFileSync(join(dir, '.hades', 'runs', `${start.runId}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const audit = readFileSync(join(dir, '.hades', 'runs', `${start.runId}.jsonl`), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(audit.filter((e) => e.type === 'hook.end').map((e) => [e.action, e.status, e.exitCode])).toEqual([
       ['on_start', 'ok', 0],
       ['on_success', 'ok', 0],
       ['on_success', 'failed', 9],
     ]);
-    expect(audit.find((e) => e.type === 'hook.output' && e.stream === 'stderr')).toMatchObject({ action: 'on_success', data: 'chat is down' });
+    expect(audit.find((e) => e.type === 'hook.output' && e.stream === 'stderr')).toMatchObject({
+      action: 'on_success',
+      data: 'chat is down',
+    });
   });
 
   it('a failed run calls on_failure (not on_success) and keeps its exit code; JSON output carries the hook events', async () => {

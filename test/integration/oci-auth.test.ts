@@ -82,7 +82,12 @@ describe.skipIf(skip)('oci registry credentials (real registry with basic auth)'
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  function oci(over: Partial<OciRegistrySpec>, env: Record<string, string | undefined>, opts: OciRegistryOptions = {}, url = `${reg.url}/team`) {
+  function oci(
+    over: Partial<OciRegistrySpec>,
+    env: Record<string, string | undefined>,
+    opts: OciRegistryOptions = {},
+    url = `${reg.url}/team`,
+  ) {
     return openOciRegistry(
       { name: 'prod', type: 'oci', url, plainHttp: true, insecure: false, pos, ...over },
       { env, onSpawn: (a) => argv.push([...a]), ...opts },
@@ -104,7 +109,7 @@ describe.skipIf(skip)('oci registry credentials (real registry with basic auth)'
     const payload = randomBytes(48 * 1024 * 1024); // big enough that `oras cp` runs for a while
     const start = argv.length;
     const watch = watchOras();
-    let procs;
+    let procs: Array<{ pid: number; argv: string[]; environ: string }>;
     try {
       const pushed = await r.push('app', 'v1.0.0', { path: file(payload) }, { semverAliases: true });
       const d = await r.resolve('app', { tag: 'v1' });
@@ -141,25 +146,39 @@ describe.skipIf(skip)('oci registry credentials (real registry with basic auth)'
 
   it('registry_config: a docker config written by `oras login --password-stdin` is used as is', async () => {
     const config = join(tmp, 'docker-config.json');
-    const login = spawnSync('oras', ['login', '--plain-http', '--registry-config', config, '-u', USER, '--password-stdin', reg.url], { input: PASSWORD, encoding: 'utf8' });
+    const login = spawnSync('oras', ['login', '--plain-http', '--registry-config', config, '-u', USER, '--password-stdin', reg.url], {
+      input: PASSWORD,
+      encoding: 'utf8',
+    });
     expect(login.status, login.stderr).toBe(0);
     const r = oci({ registryConfig: config }, {});
     const pushed = await r.push('cfg', 'v1', { path: file('via docker config\n') });
     const again = await r.push('cfg', 'v1', { path: file('via docker config\n') });
     expect(again.unchanged).toBe(true);
-    expect((await bytes(await r.open(await r.resolve('cfg', { digest: pushed.descriptor.manifestDigest })))).toString()).toBe('via docker config\n');
+    expect((await bytes(await r.open(await r.resolve('cfg', { digest: pushed.descriptor.manifestDigest })))).toString()).toBe(
+      'via docker config\n',
+    );
   });
 
   it('a wrong password is an authentication error — also for a tag that does not exist — and never shows the password', async () => {
     const wrong = `wrong-${randomBytes(8).toString('hex')}`;
     const r = oci({ username: USER, passwordEnv: 'REG_TOKEN' }, { REG_TOKEN: wrong });
-    const attempts = [() => r.resolve('app', { tag: 'v1.0.0' }), () => r.resolve('app', { tag: 'no-such-tag' }), () => r.tags('app'), () => r.push('x', 'v1', { path: file('x') })];
+    const attempts = [
+      () => r.resolve('app', { tag: 'v1.0.0' }),
+      () => r.resolve('app', { tag: 'no-such-tag' }),
+      () => r.tags('app'),
+      () => r.push('x', 'v1', { path: file('x') }),
+    ];
     for (const attempt of attempts) {
       const e = await rejection(attempt());
       expect(e).not.toBeInstanceOf(ArtifactNotFound);
       expect(e).toBeInstanceOf(OciRegistryError);
       expect((e as OciRegistryError).kind).toBe('auth');
-      expect(e.message).toMatch(new RegExp(`^authentication failed for registry "prod" \\(${reg.url}/team\\): check username \\("alice"\\) and the password in \\$REG_TOKEN \\(password_env\\)`));
+      expect(e.message).toMatch(
+        new RegExp(
+          `^authentication failed for registry "prod" \\(${reg.url}/team\\): check username \\("alice"\\) and the password in \\$REG_TOKEN \\(password_env\\)`,
+        ),
+      );
       expect(e.message).not.toContain(wrong);
     }
     // no credentials at all
@@ -198,24 +217,34 @@ plans:
 `,
     );
     const watch = watchOras();
-    const run = startCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env: { REG_USER: USER, REG_TOKEN: PASSWORD } });
+    const run = startCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], {
+      cwd: dir,
+      env: { REG_USER: USER, REG_TOKEN: PASSWORD },
+    });
     const r = await run.done;
     const procs = await watch.stop();
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(readFileSync(join(dir, 'deployed/app.bin'), 'utf8')).toBe('app from plan\n');
     expect(procs.length).toBeGreaterThan(0);
-    const audit = readdirSync(join(dir, '.hades/runs')).map((f) => readFileSync(join(dir, '.hades/runs', f), 'utf8')).join('\n');
+    const audit = readdirSync(join(dir, '.hades/runs'))
+      .map((f) => readFileSync(join(dir, '.hades/runs', f), 'utf8'))
+      .join('\n');
     for (const text of [r.stdout, r.stderr, audit, ...procs.map((p) => p.argv.join(' ') + p.environ)]) {
       expect(text).not.toContain(PASSWORD);
       expect(text).not.toContain(B64);
     }
 
-    const bad = await startCli(['plan', 'release', '--output', 'plain', '--cache-dir', join(dir, 'cache2')], { cwd: dir, env: { REG_USER: USER, REG_TOKEN: 'not-the-password' } }).done;
+    const bad = await startCli(['plan', 'release', '--output', 'plain', '--cache-dir', join(dir, 'cache2')], {
+      cwd: dir,
+      env: { REG_USER: USER, REG_TOKEN: 'not-the-password' },
+    }).done;
     expect(bad.code).toBe(1);
     expect(bad.stdout + bad.stderr).toMatch(/authentication failed for registry "prod"/);
     expect(bad.stdout + bad.stderr).not.toContain('not-the-password');
     expect(bad.stdout + bad.stderr).not.toMatch(/not found/);
-    const audits = readdirSync(join(dir, '.hades/runs')).map((f) => readFileSync(join(dir, '.hades/runs', f), 'utf8')).join('\n');
+    const audits = readdirSync(join(dir, '.hades/runs'))
+      .map((f) => readFileSync(join(dir, '.hades/runs', f), 'utf8'))
+      .join('\n');
     expect(audits).not.toContain('not-the-password');
     expect(existsSync(join(dir, 'cache2/blobs'))).toBe(false);
   });

@@ -51,12 +51,19 @@ describe.skipIf(skip)('oci registries through the CLI (real registry)', () => {
     expect((await run('push', 'prod', 'site', 'site:v1')).code).toBe(0);
     expect((await run('ls', 'prod')).stdout.trim().split('\n')).toEqual(['app', 'site']);
     const ls = JSON.parse((await run('ls', 'prod', 'app', '--output', 'json')).stdout);
-    expect(ls.tags.map((t: { tag: string; mutable: boolean }) => `${t.tag}:${t.mutable}`)).toEqual(['latest:true', 'v1:true', 'v1.2:true', 'v1.2.3:false']);
+    expect(ls.tags.map((t: { tag: string; mutable: boolean }) => `${t.tag}:${t.mutable}`)).toEqual([
+      'latest:true',
+      'v1:true',
+      'v1.2:true',
+      'v1.2.3:false',
+    ]);
     const plainLs = (await run('ls', 'prod', 'app')).stdout;
     expect(plainLs).toMatch(/^latest\tsha256:[0-9a-f]{64}\t8\t2023-11-14T22:13:20Z\t\(mutable alias\)$/m);
     const insp = JSON.parse((await run('inspect', 'prod', 'app:v1', '--output', 'json')).stdout);
     expect(insp.manifestDigest).toBe(pushed.descriptor.manifestDigest);
-    expect((await run('inspect', 'prod', `app@${pushed.descriptor.manifestDigest}`)).stdout).toContain('payload:       app.bin (application/vnd.oci.image.layer.v1.tar), 8 bytes');
+    expect((await run('inspect', 'prod', `app@${pushed.descriptor.manifestDigest}`)).stdout).toContain(
+      'payload:       app.bin (application/vnd.oci.image.layer.v1.tar), 8 bytes',
+    );
 
     expect((await run('pull', 'prod', 'app:latest', '--to', 'out/app.bin')).code).toBe(0);
     expect(readFileSync(join(dir, 'out/app.bin'), 'utf8')).toBe('bytes-1\n');
@@ -135,68 +142,82 @@ plans:
   it.each([
     ['staging filesystem → prod oci', '{ type: filesystem, path: DIR/registry/staging }'],
     ['staging oci → prod oci', 'STAGING_OCI'],
-  ])('plan: build → publish → promote (%s) → canary → rollout; same digest everywhere; a second run sends nothing', async (_label, stagingSpec) => {
-    // app-1..3 are SSH hosts (one sshd of this test's own), each reached through a
-    // byte-counting proxy: what a run sends to a host is measured on the wire.
-    const lab = requireLab();
-    const apps = ['app-1', 'app-2', 'app-3'];
-    const sshd = await startSshd(lab, { name: 'oci-cli' });
-    const kh = join(project({}), 'known_hosts');
-    const via = await countingProxies(lab, new Map(apps.map((n) => [n, { addr: sshd.host.addr, hostKey: sshd.hostKey }])), kh);
-    try {
-      const staging = stagingSpec === 'STAGING_OCI' ? `{ type: oci, url: ${prefix()}, plain_http: true }` : stagingSpec;
-      const inv = [
-        ...apps.map((n) => `  ${n}: { addr: ${via.proxies.get(n)!.listen.host}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey} }`),
-        `known_hosts: [${kh}]`,
-      ].join('\n');
-      const dir = releaseProject(staging, prefix(), inv);
-      // The hosts write under the project (same machine: /tmp is shared with the sshd).
-      chmodSync(dir, 0o755);
-      mkdirSync(join(dir, 'hosts'));
-      // Owned by the lab user the hosts log in as (a 0777 directory is refused: anyone could redirect the writes).
-      execFileSync('chown', [lab.user, join(dir, 'hosts')]);
-      mkdirSync(join(dir, 'home'));
-      const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
-      const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
-      expect(r.code, r.stdout + r.stderr).toBe(0);
-      const built = readFileSync(join(dir, 'build/myapp'));
-      expect(built.length).toBe('myapp v1.0.0\n'.length + PAD);
-      for (const h of apps) {
-        expect(readFileSync(join(dir, 'hosts', h, 'app')).equals(built)).toBe(true);
-        expect(statSync(join(dir, 'hosts', h, 'app')).mode & 0o777).toBe(0o750);
-        expect(readFileSync(join(dir, 'hosts', h, 'deployed.sha'), 'utf8').trim()).toBe(sha(built));
-        expect(readFileSync(join(dir, 'hosts', h, 'site/index.html'), 'utf8')).toBe('<h1>v1.0.0</h1>\n');
-      }
-      const first = via.sent();
-      for (const h of apps) expect(first.get(h)!, h).toBeGreaterThan(PAD); // the count sees the payload go by
-      const digest = async (registry: string, name: string) =>
-        JSON.parse((await runCli(['registry', 'inspect', registry, `${name}:v1.0.0`, '--output', 'json'], { cwd: dir, env })).stdout).manifestDigest;
-      expect(await digest('prod', 'myapp')).toBe(await digest('staging', 'myapp'));
-      expect(await digest('prod', 'site')).toBe(await digest('staging', 'site'));
-      // the payload was fetched into the cache once, by digest
-      expect(readdirSync(join(dir, 'cache/blobs/sha256'))).toContain(sha(built));
+  ])(
+    'plan: build → publish → promote (%s) → canary → rollout; same digest everywhere; a second run sends nothing',
+    async (_label, stagingSpec) => {
+      // app-1..3 are SSH hosts (one sshd of this test's own), each reached through a
+      // byte-counting proxy: what a run sends to a host is measured on the wire.
+      const lab = requireLab();
+      const apps = ['app-1', 'app-2', 'app-3'];
+      const sshd = await startSshd(lab, { name: 'oci-cli' });
+      const kh = join(project({}), 'known_hosts');
+      const via = await countingProxies(lab, new Map(apps.map((n) => [n, { addr: sshd.host.addr, hostKey: sshd.hostKey }])), kh);
+      try {
+        const staging = stagingSpec === 'STAGING_OCI' ? `{ type: oci, url: ${prefix()}, plain_http: true }` : stagingSpec;
+        const inv = [
+          ...apps.map(
+            (n) => `  ${n}: { addr: ${via.proxies.get(n)!.listen.host}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey} }`,
+          ),
+          `known_hosts: [${kh}]`,
+        ].join('\n');
+        const dir = releaseProject(staging, prefix(), inv);
+        // The hosts write under the project (same machine: /tmp is shared with the sshd).
+        chmodSync(dir, 0o755);
+        mkdirSync(join(dir, 'hosts'));
+        // Owned by the lab user the hosts log in as (a 0777 directory is refused: anyone could redirect the writes).
+        execFileSync('chown', [lab.user, join(dir, 'hosts')]);
+        mkdirSync(join(dir, 'home'));
+        const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
+        const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
+        expect(r.code, r.stdout + r.stderr).toBe(0);
+        const built = readFileSync(join(dir, 'build/myapp'));
+        expect(built.length).toBe('myapp v1.0.0\n'.length + PAD);
+        for (const h of apps) {
+          expect(readFileSync(join(dir, 'hosts', h, 'app')).equals(built)).toBe(true);
+          expect(statSync(join(dir, 'hosts', h, 'app')).mode & 0o777).toBe(0o750);
+          expect(readFileSync(join(dir, 'hosts', h, 'deployed.sha'), 'utf8').trim()).toBe(sha(built));
+          expect(readFileSync(join(dir, 'hosts', h, 'site/index.html'), 'utf8')).toBe('<h1>v1.0.0</h1>\n');
+        }
+        const first = via.sent();
+        for (const h of apps) expect(first.get(h)!, h).toBeGreaterThan(PAD); // the count sees the payload go by
+        const digest = async (registry: string, name: string) =>
+          JSON.parse((await runCli(['registry', 'inspect', registry, `${name}:v1.0.0`, '--output', 'json'], { cwd: dir, env })).stdout)
+            .manifestDigest;
+        expect(await digest('prod', 'myapp')).toBe(await digest('staging', 'myapp'));
+        expect(await digest('prod', 'site')).toBe(await digest('staging', 'site'));
+        // the payload was fetched into the cache once, by digest
+        expect(readdirSync(join(dir, 'cache/blobs/sha256'))).toContain(sha(built));
 
-      const r2 = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
-      expect(r2.code, r2.stdout).toBe(0);
-      // On the wire: the second run sent each host its commands only — far less than the payload.
-      const second = via.sent();
-      for (const h of apps) expect(second.get(h)! - first.get(h)!, h).toBeLessThan(PAD / 8);
-      const ev = jsonEvents(r2.stdout).filter((e) => e.type === 'action.end');
-      expect(ev.filter((e) => e.kind === 'push' || e.kind === 'promote').map((e) => e.status)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
-      // canary: 1 host × 2 pulls, rollout: 3 hosts × 2 pulls
-      expect(ev.filter((e) => e.kind === 'pull').map((e) => e.status)).toEqual(Array(8).fill('unchanged'));
-    } finally {
-      await via.close();
-      await sshd.stop();
-    }
-  });
+        const r2 = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
+        expect(r2.code, r2.stdout).toBe(0);
+        // On the wire: the second run sent each host its commands only — far less than the payload.
+        const second = via.sent();
+        for (const h of apps) expect(second.get(h)! - first.get(h)!, h).toBeLessThan(PAD / 8);
+        const ev = jsonEvents(r2.stdout).filter((e) => e.type === 'action.end');
+        expect(ev.filter((e) => e.kind === 'push' || e.kind === 'promote').map((e) => e.status)).toEqual([
+          'unchanged',
+          'unchanged',
+          'unchanged',
+          'unchanged',
+        ]);
+        // canary: 1 host × 2 pulls, rollout: 3 hosts × 2 pulls
+        expect(ev.filter((e) => e.kind === 'pull').map((e) => e.status)).toEqual(Array(8).fill('unchanged'));
+      } finally {
+        await via.close();
+        await sshd.stop();
+      }
+    },
+  );
 
   it("the registry guide's example with an oci prod registry (publish → canary → rollout), and a tag that never changes", async () => {
     const url = prefix();
     const dir = project({ 'build/myapp': '#!/bin/sh\necho myapp v1.0.0\n' });
     mkdirSync(join(dir, 'opt'));
     const guide = readFileSync(join(ROOT, 'examples/registry-guide.yaml'), 'utf8')
-      .replace(/registries:\n  prod:\n    type: filesystem\n    path: \/var\/hades\/artifacts\n/, `registries:\n  prod:\n    type: oci\n    url: ${url}\n    plain_http: true\n`)
+      .replace(
+        /registries:\n {2}prod:\n {4}type: filesystem\n {4}path: \/var\/hades\/artifacts\n/,
+        `registries:\n  prod:\n    type: oci\n    url: ${url}\n    plain_http: true\n`,
+      )
       .replace(/app-1: \{[^}]*\}/, 'app-1: { local: true }')
       .replace(/app-2: \{[^}]*\}/, 'app-2: { local: true }')
       .replaceAll('/opt/myapp', `${dir}/opt/\${HADES_HOST_NAME}`)
@@ -258,7 +279,9 @@ plans:
 
     const none = await runCli(['doctor'], { env: { HADES_ORAS: '/nonexistent/oras' } });
     expect(none.code).toBe(1);
-    expect(none.stdout).toMatch(/^missing oras — type: oci registries \(minimum 1\.2\.0\)\n\s+the oras CLI was not found at \/nonexistent\/oras: install oras 1\.2\.0 or newer/m);
+    expect(none.stdout).toMatch(
+      /^missing oras — type: oci registries \(minimum 1\.2\.0\)\n\s+the oras CLI was not found at \/nonexistent\/oras: install oras 1\.2\.0 or newer/m,
+    );
 
     const dir = project({ 'hadesfile.yaml': `registries:\n  prod: { type: oci, url: ${prefix()}, plain_http: true }\n` });
     const r = await runCli(['registry', 'ls', 'prod'], { cwd: dir, env: { HADES_ORAS: '/nonexistent/oras' } });

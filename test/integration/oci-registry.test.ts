@@ -7,7 +7,18 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +35,7 @@ import { registrySkipReason, startRegistry, type TestRegistry } from '../lab/reg
 const skip = registrySkipReason();
 const pos = { file: 'hadesfile.yaml', line: 1, col: 1 };
 const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
-const sha = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 async function bytes(r: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -99,16 +110,31 @@ describe.skipIf(skip)('oci registry through oras (real registry)', () => {
       tag: 'v1.0.0',
       artifactType: 'application/vnd.hades.artifact.v1',
       created: '2023-11-14T22:13:20Z',
-      layer: { digest: sha(readFileSync(src)), size: 300_001, title: 'app.bin', directory: false, mediaType: 'application/vnd.oci.image.layer.v1.tar' },
+      layer: {
+        digest: sha(readFileSync(src)),
+        size: 300_001,
+        title: 'app.bin',
+        directory: false,
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      },
     });
     // identical to the filesystem registry for the same bytes
     const fsd = (await fsreg().push('team/app', 'v1.0.0', { path: src })).descriptor;
     expect(d.manifestDigest).toBe(fsd.manifestDigest);
     // also with another artifact type, extra annotations and a given created time
-    const custom = { path: src, artifactType: 'application/vnd.acme.tool.v1', annotations: { 'org.opencontainers.image.source': 'https://example.com/app' }, created: '2024-05-01T12:00:00Z' };
-    expect((await r.push('team/app', 'custom', custom)).descriptor.manifestDigest).toBe((await fsreg().push('team/app', 'custom', custom)).descriptor.manifestDigest);
+    const custom = {
+      path: src,
+      artifactType: 'application/vnd.acme.tool.v1',
+      annotations: { 'org.opencontainers.image.source': 'https://example.com/app' },
+      created: '2024-05-01T12:00:00Z',
+    };
+    expect((await r.push('team/app', 'custom', custom)).descriptor.manifestDigest).toBe(
+      (await fsreg().push('team/app', 'custom', custom)).descriptor.manifestDigest,
+    );
     const reserved = { path: src, annotations: { 'org.opencontainers.image.title': 'x' } };
-    expect((await rejection(r.push('team/app', 'bad', reserved))).message).toBe((await rejection(fsreg().push('team/app', 'bad', reserved))).message);
+    expect((await rejection(r.push('team/app', 'bad', reserved))).message).toBe(
+      (await rejection(fsreg().push('team/app', 'bad', reserved))).message,
+    );
     // the bytes in the registry hash to that digest
     const raw = oras(['manifest', 'fetch', '--plain-http', `${reg.url}/basic/team/app:v1.0.0`]);
     expect(sha(raw)).toBe(d.manifestDigest);
@@ -119,7 +145,13 @@ describe.skipIf(skip)('oci registry through oras (real registry)', () => {
     expect((await bytes(await r.open(resolved))).equals(readFileSync(src))).toBe(true);
     expect(await r.exists('team/app', { tag: 'v1.0.0' })).toBe(true);
     expect(await r.names()).toEqual(['team/app']);
-    expect((await r.tags('team/app')).find((t) => t.tag === 'v1.0.0')).toEqual({ tag: 'v1.0.0', manifestDigest: d.manifestDigest, size: 300_001, created: '2023-11-14T22:13:20Z', mutable: false });
+    expect((await r.tags('team/app')).find((t) => t.tag === 'v1.0.0')).toEqual({
+      tag: 'v1.0.0',
+      manifestDigest: d.manifestDigest,
+      size: 300_001,
+      created: '2023-11-14T22:13:20Z',
+      mutable: false,
+    });
     // a tag + the wrong digest is refused
     const wrong = await rejection(r.resolve('team/app', { tag: 'v1.0.0', digest: sha('x') }));
     expect(wrong).toBeInstanceOf(UserError);
@@ -130,7 +162,11 @@ describe.skipIf(skip)('oci registry through oras (real registry)', () => {
     const r = oci('dirs');
     const site = tree();
     const pushed = await r.push('site', 'v1', { path: site });
-    expect(pushed.descriptor.layer).toMatchObject({ directory: true, title: 'site', mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
+    expect(pushed.descriptor.layer).toMatchObject({
+      directory: true,
+      title: 'site',
+      mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    });
     expect(pushed.descriptor.manifestDigest).toBe((await fsreg().push('site', 'v1', { path: site })).descriptor.manifestDigest);
     const out = join(tmp, `out${k++}`);
     oras(['pull', '--plain-http', '-o', out, `${reg.url}/dirs/site:v1`]);
@@ -153,7 +189,9 @@ describe.skipIf(skip)('oci registry through oras (real registry)', () => {
     const before = argv.length;
     const e = await rejection(r.push('app', 'v1', { path: src }));
     expect(e).toBeInstanceOf(UserError);
-    expect(e.message).toContain(`tag v1 of app already exists with ${first.descriptor.manifestDigest}; registries are immutable — push a new tag`);
+    expect(e.message).toContain(
+      `tag v1 of app already exists with ${first.descriptor.manifestDigest}; registries are immutable — push a new tag`,
+    );
     expect(argv.slice(before).some((a) => a[1] === 'cp' || a[1] === 'tag')).toBe(false); // nothing was written
     expect((await r.resolve('app', { tag: 'v1' })).manifestDigest).toBe(first.descriptor.manifestDigest);
     // a new tag next to the old ones is fine
@@ -200,14 +238,23 @@ describe.skipIf(skip)('oci registry through oras (real registry)', () => {
     expect(e.message).toContain(`tag v1 of app is a moving semver alias (now v1.3.0, ${v130.descriptor.manifestDigest})`);
     expect(e.message).toContain('push an exact version tag');
     // semver aliases need a version tag
-    expect((await rejection(r.push('app', 'nightly', { path: file('n') }, { semverAliases: true }))).message).toMatch(/semver aliases need a version tag/);
+    expect((await rejection(r.push('app', 'nightly', { path: file('n') }, { semverAliases: true }))).message).toMatch(
+      /semver aliases need a version tag/,
+    );
 
     // an immutable tag named like an alias is never moved
     const other = oci('aliases-fixed');
     const hand = await other.push('app', 'latest', { path: file('hand-made') });
     const v2 = await other.push('app', 'v2.0.0', { path: file('2.0.0') }, { semverAliases: true });
-    expect(v2.aliases).toContainEqual({ tag: 'latest', moved: false, reason: `an immutable tag latest exists (${hand.descriptor.manifestDigest})` });
-    expect((await other.tags('app')).find((t) => t.tag === 'latest')).toMatchObject({ mutable: false, manifestDigest: hand.descriptor.manifestDigest });
+    expect(v2.aliases).toContainEqual({
+      tag: 'latest',
+      moved: false,
+      reason: `an immutable tag latest exists (${hand.descriptor.manifestDigest})`,
+    });
+    expect((await other.tags('app')).find((t) => t.tag === 'latest')).toMatchObject({
+      mutable: false,
+      manifestDigest: hand.descriptor.manifestDigest,
+    });
   });
 
   it('unknown names, tags and digests are ArtifactNotFound (not auth or network errors)', async () => {
@@ -275,7 +322,9 @@ describe.skipIf(skip)('oci registry through oras (real registry)', () => {
     const dir = join(tmp, `plain${k++}`);
     mkdirSync(dir);
     writeFileSync(join(dir, 'notes.txt'), 'pushed by plain oras\n');
-    const pushed = JSON.parse(oras(['push', '--plain-http', '--format', 'json', `${reg.url}/interop/notes:v7`, 'notes.txt'], dir)) as { digest: string };
+    const pushed = JSON.parse(oras(['push', '--plain-http', '--format', 'json', `${reg.url}/interop/notes:v7`, 'notes.txt'], dir)) as {
+      digest: string;
+    };
     const d = await r.resolve('notes', { tag: 'v7' });
     expect(d.manifestDigest).toBe(pushed.digest);
     expect(d.layer.title).toBe('notes.txt');
@@ -360,8 +409,12 @@ exec oras "$@"
     expect(e.message).toBe(
       `registry "prod": artifact app:v1 (layer "app.bin", blob ${d.layer.digest}): digest mismatch: expected ${d.layer.digest}, actual ${sha(flipped)} — the content at ${reg.url}/fetchto/app@${d.layer.digest} is corrupt`,
     );
-    expect((await rejection(oci('fetchto', {}, { oras: fakeOras('grow') }).fetchTo(d, dest))).message).toContain(`actual more than ${payload.length} bytes`);
-    expect((await rejection(oci('fetchto', {}, { oras: fakeOras('short') }).fetchTo(d, dest))).message).toContain(`(expected ${payload.length} bytes, got 1000000)`);
+    expect((await rejection(oci('fetchto', {}, { oras: fakeOras('grow') }).fetchTo(d, dest))).message).toContain(
+      `actual more than ${payload.length} bytes`,
+    );
+    expect((await rejection(oci('fetchto', {}, { oras: fakeOras('short') }).fetchTo(d, dest))).message).toContain(
+      `(expected ${payload.length} bytes, got 1000000)`,
+    );
     expect(readFileSync(dest).equals(payload)).toBe(true); // the file already there is untouched
     expect(readdirSync(out)).toEqual(['app.bin']); // and no temp file stays
 
@@ -390,7 +443,10 @@ exec oras "$@"
     await down.stop();
     // A timeout far beyond the test's own: a refusal that waited for it (or retried until
     // it) would time the test out.
-    const r = openOciRegistry({ name: 'prod', type: 'oci', url: `${url}/x`, plainHttp: true, insecure: false, pos }, { timeoutMs: 600_000 });
+    const r = openOciRegistry(
+      { name: 'prod', type: 'oci', url: `${url}/x`, plainHttp: true, insecure: false, pos },
+      { timeoutMs: 600_000 },
+    );
     const e = await rejection(r.resolve('app', { tag: 'v1' }));
     expect(e).toBeInstanceOf(OciRegistryError);
     expect((e as OciRegistryError).kind).toBe('network');
@@ -402,7 +458,10 @@ exec oras "$@"
     await new Promise<void>((res) => hang.listen(0, '127.0.0.1', res));
     try {
       const port = (hang.address() as net.AddressInfo).port;
-      const slow = openOciRegistry({ name: 'prod', type: 'oci', url: `127.0.0.1:${port}/x`, plainHttp: true, insecure: false, pos }, { timeoutMs: 1000 });
+      const slow = openOciRegistry(
+        { name: 'prod', type: 'oci', url: `127.0.0.1:${port}/x`, plainHttp: true, insecure: false, pos },
+        { timeoutMs: 1000 },
+      );
       const t1 = Date.now();
       const te = await rejection(slow.tags('app'));
       expect((te as OciRegistryError).kind).toBe('timeout');

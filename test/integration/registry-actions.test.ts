@@ -87,7 +87,9 @@ describe('registry workflow through plans', () => {
     try {
       const dir = releaseProject(() =>
         [
-          ...apps.map((n) => `  ${n}: { addr: ${via.proxies.get(n)!.listen.host}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey} }`),
+          ...apps.map(
+            (n) => `  ${n}: { addr: ${via.proxies.get(n)!.listen.host}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey} }`,
+          ),
           `known_hosts: [${kh}]`,
         ].join('\n'),
       );
@@ -112,7 +114,8 @@ describe('registry workflow through plans', () => {
       const first = via.sent();
       for (const h of apps) expect(first.get(h)!, h).toBeGreaterThan(PAD); // the count sees the payload go by
       // promotion kept the digest
-      const ls = async (reg: string) => JSON.parse((await runCli(['registry', 'ls', reg, 'myapp', '--output', 'json'], { cwd: dir, env })).stdout).tags[0].manifestDigest;
+      const ls = async (reg: string) =>
+        JSON.parse((await runCli(['registry', 'ls', reg, 'myapp', '--output', 'json'], { cwd: dir, env })).stdout).tags[0].manifestDigest;
       expect(await ls('prod')).toBe(await ls('staging'));
 
       const before = statSync(join(dir, 'hosts/app-2/app'));
@@ -122,7 +125,12 @@ describe('registry workflow through plans', () => {
       const second = via.sent();
       for (const h of apps) expect(second.get(h)! - first.get(h)!, h).toBeLessThan(PAD / 8);
       const ev = jsonEvents(r2.stdout).filter((e) => e.type === 'action.end');
-      expect(ev.filter((e) => e.kind === 'push' || e.kind === 'promote').map((e) => e.status)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
+      expect(ev.filter((e) => e.kind === 'push' || e.kind === 'promote').map((e) => e.status)).toEqual([
+        'unchanged',
+        'unchanged',
+        'unchanged',
+        'unchanged',
+      ]);
       // canary: 1 host × 2 pulls, rollout: 3 hosts × 2 pulls
       expect(ev.filter((e) => e.kind === 'pull').map((e) => e.status)).toEqual(Array(8).fill('unchanged'));
       const after = statSync(join(dir, 'hosts/app-2/app'));
@@ -153,7 +161,11 @@ describe('registry workflow through plans', () => {
     // Hosts that already hold the payload (sha256 checked on the host) need no registry read:
     const noop = await runCli(['plan', 'deploy', '--output', 'json', '--cache-dir', join(dir, 'c2')], { cwd: dir });
     expect(noop.code, noop.stdout).toBe(0);
-    expect(jsonEvents(noop.stdout).filter((e) => e.type === 'action.end' && e.kind === 'pull').map((e) => e.status)).toEqual(['unchanged', 'unchanged']); // canary: 1 host × 2 pulls
+    expect(
+      jsonEvents(noop.stdout)
+        .filter((e) => e.type === 'action.end' && e.kind === 'pull')
+        .map((e) => e.status),
+    ).toEqual(['unchanged', 'unchanged']); // canary: 1 host × 2 pulls
     // ...a host that needs the bytes gets them only verified, so this one fails:
     rmSync(join(dir, 'hosts/app-1/app'));
     const r = await runCli(['plan', 'deploy', '--output', 'plain', '--cache-dir', join(dir, 'c3')], { cwd: dir });
@@ -196,7 +208,8 @@ plans:
     );
     const r = await runCli(['plan', 'release', '--output', 'plain', '--cache-dir', join(dir, 'cache')], { cwd: dir });
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    const layer = async (reg: string) => JSON.parse((await runCli(['registry', 'inspect', reg, 'myapp:v2.0.0', '--output', 'json'], { cwd: dir })).stdout).layer.digest;
+    const layer = async (reg: string) =>
+      JSON.parse((await runCli(['registry', 'inspect', reg, 'myapp:v2.0.0', '--output', 'json'], { cwd: dir })).stdout).layer.digest;
     expect(await layer('prod')).toBe(await layer('staging'));
     expect(await layer('prod')).toBe(`sha256:${sha('promote-me\n')}`);
   });
@@ -207,7 +220,16 @@ describe('malicious archives', () => {
     const parts: Buffer[] = [];
     for (const e of entries) {
       const body = Buffer.from(e.body ?? '');
-      parts.push(encodeTarHeader({ path: e.name, type: e.type ?? 'file', size: e.type === 'symlink' ? 0 : body.length, mode: 0o644, mtime: 0, ...(e.linkname ? { linkname: e.linkname } : {}) } as never));
+      parts.push(
+        encodeTarHeader({
+          path: e.name,
+          type: e.type ?? 'file',
+          size: e.type === 'symlink' ? 0 : body.length,
+          mode: 0o644,
+          mtime: 0,
+          ...(e.linkname ? { linkname: e.linkname } : {}),
+        } as never),
+      );
       if (e.type !== 'symlink' && body.length) parts.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
     }
     parts.push(Buffer.alloc(1024));
@@ -217,7 +239,13 @@ describe('malicious archives', () => {
   it.each([
     ['../escape.txt', [{ name: '../escape.txt', body: 'x' }]],
     ['absolute path', [{ name: '/tmp/hades-abs-escape.txt', body: 'x' }]],
-    ['symlink out', [{ name: 'link', type: 'symlink' as const, linkname: '/etc' }, { name: 'link/passwd', body: 'x' }]],
+    [
+      'symlink out',
+      [
+        { name: 'link', type: 'symlink' as const, linkname: '/etc' },
+        { name: 'link/passwd', body: 'x' },
+      ],
+    ],
   ])('extract refuses %s before anything is written on the host', async (_label, entries) => {
     const dir = project({});
     writeFileSync(join(dir, 'evil.tar'), tarWith(entries));
@@ -254,7 +282,10 @@ plans:
 
 describe('hades registry CLI', () => {
   it('push, ls, inspect, pull, promote; json output; immutability', async () => {
-    const dir = project({ 'hadesfile.yaml': 'registries:\n  a: { type: filesystem, path: ./a }\n  b: { type: filesystem, path: ./b }\n', 'app.bin': 'bytes-1\n' });
+    const dir = project({
+      'hadesfile.yaml': 'registries:\n  a: { type: filesystem, path: ./a }\n  b: { type: filesystem, path: ./b }\n',
+      'app.bin': 'bytes-1\n',
+    });
     const run = (...args: string[]) => runCli(['registry', ...args], { cwd: dir });
     const p = await run('push', 'a', 'app.bin', 'app:v1.2.3', '--output', 'json', '--semver-aliases');
     expect(p.code, p.stderr).toBe(0);
@@ -267,7 +298,12 @@ describe('hades registry CLI', () => {
     expect(clash.stderr).toContain(pushed.descriptor.manifestDigest);
 
     const ls = JSON.parse((await run('ls', 'a', 'app', '--output', 'json')).stdout);
-    expect(ls.tags.map((t: { tag: string; mutable: boolean }) => `${t.tag}:${t.mutable}`).sort()).toEqual(['latest:true', 'v1.2.3:false', 'v1.2:true', 'v1:true']);
+    expect(ls.tags.map((t: { tag: string; mutable: boolean }) => `${t.tag}:${t.mutable}`).sort()).toEqual([
+      'latest:true',
+      'v1.2.3:false',
+      'v1.2:true',
+      'v1:true',
+    ]);
     expect((await run('ls', 'a')).stdout.trim()).toBe('app');
     const insp = JSON.parse((await run('inspect', 'a', 'app:v1', '--output', 'json')).stdout);
     expect(insp.manifestDigest).toBe(pushed.descriptor.manifestDigest);

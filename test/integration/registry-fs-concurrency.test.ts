@@ -16,8 +16,8 @@ import { finished, kill9, runWorker, startLockHolder } from '../fixtures/registr
 
 const pos = { file: 'hadesfile.yaml', line: 1, col: 1 };
 let tmp: string;
-let k = 0;
-const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+const _k = 0;
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 function open(root: string, opts = {}): FilesystemRegistry {
   return openFilesystemRegistry({ name: 'store', type: 'filesystem', path: root, pos }, { env: {}, ...opts });
@@ -43,7 +43,9 @@ async function assertStoreIntact(root: string, name: string): Promise<string[]> 
   const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')); // valid JSON, never half-written
   expect(index.schemaVersion).toBe(2);
   const reg = open(root);
-  const tags: string[] = index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name']);
+  const tags: string[] = index.manifests.map(
+    (m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'],
+  );
   expect(new Set(tags).size).toBe(tags.length);
   for (const tag of tags) {
     const d = await reg.resolve(name, { tag });
@@ -103,7 +105,10 @@ describe('concurrent pushes from separate processes', () => {
         return runWorker({ op: 'push', root, name: 'team/app', tag: `v${i}`, path: join(p, 'f'), startAt });
       }),
     );
-    expect(results.filter((r) => r.out?.ok === true), JSON.stringify(results.map((r) => r.out ?? r.stderr))).toHaveLength(8);
+    expect(
+      results.filter((r) => r.out?.ok === true),
+      JSON.stringify(results.map((r) => r.out ?? r.stderr)),
+    ).toHaveLength(8);
     expect(overlapping(results), 'the pushes really ran at the same time').toBeGreaterThanOrEqual(1);
     expect((await assertStoreIntact(root, 'team/app')).sort()).toEqual(['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7']);
   });
@@ -114,15 +119,21 @@ describe('kill -9 during a push', () => {
     const root = join(tmp, 'killblob');
     const src = join(tmp, 'big.bin');
     writeFileSync(src, Buffer.alloc(100 * 1024 * 1024, 0x5a));
-    const child = spawn(process.execPath, [workerScript, buildRegistryForWorkers(), JSON.stringify({ op: 'push', root, name: 'big', tag: 'v1', path: src })], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [workerScript, buildRegistryForWorkers(), JSON.stringify({ op: 'push', root, name: 'big', tag: 'v1', path: src })],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const done = finished(child);
     const blobs = join(root, 'big', 'blobs', 'sha256');
     const deadline = Date.now() + 20_000;
     let tmpFile: string | undefined;
     while (!tmpFile && Date.now() < deadline) {
-      tmpFile = existsSync(blobs) ? readdirSync(blobs).find((n) => n.startsWith('.tmp-') && statSync(join(blobs, n)).size > 1 << 20) : undefined;
+      tmpFile = existsSync(blobs)
+        ? readdirSync(blobs).find((n) => n.startsWith('.tmp-') && statSync(join(blobs, n)).size > 1 << 20)
+        : undefined;
       if (!tmpFile) await new Promise((r) => setTimeout(r, 2));
     }
     expect(tmpFile, 'the push never started writing its blob').toBeDefined();

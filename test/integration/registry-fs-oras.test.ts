@@ -5,7 +5,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, chmodSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  chmodSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -22,7 +34,7 @@ if (!haveOras && process.env.CI === 'true') {
 const pos = { file: 'hadesfile.yaml', line: 1, col: 1 };
 let tmp: string;
 let k = 0;
-const sha = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const T0 = 1_700_000_000;
 
 function registry(name = 'store'): FilesystemRegistry {
@@ -71,7 +83,12 @@ describe.skipIf(!haveOras)('oras interop', () => {
     expect(sha(manifest)).toBe(r.descriptor.manifestDigest);
     const desc = JSON.parse(oras(['manifest', 'fetch', '--oci-layout', '--descriptor', ref]));
     expect(desc.digest).toBe(r.descriptor.manifestDigest);
-    expect(oras(['repo', 'tags', '--oci-layout', join(reg.root, 'team', 'app')]).trim().split('\n').sort()).toEqual(['latest', 'v1', 'v1.0', 'v1.0.0']);
+    expect(
+      oras(['repo', 'tags', '--oci-layout', join(reg.root, 'team', 'app')])
+        .trim()
+        .split('\n')
+        .sort(),
+    ).toEqual(['latest', 'v1', 'v1.0', 'v1.0.0']);
     oras(['pull', '--oci-layout', `${join(reg.root, 'team', 'app')}:latest`, '-o', join(tmp, `out${k++}`)]);
   });
 
@@ -82,7 +99,8 @@ describe.skipIf(!haveOras)('oras interop', () => {
     expect(r.descriptor.layer.directory).toBe(true);
     const out = join(tmp, `out${k++}`);
     oras(['pull', '--oci-layout', `${join(reg.root, 'site')}:v1`, '-o', out]);
-    for (const f of ['bin/start', 'config.yml', 'big.dat']) expect(readFileSync(join(out, 'site', f)).equals(readFileSync(join(src, f)))).toBe(true);
+    for (const f of ['bin/start', 'config.yml', 'big.dat'])
+      expect(readFileSync(join(out, 'site', f)).equals(readFileSync(join(src, f)))).toBe(true);
     expect(statSync(join(out, 'site', 'bin', 'start')).mode & 0o777).toBe(0o755);
     expect(readlinkSync(join(out, 'site', 'current.yml'))).toBe('config.yml');
     expect(lstatSync(join(out, 'site', 'empty')).isDirectory()).toBe(true);
@@ -99,16 +117,29 @@ describe.skipIf(!haveOras)('oras interop', () => {
     expect(d.manifestDigest).toBe(pushed.digest);
     expect(d.artifactType).toBe('application/vnd.unknown.artifact.v1');
     expect(d.created).toBe(pushed.annotations['org.opencontainers.image.created']);
-    expect(d.layer).toEqual({ digest: sha(Buffer.alloc(50_000, 0x11)), size: 50_000, mediaType: 'application/vnd.oci.image.layer.v1.tar', title: 'tool.bin', directory: false });
+    expect(d.layer).toEqual({
+      digest: sha(Buffer.alloc(50_000, 0x11)),
+      size: 50_000,
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      title: 'tool.bin',
+      directory: false,
+    });
     expect((await bytes(await reg.open(d))).equals(Buffer.alloc(50_000, 0x11))).toBe(true);
     expect(await reg.names()).toEqual(['tools']);
     expect((await reg.tags('tools')).map((t) => [t.tag, t.manifestDigest, t.mutable])).toEqual([['v1', pushed.digest, false]]);
     // the oras-written tag is immutable for Hades too
     writeFileSync(join(src, 'tool.bin'), 'other');
-    await expect(reg.push('tools', 'v1', { path: join(src, 'tool.bin') })).rejects.toThrow(`tag v1 of tools already exists with ${pushed.digest}`);
+    await expect(reg.push('tools', 'v1', { path: join(src, 'tool.bin') })).rejects.toThrow(
+      `tag v1 of tools already exists with ${pushed.digest}`,
+    );
     // Hades writes into the oras layout; oras reads both tags
     const mine = await reg.push('tools', 'v2', { path: join(src, 'tool.bin') });
-    expect(oras(['repo', 'tags', '--oci-layout', join(root, 'tools')]).trim().split('\n').sort()).toEqual(['v1', 'v2']);
+    expect(
+      oras(['repo', 'tags', '--oci-layout', join(root, 'tools')])
+        .trim()
+        .split('\n')
+        .sort(),
+    ).toEqual(['v1', 'v2']);
     const out = join(tmp, `out${k++}`);
     oras(['pull', '--oci-layout', `${join(root, 'tools')}:v1`, '-o', out]);
     expect(readFileSync(join(out, 'tool.bin')).equals(Buffer.alloc(50_000, 0x11))).toBe(true);
@@ -118,7 +149,12 @@ describe.skipIf(!haveOras)('oras interop', () => {
   test('oras → Hades: a directory pushed by oras is a safe directory layer; copies keep its digest and oras pulls the copy', async () => {
     const root = join(tmp, `reg${k++}`);
     const src = tree('web');
-    const pushed = JSON.parse(oras(['push', '--oci-layout', `${join(root, 'web')}:v1`, 'web', '--artifact-type', 'application/vnd.acme.web.v1', '--format', 'json'], dirname(src)));
+    const pushed = JSON.parse(
+      oras(
+        ['push', '--oci-layout', `${join(root, 'web')}:v1`, 'web', '--artifact-type', 'application/vnd.acme.web.v1', '--format', 'json'],
+        dirname(src),
+      ),
+    );
     const reg = openFilesystemRegistry({ name: 'store', type: 'filesystem', path: root, pos }, { env: {} });
     const d = await reg.resolve('web', { tag: 'v1' });
     expect(d.manifestDigest).toBe(pushed.digest);
@@ -157,7 +193,10 @@ describe.skipIf(!haveOras)('oras interop', () => {
     const src = tree('same');
     for (const p of ['', 'bin', 'empty']) utimesSync(join(src, p), T0, T0);
     spawnSync('touch', ['-h', '-d', `@${T0}`, join(src, 'current.yml')]);
-    const reg = openFilesystemRegistry({ name: 'store', type: 'filesystem', path: join(tmp, `reg${k++}`), pos }, { env: { SOURCE_DATE_EPOCH: String(T0) } });
+    const reg = openFilesystemRegistry(
+      { name: 'store', type: 'filesystem', path: join(tmp, `reg${k++}`), pos },
+      { env: { SOURCE_DATE_EPOCH: String(T0) } },
+    );
     const mine = await reg.push('same', 'v1', { path: src });
     const root = join(tmp, `reg${k++}`);
     const theirs = JSON.parse(oras(['push', '--oci-layout', `${join(root, 'same')}:v1`, 'same', '--format', 'json'], dirname(src)));

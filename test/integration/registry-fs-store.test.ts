@@ -4,7 +4,20 @@
  * could reach outside the registry, copies between registries.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -45,7 +58,7 @@ async function bytes(r: Readable): Promise<Buffer> {
   for await (const c of r) parts.push(c as Buffer);
   return Buffer.concat(parts);
 }
-const sha = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
 
 beforeAll(() => {
@@ -79,7 +92,14 @@ describe('push, resolve, open', () => {
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
         artifactType: 'application/vnd.hades.artifact.v1',
         config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha('{}'), size: 2, data: 'e30=' },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha('payload\n'), size: 8, annotations: { 'org.opencontainers.image.title': 'app.bin' } }],
+        layers: [
+          {
+            mediaType: 'application/vnd.oci.image.layer.v1.tar',
+            digest: sha('payload\n'),
+            size: 8,
+            annotations: { 'org.opencontainers.image.title': 'app.bin' },
+          },
+        ],
         annotations: { 'org.opencontainers.image.created': '2023-11-14T22:13:20Z' },
       }),
     );
@@ -145,13 +165,19 @@ describe('push, resolve, open', () => {
     expect(
       (await registry({ SOURCE_DATE_EPOCH: '86400' }).push('a', 'v1', { path: src, created: '2024-05-01T12:00:00Z' })).descriptor.created,
     ).toBe('2024-05-01T12:00:00Z');
-    await expect(registry({ SOURCE_DATE_EPOCH: 'yesterday' }).push('a', 'v1', { path: src })).rejects.toThrow(/SOURCE_DATE_EPOCH="yesterday"/);
+    await expect(registry({ SOURCE_DATE_EPOCH: 'yesterday' }).push('a', 'v1', { path: src })).rejects.toThrow(
+      /SOURCE_DATE_EPOCH="yesterday"/,
+    );
     await expect(registry().push('a', 'v1', { path: src, created: 'May 1st' })).rejects.toThrow(/not an RFC 3339 time/);
-    await expect(
-      registry().push('a', 'v1', { path: src, annotations: { 'org.opencontainers.image.created': 'x' } }),
-    ).rejects.toThrow(/set by Hades itself[\s\S]*set `created` instead/);
+    await expect(registry().push('a', 'v1', { path: src, annotations: { 'org.opencontainers.image.created': 'x' } })).rejects.toThrow(
+      /set by Hades itself[\s\S]*set `created` instead/,
+    );
     await expect(registry().push('a', 'v1', { path: join(tmp, 'missing') })).rejects.toThrow(/no such file or directory/);
-    const custom = await registry().push('a', 'v1', { path: src, artifactType: 'application/vnd.acme.app.v1', annotations: { 'com.acme.commit': 'abc' } });
+    const custom = await registry().push('a', 'v1', {
+      path: src,
+      artifactType: 'application/vnd.acme.app.v1',
+      annotations: { 'com.acme.commit': 'abc' },
+    });
     expect(custom.descriptor.artifactType).toBe('application/vnd.acme.app.v1');
     expect(custom.descriptor.annotations).toEqual({ 'com.acme.commit': 'abc', 'org.opencontainers.image.created': '2023-11-14T22:13:20Z' });
     await expect(registry().push('a', 'v1', { path: src, artifactType: 'not a type' })).rejects.toThrow(/not a media type/);
@@ -265,14 +291,18 @@ describe('semver aliases', () => {
       'v2.0.0': false,
     });
     const idx = json(join(reg.root, 'svc', 'index.json'));
-    const v1 = idx.manifests.find((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'] === 'v1');
+    const v1 = idx.manifests.find(
+      (m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'] === 'v1',
+    );
     expect(v1.annotations).toMatchObject({ 'io.hades.tag.mutable': 'true', 'io.hades.tag.version': 'v1.3.0' });
   });
 
   test('an alias is never frozen by a normal push, and an immutable tag is never moved as an alias', async () => {
     const reg = registry();
     await reg.push('svc', 'v1.0.0', { path: file('a') }, { semverAliases: true });
-    await expect(reg.push('svc', 'v1', { path: file('b') })).rejects.toThrow(/tag v1 of svc is a moving semver alias \(now v1\.0\.0, sha256:[0-9a-f]+\)/);
+    await expect(reg.push('svc', 'v1', { path: file('b') })).rejects.toThrow(
+      /tag v1 of svc is a moving semver alias \(now v1\.0\.0, sha256:[0-9a-f]+\)/,
+    );
     const reg2 = registry();
     const pinned = await reg2.push('svc', 'latest', { path: file('pinned') });
     const r = await reg2.push('svc', '2.0.0', { path: file('b') }, { semverAliases: true });
@@ -281,7 +311,9 @@ describe('semver aliases', () => {
       { tag: '2', moved: true },
       { tag: 'latest', moved: false, reason: `an immutable tag latest exists (${pinned.descriptor.manifestDigest})` },
     ]);
-    await expect(reg.push('svc', 'build-7', { path: file('c') }, { semverAliases: true })).rejects.toThrow(/semver aliases need a version tag/);
+    await expect(reg.push('svc', 'build-7', { path: file('c') }, { semverAliases: true })).rejects.toThrow(
+      /semver aliases need a version tag/,
+    );
   });
 });
 

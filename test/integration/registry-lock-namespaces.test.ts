@@ -22,7 +22,7 @@ const fresh = (): string => {
   mkdirSync(d);
   return d;
 };
-const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const open = (root: string) => openFilesystemRegistry({ name: 'store', type: 'filesystem', path: root, pos }, { env: {} });
 
 function srcFile(content: string): string {
@@ -35,7 +35,9 @@ function srcFile(content: string): string {
 async function tagsOf(root: string, name: string): Promise<string[]> {
   const layout = join(root, name);
   const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-  const tags: string[] = index.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name']);
+  const tags: string[] = index.manifests.map(
+    (m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'],
+  );
   expect(new Set(tags).size).toBe(tags.length);
   for (const n of readdirSync(join(layout, 'blobs', 'sha256')).filter((n) => !n.startsWith('.')))
     expect(sha(readFileSync(join(layout, 'blobs', 'sha256', n)))).toBe(`sha256:${n}`);
@@ -132,12 +134,30 @@ describe('the fenced index commit', () => {
     const startAt = Date.now() + 1500;
     const group = (g: number) => {
       const jobs = Array.from({ length: 6 }, (_, i) =>
-        JSON.stringify({ op: 'push', root, name: 'team/app', tag: `g${g}-v${i}`, path: srcFile(`group ${g} push ${i}`), startAt, staleLockMs: 60_000 }),
+        JSON.stringify({
+          op: 'push',
+          root,
+          name: 'team/app',
+          tag: `g${g}-v${i}`,
+          path: srcFile(`group ${g} push ${i}`),
+          startAt,
+          staleLockMs: 60_000,
+        }),
       );
       // Several workers per namespace, so their pids (2, 3, …) mean other processes — or none — in the other one.
       const child = spawn(
         'unshare',
-        ['--pid', '--fork', '--mount-proc', '--kill-child', 'sh', '-c', 'for j in "$@"; do "$NODE" "$WORKER" "$BUILD" "$j" & done; wait', 'sh', ...jobs],
+        [
+          '--pid',
+          '--fork',
+          '--mount-proc',
+          '--kill-child',
+          'sh',
+          '-c',
+          'for j in "$@"; do "$NODE" "$WORKER" "$BUILD" "$j" & done; wait',
+          'sh',
+          ...jobs,
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE: process.execPath, WORKER: workerScript, BUILD: build } },
       );
       let out = '';
@@ -145,7 +165,16 @@ describe('the fenced index commit', () => {
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       return new Promise<{ lines: Record<string, unknown>[]; err: string }>((resolve) =>
-        child.on('close', () => resolve({ lines: out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)), err })),
+        child.on('close', () =>
+          resolve({
+            lines: out
+              .trim()
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l)),
+            err,
+          }),
+        ),
       );
     };
     const results = await Promise.all([group(0), group(1)]);
@@ -166,6 +195,12 @@ describe('the fenced index commit', () => {
     execFileSync('oras', ['push', '--oci-layout', `${join(root, 'app')}:o1`, 'o.txt'], { cwd: src, stdio: 'pipe' });
     await reg.push('app', 'v2', { path: srcFile('two') });
     expect(await tagsOf(root, 'app')).toEqual(['o1', 'v1', 'v2']);
-    expect(execFileSync('oras', ['repo', 'tags', '--oci-layout', join(root, 'app')]).toString().trim().split('\n').sort()).toEqual(['o1', 'v1', 'v2']);
+    expect(
+      execFileSync('oras', ['repo', 'tags', '--oci-layout', join(root, 'app')])
+        .toString()
+        .trim()
+        .split('\n')
+        .sort(),
+    ).toEqual(['o1', 'v1', 'v2']);
   });
 });

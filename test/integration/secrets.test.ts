@@ -27,7 +27,18 @@ const TEMPLATE_SHA = createHash('sha256').update(TEMPLATE_CONTENT).digest('hex')
 /** Every fragment that would give a secret away (in any case). */
 function expectNoSecret(text: string, where: string): void {
   const lower = text.toLowerCase();
-  for (const bad of [API_TOKEN, 'uro-sekrit', 'sekrit-42', ...KEY_LINES, DB_PASSWORD, 'xyzzy', CI_JOB_TOKEN, 'q9q9', TEMPLATE_SHA, TEMPLATE_SHA.slice(0, 12)])
+  for (const bad of [
+    API_TOKEN,
+    'uro-sekrit',
+    'sekrit-42',
+    ...KEY_LINES,
+    DB_PASSWORD,
+    'xyzzy',
+    CI_JOB_TOKEN,
+    'q9q9',
+    TEMPLATE_SHA,
+    TEMPLATE_SHA.slice(0, 12),
+  ])
     expect(lower, `${where} must not contain ${bad}`).not.toContain(bad.toLowerCase());
   expect(text, `${where}: no mojibake of a split character`).not.toContain('\ufffd');
 }
@@ -128,7 +139,7 @@ describe('secrets never reach output', () => {
     const r = await runCli(['plan', 'p', '--output', 'plain'], { cwd: dir, env: childEnv() });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(readFileSync(join(outDir, 'l1/app.conf'), 'utf8')).toBe(TEMPLATE_CONTENT); // the real value reached the host
-    expect(readFileSync(join(outDir, 'h8/key.pem'), 'utf8')).toBe(TLS_KEY + '\n');
+    expect(readFileSync(join(outDir, 'h8/key.pem'), 'utf8')).toBe(`${TLS_KEY}\n`);
     expectNoSecret(r.stdout + r.stderr, 'plain output');
     for (const h of ['l1', 'h8']) {
       expect(r.stdout).toContain(`[${h}] | token is ***`);
@@ -198,7 +209,12 @@ describe('secrets never reach output', () => {
 
   it('an error message that carries a secret value is redacted (planning, validate, every output mode)', async () => {
     writeFileSync(join(dir, 'bad.yaml'), hadesfile(`      - mkdir: { path: "relative/\${API_TOKEN}/\${DB_URL}" }\n`));
-    for (const args of [['plan', 'p'], ['plan', 'p', '--output', 'json'], ['plan', 'p', '--dry-run'], ['validate', 'p']]) {
+    for (const args of [
+      ['plan', 'p'],
+      ['plan', 'p', '--output', 'json'],
+      ['plan', 'p', '--dry-run'],
+      ['validate', 'p'],
+    ]) {
       const r = await runCli([...args, '-f', 'bad.yaml'], { cwd: dir, env: childEnv() });
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toContain('is not an absolute path');

@@ -20,7 +20,9 @@ const hostsOf = () => BUDGET_HOSTS.map((n) => lab.hosts.find((h) => h.name === n
 
 function inventory(): string {
   return `hosts:
-${hostsOf().map((h) => `  ${h.name}: { addr: ${h.addr}, port: ${h.port}, user: ${lab.user}, identity_file: ${lab.clientKey} }`).join('\n')}
+${hostsOf()
+  .map((h) => `  ${h.name}: { addr: ${h.addr}, port: ${h.port}, user: ${lab.user}, identity_file: ${lab.clientKey} }`)
+  .join('\n')}
 targets:
   web: [${BUDGET_HOSTS.join(', ')}]
   even: [h10, h12, h14]
@@ -60,8 +62,7 @@ ${steps}`,
           .map(([kind, t, host, step]) => ({ kind: kind!, t: BigInt(t!), host: host!, step: step! }))
       : [];
   /** Hosts that ran the job in a step, in inventory order. */
-  const ran = (step: string) =>
-    BUDGET_HOSTS.filter((h) => stamps().some((s) => s.kind === 'start' && s.host === h && s.step === step));
+  const ran = (step: string) => BUDGET_HOSTS.filter((h) => stamps().some((s) => s.kind === 'start' && s.host === h && s.step === step));
   return { dir, env: { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' }, stamps, ran };
 }
 
@@ -95,7 +96,10 @@ describe('max_failures: counted across the whole step', () => {
     expect(readFileSync(failedFile, 'utf8')).toBe('h10\nh13\n');
 
     // The same truth in plain output; the file feeds the next run's --limit.
-    const p2 = budgetProject(`      - { name: canary, job: work, targets: web, parallelism: 2, max_failures: 2 }\n      - { name: rollout, job: work, targets: web }\n`, ['h13', 'h10']);
+    const p2 = budgetProject(
+      `      - { name: canary, job: work, targets: web, parallelism: 2, max_failures: 2 }\n      - { name: rollout, job: work, targets: web }\n`,
+      ['h13', 'h10'],
+    );
     const plain = await runCli(['plan', 'p', '--output', 'plain'], { cwd: p2.dir, env: p2.env });
     expect(plain.code).toBe(4);
     expect(plain.stdout).toMatch(/COMPLETED WITH FAILURES \(2 host\(s\) failed within their step's max_failures: h10, h13\).*\(exit 4\)/);
@@ -147,7 +151,10 @@ describe('max_failures: counted across the whole step', () => {
   });
 
   it('max_failures larger than the step: every host may fail, the step ends ok, the next step skips them all; exit 4', async () => {
-    const p = budgetProject(`      - { name: roll, job: work, targets: web, max_failures: 10 }\n      - { name: after, job: work, targets: web }\n`, [...BUDGET_HOSTS]);
+    const p = budgetProject(
+      `      - { name: roll, job: work, targets: web, max_failures: 10 }\n      - { name: after, job: work, targets: web }\n`,
+      [...BUDGET_HOSTS],
+    );
     const r = await runCli(['plan', 'p', '--output', 'json'], { cwd: p.dir, env: p.env });
     expect(r.code, r.stdout + r.stderr).toBe(4);
     expect(p.ran('after')).toEqual([]);
@@ -200,7 +207,9 @@ describe('--limit', () => {
     const args = ['plan', 'p', '--limit', 'h12,target:even', '--limit', 'h1?'];
     const dry = await runCli([...args, '--dry-run'], { cwd: p.dir, env: p.env });
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toContain('this is exactly what `hades plan p --limit h12,target:even,h1?` runs\n--limit h12,target:even,h1?: 5 host(s) selected: h10, h11, h12, h13, h14');
+    expect(dry.stdout).toContain(
+      'this is exactly what `hades plan p --limit h12,target:even,h1?` runs\n--limit h12,target:even,h1?: 5 host(s) selected: h10, h11, h12, h13, h14',
+    );
     expect(dry.stdout).toContain('step 1/3 "canary": job work, targets web → 1 of 6 host(s) (--limit) (limit 1), batches of 1');
     expect(dry.stdout).toContain('  batch 1/1: h10\n');
     expect(dry.stdout).toContain('  batch 1/1: h10, h11, h12, h13, h14\n');
@@ -211,8 +220,14 @@ describe('--limit', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(p.ran('canary')).toEqual(['h10']);
     expect(p.ran('rollout')).toEqual(['h10', 'h11', 'h12', 'h13', 'h14']);
-    expect(summaryOf(r.stdout).selection).toEqual({ patterns: ['h12', 'target:even', 'h1?', 'h10'], hosts: ['h10', 'h11', 'h12', 'h13', 'h14'] });
-    const audit = readFileSync(join(logDir, readdirSync(logDir)[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(summaryOf(r.stdout).selection).toEqual({
+      patterns: ['h12', 'target:even', 'h1?', 'h10'],
+      hosts: ['h10', 'h11', 'h12', 'h13', 'h14'],
+    });
+    const audit = readFileSync(join(logDir, readdirSync(logDir)[0]!), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(audit[0].selection).toEqual(summaryOf(r.stdout).selection);
 
     const skipOdd = await runCli(['plan', 'p', '--output', 'plain', '--limit', 'target:even'], { cwd: p.dir, env: p.env });
@@ -230,7 +245,10 @@ describe('--limit', () => {
     expect(bad.stderr).toContain('error: --limit "web": no host "web" (it is a target)\n    hint: write target:web');
     writeFileSync(join(p.dir, 'empty.txt'), '\n# nothing failed\n');
     writeFileSync(join(p.dir, 'names.txt'), 'h9\n  h0\n');
-    const empty = await runCli(['plan', 'p', '--limit', '@empty.txt', '--limit', '@missing.txt', '--limit', '@names.txt'], { cwd: p.dir, env: p.env });
+    const empty = await runCli(['plan', 'p', '--limit', '@empty.txt', '--limit', '@missing.txt', '--limit', '@names.txt'], {
+      cwd: p.dir,
+      env: p.env,
+    });
     expect(empty.code).toBe(2);
     expect(empty.stderr).toContain('error: --limit @empty.txt: empty.txt lists no hosts');
     expect(empty.stderr).toContain('error: --limit @missing.txt: cannot read missing.txt: ENOENT');

@@ -45,7 +45,13 @@ describeLab('ssh config (real sshd)', (lab) => {
       await sshd?.stop();
     });
 
-    const bare = (name: string, addr: string): HostSpec => ({ name, addr, local: false, order: 0, pos: { file: 'h.yaml', line: 1, col: 1 } });
+    const bare = (name: string, addr: string): HostSpec => ({
+      name,
+      addr,
+      local: false,
+      order: 0,
+      pos: { file: 'h.yaml', line: 1, col: 1 },
+    });
 
     it('HostName, User, Port and IdentityFile come from the matching Host block', async () => {
       const pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [kh], sshConfigPath: cfgPath, env: {} });

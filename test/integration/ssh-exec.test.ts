@@ -44,7 +44,11 @@ describeLab('ssh exec (real sshd)', (lab) => {
       const go = path.join(tmp, `go-${Math.random().toString(36).slice(2)}`);
       const seen: Array<{ s: string; err: boolean }> = [];
       const check = () => {
-        const all = (err: boolean) => seen.filter((x) => x.err === err).map((x) => x.s).join('');
+        const all = (err: boolean) =>
+          seen
+            .filter((x) => x.err === err)
+            .map((x) => x.s)
+            .join('');
         if (all(false).includes('first\n') && all(true).includes('e1\n')) fs.writeFileSync(go, '');
       };
       const r = await host.exec(
@@ -125,9 +129,11 @@ describeLab('ssh exec (real sshd)', (lab) => {
     });
 
     it('does not hang when the command stops reading a large stdin', async () => {
-      const big = Readable.from((function* () {
-        for (let i = 0; i < 200; i++) yield Buffer.alloc(64 * 1024, i);
-      })());
+      const big = Readable.from(
+        (function* () {
+          for (let i = 0; i < 200; i++) yield Buffer.alloc(64 * 1024, i);
+        })(),
+      );
       const r = await host.exec('head -c 10 >/dev/null; echo done', { stdin: big });
       expect(r).toMatchObject({ exitCode: 0, stdout: 'done\n' });
     });
@@ -165,7 +171,7 @@ describeLab('ssh exec (real sshd)', (lab) => {
       sshd = await startSshd(lab, { name: 'conc', extraConfig: ['MaxSessions 10'] });
       const fs = await import('node:fs');
       const kh = `${lab.dir}/kh-conc-${process.pid}`;
-      fs.writeFileSync(kh, sshd.knownHostsLine + '\n');
+      fs.writeFileSync(kh, `${sshd.knownHostsLine}\n`);
       pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [kh] });
     });
     afterAll(async () => {
@@ -180,7 +186,7 @@ describeLab('ssh exec (real sshd)', (lab) => {
       const results = await Promise.all(
         Array.from({ length: 50 }, (_, i) => t.exec(`sleep 0.1; echo ${i}; echo e${i} >&2`, { stdin: `in${i}` })),
       );
-      results.forEach((r, i) => expect(r).toEqual({ exitCode: 0, stdout: `${i}\n`, stderr: `e${i}\n` }));
+      for (const [i, r] of results.entries()) expect(r).toEqual({ exitCode: 0, stdout: `${i}\n`, stderr: `e${i}\n` });
       expect(pool.stats.connectionsOpened).toBe(1);
       expect(acceptedLogins(sshd.host)).toBe(1);
     });

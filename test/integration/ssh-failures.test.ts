@@ -85,7 +85,7 @@ describeLab('ssh failures (real sshd)', (lab) => {
         const g = await failure(pool({ connectTimeoutMs: 500 }), { ...hostSpec(lab, 'h7'), name: 'mute', addr: `${lab.base}.198`, port });
         expect(g.err.message).toMatch(/no answer within 0\.5s/);
       } finally {
-        sockets.forEach((s) => s.destroy());
+        for (const s of sockets) s.destroy();
         silent.close();
       }
     });
@@ -176,7 +176,7 @@ describeLab('ssh failures (real sshd)', (lab) => {
     beforeAll(async () => {
       sshd = await startSshd(lab, { name: 'drop' });
       kh = path.join(tmp, 'kh-drop');
-      fs.writeFileSync(kh, sshd.knownHostsLine + '\n');
+      fs.writeFileSync(kh, `${sshd.knownHostsLine}\n`);
     });
     afterAll(() => sshd?.stop());
 
@@ -209,13 +209,20 @@ describeLab('ssh failures (real sshd)', (lab) => {
       try {
         for (const { pid } of pids) expect(() => process.kill(pid, 0)).not.toThrow();
       } finally {
-        for (const { pid } of pids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+        for (const { pid } of pids)
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
       }
       for (const r of [a, b]) {
         expect(r.status).toBe('rejected');
         const e = (r as PromiseRejectedResult).reason as Error;
         expect(e).toBeInstanceOf(TransportError);
-        expect(e.message).toMatch(/^drop: connection to .* dropped \(.*\) while the command was running; its outcome on the host is unknown/);
+        expect(e.message).toMatch(
+          /^drop: connection to .* dropped \(.*\) while the command was running; its outcome on the host is unknown/,
+        );
       }
       // Not silently reconnected.
       await expect(t.exec('true')).rejects.toThrow(/was lost earlier .*not reconnecting/);
@@ -226,7 +233,7 @@ describeLab('ssh failures (real sshd)', (lab) => {
     it('stopping the whole sshd mid-command also rejects promptly', async () => {
       const own = await startSshd(lab, { name: 'drop2' });
       const kh2 = path.join(tmp, 'kh-drop2');
-      fs.writeFileSync(kh2, own.knownHostsLine + '\n');
+      fs.writeFileSync(kh2, `${own.knownHostsLine}\n`);
       const p = pool({ knownHostsFiles: [kh2] });
       const t = p.get({ ...hostSpec(lab, 'h7'), name: 'drop2', addr: own.host.addr });
       await t.connect();

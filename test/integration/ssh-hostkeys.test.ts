@@ -21,7 +21,7 @@ describeLab('ssh host keys (real sshd)', (lab) => {
 
   function khFile(lines: string[]): string {
     const f = path.join(tmp, `kh-${++n}`);
-    fs.writeFileSync(f, lines.join('\n') + '\n');
+    fs.writeFileSync(f, `${lines.join('\n')}\n`);
     return f;
   }
 
@@ -43,7 +43,7 @@ describeLab('ssh host keys (real sshd)', (lab) => {
     sshd = await startSshd(lab, { name: 'hk' });
     spec = { ...hostSpec(lab, 'h7'), name: 'hk', addr: sshd.host.addr };
     const pubFile = path.join(tmp, 'hk.pub');
-    fs.writeFileSync(pubFile, sshd.hostKey + '\n');
+    fs.writeFileSync(pubFile, `${sshd.hostKey}\n`);
     fp = execFileSync('ssh-keygen', ['-l', '-f', pubFile], { encoding: 'utf8' }).split(' ')[1]!;
     expect(fp).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
   });
@@ -88,7 +88,10 @@ describeLab('ssh host keys (real sshd)', (lab) => {
 
     it('appending keeps an existing file intact (even without a trailing newline)', async () => {
       const f = path.join(tmp, 'kh-nonl');
-      fs.writeFileSync(f, `# mine\n${lab.hosts[0]!.addr} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake`);
+      fs.writeFileSync(
+        f,
+        `# mine\n${lab.hosts[0]!.addr} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake`,
+      );
       expect(await tryConnect([f], { acceptNewHosts: true })).toBeNull();
       const lines = fs.readFileSync(f, 'utf8').split('\n');
       expect(lines[0]).toBe('# mine');
@@ -98,7 +101,7 @@ describeLab('ssh host keys (real sshd)', (lab) => {
     it('a CHANGED key is refused even with acceptNewHosts, naming file:line of the known key', async () => {
       const other = path.join(tmp, 'other_key');
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
-      const otherPub = fs.readFileSync(other + '.pub', 'utf8').split(' ').slice(0, 2).join(' ');
+      const otherPub = fs.readFileSync(`${other}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
       const f = khFile(['# line 1', `${sshd.host.addr} ${otherPub}`]);
       const before = fs.readFileSync(f, 'utf8');
       const e = await tryConnect([f], { acceptNewHosts: true });
@@ -114,7 +117,7 @@ describeLab('ssh host keys (real sshd)', (lab) => {
     it('known only with a key of another type that matches nothing: CHANGED (OpenSSH semantics)', async () => {
       const ec = path.join(tmp, 'ec_key');
       execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', ec]);
-      const ecPub = fs.readFileSync(ec + '.pub', 'utf8').split(' ').slice(0, 2).join(' ');
+      const ecPub = fs.readFileSync(`${ec}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
       const e = await tryConnect([khFile([`${sshd.host.addr} ${ecPub}`])], { acceptNewHosts: true });
       expect((e as HostKeyError).problem).toBe('changed');
     });
@@ -124,7 +127,7 @@ describeLab('ssh host keys (real sshd)', (lab) => {
       execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', rsa]);
       const two = await startSshd(lab, { name: 'hk2', extraConfig: [`HostKey ${rsa}`] });
       try {
-        const rsaPub = fs.readFileSync(rsa + '.pub', 'utf8').split(' ').slice(0, 2).join(' ');
+        const rsaPub = fs.readFileSync(`${rsa}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
         const host = { ...spec, name: 'hk2', addr: two.host.addr };
         expect(await tryConnect([khFile([`${two.host.addr} ${rsaPub}`])], { host })).toBeNull();
         expect(await tryConnect([khFile([two.knownHostsLine])], { host })).toBeNull();

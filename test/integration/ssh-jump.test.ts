@@ -17,7 +17,8 @@ describeLab('ssh jump hosts (real sshd)', (lab) => {
   const tmp = fs.mkdtempSync(path.join(lab.dir, 'jump-'));
 
   function directTcpip(log: string, target: string): number {
-    return (log.match(new RegExp(`server_request_direct_tcpip: originator .* target ${target.replace(/\./g, '\\.')} port 22`, 'g')) ?? []).length;
+    return (log.match(new RegExp(`server_request_direct_tcpip: originator .* target ${target.replace(/\./g, '\\.')} port 22`, 'g')) ?? [])
+      .length;
   }
 
   describe('jump hosts', () => {
@@ -31,7 +32,7 @@ describeLab('ssh jump hosts (real sshd)', (lab) => {
       await pool.closeAll();
     });
 
-    it('reaches it through `jump: hj`, over the jump host\'s pooled connection', async () => {
+    it("reaches it through `jump: hj`, over the jump host's pooled connection", async () => {
       const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts] });
       const beforeJump = directTcpip(logText(jump), hidden.addr);
       const beforeHidden = acceptedLogins(hidden);
@@ -56,7 +57,9 @@ describeLab('ssh jump hosts (real sshd)', (lab) => {
         .connect()
         .catch((x: Error) => x);
       expect(e).toBeInstanceOf(TransportError);
-      expect((e as Error).message).toMatch(/^hidden: cannot reach hades-hidden:22 through jump host h7: could not open a tunnel to hades-hidden:22 \(h7 says: Name or service not known\)$/);
+      expect((e as Error).message).toMatch(
+        /^hidden: cannot reach hades-hidden:22 through jump host h7: could not open a tunnel to hades-hidden:22 \(h7 says: Name or service not known\)$/,
+      );
       await pool.closeAll();
     });
 
@@ -84,7 +87,7 @@ describeLab('ssh jump hosts (real sshd)', (lab) => {
       beforeAll(async () => {
         bastion = await startSshd(lab, { name: 'fwdonly', extraConfig: ['MaxSessions 0'] });
         kh = path.join(tmp, 'kh-fwdonly');
-        fs.writeFileSync(kh, fs.readFileSync(lab.knownHosts, 'utf8') + bastion.knownHostsLine + '\n');
+        fs.writeFileSync(kh, `${fs.readFileSync(lab.knownHosts, 'utf8') + bastion.knownHostsLine}\n`);
       });
       afterAll(() => bastion?.stop());
 
@@ -107,7 +110,7 @@ describeLab('ssh jump hosts (real sshd)', (lab) => {
       beforeAll(async () => {
         bastion = await startSshd(lab, { name: 'bastion', logLevel: 'DEBUG1' });
         kh = path.join(tmp, 'kh-chain');
-        fs.writeFileSync(kh, fs.readFileSync(lab.knownHosts, 'utf8') + bastion.knownHostsLine + '\n');
+        fs.writeFileSync(kh, `${fs.readFileSync(lab.knownHosts, 'utf8') + bastion.knownHostsLine}\n`);
       });
       afterAll(() => bastion?.stop());
 

@@ -30,8 +30,16 @@ describeLab('commands under a non-POSIX login shell (real sshd, fish and tcsh us
     dir = mkdtempSync(join(tmpdir(), 'hades-login-shell-'));
     mkdirSync(join(dir, 'home'));
     mkdirSync(join(dir, 'files'));
-    writeFileSync(join(dir, 'files', 'blob.bin'), Buffer.concat([Buffer.from(ODD + '\n'), Buffer.from(Array.from({ length: 256 }, (_, i) => i))]));
-    writeFileSync(join(dir, 'known_hosts'), Object.values(sshds).map((s) => s.knownHostsLine).join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'files', 'blob.bin'),
+      Buffer.concat([Buffer.from(`${ODD}\n`), Buffer.from(Array.from({ length: 256 }, (_, i) => i))]),
+    );
+    writeFileSync(
+      join(dir, 'known_hosts'),
+      `${Object.values(sshds)
+        .map((s) => s.knownHostsLine)
+        .join('\n')}\n`,
+    );
     // Each host's /srv is a private tmpfs: its login user owns it, as an app user would.
     for (const [name, user] of Object.entries(users)) onHost(name, `chown ${user} /srv`);
     env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
@@ -92,19 +100,24 @@ plans:
         .map((e) => `${e.stream ?? ''}:${e.data}`)
         .join('\n');
     const files = (name: string) =>
-      onHost(name, `cd /srv && find . -printf '%p %M %s\\n' | LC_ALL=C sort && for f in "it's a dir"/*; do printf '%s ' "$f"; sha256sum < "$f"; done; cat "it's a dir/out" "it's a dir/root-was"`);
+      onHost(
+        name,
+        `cd /srv && find . -printf '%p %M %s\\n' | LC_ALL=C sort && for f in "it's a dir"/*; do printf '%s ' "$f"; sha256sum < "$f"; done; cat "it's a dir/out" "it's a dir/root-was"`,
+      );
 
     const runOut = `single 'quoted'|back\\slash|a\\b|bang! !! !$|dollar $HOME set|${ODD}|line two!\nmulti\nline\n${Buffer.byteLength(ODD)}\n`;
     const want = files('bash');
     expect(want).toContain(`./it's a dir drwxr-x---`);
     expect(want).toContain(`./it's a dir/blob's copy.bin -rw-r----- ${Buffer.byteLength(ODD) + 1 + 256}`);
-    expect(want).toContain(runOut + `root\n${ODD}`);
+    expect(want).toContain(`${runOut}root\n${ODD}`);
     expect(output('bash')).toBe(
       [...`${runOut}`.split('\n').slice(0, -1), lab.bashUser, 'root', ...ODD.split('\n')].map((l) => `stdout:${l}`).join('\n'),
     );
     for (const name of ['fish', 'tcsh']) {
       expect(files(name), name).toBe(want);
-      expect(output(name).replaceAll(users[name as keyof typeof users], 'USER'), name).toBe(output('bash').replaceAll(lab.bashUser, 'USER'));
+      expect(output(name).replaceAll(users[name as keyof typeof users], 'USER'), name).toBe(
+        output('bash').replaceAll(lab.bashUser, 'USER'),
+      );
     }
   });
 

@@ -21,7 +21,11 @@ describeLab('ssh pool (real sshd)', (lab) => {
     it('connectAll connects concurrently and returns only the failures, by host name', async () => {
       const pool = new TransportPool({ hosts: labInventory(lab), knownHostsFiles: [lab.knownHosts] });
       const local: HostSpec = { name: 'localhost', addr: 'localhost', local: true, order: 9, pos: { file: 'x', line: 1, col: 1 } };
-      const hosts = [...TRANSPORT_HOSTS.map((n) => hostSpec(lab, n)), { ...hostSpec(lab, 'h7'), name: 'down', addr: lab.unusedAddr }, local];
+      const hosts = [
+        ...TRANSPORT_HOSTS.map((n) => hostSpec(lab, n)),
+        { ...hostSpec(lab, 'h7'), name: 'down', addr: lab.unusedAddr },
+        local,
+      ];
       const errors = await pool.connectAll(hosts);
       expect([...errors.keys()]).toEqual(['down']);
       expect(errors.get('down')).toBeInstanceOf(TransportError);
@@ -134,7 +138,7 @@ describeLab('ssh pool (real sshd)', (lab) => {
       beforeAll(async () => {
         sshd = await startSshd(lab, { name: 'maxs', extraConfig: ['MaxSessions 2'] });
         kh = path.join(tmp, 'kh-maxs');
-        fs.writeFileSync(kh, sshd.knownHostsLine + '\n');
+        fs.writeFileSync(kh, `${sshd.knownHostsLine}\n`);
       });
       afterAll(() => sshd?.stop());
 
@@ -145,12 +149,15 @@ describeLab('ssh pool (real sshd)', (lab) => {
         fs.chmodSync(tmp, 0o755);
         fs.writeFileSync(marker, '', { mode: 0o666 });
         fs.chmodSync(marker, 0o666);
-        const results = await Promise.all(
-          Array.from({ length: 40 }, (_, i) => t.exec(`echo ${i} >> ${marker}; sleep 0.05; echo ${i}`)),
-        );
-        results.forEach((r, i) => expect(r).toEqual({ exitCode: 0, stdout: `${i}\n`, stderr: '' }));
+        const results = await Promise.all(Array.from({ length: 40 }, (_, i) => t.exec(`echo ${i} >> ${marker}; sleep 0.05; echo ${i}`)));
+        for (const [i, r] of results.entries()) expect(r).toEqual({ exitCode: 0, stdout: `${i}\n`, stderr: '' });
         // Each command ran exactly once (the lab dir is shared with the host: same machine, no private /tmp).
-        const runs = fs.readFileSync(marker, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
+        const runs = fs
+          .readFileSync(marker, 'utf8')
+          .trim()
+          .split('\n')
+          .map(Number)
+          .sort((a, b) => a - b);
         expect(runs).toEqual(Array.from({ length: 40 }, (_, i) => i));
         expect(logText(sshd.host)).toMatch(/no more sessions/);
         expect(acceptedLogins(sshd.host)).toBe(1);
@@ -178,7 +185,7 @@ describeLab('ssh pool (real sshd)', (lab) => {
         beforeAll(async () => {
           sshd = await startSshd(lab, { name: 'max1', extraConfig: ['MaxSessions 1'] });
           kh = path.join(tmp, 'kh-max1');
-          fs.writeFileSync(kh, sshd.knownHostsLine + '\n');
+          fs.writeFileSync(kh, `${sshd.knownHostsLine}\n`);
         });
         afterAll(() => sshd?.stop());
 
@@ -187,7 +194,7 @@ describeLab('ssh pool (real sshd)', (lab) => {
           const t = pool.get({ ...hostSpec(lab, 'h7'), name: 'max1', addr: sshd.host.addr }) as SshTransport;
           for (let i = 0; i < 4; i++) expect((await t.exec(`echo ${i}`)).stdout).toBe(`${i}\n`);
           const results = await Promise.all(Array.from({ length: 6 }, (_, i) => t.exec(`echo c${i}`)));
-          results.forEach((r, i) => expect(r.stdout).toBe(`c${i}\n`));
+          for (const [i, r] of results.entries()) expect(r.stdout).toBe(`c${i}\n`);
           // The spare opened at connect served the first command; the next one was refused.
           expect(t.connection.stats.spareUsed).toBe(1);
           expect(acceptedLogins(sshd.host)).toBe(1);
@@ -216,7 +223,7 @@ describeLab('ssh pool (real sshd)', (lab) => {
     it('a host that stops answering is declared dead by keepalive and its exec rejects', async () => {
       const sshd = await startSshd(lab, { name: 'ka' });
       const kh = path.join(tmp, 'kh-ka');
-      fs.writeFileSync(kh, sshd.knownHostsLine + '\n');
+      fs.writeFileSync(kh, `${sshd.knownHostsLine}\n`);
       const pool = new TransportPool({ hosts: new Map(), knownHostsFiles: [kh], keepaliveIntervalMs: 200 });
       const t = pool.get({ ...hostSpec(lab, 'h7'), name: 'ka', addr: sshd.host.addr });
       let ppid = 0;

@@ -75,7 +75,9 @@ plans:
     const r = await runCli(['plan', 'p', '--output', 'json'], { cwd: dir, env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const h1 = lab.hosts[0]!;
-    expect(onHost('h1', 'cat /opt/app/app.bin /opt/app/app.conf /opt/app/who; stat -c %a /opt/app/app.bin')).toBe(`binary\nhost=h1 addr=${h1.addr}\nh1 3.1\n750\n`);
+    expect(onHost('h1', 'cat /opt/app/app.bin /opt/app/app.conf /opt/app/who; stat -c %a /opt/app/app.bin')).toBe(
+      `binary\nhost=h1 addr=${h1.addr}\nh1 3.1\n750\n`,
+    );
     expect(onHost('h6', 'ls /opt')).toBe(''); // guard skipped h6 (and /opt is private per host)
     const ev = jsonEvents(r.stdout);
     expect(ev.find((e) => e.type === 'host.end' && e.host === 'h6')?.status).toBe('skipped');
@@ -85,7 +87,9 @@ plans:
     const r2 = await runCli(['plan', 'p', '--output', 'json'], { cwd: dir, env });
     expect(r2.code).toBe(0);
     expect(onHost('h3', 'stat -c "%i %Y.%y" /opt/app/app.bin /opt/app/app.conf')).toBe(before);
-    const statuses = jsonEvents(r2.stdout).filter((e) => e.type === 'action.end' && e.host === 'h3').map((e) => e.status);
+    const statuses = jsonEvents(r2.stdout)
+      .filter((e) => e.type === 'action.end' && e.host === 'h3')
+      .map((e) => e.status);
     expect(statuses).toEqual(['unchanged', 'unchanged', 'unchanged', 'ok']);
   });
 });
@@ -169,7 +173,11 @@ plans:
     // Through proxies that can hold a transfer half-way: the signal comes while a copy is
     // provably under way (its temp file seen on the host), not merely announced.
     const hosts = lab.hosts.slice(0, 6);
-    const via = await countingProxies(lab, new Map(hosts.map((h) => [h.name, { addr: h.addr, hostKey: labHostKey(lab, h.name) }])), join(big, 'known_hosts'));
+    const via = await countingProxies(
+      lab,
+      new Map(hosts.map((h) => [h.name, { addr: h.addr, hostKey: labHostKey(lab, h.name) }])),
+      join(big, 'known_hosts'),
+    );
     try {
       const { dir, env } = sshProject(`jobs:
   ship:
@@ -182,7 +190,10 @@ plans:
     steps:
       - { name: roll, job: ship, targets: web, parallelism: 2 }
 `);
-      writeFileSync(join(dir, 'hadesfile.yaml'), readFileSync(join(dir, 'hadesfile.yaml'), 'utf8').replace(inventory(), inventory(lab.user, hosts, via)));
+      writeFileSync(
+        join(dir, 'hadesfile.yaml'),
+        readFileSync(join(dir, 'hadesfile.yaml'), 'utf8').replace(inventory(), inventory(lab.user, hosts, via)),
+      );
       // h1 and h2 (parallelism 2) are held once 1 MiB went their way: part of the blob.
       for (const h of ['h1', 'h2']) via.proxies.get(h)!.holdToTargetAt(1024 * 1024);
       const { child, done } = startCli(['plan', 'p', '--output', 'plain'], { cwd: dir, env });
@@ -228,7 +239,9 @@ plans:
     writeFileSync(join(ok.dir, 'hadesfile.yaml'), inventory(lab.sudoUser) + body);
     const r = await runCli(['plan', 'p', '--output', 'plain'], { cwd: ok.dir, env: ok.env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(onHost('h5', 'stat -c "%U:%G %a" /etc/app/conf.d /etc/app/conf.d/x.conf; cat /etc/app/conf.d/uid')).toBe('root:root 750\nroot:root 640\n0\n');
+    expect(onHost('h5', 'stat -c "%U:%G %a" /etc/app/conf.d /etc/app/conf.d/x.conf; cat /etc/app/conf.d/uid')).toBe(
+      'root:root 750\nroot:root 640\n0\n',
+    );
 
     onHost('h6', 'chown root:root /etc/app && chmod 0755 /etc/app');
     const bad = sshProject(body.replace('targets: h5', 'targets: h6'), { 'files/x.conf': 'k=v\n' });
@@ -285,7 +298,9 @@ plans:
     expect((await runCli(['plan', 'p', '--output', 'plain'], { cwd: dir, env })).code).toBe(0);
 
     // Replace the recorded key with another host's key of the same type: now it is "changed".
-    const other = readFileSync(lab.knownHosts, 'utf8').split('\n').find((l) => l.startsWith(`${lab.hosts[0]!.addr} `))!;
+    const other = readFileSync(lab.knownHosts, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${lab.hosts[0]!.addr} `))!;
     const line = readFileSync(kh, 'utf8').trim().split(' ');
     writeFileSync(kh, `${line[0]} ${other.split(' ').slice(1).join(' ')}\n`);
     const r3 = await runCli(['plan', 'p', '--output', 'plain', '--accept-new-hosts'], { cwd: dir, env });
@@ -339,7 +354,11 @@ describe('registry to hosts', () => {
     // Every host is reached through a byte-counting proxy: what a run sends to a host is
     // measured on the wire, not taken from Hades's own status lines.
     const hosts = lab.hosts.slice(0, 6);
-    const via = await countingProxies(lab, new Map(hosts.map((h) => [h.name, { addr: h.addr, hostKey: labHostKey(lab, h.name) }])), join(work, 'known_hosts'));
+    const via = await countingProxies(
+      lab,
+      new Map(hosts.map((h) => [h.name, { addr: h.addr, hostKey: labHostKey(lab, h.name) }])),
+      join(work, 'known_hosts'),
+    );
     try {
       // The guide's complete example (../shared/seeds), with only the registry path and the
       // restart command adapted to the lab; inventory: the lab hosts as app-servers.
@@ -356,7 +375,10 @@ describe('registry to hosts', () => {
       // traffic of a run without it, so a resent payload cannot hide in the count.
       const PAYLOAD = 1024 * 1024;
       const script = '#!/bin/sh\necho myapp\nexit 0\n';
-      const pad = randomBytes(PAYLOAD).toString('base64').replace(/(.{76})/g, '$1\n').slice(0, PAYLOAD - script.length - 1);
+      const pad = randomBytes(PAYLOAD)
+        .toString('base64')
+        .replace(/(.{76})/g, '$1\n')
+        .slice(0, PAYLOAD - script.length - 1);
       writeFileSync(join(dir, 'build/myapp'), `${script}${pad}\n`);
       expect(statSync(join(dir, 'build/myapp')).size).toBe(PAYLOAD);
       const r = await runCli(['plan', 'release', '--output', 'json', '--cache-dir', join(work, 'cache')], { cwd: dir, env });

@@ -42,7 +42,10 @@ describe('tty output', () => {
 
   it('a terminal that reports no width gets plain lines (auto mode)', async () => {
     const r = await new Promise<string>((resolve) => {
-      const child = spawn('script', ['-qec', `stty cols 0; node ${CLI} plan basics -f examples/local-basics.yaml --no-lock`, '/dev/null'], { cwd: ROOT, env: { ...process.env, CI: '' } });
+      const child = spawn('script', ['-qec', `stty cols 0; node ${CLI} plan basics -f examples/local-basics.yaml --no-lock`, '/dev/null'], {
+        cwd: ROOT,
+        env: { ...process.env, CI: '' },
+      });
       let out = '';
       child.stdout.on('data', (c) => (out += c));
       child.on('close', () => resolve(out));

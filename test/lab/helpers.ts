@@ -72,7 +72,11 @@ export function hostSpec(lab: LabInfo, name: string, over: Partial<HostSpec> = {
 
 /** The inventory map of every lab host (h1.., hj, hidden), for TransportPool's `hosts`. */
 export function labInventory(lab: LabInfo, over: Partial<HostSpec> = {}): Map<string, HostSpec> {
-  const names = [...lab.hosts.map((h) => h.name), ...(lab.jumpHost ? [lab.jumpHost.name] : []), ...(lab.hiddenHost ? [lab.hiddenHost.name] : [])];
+  const names = [
+    ...lab.hosts.map((h) => h.name),
+    ...(lab.jumpHost ? [lab.jumpHost.name] : []),
+    ...(lab.hiddenHost ? [lab.hiddenHost.name] : []),
+  ];
   return new Map(names.map((n, i) => [n, { ...hostSpec(lab, n, over), order: i }]));
 }
 
@@ -117,7 +121,11 @@ export interface CountingProxies {
  * to count, independently of Hades's own reports, what a run sends to it.
  * `targets`: name → { addr of the sshd, its host key `type base64` }.
  */
-export async function countingProxies(lab: LabInfo, targets: Map<string, { addr: string; hostKey: string }>, knownHostsFile: string): Promise<CountingProxies> {
+export async function countingProxies(
+  lab: LabInfo,
+  targets: Map<string, { addr: string; hostKey: string }>,
+  knownHostsFile: string,
+): Promise<CountingProxies> {
   const proxies = new Map<string, DelayProxy>();
   try {
     for (const [name, t] of targets) proxies.set(name, await startLabProxy(lab, { host: t.addr, port: 22 }));

@@ -190,7 +190,13 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       if (attempt >= 5 || !/address already in use|cannot bind/i.test(String(failed.reason))) throw failed.reason;
     }
 
-    const hostKeyLine = (h: string) => fs.readFileSync(path.join(dir, h, 'ssh_host_ed25519_key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    const hostKeyLine = (h: string) =>
+      fs
+        .readFileSync(path.join(dir, h, 'ssh_host_ed25519_key.pub'), 'utf8')
+        .trim()
+        .split(/\s+/)
+        .slice(0, 2)
+        .join(' ');
     const hosts = procs.filter((p) => /^h\d+$/.test(p.host.name)).map((p) => p.host);
     if (opts.proxyDelayMs !== undefined) {
       for (const h of hosts) {
@@ -275,7 +281,10 @@ async function ensureUsers(): Promise<void> {
     const shadow = fs.readFileSync('/etc/shadow', 'utf8');
     const line = shadow.split('\n').find((l) => l.startsWith(`${u}:`));
     if (line?.split(':')[1] !== '*') await run('usermod', ['-p', '*', u]);
-    const pw = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${u}:`));
+    const pw = fs
+      .readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${u}:`));
     if (pw?.split(':')[6] !== shell) await run('usermod', ['-s', shell, u]);
   }
   await writeSudoers(
@@ -284,7 +293,10 @@ async function ensureUsers(): Promise<void> {
       .map((x) => `${x.name} ALL=(ALL) NOPASSWD:ALL\n`)
       .join('')}`,
   );
-  await writeSudoers('/etc/sudoers.d/hades-lab', `# hades test lab: passwordless sudo for the sudo user only\n${LAB_USERS.sudoUser} ALL=(ALL) NOPASSWD:ALL\n`);
+  await writeSudoers(
+    '/etc/sudoers.d/hades-lab',
+    `# hades test lab: passwordless sudo for the sudo user only\n${LAB_USERS.sudoUser} ALL=(ALL) NOPASSWD:ALL\n`,
+  );
 }
 
 /** Writes a sudoers.d file (mode 0440, temp + rename) unless it already holds `want`. */
@@ -452,7 +464,7 @@ function homeMounts(): string[] {
   const out: string[] = [];
   for (const u of [...Object.values(LAB_USERS), ...Object.values(LAB_SHELL_USERS).map((x) => x.name)]) {
     const f = passwd.find((l) => l.startsWith(`${u}:`))?.split(':');
-    if (!f || !f[5]?.startsWith('/home/')) continue;
+    if (!f?.[5]?.startsWith('/home/')) continue;
     const d = `${f[5]}/.hades`;
     out.push(`mkdir -p ${d}`, `mount -t tmpfs -o mode=0700,uid=${f[2]},gid=${f[3]},size=16m hades-lab ${d}`);
   }
@@ -589,7 +601,16 @@ async function startJump(dir: string, x: number, y: number, base: string): Promi
     const hConf = path.join(dir, 'hidden', 'sshd_config');
     fs.writeFileSync(hConf, sshdConfig(labPaths(dir, 'hidden', hiddenAddr, 'VERBOSE')));
     const hScript = mountScript([`exec ${SSHD} -D -f ${hConf} -E ${hHost.logFile}`]);
-    const h = spawnHost(hHost, 'nsenter', [`--net=/proc/${pid}/ns/net`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', hScript]);
+    const h = spawnHost(hHost, 'nsenter', [
+      `--net=/proc/${pid}/ns/net`,
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      hScript,
+    ]);
     procs.push(h);
     await waitReady(h);
     return { procs, veth: vethOut };
@@ -647,7 +668,14 @@ export async function startSshd(
       }),
     );
     fs.rmSync(host.logFile, { force: true });
-    const p = spawnHost(host, 'unshare', ['--mount', '--propagation', 'private', 'sh', '-c', mountScript([`exec ${SSHD} -D -f ${conf} -E ${host.logFile}`])]);
+    const p = spawnHost(host, 'unshare', [
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      mountScript([`exec ${SSHD} -D -f ${conf} -E ${host.logFile}`]),
+    ]);
     try {
       await waitReady(p);
     } catch (e) {
@@ -735,7 +763,13 @@ async function killProcs(procs: Proc[]): Promise<void> {
   if ((await Promise.race([Promise.all(exits), timer])) === 'timeout') signalAll('SIGKILL');
   await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 1_500).unref())]);
   // Sessions outlive the listener: make sure nothing is left in the namespaces.
-  if (nss.size) for (const pid of pidsInMountNs(nss)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  if (nss.size)
+    for (const pid of pidsInMountNs(nss))
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
 }
 
 // ---------------------------------------------------------------------------------------

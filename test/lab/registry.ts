@@ -82,13 +82,10 @@ async function freePort(): Promise<number> {
 function probe(port: number, tlsOn: boolean): Promise<number | null> {
   return new Promise((res) => {
     const mod = tlsOn ? https : http;
-    const req = mod.get(
-      { host: '127.0.0.1', port, path: '/v2/', timeout: 1000, ...(tlsOn ? { rejectUnauthorized: false } : {}) },
-      (r) => {
-        r.resume();
-        res(r.statusCode ?? null);
-      },
-    );
+    const req = mod.get({ host: '127.0.0.1', port, path: '/v2/', timeout: 1000, ...(tlsOn ? { rejectUnauthorized: false } : {}) }, (r) => {
+      r.resume();
+      res(r.statusCode ?? null);
+    });
     req.on('error', () => res(null));
     req.on('timeout', () => {
       req.destroy();
@@ -148,8 +145,25 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     tlsFiles = { certFile: join(root, 'cert.pem'), keyFile: join(root, 'key.pem') };
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
-        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', tlsFiles.keyFile, '-out', tlsFiles.certFile],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        tlsFiles.keyFile,
+        '-out',
+        tlsFiles.certFile,
+      ],
       { stdio: 'ignore' },
     );
   }
@@ -157,7 +171,15 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const cfg = join(root, 'config.yml');
-    writeFileSync(cfg, config({ port, dataDir, ...(htpasswdFile ? { htpasswd: htpasswdFile } : {}), ...(tlsFiles ? { cert: tlsFiles.certFile, key: tlsFiles.keyFile } : {}) }));
+    writeFileSync(
+      cfg,
+      config({
+        port,
+        dataDir,
+        ...(htpasswdFile ? { htpasswd: htpasswdFile } : {}),
+        ...(tlsFiles ? { cert: tlsFiles.certFile, key: tlsFiles.keyFile } : {}),
+      }),
+    );
     const fd = openSync(logFile, 'w');
     const child = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
@@ -201,6 +223,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
     if (attempt < 5 && /address already in use/.test(log)) continue;
     rmSync(root, { recursive: true, force: true });
-    throw new Error(`docker-registry did not come up on 127.0.0.1:${port}${exited ? ' (it exited)' : ' within 15 s'}:\n${log.slice(-2000)}`);
+    throw new Error(
+      `docker-registry did not come up on 127.0.0.1:${port}${exited ? ' (it exited)' : ' within 15 s'}:\n${log.slice(-2000)}`,
+    );
   }
 }

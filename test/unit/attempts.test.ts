@@ -27,7 +27,9 @@ describe('retry delays', () => {
 
 describe('process group of an SSH command', () => {
   it('the announcing wire form: one echo before the plain wire form', () => {
-    expect(announcedWireCommand('true')).toBe(`exec /bin/sh -c 'echo hades-pgid $$ >&2; ${wireCommand('true').slice("exec /bin/sh -c '".length)}`);
+    expect(announcedWireCommand('true')).toBe(
+      `exec /bin/sh -c 'echo hades-pgid $$ >&2; ${wireCommand('true').slice("exec /bin/sh -c '".length)}`,
+    );
   });
 
   it.each(['/bin/sh', '/bin/bash', '/usr/bin/zsh', '/usr/bin/fish', '/usr/bin/tcsh', '/bin/csh'])(
@@ -81,7 +83,11 @@ describe('process group of an SSH command', () => {
 
   it('the kill command kills a real group, a member that ignores SIGTERM included', () => {
     // setsid -f forks: the leader reports its pid, its members keep no pipe of ours open.
-    const r = spawnSync('setsid', ['-f', 'sh', '-c', `echo $$; exec >/dev/null 2>&1 </dev/null; trap "" TERM; sleep 4801 & sleep 4802 & wait`], { encoding: 'utf8' });
+    const r = spawnSync(
+      'setsid',
+      ['-f', 'sh', '-c', `echo $$; exec >/dev/null 2>&1 </dev/null; trap "" TERM; sleep 4801 & sleep 4802 & wait`],
+      { encoding: 'utf8' },
+    );
     const pgid = Number(r.stdout.trim());
     expect(pgid).toBeGreaterThan(1);
     // Live members (a killed orphan may stay a zombie until this machine's init reaps it).

@@ -46,7 +46,9 @@ describe('progressive batches', () => {
     expect(s.batches.map((b) => b.hosts.map((h) => h.host))).toEqual([['web-1'], ['web-2', 'web-3'], names.slice(3, 13), names.slice(13)]);
     expect(s.batchSizes).toEqual([1, 2, 10, 7]);
     const text = renderPlan(p, new Redactor([]));
-    expect(text).toContain('step 1/1 "roll": job deploy, targets web → 20 of 20 host(s), batches of 1, 2, 10, 7 (parallelism 1, 10%, 50%, 100%); stops at the first failure');
+    expect(text).toContain(
+      'step 1/1 "roll": job deploy, targets web → 20 of 20 host(s), batches of 1, 2, 10, 7 (parallelism 1, 10%, 50%, 100%); stops at the first failure',
+    );
     expect(text).toContain('  batch 4/4: web-14, web-15');
   });
 });
@@ -73,7 +75,10 @@ describe('max_failures', () => {
   });
 
   it('is resolved against the hosts the step runs on (after limit) and shown in dry-run', () => {
-    const p = build([step('canary', 'deploy', ['web'], { limit: 7, maxFailures: pct(50) }), step('all', 'deploy', ['web'], { maxFailures: count(2) })]);
+    const p = build([
+      step('canary', 'deploy', ['web'], { limit: 7, maxFailures: pct(50) }),
+      step('all', 'deploy', ['web'], { maxFailures: count(2) }),
+    ]);
     expect(p.steps.map((s) => [s.maxFailures, s.maxFailuresAsWritten])).toEqual([
       [3, '50%'],
       [2, '2'],
@@ -88,12 +93,30 @@ describe('--limit selection', () => {
   const hf = hf0();
   const sel = (args: string[]) => {
     const problems: Problem[] = [];
-    const set = resolveSelection(hf, splitLimitArgs(args).map((pattern) => ({ pattern })), problems);
+    const set = resolveSelection(
+      hf,
+      splitLimitArgs(args).map((pattern) => ({ pattern })),
+      problems,
+    );
     return { hosts: [...hf.hosts.keys()].filter((h) => set.has(h)), problems };
   };
 
   it('names, globs and target:NAME, comma-separated and repeatable, in inventory order', () => {
-    expect(sel(['web-3,web-1?', 'target:db']).hosts).toEqual(['web-3', 'web-10', 'web-11', 'web-12', 'web-13', 'web-14', 'web-15', 'web-16', 'web-17', 'web-18', 'web-19', 'db-1', 'db-2']);
+    expect(sel(['web-3,web-1?', 'target:db']).hosts).toEqual([
+      'web-3',
+      'web-10',
+      'web-11',
+      'web-12',
+      'web-13',
+      'web-14',
+      'web-15',
+      'web-16',
+      'web-17',
+      'web-18',
+      'web-19',
+      'db-1',
+      'db-2',
+    ]);
     expect(sel(['target:eu']).hosts).toEqual(['web-2', 'web-4', 'db-1']);
     expect(sel(['db-*', 'db-1']).hosts).toEqual(['db-1', 'db-2']);
   });
@@ -118,9 +141,22 @@ describe('--limit selection', () => {
 
   it('every step intersects its hosts with the selection, then applies its own limit; a step left with none is skipped, not an error', () => {
     const selection = { patterns: ['web-5,web-2,db-1'], hosts: ['web-2', 'web-5', 'db-1'] };
-    const p = build([step('canary', 'deploy', ['web'], { limit: 1 }), step('web', 'deploy', ['web'], { parallelism: count(1) }), step('db', 'deploy', ['db-2']), step('gate', 'gate', ['web'])], selection);
+    const p = build(
+      [
+        step('canary', 'deploy', ['web'], { limit: 1 }),
+        step('web', 'deploy', ['web'], { parallelism: count(1) }),
+        step('db', 'deploy', ['db-2']),
+        step('gate', 'gate', ['web']),
+      ],
+      selection,
+    );
     expect(p.selection).toEqual(selection);
-    expect(p.steps.map((s) => s.batches.map((b) => b.hosts.map((h) => h.host)))).toEqual([[['web-2']], [['web-2'], ['web-5']], [], [['localhost']]]);
+    expect(p.steps.map((s) => s.batches.map((b) => b.hosts.map((h) => h.host)))).toEqual([
+      [['web-2']],
+      [['web-2'], ['web-5']],
+      [],
+      [['localhost']],
+    ]);
     expect(p.steps[2]!.skipped).toBe('none of its hosts is selected by --limit');
     expect(p.steps[0]!.candidates).toHaveLength(20);
     const text = renderPlan(p, new Redactor([]));
@@ -134,6 +170,8 @@ describe('--limit selection', () => {
     hf.targets.set('empty', { hosts: [], pos: { file: 'f', line: 1, col: 1 } });
     const p = plan('release', [step('s', 'deploy', ['empty'])]);
     const stepEnvs: StepEnv[] = p.steps.map((s) => ({ step: s, job: hf.jobs.get(s.job)!, env: {} }));
-    expect(() => buildRunPlan({ hf, plan: p, stepEnvs, runId: 'R', sources: new MapSources(), selection: { patterns: ['web-1'], hosts: ['web-1'] } })).toThrow(UserError);
+    expect(() =>
+      buildRunPlan({ hf, plan: p, stepEnvs, runId: 'R', sources: new MapSources(), selection: { patterns: ['web-1'], hosts: ['web-1'] } }),
+    ).toThrow(UserError);
   });
 });

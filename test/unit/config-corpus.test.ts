@@ -27,7 +27,7 @@ async function failure(entry: string): Promise<string> {
     if (problems.length) throw new UserError(problems);
   } catch (e) {
     // A template's path is absolute in its message: shown relative to the corpus here, so the expected files hold no checkout path.
-    if (e instanceof UserError) return e.format().replaceAll(dir, '') + '\n';
+    if (e instanceof UserError) return `${e.format().replaceAll(dir, '')}\n`;
     throw e;
   }
   return '(loaded without errors)\n';
@@ -44,7 +44,8 @@ describe('bad hadesfile corpus', () => {
       const expectedFile = `${dir}${name}.expected.txt`;
       const actual = await failure(entry);
       if (process.env.UPDATE_CONFIG_CORPUS === '1') {
-        if (process.env.CI === 'true') throw new Error('UPDATE_CONFIG_CORPUS=1 is refused under CI=true: it would rewrite the expected outputs');
+        if (process.env.CI === 'true')
+          throw new Error('UPDATE_CONFIG_CORPUS=1 is refused under CI=true: it would rewrite the expected outputs');
         writeFileSync(expectedFile, actual);
       }
       expect(existsSync(expectedFile), `missing ${expectedFile}`).toBe(true);

@@ -54,7 +54,10 @@ describe('the registry guide', () => {
     const publish = h.jobs.get('publish')!;
     expect(publish.artifacts['app-binary']).toEqual({ path: join(guide, 'build/myapp'), pos: { file: 'hadesfile.yaml', line: 9, col: 7 } });
     expect(publish.env).toBeUndefined();
-    expect(publish.actions[0]).toMatchObject({ kind: 'push', spec: { registry: 'prod', artifact: 'app-binary', name: 'myapp', tag: '${VERSION}' } });
+    expect(publish.actions[0]).toMatchObject({
+      kind: 'push',
+      spec: { registry: 'prod', artifact: 'app-binary', name: 'myapp', tag: '${VERSION}' },
+    });
     const deploy = h.jobs.get('deploy')!;
     expect(deploy.env).toEqual({ VERSION: { required: true, pos: { file: 'hadesfile.yaml', line: 20, col: 7 } } });
     expect(deploy.actions.map((a) => a.kind)).toEqual(['mkdir', 'pull', 'run', 'run']);
@@ -172,7 +175,11 @@ describe('two-file split (inventory.hades.yaml + jobs.hades.yaml)', () => {
     expect(pull.spec).toMatchObject({ extract: true, tag: '${VERSION}' });
     expect(Object.hasOwn(template, 'become') && template.become === undefined).toBe(true); // become: false
     expect(template.spec).toEqual({ src: 'app.conf.tmpl', dst: '/etc/app.conf', vars: { port: 8080 } });
-    expect(run).toMatchObject({ kind: 'run', spec: 'systemctl restart app', fieldPos: { run: { file: 'jobs.hades.yaml', line: 36, col: 14 } } });
+    expect(run).toMatchObject({
+      kind: 'run',
+      spec: 'systemctl restart app',
+      fieldPos: { run: { file: 'jobs.hades.yaml', line: 36, col: 14 } },
+    });
     const build = h.jobs.get('build')!;
     expect(build.local).toBe(true);
     expect(build.artifacts.app!.path).toBe(join(split, 'dist/app.tar.gz'));
@@ -184,8 +191,18 @@ describe('two-file split (inventory.hades.yaml + jobs.hades.yaml)', () => {
       tags: ['latest-build'],
       aliases: 'semver',
     });
-    expect(h.jobs.get('gate')!.actions.map((a) => a.spec)).toEqual([{ message: 'Roll out to everyone?', timeout: '10m' }, { duration: '1h30m' }, null]);
-    expect(h.jobs.get('promote')!.actions[0]!.spec).toEqual({ from: 'local', to: 'remote', name: 'app', tag: '${VERSION}', as_tag: 'stable' });
+    expect(h.jobs.get('gate')!.actions.map((a) => a.spec)).toEqual([
+      { message: 'Roll out to everyone?', timeout: '10m' },
+      { duration: '1h30m' },
+      null,
+    ]);
+    expect(h.jobs.get('promote')!.actions[0]!.spec).toEqual({
+      from: 'local',
+      to: 'remote',
+      name: 'app',
+      tag: '${VERSION}',
+      as_tag: 'stable',
+    });
   });
 
   it('builds plans: env as written, targets, limit, parallelism', () => {
@@ -250,7 +267,10 @@ describe('file discovery', () => {
       join(d, 'conf/y.hades.yaml'),
     ]);
     // the same file twice is read once
-    expect(discoverFiles({ cwd: d, files: ['conf', 'conf/x.hades.yaml'] })).toEqual([join(d, 'conf/x.hades.yaml'), join(d, 'conf/y.hades.yaml')]);
+    expect(discoverFiles({ cwd: d, files: ['conf', 'conf/x.hades.yaml'] })).toEqual([
+      join(d, 'conf/x.hades.yaml'),
+      join(d, 'conf/y.hades.yaml'),
+    ]);
     const h = loadHadesfile({ cwd: d, files: ['conf'] });
     expect(h.baseDir).toBe(join(d, 'conf'));
     expect(h.jobs.get('j')!.pos).toEqual({ file: 'conf/x.hades.yaml', line: 2, col: 3 });
@@ -401,7 +421,11 @@ describe('paths and values', () => {
       ].join('\n'),
     });
     const h = loadHadesfile({ cwd: d });
-    expect(h.hosts.get('web1')).toMatchObject({ addr: '10.0.0.1', identityFile: join(d, 'keys/web1'), pos: { file: 'hadesfile.yaml', line: 3, col: 5 } });
+    expect(h.hosts.get('web1')).toMatchObject({
+      addr: '10.0.0.1',
+      identityFile: join(d, 'keys/web1'),
+      pos: { file: 'hadesfile.yaml', line: 3, col: 5 },
+    });
     expect(h.hosts.get('web2')).toMatchObject({ addr: 'localhost', local: true, order: 1 });
   });
 });
@@ -441,7 +465,15 @@ describe('schema', () => {
   it('loadSchema returns the shipped draft-07 schema', () => {
     const s = loadSchema() as Record<string, unknown>;
     expect(s.$schema).toBe('http://json-schema.org/draft-07/schema#');
-    expect(Object.keys(s.properties as object)).toEqual(['registries', 'jobs', 'plans', 'hosts', 'targets', 'known_hosts', 'secret_patterns']);
+    expect(Object.keys(s.properties as object)).toEqual([
+      'registries',
+      'jobs',
+      'plans',
+      'hosts',
+      'targets',
+      'known_hosts',
+      'secret_patterns',
+    ]);
     expect(loadSchema()).toBe(s);
   });
 });
@@ -455,7 +487,7 @@ describe('robustness', () => {
     const paths: Array<Array<string | number>> = [];
     const walk = (v: unknown, p: Array<string | number>): void => {
       paths.push(p);
-      if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...p, i]));
+      if (Array.isArray(v)) for (const [i, x] of v.entries()) walk(x, [...p, i]);
       else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...p, k]);
     };
     walk({ ...(base as object), ...inventory }, []);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { expand } from '../../src/env/expand.js';
 import { loadEnvSources, resolvePlanEnv } from '../../src/env/resolve.js';
 import { Redactor } from '../../src/env/secrets.js';
-import { Problems, UserError } from '../../src/errors.js';
+import { Problems, type UserError } from '../../src/errors.js';
 import { action, hadesfile, job, plan, step } from '../helpers/model.js';
 
 describe('expand', () => {
@@ -23,8 +23,15 @@ describe('expand', () => {
   });
 });
 
-function setup(extra: { jobEnv?: Record<string, { required: boolean; default?: string }>; planEnv?: Record<string, string>; stepEnv?: Record<string, string> } = {}) {
-  const envContract = extra.jobEnv && Object.fromEntries(Object.entries(extra.jobEnv).map(([k, v]) => [k, { ...v, pos: { file: 'h', line: 1, col: 1 } }]));
+function setup(
+  extra: {
+    jobEnv?: Record<string, { required: boolean; default?: string }>;
+    planEnv?: Record<string, string>;
+    stepEnv?: Record<string, string>;
+  } = {},
+) {
+  const envContract =
+    extra.jobEnv && Object.fromEntries(Object.entries(extra.jobEnv).map(([k, v]) => [k, { ...v, pos: { file: 'h', line: 1, col: 1 } }]));
   const j = job('deploy', [action('run', 'true')], envContract ? { env: envContract } : {});
   const p = plan('release', [step('s1', 'deploy', ['localhost'], { env: extra.stepEnv ?? {} })], extra.planEnv ?? {});
   const hf = hadesfile({ jobs: [j], plans: [p] });
@@ -34,7 +41,17 @@ function setup(extra: { jobEnv?: Record<string, { required: boolean; default?: s
 
 describe('env layering', () => {
   it('job defaults < plan < step < env files < -e', () => {
-    const { hf, p } = setup({ jobEnv: { A: { required: false, default: 'job' }, B: { required: false, default: 'job' }, C: { required: false, default: 'job' }, D: { required: false, default: 'job' }, E: { required: false, default: 'job' } }, planEnv: { B: 'plan', C: 'plan', D: 'plan', E: 'plan' }, stepEnv: { C: 'step', D: 'step', E: 'step' } });
+    const { hf, p } = setup({
+      jobEnv: {
+        A: { required: false, default: 'job' },
+        B: { required: false, default: 'job' },
+        C: { required: false, default: 'job' },
+        D: { required: false, default: 'job' },
+        E: { required: false, default: 'job' },
+      },
+      planEnv: { B: 'plan', C: 'plan', D: 'plan', E: 'plan' },
+      stepEnv: { C: 'step', D: 'step', E: 'step' },
+    });
     const f = join(hf.baseDir, 'extra.env');
     writeFileSync(f, 'D=file\nE=file\n');
     const src = loadEnvSources(hf, { cliVars: ['E=cli=with,commas'], envFiles: [f], cwd: '/', osEnv: {} });
@@ -70,7 +87,11 @@ describe('env layering', () => {
   });
 
   it('reports every missing variable at once, before anything runs', () => {
-    const { hf, p } = setup({ jobEnv: { A: { required: true }, B: { required: true }, C: { required: false } }, planEnv: { X: '${UNSET_ONE}' }, stepEnv: { Y: '${UNSET_TWO}' } });
+    const { hf, p } = setup({
+      jobEnv: { A: { required: true }, B: { required: true }, C: { required: false } },
+      planEnv: { X: '${UNSET_ONE}' },
+      stepEnv: { Y: '${UNSET_TWO}' },
+    });
     try {
       resolvePlanEnv(hf, p, loadEnvSources(hf, { cliVars: [], envFiles: [], cwd: '/', osEnv: {} }));
       expect.unreachable();

@@ -19,7 +19,9 @@ import { loadHadesfile } from '../helpers/load.js';
 import { action, hadesfile, host, job, plan, step } from '../helpers/model.js';
 
 const temps: string[] = [];
-afterAll(() => temps.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
+});
 function project(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'hades-gohades-'));
   temps.push(dir);
@@ -42,14 +44,18 @@ function loadErrors(files: Record<string, string>): string {
 const web = [host('web-1', 0), host('web-2', 1)];
 const art = (path: string) => ({ path, pos: { file: 'hadesfile.yaml', line: 5, col: 7 } });
 
-function planOf(jobs: ReturnType<typeof job>[], steps: ReturnType<typeof step>[], targets: Record<string, string[]> = { web: ['web-1', 'web-2'] }) {
+function planOf(
+  jobs: ReturnType<typeof job>[],
+  steps: ReturnType<typeof step>[],
+  targets: Record<string, string[]> = { web: ['web-1', 'web-2'] },
+) {
   const p = plan('release', steps);
   const hf = hadesfile({ hosts: web, targets, jobs, plans: [p] });
   const stepEnvs = p.steps.map((s) => ({ step: s, job: hf.jobs.get(s.job)!, env: { NAME: 'bin' } }));
   return { hf, run: () => buildRunPlan({ hf, plan: p, stepEnvs, runId: 'RUN1', sources: new MapSources() }) };
 }
 
-describe('step names are optional (the Go tool\'s rule)', () => {
+describe("step names are optional (the Go tool's rule)", () => {
   it('an unnamed step is named after its job; the same job again gets JOB-2, JOB-3 ...; named steps count', () => {
     const dir = project({
       'hadesfile.yaml': `jobs:
@@ -86,8 +92,12 @@ plans:
       - {job: a, targets: [localhost]}
 `,
     });
-    expect(out).toContain('hadesfile.yaml:9:9: error: step 3 of plan "p" has no name, and its default name "a-2" is already the name of the step at line 8');
-    expect(out).toContain('hadesfile.yaml:13:9: error: step 2 of plan "q" has no name, and its default name "a" is already the name of the step at line 12');
+    expect(out).toContain(
+      'hadesfile.yaml:9:9: error: step 3 of plan "p" has no name, and its default name "a-2" is already the name of the step at line 8',
+    );
+    expect(out).toContain(
+      'hadesfile.yaml:13:9: error: step 2 of plan "q" has no name, and its default name "a" is already the name of the step at line 12',
+    );
     expect(out).toContain('give one of them an explicit name');
     expect(out).toContain('2 errors');
   });
@@ -109,9 +119,15 @@ describe('artifacts are run-wide', () => {
     const { run } = planOf([build(), deploy()], [step('build', 'build', ['localhost']), step('deploy', 'deploy', ['web'])]);
     const p = run();
     const e = p.steps[1]!.batches[0]!.hosts[0]!.actions[0] as FileEntry;
-    expect(e.source).toEqual({ type: 'file', path: '/work/project/build/app', from: 'artifact bin, declared by job build in step 1 (build)' });
+    expect(e.source).toEqual({
+      type: 'file',
+      path: '/work/project/build/app',
+      from: 'artifact bin, declared by job build in step 1 (build)',
+    });
     const text = renderPlan(p, new Redactor([]));
-    expect(text).toContain('/work/project/build/app (artifact bin, declared by job build in step 1 (build); sha256 taken when the step runs)');
+    expect(text).toContain(
+      '/work/project/build/app (artifact bin, declared by job build in step 1 (build); sha256 taken when the step runs)',
+    );
   });
 
   it("the job's own artifact wins a name clash; among earlier steps the nearest one wins", () => {
@@ -120,25 +136,41 @@ describe('artifacts are run-wide', () => {
     const { run } = planOf([build(), b2, own], [step('build', 'build', ['localhost']), step('deploy', 'deploy', ['web'])]);
     const src = (run().steps[1]!.batches[0]!.hosts[0]!.actions[0] as FileEntry).source;
     expect(src).toEqual({ type: 'file', path: '/own/bin' });
-    const n = planOf([build(), b2, deploy()], [step('build', 'build', ['localhost']), step('rebuild', 'rebuild', ['localhost']), step('deploy', 'deploy', ['web'])]);
-    expect((n.run().steps[2]!.batches[0]!.hosts[0]!.actions[0] as FileEntry).source).toMatchObject({ path: '/work/project/rebuilt', from: 'artifact bin, declared by job rebuild in step 2 (rebuild)' });
+    const n = planOf(
+      [build(), b2, deploy()],
+      [step('build', 'build', ['localhost']), step('rebuild', 'rebuild', ['localhost']), step('deploy', 'deploy', ['web'])],
+    );
+    expect((n.run().steps[2]!.batches[0]!.hosts[0]!.actions[0] as FileEntry).source).toMatchObject({
+      path: '/work/project/rebuilt',
+      from: 'artifact bin, declared by job rebuild in step 2 (rebuild)',
+    });
   });
 
   it('push resolves the same way', () => {
     const pub = job('publish', [action('push', { registry: 'prod', artifact: 'bin', name: 'app', tag: 'v1' })]);
     const { hf, run } = planOf([build(), pub], [step('build', 'build', ['localhost']), step('publish', 'publish', ['localhost'])]);
-    hf.registries.set('prod', { name: 'prod', type: 'filesystem', path: '/work/project/registry', pos: { file: 'hadesfile.yaml', line: 1, col: 1 } });
+    hf.registries.set('prod', {
+      name: 'prod',
+      type: 'filesystem',
+      path: '/work/project/registry',
+      pos: { file: 'hadesfile.yaml', line: 1, col: 1 },
+    });
     const e = run().steps[1]!.batches[0]!.hosts[0]!.actions[0] as PushEntry;
     expect(e).toMatchObject({ artifact: 'bin', path: '/work/project/build/app', from: 'declared by job build in step 1 (build)' });
   });
 
   it('an artifact declared only by a later step is refused: by the loader check for a literal, by the planner once expanded', () => {
-    const { hf, run } = planOf([build(), deploy('${NAME}', {})], [step('deploy', 'deploy', ['web']), step('build', 'build', ['localhost'])]);
+    const { hf, run } = planOf(
+      [build(), deploy('${NAME}', {})],
+      [step('deploy', 'deploy', ['web']), step('build', 'build', ['localhost'])],
+    );
     expect(() => run()).toThrow(/copy\.artifact: "bin" is not declared by job "deploy" nor by any earlier step of plan "release"/);
     const lit = planOf([build(), deploy()], [step('deploy', 'deploy', ['web']), step('build', 'build', ['localhost'])]);
     const problems: Problem[] = [];
     checkArtifactRefs(lit.hf, problems);
-    expect(problems.map((p) => p.message)).toEqual(['artifact "bin" (copy in job "deploy") is not declared by that job nor by any earlier step of plan "release" (step 1, deploy)']);
+    expect(problems.map((p) => p.message)).toEqual([
+      'artifact "bin" (copy in job "deploy") is not declared by that job nor by any earlier step of plan "release" (step 1, deploy)',
+    ]);
     expect(problems[0]!.hint).toContain('job "build" declares it, but in step 2 (build), which runs after this one');
     void hf;
   });
@@ -149,7 +181,9 @@ describe('artifacts are run-wide', () => {
     const hf = hadesfile({ hosts: web, jobs: [build(), deploy()], plans: [ok, bad] });
     const problems: Problem[] = [];
     checkArtifactRefs(hf, problems);
-    expect(problems.map((p) => p.message)).toEqual(['artifact "bin" (copy in job "deploy") is not declared by that job nor by any earlier step of plan "bad" (step 1, deploy)']);
+    expect(problems.map((p) => p.message)).toEqual([
+      'artifact "bin" (copy in job "deploy") is not declared by that job nor by any earlier step of plan "bad" (step 1, deploy)',
+    ]);
   });
 
   it('through the loader, at the artifact field (file:line:col)', () => {

@@ -12,7 +12,12 @@ import { detectSyntax, lineCol } from '../../src/actions/template-syntax.js';
 import { ROOT } from '../helpers/cli.js';
 
 const DIR = join(ROOT, 'test/fixtures/gotemplate');
-const raw = JSON.parse(readFileSync(join(DIR, 'data.json'), 'utf8')) as { Env: Record<string, string>; Host: string; Target: string; Vars: GoMap };
+const raw = JSON.parse(readFileSync(join(DIR, 'data.json'), 'utf8')) as {
+  Env: Record<string, string>;
+  Host: string;
+  Target: string;
+  Vars: GoMap;
+};
 const data = (): GoValue => new GoStruct({ Env: { ...raw.Env }, Host: raw.Host, Target: raw.Target, Vars: structuredClone(raw.Vars) });
 const cases = readdirSync(join(DIR, 'cases'))
   .filter((f) => f.endsWith('.tpl'))
@@ -41,7 +46,9 @@ describe('Go templates render as Go 1.19 renders them (recorded fixtures)', () =
       it(`${name}: Go renders it, Hades refuses it`, () => {
         expect(existsSync(goOut)).toBe(true);
         const r = render(name);
-        expect('error' in r ? r.error.message : `rendered ${JSON.stringify((r as { out: string }).out)}`).toMatch(/not supported|no entry|missing|extra|%d of a string/);
+        expect('error' in r ? r.error.message : `rendered ${JSON.stringify((r as { out: string }).out)}`).toMatch(
+          /not supported|no entry|missing|extra|%d of a string/,
+        );
       });
     } else if (existsSync(goOut)) {
       it(`${name}: byte-identical`, () => {
@@ -70,7 +77,7 @@ describe('errors carry the line:col of the template', () => {
   };
   it.each([
     ['line one\n  {{ .Env.MISSING }}\n', '2:6: map has no entry for key "MISSING" (.Env.MISSING)'],
-    ['{{ range $k, $v := .Vars.Map }}\n{{ $v.nope }}{{ end }}', '2:4: can\'t evaluate field nope of $v: it is a string'],
+    ['{{ range $k, $v := .Vars.Map }}\n{{ $v.nope }}{{ end }}', "2:4: can't evaluate field nope of $v: it is a string"],
     ['a\nb {{ if .Host }}', '2:3: unexpected end of template: {{if}} has no {{end}}'],
     ['{{ index .Env "NOPE" }}', '1:4: index: map has no entry for key "NOPE"'],
     ['{{ .Host }}\n{{ printf "%x" 1 }}', '2:4: printf: %x is not supported (only %s %d %v %q with a width and the flags - and 0 for %d)'],

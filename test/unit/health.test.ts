@@ -11,14 +11,28 @@ import { action, hadesfile, host, job, plan, step } from '../helpers/model.js';
 
 function build(spec: unknown, env: Record<string, string>, hostExtra = {}) {
   const p = plan('p', [step('s', 'check', ['web-1'])]);
-  const hf = hadesfile({ hosts: [host('web-1', 0, hostExtra)], jobs: [job('check', [action('health', spec, 0, { fieldPos: { http: { file: 'hadesfile.yaml', line: 7, col: 25 } } })])], plans: [p] });
+  const hf = hadesfile({
+    hosts: [host('web-1', 0, hostExtra)],
+    jobs: [job('check', [action('health', spec, 0, { fieldPos: { http: { file: 'hadesfile.yaml', line: 7, col: 25 } } })])],
+    plans: [p],
+  });
   const stepEnvs: StepEnv[] = p.steps.map((s) => ({ step: s, job: hf.jobs.get(s.job)!, env }));
   return buildRunPlan({ hf, plan: p, stepEnvs, runId: 'RUN1', sources: new MapSources(new Map()) });
 }
 
 describe('health addresses', () => {
   it('parses http(s) URLs and host:port', () => {
-    expect(parseHttp('https://db.internal/ready?x=1#frag')).toEqual({ ok: { probe: 'http', host: 'db.internal', port: 443, tls: true, path: '/ready?x=1', url: 'https://db.internal/ready?x=1', target: 'https://db.internal/ready?x=1' } });
+    expect(parseHttp('https://db.internal/ready?x=1#frag')).toEqual({
+      ok: {
+        probe: 'http',
+        host: 'db.internal',
+        port: 443,
+        tls: true,
+        path: '/ready?x=1',
+        url: 'https://db.internal/ready?x=1',
+        target: 'https://db.internal/ready?x=1',
+      },
+    });
     expect(parseHttp('http://[::1]:8080/h')).toMatchObject({ ok: { host: '::1', port: 8080, tls: false, path: '/h' } });
     expect(parseTcp('[::1]:5432')).toEqual({ ok: { probe: 'tcp', host: '::1', port: 5432, target: '[::1]:5432' } });
     expect(parseTcp('db-1.internal:5432')).toMatchObject({ ok: { host: 'db-1.internal', port: 5432 } });
@@ -38,7 +52,13 @@ describe('health addresses', () => {
 
   it('status: a code, a class, or a list', () => {
     const rules = parseStatus([200, '3xx']);
-    expect('rules' in rules && [200, 204, 301, 399, 404].map((c) => statusMatches(rules.rules, c))).toEqual([true, false, true, true, false]);
+    expect('rules' in rules && [200, 204, 301, 399, 404].map((c) => statusMatches(rules.rules, c))).toEqual([
+      true,
+      false,
+      true,
+      true,
+      false,
+    ]);
     expect(parseStatus('600')).toEqual({ error: 'status "600" is not an HTTP status (100-599) or a class like 2xx' });
     expect(parseStatus([])).toEqual({ error: 'status is an empty list' });
   });
@@ -48,7 +68,16 @@ describe('planning health', () => {
   it('expands ${VAR} in the URL; a bad expanded address is a problem at the field', () => {
     const ok = build({ http: 'http://${SVC}/healthz', timeout: '1m', interval: '2s' }, { SVC: '10.1.2.3:8080' });
     const e = ok.steps[0]!.batches[0]!.hosts[0]!.actions[0] as HealthEntry;
-    expect(e).toMatchObject({ kind: 'health', host: '10.1.2.3', port: 8080, path: '/healthz', timeoutMs: 60_000, intervalMs: 2_000, maxAttempts: 30, via: 'ssh' });
+    expect(e).toMatchObject({
+      kind: 'health',
+      host: '10.1.2.3',
+      port: 8080,
+      path: '/healthz',
+      timeoutMs: 60_000,
+      intervalMs: 2_000,
+      maxAttempts: 30,
+      via: 'ssh',
+    });
     try {
       build({ http: 'http://${SVC}/healthz', timeout: '1m' }, { SVC: '10.1.2.3:99999' });
       expect.unreachable();

@@ -14,11 +14,21 @@ import { action, hadesfile, host, job, plan, step } from '../helpers/model.js';
 const hosts = ['web-1', 'web-2', 'web-3'].map((n, i) => host(n, i));
 
 function build() {
-  const p = plan('release', [step('build', 'build', ['web-1']), step('canary', 'deploy', ['web'], { limit: 1 }), step('rollout', 'deploy', ['web'], { parallelism: { kind: 'count', n: 2 } })]);
+  const p = plan('release', [
+    step('build', 'build', ['web-1']),
+    step('canary', 'deploy', ['web'], { limit: 1 }),
+    step('rollout', 'deploy', ['web'], { parallelism: { kind: 'count', n: 2 } }),
+  ]);
   const hf = hadesfile({
     hosts,
     targets: { web: ['web-1', 'web-2', 'web-3'] },
-    jobs: [job('build', [action('run', 'make')]), job('deploy', [action('pull', { registry: 'reg', name: 'app', tag: 'v1', to: '/opt/app' }), action('run', 'restart', 1, { name: 'restart' })])],
+    jobs: [
+      job('build', [action('run', 'make')]),
+      job('deploy', [
+        action('pull', { registry: 'reg', name: 'app', tag: 'v1', to: '/opt/app' }),
+        action('run', 'restart', 1, { name: 'restart' }),
+      ]),
+    ],
     plans: [p],
   });
   hf.registries.set('reg', { name: 'reg', type: 'filesystem', path: '/r', pos: { file: 'f', line: 1, col: 1 } });
@@ -56,7 +66,11 @@ describe('--steps / --from-step', () => {
 describe('--resume skipping', () => {
   it('takes out the pairs that ended ok, drops empty batches, skips a step left empty', () => {
     const { plan: p } = build();
-    const taken = skipDone(p, new Set([pairKey('build', 'web-1'), pairKey('canary', 'web-1'), pairKey('rollout', 'web-1'), pairKey('rollout', 'web-2')]), 'RUN1');
+    const taken = skipDone(
+      p,
+      new Set([pairKey('build', 'web-1'), pairKey('canary', 'web-1'), pairKey('rollout', 'web-1'), pairKey('rollout', 'web-2')]),
+      'RUN1',
+    );
     expect(Object.fromEntries(taken)).toEqual({ build: ['web-1'], canary: ['web-1'], rollout: ['web-1', 'web-2'] });
     expect(p.steps[0]!.skipped).toBe('every host ended ok in run RUN1');
     expect(p.steps[2]!.batches.map((b) => [b.index, b.hosts.map((h) => h.host)])).toEqual([[0, ['web-3']]]);
@@ -78,7 +92,7 @@ describe('digest pinning', () => {
 });
 
 describe('plan shape', () => {
-  it('names what differs: steps, a step\'s job, a job\'s actions', () => {
+  it("names what differs: steps, a step's job, a job's actions", () => {
     const { hf, plan: p } = build();
     const shape = planShape(p, hf);
     expect(shape[1]).toEqual({ step: 'canary', job: 'deploy', actions: ['pull', 'run "restart"'] });
@@ -99,7 +113,14 @@ describe('plan shape', () => {
 
 describe('audit log reader', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hades-history-unit-'));
-  const meta = { type: 'run.meta', runId: 'R1', ts: '2026-01-01T00:00:00.000Z', plan: 'release', user: 'ops', steps: [{ name: 'rollout', env: { A: '1', T: '***' }, secrets: ['T'], hosts: ['web-1', 'web-2'] }] };
+  const meta = {
+    type: 'run.meta',
+    runId: 'R1',
+    ts: '2026-01-01T00:00:00.000Z',
+    plan: 'release',
+    user: 'ops',
+    steps: [{ name: 'rollout', env: { A: '1', T: '***' }, secrets: ['T'], hosts: ['web-1', 'web-2'] }],
+  };
   const lines = [
     meta,
     { type: 'host.end', step: 'rollout', host: 'web-1', status: 'ok', ts: '2026-01-01T00:00:01.000Z' },
@@ -109,21 +130,30 @@ describe('audit log reader', () => {
   ].map((l) => JSON.stringify(l));
 
   it('a whole log: status, hosts, done pairs, artifacts, env with secret names', () => {
-    writeFileSync(join(dir, 'R1.jsonl'), lines.join('\n') + '\n');
+    writeFileSync(join(dir, 'R1.jsonl'), `${lines.join('\n')}\n`);
     const r = readRun(join(dir, 'R1.jsonl'));
-    expect([r.status, r.durationMs, r.hosts, [...r.done], r.problems]).toEqual(['failed', 2000, { 'web-1': 'ok', 'web-2': 'failed' }, [pairKey('rollout', 'web-1')], []]);
+    expect([r.status, r.durationMs, r.hosts, [...r.done], r.problems]).toEqual([
+      'failed',
+      2000,
+      { 'web-1': 'ok', 'web-2': 'failed' },
+      [pairKey('rollout', 'web-1')],
+      [],
+    ]);
     expect(r.artifacts).toEqual([{ registry: 'reg', name: 'app', tag: 'v1', digest: 'sha256:x', kind: 'pull' }]);
     expect(r.steps[0]!.secrets).toEqual(['T']);
   });
   it('truncated (killed mid-write), corrupt lines, no header, empty: records that say so', () => {
-    writeFileSync(join(dir, 'R2.jsonl'), lines.slice(0, 3).join('\n') + '\n' + lines[3]!.slice(0, 15));
+    writeFileSync(join(dir, 'R2.jsonl'), `${lines.slice(0, 3).join('\n')}\n${lines[3]!.slice(0, 15)}`);
     const t = readRun(join(dir, 'R2.jsonl'));
     expect(t.status).toBe('incomplete');
     expect(t.durationMs).toBe(1000);
-    expect(t.problems).toEqual(['line 4 is truncated (the run was killed mid-write?)', 'no end recorded (the run was killed, or is still running)']);
-    writeFileSync(join(dir, 'R3.jsonl'), [lines[0], '{oops', lines[4]].join('\n') + '\n');
+    expect(t.problems).toEqual([
+      'line 4 is truncated (the run was killed mid-write?)',
+      'no end recorded (the run was killed, or is still running)',
+    ]);
+    writeFileSync(join(dir, 'R3.jsonl'), `${[lines[0], '{oops', lines[4]].join('\n')}\n`);
     expect(readRun(join(dir, 'R3.jsonl')).problems).toEqual(['1 corrupt line(s) skipped']);
-    writeFileSync(join(dir, 'R4.jsonl'), lines.slice(1).join('\n') + '\n');
+    writeFileSync(join(dir, 'R4.jsonl'), `${lines.slice(1).join('\n')}\n`);
     expect(readRun(join(dir, 'R4.jsonl')).status).toBe('corrupt');
     writeFileSync(join(dir, 'R5.jsonl'), '\n');
     expect(readRun(join(dir, 'R5.jsonl')).status).toBe('empty');

@@ -12,7 +12,13 @@ import { LocalTransport } from '../../src/transport/local.js';
 import { TransportPool } from '../../src/transport/pool.js';
 import type { Transport } from '../../src/transport/types.js';
 
-const spec = (name: string, local: boolean): HostSpec => ({ name, addr: local ? 'localhost' : '10.0.0.9', local, order: 0, pos: { file: 'x', line: 1, col: 1 } });
+const spec = (name: string, local: boolean): HostSpec => ({
+  name,
+  addr: local ? 'localhost' : '10.0.0.9',
+  local,
+  order: 0,
+  pos: { file: 'x', line: 1, col: 1 },
+});
 
 describe('HostTransports', () => {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'hades-hosts-')));
@@ -33,7 +39,10 @@ describe('HostTransports', () => {
   it('an SSH host goes to the SSH side; without one it is an error, not a local run', () => {
     const seen: string[] = [];
     const fake = { name: 'web' } as Transport;
-    const hosts = new HostTransports(dir, (s) => (seen.push(s.name), fake));
+    const hosts = new HostTransports(dir, (s) => {
+      seen.push(s.name);
+      return fake;
+    });
     expect(hosts.get('web', spec('web', false))).toBe(fake);
     expect(seen).toEqual(['web']);
     expect(() => new HostTransports(dir).get('web', spec('web', false))).toThrow('web: an SSH host, but this run opened no SSH pool');

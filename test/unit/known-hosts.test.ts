@@ -164,7 +164,9 @@ describe('checkHostKey', () => {
     const v = checkHostKey(entries, 'web1', 22, ecKey);
     if (v.status !== 'changed') throw new Error('expected changed');
     const changed = hostKeyError('web1', 'web1', 22, ecKey, v, ['/kh']);
-    expect(changed.message).toContain(`HOST KEY CHANGED for web1: it presented ecdsa-sha2-nistp256 ${EC_FP}, but it is known with a different key at /kh:1 (ssh-ed25519 ${ED_FP})`);
+    expect(changed.message).toContain(
+      `HOST KEY CHANGED for web1: it presented ecdsa-sha2-nistp256 ${EC_FP}, but it is known with a different key at /kh:1 (ssh-ed25519 ${ED_FP})`,
+    );
     expect(changed.message).toContain('ssh-keygen -R web1 -f /kh');
     expect(changed.problem).toBe('changed');
   });

@@ -28,28 +28,55 @@ import { RunError } from '../../src/errors.js';
 
 const REAL: Array<[string, ReturnType<typeof classifyOrasError>]> = [
   // absent tag / repository / digest
-  ['Error response from registry: failed to fetch the content of "127.0.0.1:5099/t/a:nope": 127.0.0.1:5099/t/a:nope: not found', 'not-found'],
+  [
+    'Error response from registry: failed to fetch the content of "127.0.0.1:5099/t/a:nope": 127.0.0.1:5099/t/a:nope: not found',
+    'not-found',
+  ],
   ['Error response from registry: failed to resolve digest: 127.0.0.1:5099/t/a:nope: not found', 'not-found'],
   ['Error response from registry: name unknown: repository name not known to registry: map[name:t/zzz]', 'not-found'],
-  ['Error response from registry: 127.0.0.1:5099/t/a@sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be04: not found', 'not-found'],
+  [
+    'Error response from registry: 127.0.0.1:5099/t/a@sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be04: not found',
+    'not-found',
+  ],
   // authentication
   [
     'Error: failed to fetch the content of "127.0.0.1:5098/t/a:v1": basic credential not found\nPlease check whether the registry credential stored in the authentication file at "/root/.docker/config.json" is correct',
     'auth',
   ],
-  ['Error response from registry: failed to fetch the content of "127.0.0.1:5098/t/a:nope": unauthorized: authentication required: [map[Action:pull Class: Name:t/a Type:repository]]', 'auth'],
+  [
+    'Error response from registry: failed to fetch the content of "127.0.0.1:5098/t/a:nope": unauthorized: authentication required: [map[Action:pull Class: Name:t/a Type:repository]]',
+    'auth',
+  ],
   ['Error response from registry: failed to validate the credentials for 127.0.0.1:5098: unauthorized: authentication required', 'auth'],
   ['Error: could not list repositories for "127.0.0.1:5098" with prefix "t/"\nbasic credential not found', 'auth'],
   ['Error response from registry: denied: requested access to the resource is denied', 'auth'],
   // network
-  ['Error: failed to fetch the content of "127.0.0.1:5097/t/a:v1": Get "http://127.0.0.1:5097/v2/t/a/manifests/v1": dial tcp 127.0.0.1:5097: connect: connection refused', 'network'],
-  ['Error: failed to fetch the content of "127.0.0.1:5099/t/a:v1": Get "https://127.0.0.1:5099/v2/t/a/manifests/v1": http: server gave HTTP response to HTTPS client', 'network'],
-  ['Error: failed to fetch the content of "nonexistent.invalid/t/a:v1": Get "http://nonexistent.invalid/v2/t/a/manifests/v1": dial tcp: lookup nonexistent.invalid on 10.255.255.53:53: no such host', 'network'],
-  ['Error: failed to fetch the content of "127.0.0.1:5096/t/a:v1": Get "https://127.0.0.1:5096/v2/t/a/manifests/v1": tls: failed to verify certificate: x509: certificate signed by unknown authority', 'network'],
-  ['Error response from registry: recognizable error message not found: GET "http://127.0.0.1:5096/v2/t/a/manifests/v1": response status code 400: Bad Request', 'network'],
+  [
+    'Error: failed to fetch the content of "127.0.0.1:5097/t/a:v1": Get "http://127.0.0.1:5097/v2/t/a/manifests/v1": dial tcp 127.0.0.1:5097: connect: connection refused',
+    'network',
+  ],
+  [
+    'Error: failed to fetch the content of "127.0.0.1:5099/t/a:v1": Get "https://127.0.0.1:5099/v2/t/a/manifests/v1": http: server gave HTTP response to HTTPS client',
+    'network',
+  ],
+  [
+    'Error: failed to fetch the content of "nonexistent.invalid/t/a:v1": Get "http://nonexistent.invalid/v2/t/a/manifests/v1": dial tcp: lookup nonexistent.invalid on 10.255.255.53:53: no such host',
+    'network',
+  ],
+  [
+    'Error: failed to fetch the content of "127.0.0.1:5096/t/a:v1": Get "https://127.0.0.1:5096/v2/t/a/manifests/v1": tls: failed to verify certificate: x509: certificate signed by unknown authority',
+    'network',
+  ],
+  [
+    'Error response from registry: recognizable error message not found: GET "http://127.0.0.1:5096/v2/t/a/manifests/v1": response status code 400: Bad Request',
+    'network',
+  ],
   // integrity
   ['Error: mismatched digest', 'integrity'],
-  ['Error: GET "http://127.0.0.1:5099/v2/t/big/blobs/sha256:928656bd5499b8ed2bf754c3b6f3490fa1d05fd8c1fa71d33ff879f57080cc56": mismatch Content-Length', 'integrity'],
+  [
+    'Error: GET "http://127.0.0.1:5099/v2/t/big/blobs/sha256:928656bd5499b8ed2bf754c3b6f3490fa1d05fd8c1fa71d33ff879f57080cc56": mismatch Content-Length',
+    'integrity',
+  ],
   // anything else
   ['Error: --format, --descriptor cannot be used at the same time', 'other'],
 ];
@@ -133,7 +160,9 @@ describe('the oras version check overlaps read-only calls, never writes', () => 
   function fake(name: string, version: string, callSeconds: number, waitForCall = false): { bin: string; log: string } {
     const bin = join(dir, name);
     const log = join(dir, `${name}.log`);
-    const wait = waitForCall ? `i=0; while ! grep -v '^version-' '${log}' | grep -q -- '-start$' && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done` : 'sleep 0.4';
+    const wait = waitForCall
+      ? `i=0; while ! grep -v '^version-' '${log}' | grep -q -- '-start$' && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`
+      : 'sleep 0.4';
     writeFileSync(
       bin,
       `#!/bin/sh
@@ -145,7 +174,16 @@ echo $$ > '${log}.pid'; echo "$1-$2-start" >> '${log}'; sleep ${callSeconds} & e
     return { bin, log };
   }
   const runner = (bin: string) =>
-    new OrasRunner({ bin, registry: 'r', where: 'example.com', env: { PATH: process.env.PATH }, secrets: [], authHint: '', plainHttp: false, insecure: false });
+    new OrasRunner({
+      bin,
+      registry: 'r',
+      where: 'example.com',
+      env: { PATH: process.env.PATH },
+      secrets: [],
+      authHint: '',
+      plainHttp: false,
+      insecure: false,
+    });
   const events = (log: string) => readFileSync(log, 'utf8').trim().split('\n');
   const alive = (pid: number) => {
     try {
@@ -157,8 +195,20 @@ echo $$ > '${log}.pid'; echo "$1-$2-start" >> '${log}'; sleep ${callSeconds} & e
   };
 
   it('classifies the read-only subcommands', () => {
-    expect(['manifest fetch', 'repo tags', 'repo ls', 'blob fetch'].map((c) => isReadOnlyCall(c.split(' ')))).toEqual([true, true, true, true]);
-    expect(['cp', 'push', 'tag', 'manifest push', 'blob push', 'manifest delete'].map((c) => isReadOnlyCall(c.split(' ')))).toEqual([false, false, false, false, false, false]);
+    expect(['manifest fetch', 'repo tags', 'repo ls', 'blob fetch'].map((c) => isReadOnlyCall(c.split(' ')))).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(['cp', 'push', 'tag', 'manifest push', 'blob push', 'manifest delete'].map((c) => isReadOnlyCall(c.split(' ')))).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 
   it('a manifest fetch starts while `oras version` runs; its result comes after the check', async () => {
@@ -183,7 +233,10 @@ echo $$ > '${log}.pid'; echo "$1-$2-start" >> '${log}'; sleep ${callSeconds} & e
     try {
       const e = await runner(bin)
         .run({ args: ['manifest', 'fetch', 'x'], timeoutMs: 600_000, what: 'fetch' })
-        .then(() => null, (err: Error) => err);
+        .then(
+          () => null,
+          (err: Error) => err,
+        );
       expect(e?.message).toMatch(/oras 1\.1\.0 at .* is older than the minimum 1\.2\.0/);
       expect(events(log)).toContain('manifest-fetch-start');
       expect(events(log)).not.toContain('manifest-fetch-end');
@@ -235,10 +288,18 @@ describe('opening an oci registry', () => {
     [{ username: 'alice', passwordEnv: 'REG_TOKEN' }, { REG_TOKEN: '' }, /password_env REG_TOKEN is not set/],
     [{ username: 'alice' }, {}, /username is set but password_env is not/],
     [{ passwordEnv: 'REG_TOKEN' }, { REG_TOKEN: 'x' }, /password_env is set but username is not/],
-    [{ username: 'alice', passwordEnv: 'REG_TOKEN', registryConfig: '/nonexistent/config.json' }, { REG_TOKEN: 'x' }, /either username \+ password_env or registry_config/],
+    [
+      { username: 'alice', passwordEnv: 'REG_TOKEN', registryConfig: '/nonexistent/config.json' },
+      { REG_TOKEN: 'x' },
+      /either username \+ password_env or registry_config/,
+    ],
     [{ registryConfig: '/nonexistent/config.json' }, {}, /registry_config \/nonexistent\/config\.json does not exist/],
     [{ url: '${REG_HOST}/team' }, {}, /url uses \$\{REG_HOST\}, which is not set/],
-    [{ url: '${REG_HOST}/Team' }, { REG_HOST: 'r.example.com' }, /invalid url "r\.example\.com\/Team": path component "Team" must be lowercase/],
+    [
+      { url: '${REG_HOST}/Team' },
+      { REG_HOST: 'r.example.com' },
+      /invalid url "r\.example\.com\/Team": path component "Team" must be lowercase/,
+    ],
   ])('%j with env %j → %s', (over, env, re) => {
     const e = userError(() => openOciRegistry(spec(over as Partial<OciRegistrySpec>), { env }));
     expect(e.message).toMatch(re);
@@ -254,6 +315,8 @@ describe('opening an oci registry', () => {
   });
 
   it('bad timeouts from the environment are user errors', () => {
-    expect(userError(() => openOciRegistry(spec(), { env: { HADES_OCI_TIMEOUT: 'soon' } })).message).toMatch(/HADES_OCI_TIMEOUT="soon" is not a duration/);
+    expect(userError(() => openOciRegistry(spec(), { env: { HADES_OCI_TIMEOUT: 'soon' } })).message).toMatch(
+      /HADES_OCI_TIMEOUT="soon" is not a duration/,
+    );
   });
 });

@@ -11,10 +11,20 @@ import { action, hadesfile, host, job, plan, step } from '../helpers/model.js';
 
 const hosts = ['web-1', 'web-2', 'web-3', 'web-4', 'web-5'].map((n, i) => host(n, i));
 
-function build(steps: ReturnType<typeof step>[], jobs = [job('deploy', [action('run', 'echo "$VERSION"')])], facts: FileFact[] = [], env: Record<string, string> = { VERSION: 'v1' }) {
+function build(
+  steps: ReturnType<typeof step>[],
+  jobs = [job('deploy', [action('run', 'echo "$VERSION"')])],
+  facts: FileFact[] = [],
+  env: Record<string, string> = { VERSION: 'v1' },
+) {
   const p = plan('release', steps);
   // targets list web-5 first and web-1 twice: order must still be inventory order, de-duplicated
-  const hf = hadesfile({ hosts, targets: { web: ['web-5', 'web-3', 'web-1', 'web-2', 'web-4', 'web-1'], odd: ['web-2', 'web-4'] }, jobs, plans: [p] });
+  const hf = hadesfile({
+    hosts,
+    targets: { web: ['web-5', 'web-3', 'web-1', 'web-2', 'web-4', 'web-1'], odd: ['web-2', 'web-4'] },
+    jobs,
+    plans: [p],
+  });
   const stepEnvs: StepEnv[] = p.steps.map((s) => ({ step: s, job: hf.jobs.get(s.job)!, env }));
   const sources = new MapSources(new Map(facts.map((f) => [f.path, f])));
   return { plan: buildRunPlan({ hf, plan: p, stepEnvs, runId: 'RUN1', sources }), sources };
@@ -51,8 +61,15 @@ describe('batching', () => {
   });
 
   it('parallelism count and percent', () => {
-    expect(batchNames(build([step('s', 'deploy', ['web'], { parallelism: { kind: 'count', n: 2 } })]).plan)).toEqual([['web-1', 'web-2'], ['web-3', 'web-4'], ['web-5']]);
-    expect(batchNames(build([step('s', 'deploy', ['web'], { parallelism: { kind: 'percent', percent: 50 } })]).plan)).toEqual([['web-1', 'web-2', 'web-3'], ['web-4', 'web-5']]);
+    expect(batchNames(build([step('s', 'deploy', ['web'], { parallelism: { kind: 'count', n: 2 } })]).plan)).toEqual([
+      ['web-1', 'web-2'],
+      ['web-3', 'web-4'],
+      ['web-5'],
+    ]);
+    expect(batchNames(build([step('s', 'deploy', ['web'], { parallelism: { kind: 'percent', percent: 50 } })]).plan)).toEqual([
+      ['web-1', 'web-2', 'web-3'],
+      ['web-4', 'web-5'],
+    ]);
   });
 
   it('a single host name works as a target; several targets merge', () => {
@@ -60,13 +77,20 @@ describe('batching', () => {
   });
 
   it('limit then parallelism', () => {
-    expect(batchNames(build([step('s', 'deploy', ['web'], { limit: 3, parallelism: { kind: 'count', n: 2 } })]).plan)).toEqual([['web-1', 'web-2'], ['web-3']]);
+    expect(batchNames(build([step('s', 'deploy', ['web'], { limit: 3, parallelism: { kind: 'count', n: 2 } })]).plan)).toEqual([
+      ['web-1', 'web-2'],
+      ['web-3'],
+    ]);
   });
 });
 
 describe('placement', () => {
   it('local jobs and jobs with wait run once on the orchestrator', () => {
-    const jobs = [job('build', [action('run', 'make')], { local: true }), job('gate', [action('wait', { message: 'go?' })]), job('deploy', [action('run', 'x')])];
+    const jobs = [
+      job('build', [action('run', 'make')], { local: true }),
+      job('gate', [action('wait', { message: 'go?' })]),
+      job('deploy', [action('run', 'x')]),
+    ];
     const { plan: p } = build([step('b', 'build', ['web']), step('g', 'gate', ['web']), step('d', 'deploy', ['web'], { limit: 2 })], jobs);
     expect(p.steps.map((s) => [s.runsOn, batchNames(p, s.index)])).toEqual([
       ['orchestrator', [['localhost']]],
@@ -83,7 +107,15 @@ describe('per-host entries', () => {
   it('built-in env per host; run keeps the command as written', () => {
     const { plan: p } = build([step('s', 'deploy', ['web'], { limit: 2 })]);
     const h = p.steps[0]!.batches[0]!.hosts[1]!;
-    expect(h.env).toMatchObject({ VERSION: 'v1', HADES_PLAN: 'release', HADES_RUN_ID: 'RUN1', HADES_STEP: 's', HADES_TARGET: 'web', HADES_HOST_NAME: 'web-2', HADES_HOST_ADDR: '10.0.0.2' });
+    expect(h.env).toMatchObject({
+      VERSION: 'v1',
+      HADES_PLAN: 'release',
+      HADES_RUN_ID: 'RUN1',
+      HADES_STEP: 's',
+      HADES_TARGET: 'web',
+      HADES_HOST_NAME: 'web-2',
+      HADES_HOST_ADDR: '10.0.0.2',
+    });
     const run = h.actions[0] as RunEntry;
     expect(run.command).toBe('echo "$VERSION"');
     expect(run.exec).not.toContain('v1'); // env is never spliced into commands
@@ -98,7 +130,11 @@ describe('per-host entries', () => {
   });
 
   it('missing vars in structured fields, relative paths and bad modes are all reported at once', () => {
-    const j = job('deploy', [action('mkdir', { path: '/opt/${NOPE}' }), action('mkdir', { path: 'relative/dir' }), action('copy', { src: 'a', dst: '/x', mode: '644' })]);
+    const j = job('deploy', [
+      action('mkdir', { path: '/opt/${NOPE}' }),
+      action('mkdir', { path: 'relative/dir' }),
+      action('copy', { src: 'a', dst: '/x', mode: '644' }),
+    ]);
     try {
       build([step('s', 'deploy', ['web'])], [j], []);
       expect.unreachable();
@@ -114,7 +150,10 @@ describe('per-host entries', () => {
   });
 
   it('templates render at plan time per host; an undefined variable is an error', () => {
-    const tpl = { path: '/work/project/app.conf.njk', text: 'host={{ host.name }} v={{ env.VERSION }}\n{% for t in targets %}[{{ t }}]{% endfor %}\n' };
+    const tpl = {
+      path: '/work/project/app.conf.njk',
+      text: 'host={{ host.name }} v={{ env.VERSION }}\n{% for t in targets %}[{{ t }}]{% endfor %}\n',
+    };
     const j = job('deploy', [action('template', { src: 'app.conf.njk', dst: '/etc/app.conf' })]);
     const { plan: p } = build([step('s', 'deploy', ['web'], { limit: 2 })], [j], [tpl]);
     const e = p.steps[0]!.batches[0]!.hosts[1]!.actions[0] as FileEntry;
@@ -133,8 +172,22 @@ describe('per-host entries', () => {
 
 describe('dry-run rendering', () => {
   it('shows steps, batches, hosts, exact commands and redacted env', () => {
-    const jobs = [job('deploy', [action('mkdir', { path: '/opt/app' }), action('copy', { src: 'bin/app', dst: '/opt/app/app', mode: 0o755 }), action('run', 'systemctl restart app')])];
-    const { plan: p } = build([step('canary', 'deploy', ['web'], { limit: 1 }), step('rollout', 'deploy', ['web'], { parallelism: { kind: 'percent', percent: 50 } })], jobs, [], { VERSION: 'v1', API_TOKEN: 'sekrit-value' });
+    const jobs = [
+      job('deploy', [
+        action('mkdir', { path: '/opt/app' }),
+        action('copy', { src: 'bin/app', dst: '/opt/app/app', mode: 0o755 }),
+        action('run', 'systemctl restart app'),
+      ]),
+    ];
+    const { plan: p } = build(
+      [
+        step('canary', 'deploy', ['web'], { limit: 1 }),
+        step('rollout', 'deploy', ['web'], { parallelism: { kind: 'percent', percent: 50 } }),
+      ],
+      jobs,
+      [],
+      { VERSION: 'v1', API_TOKEN: 'sekrit-value' },
+    );
     const r = new Redactor();
     r.learn({ API_TOKEN: 'sekrit-value' });
     const text = renderPlan(p, r);
@@ -165,7 +218,9 @@ describe('become', () => {
 
   it('generated commands go through sudo -n; the guard too', () => {
     const h = hosts.map((x, i) => (i === 0 ? { ...x, become: 'root' } : x));
-    const j = job('deploy', [action('mkdir', { path: '/opt/x' }), action('run', 'id -u', 1, { become: undefined })], { guard: { if: 'true', pos: { file: 'h', line: 1, col: 1 } } });
+    const j = job('deploy', [action('mkdir', { path: '/opt/x' }), action('run', 'id -u', 1, { become: undefined })], {
+      guard: { if: 'true', pos: { file: 'h', line: 1, col: 1 } },
+    });
     const p = plan('release', [step('s', 'deploy', ['web-1'])]);
     const hf = hadesfile({ hosts: h, jobs: [j], plans: [p] });
     const rp = buildRunPlan({ hf, plan: p, stepEnvs: [{ step: p.steps[0]!, job: j, env: {} }], runId: 'R', sources: new MapSources() });

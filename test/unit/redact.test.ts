@@ -15,7 +15,13 @@ function feed(r: Redactor, chunks: Buffer[]): string {
 describe('Redactor', () => {
   it('a var built from a secret is secret (transitively), its value scrubbed', () => {
     const r = new Redactor();
-    r.taint(new Map([['DB_URL', new Set(['DB_PASSWORD'])], ['DSN', new Set(['DB_URL'])], ['VERSION', new Set(['TAG'])]]));
+    r.taint(
+      new Map([
+        ['DB_URL', new Set(['DB_PASSWORD'])],
+        ['DSN', new Set(['DB_URL'])],
+        ['VERSION', new Set(['TAG'])],
+      ]),
+    );
     expect(r.isSecret('DB_URL')).toBe(true);
     expect(r.isSecret('DSN')).toBe(true);
     expect(r.isSecret('VERSION')).toBe(false);
@@ -37,7 +43,12 @@ describe('Redactor', () => {
     r.learn({ API_TOKEN: 'tok-€uro-42' });
     const bytes = Buffer.from('say tok-€uro-42!\n');
     for (let i = 1; i < bytes.length; i++) expect(feed(r, [bytes.subarray(0, i), bytes.subarray(i)])).toBe('say ***!\n');
-    expect(feed(r, [...bytes].map((b) => Buffer.from([b])))).toBe('say ***!\n');
+    expect(
+      feed(
+        r,
+        [...bytes].map((b) => Buffer.from([b])),
+      ),
+    ).toBe('say ***!\n');
     const s = r.stream();
     expect(s.push(Buffer.from('hello\n'))).toBe('hello\n'); // nothing held: no secret can start here
     expect(s.push(Buffer.from('a tok-'))).toBe('a '); // may be the start of the secret: held
@@ -60,8 +71,19 @@ describe('envRefs', () => {
     const hf = hadesfile({ jobs: [job('j', [action('run', 'true')])], plans: [p] });
     hf.baseDir = mkdtempSync(join(tmpdir(), 'hades-refs-'));
     writeFileSync(join(hf.baseDir, '.env'), 'A=${DB_PASSWORD}\nB=$C-x\n');
-    const src = loadEnvSources(hf, { cliVars: ['E=${TOKEN_X}'], envFiles: [], cwd: '/', osEnv: { DB_PASSWORD: 'pw-1234', C: 'c', TOKEN_X: 't' } });
+    const src = loadEnvSources(hf, {
+      cliVars: ['E=${TOKEN_X}'],
+      envFiles: [],
+      cwd: '/',
+      osEnv: { DB_PASSWORD: 'pw-1234', C: 'c', TOKEN_X: 't' },
+    });
     const refs = envRefs(p, src);
-    expect(Object.fromEntries([...refs].map(([k, v]) => [k, [...v]]))).toEqual({ A: ['DB_PASSWORD'], B: ['C'], E: ['TOKEN_X'], DB_URL: ['DB_PASSWORD'], X: ['DB_URL'] });
+    expect(Object.fromEntries([...refs].map(([k, v]) => [k, [...v]]))).toEqual({
+      A: ['DB_PASSWORD'],
+      B: ['C'],
+      E: ['TOKEN_X'],
+      DB_URL: ['DB_PASSWORD'],
+      X: ['DB_URL'],
+    });
   });
 });

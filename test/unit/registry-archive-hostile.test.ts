@@ -32,11 +32,31 @@ const DEEP = 'a/b/c/d/e/f';
 describe('links are resolved in the tree as it is after --strip-components', () => {
   const cases: Array<[string, RawEntry[], string | null, RegExp]> = [
     // the issue's first shown attack: the marker write followed this link to a sibling of the tree
-    ['the marker as a link to a sibling', [dir('app'), sym('app/.hades-artifact', '../passwd')], 'app', /"app\/\.hades-artifact": \.hades-artifact at the root of the tree is the marker Hades writes/],
-    ['the marker as a plain file', [dir('app'), file('app/.hades-artifact')], 'app', /"app\/\.hades-artifact": \.hades-artifact at the root/],
+    [
+      'the marker as a link to a sibling',
+      [dir('app'), sym('app/.hades-artifact', '../passwd')],
+      'app',
+      /"app\/\.hades-artifact": \.hades-artifact at the root of the tree is the marker Hades writes/,
+    ],
+    [
+      'the marker as a plain file',
+      [dir('app'), file('app/.hades-artifact')],
+      'app',
+      /"app\/\.hades-artifact": \.hades-artifact at the root/,
+    ],
     ['the marker in a plain tar (no stripping)', [file('./.hades-artifact')], null, /"\.\/\.hades-artifact": \.hades-artifact at the root/],
-    ['"esc -> .." (inside before stripping, outside after)', [dir('app'), sym('app/esc', '..')], 'app', /"app\/esc": symlink to "\.\." points outside the extracted tree/],
-    ['"etc-passwd -> ../etc/passwd"', [dir('app'), sym('app/etc-passwd', '../etc/passwd')], 'app', /"app\/etc-passwd": symlink to "\.\.\/etc\/passwd" points outside/],
+    [
+      '"esc -> .." (inside before stripping, outside after)',
+      [dir('app'), sym('app/esc', '..')],
+      'app',
+      /"app\/esc": symlink to "\.\." points outside the extracted tree/,
+    ],
+    [
+      '"etc-passwd -> ../etc/passwd"',
+      [dir('app'), sym('app/etc-passwd', '../etc/passwd')],
+      'app',
+      /"app\/etc-passwd": symlink to "\.\.\/etc\/passwd" points outside/,
+    ],
     // the issue's second shown attack (extract: true): a chain through a link that lexically stays inside
     [
       'a chain: ".." after passing through another link',
@@ -44,11 +64,31 @@ describe('links are resolved in the tree as it is after --strip-components', () 
       null,
       /"x": symlink to "a\/b\/c\/d\/e\/f\/l\/\.\.\/.*" goes up \(".."\) after passing through the symlink "a\/b\/c\/d\/e\/f\/l"/,
     ],
-    ['a later entry through a link', [dir('app'), sym('app/l', 'd'), dir('app/d'), file('app/l/x')], 'app', /"app\/l\/x": path goes through the symlink "app\/l"/],
-    ['a later link redirecting an earlier file', [dir('app'), file('app/x'), sym('app/x', 'y')], 'app', /"app\/x": duplicate entry: the archive already has "app\/x" \(a file\)/],
+    [
+      'a later entry through a link',
+      [dir('app'), sym('app/l', 'd'), dir('app/d'), file('app/l/x')],
+      'app',
+      /"app\/l\/x": path goes through the symlink "app\/l"/,
+    ],
+    [
+      'a later link redirecting an earlier file',
+      [dir('app'), file('app/x'), sym('app/x', 'y')],
+      'app',
+      /"app\/x": duplicate entry: the archive already has "app\/x" \(a file\)/,
+    ],
     ['the same file twice', [file('a'), file('a')], null, /"a": duplicate entry/],
-    ['a later link replacing an explicit directory', [dir('app'), dir('app/d'), sym('app/d', '.')], 'app', /"app\/d": duplicate entry: .* \(a directory\)/],
-    ['a later link replacing an implicit directory', [dir('app'), file('app/d/f'), sym('app/d', '.')], 'app', /"app\/d": would replace the directory "d" that earlier entries are in/],
+    [
+      'a later link replacing an explicit directory',
+      [dir('app'), dir('app/d'), sym('app/d', '.')],
+      'app',
+      /"app\/d": duplicate entry: .* \(a directory\)/,
+    ],
+    [
+      'a later link replacing an implicit directory',
+      [dir('app'), file('app/d/f'), sym('app/d', '.')],
+      'app',
+      /"app\/d": would replace the directory "d" that earlier entries are in/,
+    ],
     ['an entry below a file', [file('f'), file('f/x')], null, /"f\/x": path goes through "f", which is not a directory/],
     ['an absolute symlink', [dir('app'), sym('app/l', '/etc')], 'app', /"app\/l": symlink to the absolute path "\/etc"/],
     ['a symlink with a control character', [sym('l', 'a\nb')], null, /"l": symlink target "a\\nb" contains a control character/],
@@ -60,13 +100,23 @@ describe('links are resolved in the tree as it is after --strip-components', () 
 
   test('hard links: target inside the tree, a regular file seen earlier, not through a symlink; targets are stripped like names', async () => {
     expect(await messages([dir('app'), file('app/a'), hard('app/h', 'app/a')])).toBe('');
-    expect(await messages([dir('app'), hard('app/h', 'app/../etc/shadow')])).toMatch(/"app\/h": hard link to "app\/\.\.\/etc\/shadow" points outside the extracted tree \(target: path contains a "\.\."/);
-    expect(await messages([dir('app'), hard('app/h', 'app//etc/shadow')])).toMatch(/"app\/h": hard link to "app\/\/etc\/shadow" points outside .*empty component/);
+    expect(await messages([dir('app'), hard('app/h', 'app/../etc/shadow')])).toMatch(
+      /"app\/h": hard link to "app\/\.\.\/etc\/shadow" points outside the extracted tree \(target: path contains a "\.\."/,
+    );
+    expect(await messages([dir('app'), hard('app/h', 'app//etc/shadow')])).toMatch(
+      /"app\/h": hard link to "app\/\/etc\/shadow" points outside .*empty component/,
+    );
     expect(await messages([dir('app'), file('a'), hard('app/h', 'a')])).toMatch(/outside the artifact directory "app"/);
     expect(await messages([dir('app'), hard('app/h', 'app')])).toMatch(/"app\/h": hard link to "app", which is not a file earlier/);
-    expect(await messages([dir('app'), sym('app/s', 'a'), file('app/a'), hard('app/h', 'app/s')])).toMatch(/"app\/h": hard link to "app\/s", which is not a file/);
-    expect(await messages([dir('app'), sym('app/l', 'd'), dir('app/d'), file('app/d/a'), hard('app/h', 'app/l/a')])).toMatch(/"app\/h": hard link to "app\/l\/a", which is not a file/);
-    expect(await messages([dir('app'), hard('app/h', 'app/a'), file('app/a')])).toMatch(/"app\/h": hard link to "app\/a", which is not a file earlier/);
+    expect(await messages([dir('app'), sym('app/s', 'a'), file('app/a'), hard('app/h', 'app/s')])).toMatch(
+      /"app\/h": hard link to "app\/s", which is not a file/,
+    );
+    expect(await messages([dir('app'), sym('app/l', 'd'), dir('app/d'), file('app/d/a'), hard('app/h', 'app/l/a')])).toMatch(
+      /"app\/h": hard link to "app\/l\/a", which is not a file/,
+    );
+    expect(await messages([dir('app'), hard('app/h', 'app/a'), file('app/a')])).toMatch(
+      /"app\/h": hard link to "app\/a", which is not a file earlier/,
+    );
   });
 
   test('names tar would read differently: "//" (tar strips "app//x" to "/x"), "./" before the root, a trailing "/" on a file', async () => {
@@ -75,7 +125,9 @@ describe('links are resolved in the tree as it is after --strip-components', () 
     expect(await messages([file('a/')], null)).toMatch(/"a\/": ends with "\/" but is not a directory/);
     expect(await messages([file('a\nb')], null)).toMatch(/"a\\nb": path contains a control character/);
     expect(await messages([file(Buffer.from([0x61, 0xff, 0x2f, 0x62]))], null)).toMatch(/not valid UTF-8/);
-    expect(await messages([{ name: 'l', typeflag: '2', linkname: 'a', data: 'hidden' }], null)).toMatch(/"l": a symlink with a recorded size of 6 bytes/);
+    expect(await messages([{ name: 'l', typeflag: '2', linkname: 'a', data: 'hidden' }], null)).toMatch(
+      /"l": a symlink with a recorded size of 6 bytes/,
+    );
     // canonical names that differ only harmlessly are fine: "./a" without stripping, "app/./x" with it
     expect(await messages([dir('./'), file('./a'), dir('./d/'), sym('./d/l', '../a')], null)).toBe('');
     expect(await messages([dir('app/'), file('app/./x')])).toBe('');
@@ -104,18 +156,42 @@ describe('links are resolved in the tree as it is after --strip-components', () 
 
 describe('the checker reads names as GNU tar does: unknown PAX keys and entry types are refused', () => {
   const cases: Array<[string, RawEntry[], RegExp]> = [
-    ['GNU.sparse.name renames the entry for tar', [dir('app'), pax({ 'GNU.sparse.name': 'other/evil' }), file('app/ok')], /"app\/ok": PAX key "GNU\.sparse\.name" is not supported/],
-    ['GNU.sparse.major (sparse 1.0)', [pax({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' }), file('app/s')], /PAX key "GNU\.sparse\.major" is not supported/],
-    ['SCHILY.xattr (file capabilities)', [pax({ 'SCHILY.xattr.security.capability': 'x' }), file('app/f')], /PAX key "SCHILY\.xattr\.security\.capability"/],
+    [
+      'GNU.sparse.name renames the entry for tar',
+      [dir('app'), pax({ 'GNU.sparse.name': 'other/evil' }), file('app/ok')],
+      /"app\/ok": PAX key "GNU\.sparse\.name" is not supported/,
+    ],
+    [
+      'GNU.sparse.major (sparse 1.0)',
+      [pax({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' }), file('app/s')],
+      /PAX key "GNU\.sparse\.major" is not supported/,
+    ],
+    [
+      'SCHILY.xattr (file capabilities)',
+      [pax({ 'SCHILY.xattr.security.capability': 'x' }), file('app/f')],
+      /PAX key "SCHILY\.xattr\.security\.capability"/,
+    ],
     ['hdrcharset', [pax({ hdrcharset: 'BINARY', path: 'app/x' }), file('app/y')], /PAX key "hdrcharset"/],
     ['two extended headers before one entry', [pax({ path: 'app/a' }), pax({ path: 'app/b' }), file('app/c')], /several extended headers/],
-    ['a GNU long name and a PAX path', [{ name: '././@LongLink', typeflag: 'L', data: 'app/long\0' }, pax({ path: 'app/p' }), file('app/c')], /several extended headers/],
-    ['a global header setting path', [{ name: 'g', typeflag: 'g', data: paxData({ path: 'app/l' }) }, file('app/ok')], /a global PAX header before it sets "path"/],
+    [
+      'a GNU long name and a PAX path',
+      [{ name: '././@LongLink', typeflag: 'L', data: 'app/long\0' }, pax({ path: 'app/p' }), file('app/c')],
+      /several extended headers/,
+    ],
+    [
+      'a global header setting path',
+      [{ name: 'g', typeflag: 'g', data: paxData({ path: 'app/l' }) }, file('app/ok')],
+      /a global PAX header before it sets "path"/,
+    ],
     ['an invalid PAX size', [pax({ size: '0x10' }), file('app/f')], /invalid PAX size "0x10"/],
     ['a sparse entry', [{ name: 'app/s', typeflag: 'S', data: 'x' }], /"app\/s": unsupported entry type "S"/],
     ['a contiguous file', [{ name: 'app/c', typeflag: '7', data: 'x' }], /unsupported entry type "7"/],
     ['a GNU multivolume continuation', [{ name: 'app/m', typeflag: 'M' }], /unsupported entry type "M"/],
-    ['a Solaris extended header', [{ name: 'app/X', typeflag: 'X', data: paxData({ path: 'x' }) }, file('app/f')], /unsupported entry type "X"/],
+    [
+      'a Solaris extended header',
+      [{ name: 'app/X', typeflag: 'X', data: paxData({ path: 'x' }) }, file('app/f')],
+      /unsupported entry type "X"/,
+    ],
     ['a FIFO', [{ name: 'app/p', typeflag: '6' }], /"app\/p": FIFO/],
     ['a block device', [{ name: 'app/b', typeflag: '4' }], /block device file/],
   ];
@@ -129,7 +205,17 @@ describe('the checker reads names as GNU tar does: unknown PAX keys and entry ty
       await messages([
         { name: 'pax_global_header', typeflag: 'g', data: paxData({ comment: 'f00dfeed' }) },
         dir('app'),
-        pax({ path: 'app/p', mtime: '1700000000.5', atime: '1', ctime: '2', uid: '1000', gid: '1000', uname: 'u', gname: 'g', comment: 'c' }),
+        pax({
+          path: 'app/p',
+          mtime: '1700000000.5',
+          atime: '1',
+          ctime: '2',
+          uid: '1000',
+          gid: '1000',
+          uname: 'u',
+          gname: 'g',
+          comment: 'c',
+        }),
         file('ignored'),
         pax({ linkpath: 'p' }),
         sym('app/l', 'ignored'),
@@ -149,7 +235,9 @@ describe('the checker reads names as GNU tar does: unknown PAX keys and entry ty
     expect(existsSync(join(out, 'other', 'evil'))).toBe(true); // what tar really did
     expect(existsSync(join(out, 'app', 'ok'))).toBe(false);
     expect((await listTar(t)).map((e) => e.path)).toEqual(['app', 'app/ok']); // the name the JS reader sees
-    expect((await checkTarEntries(t, { root: 'app' })).map((p) => p.message).join('\n')).toMatch(/"app\/ok": PAX key "GNU\.sparse\.name" is not supported/);
+    expect((await checkTarEntries(t, { root: 'app' })).map((p) => p.message).join('\n')).toMatch(
+      /"app\/ok": PAX key "GNU\.sparse\.name" is not supported/,
+    );
   });
 
   test('real GNU tar: sparse files (gnu and pax formats) are refused', async () => {
@@ -159,7 +247,9 @@ describe('the checker reads names as GNU tar does: unknown PAX keys and entry ty
     for (const format of ['gnu', 'pax']) {
       const t = join(w, `${format}.tar`);
       execFileSync('tar', [`--format=${format}`, '--sparse', '-cf', t, '-C', w, 'hole']);
-      expect((await checkTarEntries(t)).map((p) => p.message).join('\n')).toMatch(format === 'gnu' ? /unsupported entry type "S"/ : /PAX key "GNU\.sparse\./);
+      expect((await checkTarEntries(t)).map((p) => p.message).join('\n')).toMatch(
+        format === 'gnu' ? /unsupported entry type "S"/ : /PAX key "GNU\.sparse\./,
+      );
     }
   });
 
@@ -204,7 +294,9 @@ describe('special mode bits are refused (tar running as root keeps them)', () =>
     chmodSync(join(w, 'app', 'sh'), 0o4755);
     const t = join(w, 'a.tar.gz');
     execFileSync('tar', ['-czf', t, '-C', w, 'app']);
-    expect((await checkTarEntries(t, { root: 'app' })).map((p) => p.message)).toEqual(['tar entry "app/sh": mode 4755 has setuid/setgid/sticky bits']);
+    expect((await checkTarEntries(t, { root: 'app' })).map((p) => p.message)).toEqual([
+      'tar entry "app/sh": mode 4755 has setuid/setgid/sticky bits',
+    ]);
   });
 });
 

@@ -1,6 +1,18 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, chmodSync, statSync, readlinkSync, cpSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  chmodSync,
+  statSync,
+  readlinkSync,
+  cpSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -127,7 +139,12 @@ describe('names the pull-side check would refuse are refused at push', () => {
 });
 
 describe('checkTarEntries', () => {
-  const file = (name: string | Buffer, extra: Partial<Parameters<typeof rawTar>[0][number]> = {}) => ({ name, typeflag: '0', data: 'x', ...extra });
+  const file = (name: string | Buffer, extra: Partial<Parameters<typeof rawTar>[0][number]> = {}) => ({
+    name,
+    typeflag: '0',
+    data: 'x',
+    ...extra,
+  });
 
   test('a clean hand-written archive has no problems', async () => {
     const tar = rawTar([
@@ -148,15 +165,34 @@ describe('checkTarEntries', () => {
     ['.. at the start', rawTar([file('../evil')]), /"\.\.\/evil": path contains a "\.\." component/],
     ['.. in the middle', rawTar([file('a/../../b')]), /"a\/\.\.\/\.\.\/b": path contains a "\.\."/],
     ['symlink to an absolute path', rawTar([{ name: 'l', typeflag: '2', linkname: '/etc' }]), /"l": symlink to the absolute path "\/etc"/],
-    ['symlink escaping by ..', rawTar([{ name: 'd/l', typeflag: '2', linkname: '../../x' }]), /"d\/l": symlink to "\.\.\/\.\.\/x" points outside/],
+    [
+      'symlink escaping by ..',
+      rawTar([{ name: 'd/l', typeflag: '2', linkname: '../../x' }]),
+      /"d\/l": symlink to "\.\.\/\.\.\/x" points outside/,
+    ],
     [
       'entry written through a symlink of the archive',
-      rawTar([{ name: 'p', typeflag: '2', linkname: '.' }, { name: 'p/q', typeflag: '2', linkname: '..' }]),
+      rawTar([
+        { name: 'p', typeflag: '2', linkname: '.' },
+        { name: 'p/q', typeflag: '2', linkname: '..' },
+      ]),
       /"p\/q": path goes through the symlink "p"/,
     ],
-    ['hard link out of the root', rawTar([{ name: 'h', typeflag: '1', linkname: '../etc/shadow' }]), /"h": hard link to "\.\.\/etc\/shadow" points outside/],
-    ['hard link to an absolute path', rawTar([{ name: 'h', typeflag: '1', linkname: '/etc/shadow' }]), /"h": hard link to "\/etc\/shadow" points outside/],
-    ['hard link to something not in the archive', rawTar([{ name: 'h', typeflag: '1', linkname: 'etc/shadow' }]), /not a file earlier in the archive/],
+    [
+      'hard link out of the root',
+      rawTar([{ name: 'h', typeflag: '1', linkname: '../etc/shadow' }]),
+      /"h": hard link to "\.\.\/etc\/shadow" points outside/,
+    ],
+    [
+      'hard link to an absolute path',
+      rawTar([{ name: 'h', typeflag: '1', linkname: '/etc/shadow' }]),
+      /"h": hard link to "\/etc\/shadow" points outside/,
+    ],
+    [
+      'hard link to something not in the archive',
+      rawTar([{ name: 'h', typeflag: '1', linkname: 'etc/shadow' }]),
+      /not a file earlier in the archive/,
+    ],
     ['character device', rawTar([{ name: 'null', typeflag: '3' }]), /"null": character device file/],
     ['block device', rawTar([{ name: 'sda', typeflag: '4' }]), /"sda": block device file/],
     ['fifo', rawTar([{ name: 'pipe', typeflag: '6' }]), /"pipe": FIFO/],
@@ -173,12 +209,19 @@ describe('checkTarEntries', () => {
     ],
     [
       'PAX linkpath escaping',
-      rawTar([{ name: 'PaxHeaders/l', typeflag: 'x', data: paxData({ linkpath: '/'.repeat(1) + 'x'.repeat(150) }) }, { name: 'l', typeflag: '2', linkname: 'ok' }]),
+      rawTar([
+        { name: 'PaxHeaders/l', typeflag: 'x', data: paxData({ linkpath: '/'.repeat(1) + 'x'.repeat(150) }) },
+        { name: 'l', typeflag: '2', linkname: 'ok' },
+      ]),
       /"l": symlink to the absolute path/,
     ],
-    ['GNU long name', rawTar([{ name: '././@LongLink', typeflag: 'L', data: '/' + 'y'.repeat(200) + '\0' }, file('short')]), /absolute path/],
+    ['GNU long name', rawTar([{ name: '././@LongLink', typeflag: 'L', data: `/${'y'.repeat(200)}\0` }, file('short')]), /absolute path/],
     ['unknown entry type', rawTar([{ name: 'v', typeflag: 'V' }]), /unsupported entry type "V"/],
-    ['entry outside the artifact directory', rawTar([{ name: 'app', typeflag: '5' }, file('other/x')]), /outside the artifact directory "app"/],
+    [
+      'entry outside the artifact directory',
+      rawTar([{ name: 'app', typeflag: '5' }, file('other/x')]),
+      /outside the artifact directory "app"/,
+    ],
   ];
   test.each(cases)('%s', async (_what, tar, re) => {
     const problems = await checkTarEntries(tar, { root: _what.includes('artifact directory') ? 'app' : undefined });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { digestFile, digestGrowingFile } from '../../src/registry/digest.js';
 
-const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('digestGrowingFile', () => {

@@ -1,9 +1,28 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { acquireLock, LockLostError, LockTimeoutError, processIdentity, provablyDead, readLockOwner, withLock } from '../../src/registry/fs/lock.js';
+import {
+  acquireLock,
+  LockLostError,
+  LockTimeoutError,
+  processIdentity,
+  provablyDead,
+  readLockOwner,
+  withLock,
+} from '../../src/registry/fs/lock.js';
 import { askHeld, kill9, startLockHolder } from '../fixtures/registry/procs.js';
 import { cleanupRegistryBuild } from '../fixtures/registry/build.js';
 
@@ -45,7 +64,10 @@ describe('lock directory', () => {
     const lock = await acquireLock(lockDir, { purpose: 'push myapp:v1' });
     const owner = await readLockOwner(lockDir);
     expect(owner).toMatchObject({ pid: process.pid, hostname: hostname(), purpose: 'push myapp:v1', token: lock.owner.token });
-    expect(owner).toMatchObject({ bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), pidNs: readlinkSync('/proc/self/ns/pid') });
+    expect(owner).toMatchObject({
+      bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      pidNs: readlinkSync('/proc/self/ns/pid'),
+    });
     expect(owner!.startTime).toMatch(/^\d+$/);
     expect(Date.now() - Date.parse(owner!.created)).toBeLessThan(5000);
     await lock.release();
@@ -88,7 +110,10 @@ describe('lock directory', () => {
       rmSync(lockDir, { recursive: true, force: true });
       mkdirSync(lockDir);
       const then = new Date(Date.now() - ageMs);
-      writeFileSync(join(lockDir, 'owner'), JSON.stringify({ pid: 1, hostname: 'build-host-7', created: then.toISOString(), token: 'foreign' }));
+      writeFileSync(
+        join(lockDir, 'owner'),
+        JSON.stringify({ pid: 1, hostname: 'build-host-7', created: then.toISOString(), token: 'foreign' }),
+      );
       utimesSync(join(lockDir, 'owner'), then, then); // its last heartbeat
     };
     fake(1000);
@@ -165,7 +190,16 @@ describe('lock directory', () => {
       const fake = (startTime: string) => {
         rmSync(lockDir, { recursive: true, force: true });
         mkdirSync(lockDir);
-        const owner = { pid: other.pid, hostname: hostname(), created: new Date().toISOString(), token: 'reused', bootId: me.bootId, pidNs: me.pidNs, ...(me.timeNs ? { timeNs: me.timeNs } : {}), startTime };
+        const owner = {
+          pid: other.pid,
+          hostname: hostname(),
+          created: new Date().toISOString(),
+          token: 'reused',
+          bootId: me.bootId,
+          pidNs: me.pidNs,
+          ...(me.timeNs ? { timeNs: me.timeNs } : {}),
+          startTime,
+        };
         writeFileSync(join(lockDir, 'owner'), JSON.stringify(owner));
       };
       fake(realStart); // the pid's own process: alive
@@ -183,7 +217,10 @@ describe('lock directory', () => {
     const lockDir = join(fresh(), '.lock');
     mkdirSync(lockDir);
     // pid 2^22+1 can't exist here; an older Hades (or a foreign namespace) wrote this owner.
-    writeFileSync(join(lockDir, 'owner'), JSON.stringify({ pid: 4194305, hostname: hostname(), created: new Date().toISOString(), token: 'legacy' }));
+    writeFileSync(
+      join(lockDir, 'owner'),
+      JSON.stringify({ pid: 4194305, hostname: hostname(), created: new Date().toISOString(), token: 'legacy' }),
+    );
     expect(provablyDead((await readLockOwner(lockDir))!)).toBe(false);
     await expect(acquireLock(lockDir, { timeoutMs: 200 })).rejects.toThrow(/held by pid 4194305/);
   });

@@ -11,7 +11,7 @@ import {
 } from '../../src/registry/reference.js';
 import { validateLayoutName } from '../../src/registry/layout.js';
 
-const D = 'sha256:' + 'a'.repeat(64);
+const D = `sha256:${'a'.repeat(64)}`;
 
 describe('validateName (OCI repository grammar)', () => {
   test.each(['myapp', 'team/app', 'a', 'a0', 'my.app', 'my_app', 'my__app', 'my-app', 'my---app', 'a/b/c/d', 'x'.repeat(255)])(
@@ -68,10 +68,14 @@ describe('validateTag', () => {
 
 describe('validateDigest', () => {
   test('accepts sha256 + 64 lower-case hex', () => expect(validateDigest(D)).toBeNull());
-  test.each(['', 'sha256:' + 'A'.repeat(64), 'sha256:' + 'a'.repeat(63), 'sha512:' + 'a'.repeat(64), 'a'.repeat(64), `sha256:${'a'.repeat(64)}/..`])(
-    'refuses %j',
-    (d) => expect(validateDigest(d)).toMatch(/digest/),
-  );
+  test.each([
+    '',
+    `sha256:${'A'.repeat(64)}`,
+    `sha256:${'a'.repeat(63)}`,
+    `sha512:${'a'.repeat(64)}`,
+    'a'.repeat(64),
+    `sha256:${'a'.repeat(64)}/..`,
+  ])('refuses %j', (d) => expect(validateDigest(d)).toMatch(/digest/));
 });
 
 describe('parseReference', () => {

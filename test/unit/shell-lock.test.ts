@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TRUSTED_WALK } from '../../src/shell/delivery.js';
-import { lockAcquireCommand, lockDirWord, lockForceReleaseCommand, lockName, lockReleaseCommand, lockStatusCommand } from '../../src/shell/lock.js';
+import {
+  lockAcquireCommand,
+  lockDirWord,
+  lockForceReleaseCommand,
+  lockName,
+  lockReleaseCommand,
+  lockStatusCommand,
+} from '../../src/shell/lock.js';
 import { describeHolder, parseLockRecord } from '../../src/engine/lock.js';
 
 const sh = (script: string, input = '', env: NodeJS.ProcessEnv = process.env) => {
@@ -40,7 +47,7 @@ describe('lock command strings', () => {
     );
   });
 
-  it('acquire under the login user\'s home checks HOME first', () => {
+  it("acquire under the login user's home checks HOME first", () => {
     expect(lockAcquireCommand('~/.hades/locks', 'web1')).toBe(
       `umask 077; [ -n "$HOME" ] || { echo 'HOME is not set on this host: set lock_dir to an absolute path' >&2; exit 3; }; ${TRUSTED_WALK}hades_walk "$HOME"/.hades/locks; ` +
         `if [ "$k" = 514 ]; then printf 'refusing lock directory %s: it is writable by every user (sticky, like /tmp), so another user could create the lock first\\n' "$c" >&2; exit 3; fi; ` +
@@ -93,7 +100,9 @@ describe('lock commands in a real shell', () => {
     expect(lines[0]).toBe('held');
     const rec = parseLockRecord(lines.slice(1));
     expect(rec).toEqual({ run: 'run-a', plan: 'deploy', by: 'ops@laptop', pid: '42', started: '2026-01-02T03:04:05.000Z' });
-    expect(describeHolder(rec, Date.parse('2026-01-02T03:07:05.000Z'))).toBe('run run-a (plan deploy, by ops@laptop, pid 42, since 2026-01-02T03:04:05.000Z, 3m ago)');
+    expect(describeHolder(rec, Date.parse('2026-01-02T03:07:05.000Z'))).toBe(
+      'run run-a (plan deploy, by ops@laptop, pid 42, since 2026-01-02T03:04:05.000Z, 3m ago)',
+    );
     // The holder's record was not touched; another host's lock is independent.
     expect(readFileSync(join(d, 'web1.lock', 'info'), 'utf8')).toBe(record('run-a'));
     expect(sh(lockAcquireCommand(d, 'web2'), record('run-b')).out).toBe('locked\n');
@@ -110,14 +119,16 @@ describe('lock commands in a real shell', () => {
   it('of concurrent takers exactly one gets the lock', async () => {
     const d = join(base(), 'locks');
     const { spawn } = await import('node:child_process');
-    const runs = Array.from({ length: 8 }, (_, i) =>
-      new Promise<string>((res) => {
-        const c = spawn('/bin/sh', ['-c', lockAcquireCommand(d, 'web1')]);
-        let out = '';
-        c.stdout.on('data', (x) => (out += x));
-        c.stdin.end(record(`run-${i}`));
-        c.on('close', () => res(out.split('\n')[0]!));
-      }),
+    const runs = Array.from(
+      { length: 8 },
+      (_, i) =>
+        new Promise<string>((res) => {
+          const c = spawn('/bin/sh', ['-c', lockAcquireCommand(d, 'web1')]);
+          let out = '';
+          c.stdout.on('data', (x) => (out += x));
+          c.stdin.end(record(`run-${i}`));
+          c.on('close', () => res(out.split('\n')[0]!));
+        }),
     );
     const answers = await Promise.all(runs);
     expect(answers.filter((a) => a === 'locked')).toHaveLength(1);

@@ -35,7 +35,47 @@ function rng(seed: number): () => number {
 
 /** A random string weighted towards what shells treat specially, plus any other code point. */
 function randomValue(r: () => number): string {
-  const special = ["'", '\\', '!', '"', '$', '`', '\n', '\r', '\t', '%', '{', '}', '~', '*', '#', ' ', '&', ';', '|', '^', '(', ')', '[', ']', '<', '>', '?', '=', '-', '0', '\\0', "\\'", '\\\\', '!!', '$(', '${', 'é', '€', '😀'];
+  const special = [
+    "'",
+    '\\',
+    '!',
+    '"',
+    '$',
+    '`',
+    '\n',
+    '\r',
+    '\t',
+    '%',
+    '{',
+    '}',
+    '~',
+    '*',
+    '#',
+    ' ',
+    '&',
+    ';',
+    '|',
+    '^',
+    '(',
+    ')',
+    '[',
+    ']',
+    '<',
+    '>',
+    '?',
+    '=',
+    '-',
+    '0',
+    '\\0',
+    "\\'",
+    '\\\\',
+    '!!',
+    '$(',
+    '${',
+    'é',
+    '€',
+    '😀',
+  ];
   let s = '';
   const n = Math.floor(r() * 24);
   for (let i = 0; i < n; i++) {
@@ -112,7 +152,10 @@ describe.each(SHELLS)('the wire form through %s -c', (shell) => {
     const input = 'line one\nline two';
     const want = direct(command, input);
     const got = viaLogin(shell, command, input);
-    expect({ ...got, stderr: got.stderr.replace(/^\/bin\/sh: \d+: /gm, 'sh: ') }).toEqual({ ...want, stderr: want.stderr.replace(/^\/bin\/sh: \d+: /gm, 'sh: ') });
+    expect({ ...got, stderr: got.stderr.replace(/^\/bin\/sh: \d+: /gm, 'sh: ') }).toEqual({
+      ...want,
+      stderr: want.stderr.replace(/^\/bin\/sh: \d+: /gm, 'sh: '),
+    });
   });
 
   it('a TERM sent to the process sshd started reaches the command (the pid is kept)', async () => {

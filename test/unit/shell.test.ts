@@ -1,11 +1,33 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { becomeWrap, envScript, octal, quote, runWithEnv } from '../../src/shell/command.js';
-import { TRUSTED_WALK, dirCheckCommand, dirDeliverCommand, dirWriteCommand, fileDeliverCommand, mkdirCommand, sha256Of, tempPathFor } from '../../src/shell/delivery.js';
+import {
+  TRUSTED_WALK,
+  dirCheckCommand,
+  dirDeliverCommand,
+  dirWriteCommand,
+  fileDeliverCommand,
+  mkdirCommand,
+  sha256Of,
+  tempPathFor,
+} from '../../src/shell/delivery.js';
 
 const sh = (script: string, input = '') => execFileSync('/bin/sh', ['-c', script], { input, encoding: 'utf8' });
 
@@ -75,7 +97,8 @@ describe('generated commands (exact strings)', () => {
     `k=$(stat -c "%u %g %f" -- ${prefixes} 2>/dev/null | { n=0; while read -r o g f; do n=$((n+1)); m=$(( 0x$f )); ` +
     `[ $(( m & 0170000 )) = 16384 ] && { [ "$o" = 0 ] || [ "$o" = "$u" ]; } && { [ $(( m & 020 )) = 0 ] || [ "$g" = 0 ]; } && { [ $(( m & 02 )) = 0 ] || [ $(( m & 01002 )) = 514 ]; } || exit 1; done; ` +
     `[ $n = ${n} ] && echo $(( m & 01002 )); }) && c=${dir} || hades_walk ${dir} ${missing}; `;
-  const temp = (tmpl: string) => `t=; trap '[ -z "$t" ] || rm -rf -- "$t"' EXIT; trap 'exit 1' HUP INT TERM PIPE; t=$(mktemp -d "\${c%/}"/${tmpl}) || exit 1; `;
+  const temp = (tmpl: string) =>
+    `t=; trap '[ -z "$t" ] || rm -rf -- "$t"' EXIT; trap 'exit 1' HUP INT TERM PIPE; t=$(mktemp -d "\${c%/}"/${tmpl}) || exit 1; `;
 
   it('mkdir: trusted walk to the parent, never through a symlink, created in a private temp dir then mv -T', () => {
     expect(mkdirCommand('/opt/my app', 0o755, {})).toBe(
@@ -87,7 +110,9 @@ describe('generated commands (exact strings)', () => {
         `else ${temp(`'.my app.hades-tmp-XXXXXXXXXX'`)}mkdir -- "$t/d" && chmod 0755 "$t/d" && mv -T -- "$t/d" "$x" && echo changed; fi`,
     );
     const owned = mkdirCommand('/srv/x', 0o750, { owner: 'app', group: 'www' });
-    expect(owned).toContain(`if [ -d "$x" ] && [ "$(stat -c %a "$x")" = 750 ] && [ "$(stat -c %U:%G "$x")" = app:www ]; then echo unchanged; exit; fi; `);
+    expect(owned).toContain(
+      `if [ -d "$x" ] && [ "$(stat -c %a "$x")" = 750 ] && [ "$(stat -c %U:%G "$x")" = app:www ]; then echo unchanged; exit; fi; `,
+    );
     // a directory keeps its setgid bit across chown, so: chmod then chown -h (never through a link)
     expect(owned).toContain(`chmod 0750 "$x" && chown -h app:www "$x" && echo changed; `);
     expect(owned).toContain(`chmod 0750 "$t/d" && chown -h app:www "$t/d" && mv -T -- "$t/d" "$x" && echo changed; fi`);
@@ -117,9 +142,13 @@ describe('generated commands (exact strings)', () => {
     );
     // ownership: tested before "unchanged"; chown -h BEFORE chmod (chown clears a setuid bit), in place for "meta" and on the temp file
     const owned = fileDeliverCommand('/opt/x', tempPathFor('/opt/x'), sha, 0o4755, { owner: 'app', group: 'www' });
-    expect(owned).toContain(`if [ "$(stat -c %a "$f")" = 4755 ] && [ "$(stat -c %U:%G "$f")" = app:www ]; then echo unchanged; exit; fi; if [ "$k" != 514 ]; then chown -h app:www "$f" && chmod 04755 "$f" && echo meta; exit; fi; fi; `);
+    expect(owned).toContain(
+      `if [ "$(stat -c %a "$f")" = 4755 ] && [ "$(stat -c %U:%G "$f")" = app:www ]; then echo unchanged; exit; fi; if [ "$k" != 514 ]; then chown -h app:www "$f" && chmod 04755 "$f" && echo meta; exit; fi; fi; `,
+    );
     expect(owned).toContain(`chown -h app:www "$t/f" && chmod 04755 "$t/f" && mv -fT -- "$t/f" "$f" && echo changed`);
-    expect(fileDeliverCommand('/opt/x', tempPathFor('/opt/x'), sha, 0o600, {}, 'root')).toBe(becomeWrap(fileDeliverCommand('/opt/x', tempPathFor('/opt/x'), sha, 0o600, {}), 'root'));
+    expect(fileDeliverCommand('/opt/x', tempPathFor('/opt/x'), sha, 0o600, {}, 'root')).toBe(
+      becomeWrap(fileDeliverCommand('/opt/x', tempPathFor('/opt/x'), sha, 0o600, {}), 'root'),
+    );
   });
 
   it('directory delivery: check, write, and both in one command', () => {
@@ -131,22 +160,32 @@ describe('generated commands (exact strings)', () => {
     const tmp = tempPathFor('/srv/site');
     const write = dirWriteCommand('/srv/site', tmp, sha, 'sha256:m', opts);
     const pre = `${W}${fast('/ /srv', 2, '/srv', "'parent directory /srv does not exist'")}d=\${c%/}/site; `;
-    expect(fileDeliverCommand("/srv/my app/x", tempPathFor("/srv/my app/x"), sha, 0o644, {})).toContain(
+    expect(fileDeliverCommand('/srv/my app/x', tempPathFor('/srv/my app/x'), sha, 0o644, {})).toContain(
       `${fast("/ /srv '/srv/my app'", 3, "'/srv/my app'", "'parent directory /srv/my app does not exist'")}f=\${c%/}/x; `,
     );
     expect(write.startsWith(pre)).toBe(true);
     const body = write.slice(pre.length);
     expect(body.startsWith(`umask 022; ${temp('.site.hades-tmp-XXXXXXXXXX')}cat > "$t/a" && s=$(${sha256Of('"$t/a"')}) && `)).toBe(true);
-    expect(body).toContain(`mkdir -- "$t/n" && tar -xzf "$t/a" -C "$t/n" --no-same-owner --no-same-permissions --strip-components=1 && rm -f -- "$t/a" && `);
+    expect(body).toContain(
+      `mkdir -- "$t/n" && tar -xzf "$t/a" -C "$t/n" --no-same-owner --no-same-permissions --strip-components=1 && rm -f -- "$t/a" && `,
+    );
     expect(body).toContain(`rm -rf -- "$t/n/.hades-artifact" && printf '%s\\n' sha256:m > "$t/n/.hades-artifact" && `);
-    expect(body.endsWith(`if [ -e "$d" ] || [ -L "$d" ]; then mv -T -- "$d" "$t/o" && { mv -T -- "$t/n" "$d" || { mv -T -- "$t/o" "$d"; exit 1; }; }; else mv -T -- "$t/n" "$d"; fi`)).toBe(true);
-    expect(dirWriteCommand('/srv/site', tmp, sha, 'sha256:m', { ...opts, owner: 'app' })).toContain(`chown -hR app "$t/n" && if [ -e "$d" ]`);
+    expect(
+      body.endsWith(
+        `if [ -e "$d" ] || [ -L "$d" ]; then mv -T -- "$d" "$t/o" && { mv -T -- "$t/n" "$d" || { mv -T -- "$t/o" "$d"; exit 1; }; }; else mv -T -- "$t/n" "$d"; fi`,
+      ),
+    ).toBe(true);
+    expect(dirWriteCommand('/srv/site', tmp, sha, 'sha256:m', { ...opts, owner: 'app' })).toContain(
+      `chown -hR app "$t/n" && if [ -e "$d" ]`,
+    );
     expect(dirDeliverCommand('/srv/site', tmp, sha, 'sha256:m', opts)).toBe(
       `${pre}if [ -d "$d" ] && [ "$(cat "$d/.hades-artifact" 2>/dev/null)" = sha256:m ]; then echo unchanged; exit; fi; ` +
         body.replace(`${temp('.site.hades-tmp-XXXXXXXXXX')}`, `${temp('.site.hades-tmp-XXXXXXXXXX')}echo send; `) +
         ' && echo changed',
     );
-    expect(dirDeliverCommand('/srv/site', tmp, sha, 'sha256:m', opts, 'app')).toBe(becomeWrap(dirDeliverCommand('/srv/site', tmp, sha, 'sha256:m', opts), 'app'));
+    expect(dirDeliverCommand('/srv/site', tmp, sha, 'sha256:m', opts, 'app')).toBe(
+      becomeWrap(dirDeliverCommand('/srv/site', tmp, sha, 'sha256:m', opts), 'app'),
+    );
   });
 });
 
@@ -273,7 +312,8 @@ describe('file delivery behaviour in a real shell', () => {
     const want = `${sha('hello\n')}\n`;
     for (const fake of [null, '#!/bin/sh\nexit 1\n']) {
       const bin = mkdtempSync(join(tmpdir(), 'hades-bin-'));
-      for (const tool of ['sha256sum', 'cut']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+      for (const tool of ['sha256sum', 'cut'])
+        symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
       if (fake) writeFileSync(join(bin, 'openssl'), fake, { mode: 0o755 });
       expect(execFileSync('/bin/sh', ['-c', sha256Of(quote(join(dir, 'f')))], { encoding: 'utf8', env: { PATH: bin } })).toBe(want);
     }
@@ -284,7 +324,8 @@ describe('file delivery behaviour in a real shell', () => {
 describe('hostile directories in a real shell (security issue 11; runs as root, `nobody` is the other user)', () => {
   const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
   const go = (c: string, input: Buffer | string = '') => spawnSync('/bin/sh', ['-c', c], { input, encoding: 'utf8' });
-  const fileCmd = (dst: string, content: string | Buffer, mode = 0o644, own = {}) => fileDeliverCommand(dst, tempPathFor(dst), sha(content), mode, own);
+  const fileCmd = (dst: string, content: string | Buffer, mode = 0o644, own = {}) =>
+    fileDeliverCommand(dst, tempPathFor(dst), sha(content), mode, own);
   const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
   /** A root-owned 0755 work dir (traversable by nobody) with a root-only secret beside. */
   const fresh = () => {
@@ -294,7 +335,8 @@ describe('hostile directories in a real shell (security issue 11; runs as root, 
     writeFileSync(join(w, 'secret/keep'), 'root only\n', { mode: 0o600 });
     return w;
   };
-  const secretState = (w: string) => execFileSync('sh', ['-c', `cd ${quote(w)}/secret && find . -exec stat -c '%n %F %a %U' {} + | sort && cat keep`], { encoding: 'utf8' });
+  const secretState = (w: string) =>
+    execFileSync('sh', ['-c', `cd ${quote(w)}/secret && find . -exec stat -c '%n %F %a %U' {} + | sort && cat keep`], { encoding: 'utf8' });
 
   it('refuses a parent another user owns, a group-writable one, and a path through a link planted there; allows root-owned and sticky dirs', () => {
     const w = fresh();
@@ -314,7 +356,9 @@ describe('hostile directories in a real shell (security issue 11; runs as root, 
     mkdirSync(join(w, 'grp'), { mode: 0o775 });
     chmodSync(join(w, 'grp'), 0o775);
     chownSync(join(w, 'grp'), 0, nobody);
-    expect(go(fileCmd(join(w, 'grp/x'), 'v\n'), 'v\n').stderr).toContain(`under ${join(w, 'grp')}: it is owned by root:nogroup with mode 775`);
+    expect(go(fileCmd(join(w, 'grp/x'), 'v\n'), 'v\n').stderr).toContain(
+      `under ${join(w, 'grp')}: it is owned by root:nogroup with mode 775`,
+    );
     mkdirSync(join(w, 'sticky'));
     chmodSync(join(w, 'sticky'), 0o1777);
     expect(go(fileCmd(join(w, 'sticky/x'), 'v\n'), 'v\n').stdout).toBe('send\nchanged\n');
@@ -388,7 +432,9 @@ describe('hostile directories in a real shell (security issue 11; runs as root, 
     expect([r.status, r.stderr]).toEqual([3, `${join(w, 'rel')} is a symbolic link: refusing to change it or what it points to\n`]);
     chownSync(join(w, 'a'), nobody, 0);
     symlinkSync(join(w, 'secret'), join(w, 'a/releases'));
-    expect(go(mkdirCommand(join(w, 'a/releases'), 0o777, { owner: 'nobody' })).stderr).toContain(`refusing to write under ${join(w, 'a')}:`);
+    expect(go(mkdirCommand(join(w, 'a/releases'), 0o777, { owner: 'nobody' })).stderr).toContain(
+      `refusing to write under ${join(w, 'a')}:`,
+    );
     expect(statSync(join(w, 'secret')).mode & 0o7777).toBe(0o700);
     expect(secretState(w)).toBe(before);
   });

@@ -69,7 +69,9 @@ describe('ssh config', () => {
 
   it('ProxyJump none disables a later value; Match all applies; other Match criteria never guess', () => {
     const c = SshConfig.fromText(
-      ['Host a', '  ProxyJump none', 'Match exec "true"', '  User never', 'Match all', '  User everyone', 'Host *', '  ProxyJump j'].join('\n'),
+      ['Host a', '  ProxyJump none', 'Match exec "true"', '  User never', 'Match all', '  User everyone', 'Host *', '  ProxyJump j'].join(
+        '\n',
+      ),
     );
     expect(c.resolve('a')).toEqual({ identityFiles: [], user: 'everyone' });
     expect(c.resolve('b')).toEqual({ identityFiles: [], user: 'everyone', proxyJump: 'j' });
@@ -142,7 +144,15 @@ describe('pool endpoint: HostSpec wins over ssh config', () => {
   it('HostSpec values win; the global timeout beats the config one', () => {
     const pool = new TransportPool({ hosts: new Map(), sshConfigPath: cfgPath, connectTimeoutMs: 4000 });
     const ep = pool.endpoint({ ...base, user: 'me', port: 22, identityFile: '/mine', jump: 'j2' });
-    expect(ep).toMatchObject({ addr: '10.1.2.3', user: 'me', port: 22, identityFiles: ['/mine'], identitySource: 'host', jump: 'j2', connectTimeoutMs: 4000 });
+    expect(ep).toMatchObject({
+      addr: '10.1.2.3',
+      user: 'me',
+      port: 22,
+      identityFiles: ['/mine'],
+      identitySource: 'host',
+      jump: 'j2',
+      connectTimeoutMs: 4000,
+    });
     expect(pool.endpoint({ ...base, connectTimeoutMs: 1500 }).connectTimeoutMs).toBe(1500);
   });
 

@@ -20,7 +20,8 @@ describe('ssh credentials (real ssh-keygen keys, no sshd)', () => {
   let pkcs8: string;
   let home: string;
 
-  const keygen = (file: string, ...args: string[]) => execFileSync('ssh-keygen', ['-q', ...args, '-C', 'test', '-f', file], { stdio: 'ignore' });
+  const keygen = (file: string, ...args: string[]) =>
+    execFileSync('ssh-keygen', ['-q', ...args, '-C', 'test', '-f', file], { stdio: 'ignore' });
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hades-creds-'));
@@ -101,7 +102,9 @@ describe('ssh credentials (real ssh-keygen keys, no sshd)', () => {
 
   it('a missing file: an error for the host identity_file, a note for one from ssh config', () => {
     const missing = path.join(dir, 'nope');
-    expect(failure(() => loadCredentials(ep({ identityFiles: [missing] }), {})).message).toBe(`web1: identity_file ${missing} does not exist`);
+    expect(failure(() => loadCredentials(ep({ identityFiles: [missing] }), {})).message).toBe(
+      `web1: identity_file ${missing} does not exist`,
+    );
     const c = loadCredentials(ep({ identityFiles: [missing, plain], identitySource: 'config' }), {});
     expect(c.list.map((x) => x.label)).toEqual([`publickey (key ${plain})`]);
     expect(c.notes).toEqual([`${missing} does not exist`]);

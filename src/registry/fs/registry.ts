@@ -215,7 +215,9 @@ export class FilesystemRegistry implements Registry {
   /** The `created` annotation of an existing immutable tag, if there is one. */
   private async createdOfTag(layout: string, tag: string): Promise<string | undefined> {
     const index = await readIndex(layout);
-    const entry = index?.manifests.find((m) => m.annotations?.[ANNOTATION.refName] === tag && m.annotations?.[ANNOTATION.mutable] !== 'true');
+    const entry = index?.manifests.find(
+      (m) => m.annotations?.[ANNOTATION.refName] === tag && m.annotations?.[ANNOTATION.mutable] !== 'true',
+    );
     if (!entry) return undefined;
     const manifest = JSON.parse((await readBlobVerified(layout, entry, 'manifest')).toString('utf8')) as ImageManifest;
     return manifest.annotations?.[ANNOTATION.created];
@@ -253,7 +255,12 @@ export class FilesystemRegistry implements Registry {
         const setTags = new Set(writes.map((w) => w.tag));
         const kept = index.manifests.filter((m) => !setTags.has(m.annotations?.[ANNOTATION.refName] ?? '\0'));
         const added = writes.map((w) =>
-          this.indexEntry(descriptor, manifestSize, w.tag, w.mutable ? { [ANNOTATION.mutable]: 'true', [ANNOTATION.aliasOf]: w.version! } : {}),
+          this.indexEntry(
+            descriptor,
+            manifestSize,
+            w.tag,
+            w.mutable ? { [ANNOTATION.mutable]: 'true', [ANNOTATION.aliasOf]: w.version! } : {},
+          ),
         );
         return { ...index, manifests: [...kept, ...added] };
       };
@@ -354,7 +361,9 @@ export class FilesystemRegistry implements Registry {
     if (cur.length === 0) return null;
     const digests = new Set(cur.map((m) => m.digest));
     if (digests.size > 1)
-      throw new RunError(`${this.what(name, `:${tag}`)}: index.json has the tag on ${digests.size} different manifests (${[...digests].join(', ')})`);
+      throw new RunError(
+        `${this.what(name, `:${tag}`)}: index.json has the tag on ${digests.size} different manifests (${[...digests].join(', ')})`,
+      );
     return cur[0]!;
   }
 
@@ -533,7 +542,11 @@ export class FilesystemRegistry implements Registry {
     const tags = checkTags(tag, opts);
     const manifestDigest = bundle.descriptor.manifestDigest;
     check(validateDigest(manifestDigest));
-    verifyBytes(bundle.manifest, { digest: manifestDigest }, `copy of ${bundle.descriptor.name} from registry "${bundle.descriptor.registry}" (manifest)`);
+    verifyBytes(
+      bundle.manifest,
+      { digest: manifestDigest },
+      `copy of ${bundle.descriptor.name} from registry "${bundle.descriptor.registry}" (manifest)`,
+    );
     const manifest = JSON.parse(bundle.manifest.toString('utf8')) as ImageManifest;
     const descriptor = this.describe(name, tag, manifestDigest, manifest);
     const wanted = [manifest.config, ...manifest.layers];
@@ -546,7 +559,12 @@ export class FilesystemRegistry implements Registry {
       const src = bundle.blobs.find((b) => b.digest === d.digest);
       if (!src) throw new RunError(`copy of ${bundle.descriptor.name}: the source did not provide blob ${d.digest}`);
       const stream = await src.open();
-      await storeBlob(layout, stream, { digest: d.digest, size: d.size }, `copy of ${bundle.descriptor.name} into registry "${this.name}" (blob ${d.digest})`);
+      await storeBlob(
+        layout,
+        stream,
+        { digest: d.digest, size: d.size },
+        `copy of ${bundle.descriptor.name} into registry "${this.name}" (blob ${d.digest})`,
+      );
     }
     await storeBlobBytes(layout, bundle.manifest, manifestDigest, 'manifest');
     return this.commitTags(layout, name, descriptor, bundle.manifest.length, tags, opts.semverAliases === true ? tag : undefined);

@@ -47,7 +47,10 @@ export function resolveOciAuth(spec: OciRegistrySpec, env: Record<string, string
   };
   if (spec.username !== undefined || spec.passwordEnv !== undefined) {
     if (spec.registryConfig !== undefined)
-      fail('give either username + password_env or registry_config, not both', 'registry_config already holds the credentials; drop username/password_env (or the other way round)');
+      fail(
+        'give either username + password_env or registry_config, not both',
+        'registry_config already holds the credentials; drop username/password_env (or the other way round)',
+      );
     if (spec.username === undefined) fail(`password_env is set but username is not`, 'add username: (the registry user name)');
     if (spec.passwordEnv === undefined)
       fail('username is set but password_env is not', 'add password_env: NAME — the environment variable that holds the password or token');
@@ -57,12 +60,18 @@ export function resolveOciAuth(spec: OciRegistrySpec, env: Record<string, string
     if (u.value === '') fail('username is empty');
     const password = env[spec.passwordEnv!];
     if (password === undefined || password === '')
-      fail(`password_env ${spec.passwordEnv} is not set (or empty) in the environment`, `export ${spec.passwordEnv}=… (the password or token for ${u.value})`);
+      fail(
+        `password_env ${spec.passwordEnv} is not set (or empty) in the environment`,
+        `export ${spec.passwordEnv}=… (the password or token for ${u.value})`,
+      );
     return { kind: 'password', username: u.value, password: password!, passwordEnv: spec.passwordEnv! };
   }
   if (spec.registryConfig !== undefined) {
     if (!existsSync(spec.registryConfig))
-      fail(`registry_config ${spec.registryConfig} does not exist`, `write it with: oras login --registry-config ${spec.registryConfig} ${spec.url.split('/')[0]}`);
+      fail(
+        `registry_config ${spec.registryConfig} does not exist`,
+        `write it with: oras login --registry-config ${spec.registryConfig} ${spec.url.split('/')[0]}`,
+      );
     return { kind: 'config', path: spec.registryConfig };
   }
   return { kind: 'default' };

@@ -68,7 +68,11 @@ let execaFn: typeof import('execa').execa | undefined;
  * Runs a program through execa (argument array, no shell) with a timeout (SIGKILL). `result`
  * settles once it has exited and its collected output has been read; it never rejects.
  */
-export async function runChild(bin: string, args: readonly string[], o: ChildOptions): Promise<{ stdout: Readable | null; result: Promise<ChildResult>; kill(): void }> {
+export async function runChild(
+  bin: string,
+  args: readonly string[],
+  o: ChildOptions,
+): Promise<{ stdout: Readable | null; result: Promise<ChildResult>; kill(): void }> {
   const maxStdout = o.maxStdout ?? 16 * 1024 * 1024;
   execaFn ??= (await import('execa')).execa;
   const sub = execaFn(bin, [...args], {
@@ -83,7 +87,8 @@ export async function runChild(bin: string, args: readonly string[], o: ChildOpt
     maxBuffer: { stdout: maxStdout, stderr: 1024 * 1024 },
   });
   const result = sub.then((r): ChildResult => {
-    const startError = r.failed && r.exitCode === undefined && !r.signal && !r.timedOut ? (r.cause as NodeJS.ErrnoException | undefined) : undefined;
+    const startError =
+      r.failed && r.exitCode === undefined && !r.signal && !r.timedOut ? (r.cause as NodeJS.ErrnoException | undefined) : undefined;
     return {
       failed: r.failed,
       ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
@@ -108,7 +113,12 @@ export type OrasVersionResult = { version: string; path: string } | { error: str
 
 /** The executable a command name resolves to on PATH (or the path itself), or null. */
 export async function findExecutable(bin: string, pathEnv = process.env.PATH ?? ''): Promise<string | null> {
-  const candidates = bin.includes('/') ? [resolvePath(bin)] : pathEnv.split(delimiter).filter((d) => d !== '' && isAbsolute(d)).map((d) => join(d, bin));
+  const candidates = bin.includes('/')
+    ? [resolvePath(bin)]
+    : pathEnv
+        .split(delimiter)
+        .filter((d) => d !== '' && isAbsolute(d))
+        .map((d) => join(d, bin));
   for (const c of candidates) {
     try {
       const st = await fsp.stat(c);
@@ -147,7 +157,9 @@ export async function orasVersion(bin = 'oras'): Promise<OrasVersionResult> {
   const r = await (await runChild(path, ['version'], { timeoutMs: 10_000, env })).result;
   const m = /Version:\s*v?(\d+\.\d+\.\d+[^\s]*)/.exec(r.stdout);
   if (r.failed || !m) {
-    const why = r.timedOut ? 'timed out' : `exit ${r.exitCode ?? r.signal ?? r.spawnError?.code ?? r.cause?.message ?? '?'}: ${r.stderr.trim().slice(0, 200)}`;
+    const why = r.timedOut
+      ? 'timed out'
+      : `exit ${r.exitCode ?? r.signal ?? r.spawnError?.code ?? r.cause?.message ?? '?'}: ${r.stderr.trim().slice(0, 200)}`;
     return { error: `\`${path} version\` did not report a version (${why}): ${ORAS_INSTALL_HINT}`, path };
   }
   const version = m[1]!;
@@ -372,13 +384,18 @@ export class OrasRunner {
           this.opts.registry,
         );
       default:
-        return new OciRegistryError(`${who}: ${call.what} failed (oras exit ${r.exitCode}): ${msg || 'no message'}`, 'other', this.opts.registry);
+        return new OciRegistryError(
+          `${who}: ${call.what} failed (oras exit ${r.exitCode}): ${msg || 'no message'}`,
+          'other',
+          this.opts.registry,
+        );
     }
   }
 }
 
 function networkHint(stderr: string, o: { plainHttp: boolean; insecure: boolean }): string {
-  if (/server gave HTTP response to HTTPS client/i.test(stderr)) return ' — the registry speaks plain HTTP: set plain_http: true (only for a trusted local registry)';
+  if (/server gave HTTP response to HTTPS client/i.test(stderr))
+    return ' — the registry speaks plain HTTP: set plain_http: true (only for a trusted local registry)';
   if (o.plainHttp && /status code 400\b/i.test(stderr)) return ' — the registry speaks HTTPS: remove plain_http';
   if (/x509:|\btls:/i.test(stderr) && !o.insecure)
     return " — its TLS certificate does not verify: install the registry's CA in the system trust store (or, for a test registry only, set insecure: true)";

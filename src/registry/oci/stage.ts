@@ -16,7 +16,17 @@ import { basename, join, resolve as resolvePath } from 'node:path';
 import { RunError, type Position } from '../../errors.js';
 import { digestFile, digestHex, digestOf } from '../digest.js';
 import { FilesystemRegistry } from '../fs/registry.js';
-import { ANNOTATION, EMPTY_DIGEST, EMPTY_JSON, MEDIA_TYPE, ensureLayout, manifestBytes, storeBlobBytes, writeIndex, type ImageManifest } from '../layout.js';
+import {
+  ANNOTATION,
+  EMPTY_DIGEST,
+  EMPTY_JSON,
+  MEDIA_TYPE,
+  ensureLayout,
+  manifestBytes,
+  storeBlobBytes,
+  writeIndex,
+  type ImageManifest,
+} from '../layout.js';
 import type { PushSource } from '../types.js';
 import { check, checkPushSource, pinnedCreated, titleProblem } from '../push-rules.js';
 
@@ -74,7 +84,9 @@ export async function stageArtifact(
     const stage = new FilesystemRegistry({ name: ctx.registry, type: 'filesystem', path: dir, pos: ctx.pos }, { env: ctx.env });
     const built = await stage.push(STAGE, tag, source);
     const layout = stage.layoutOf(STAGE);
-    const manifest = JSON.parse((await fsp.readFile(join(layout, 'blobs', 'sha256', digestHex(built.descriptor.manifestDigest)))).toString('utf8')) as ImageManifest;
+    const manifest = JSON.parse(
+      (await fsp.readFile(join(layout, 'blobs', 'sha256', digestHex(built.descriptor.manifestDigest)))).toString('utf8'),
+    ) as ImageManifest;
     return { layout, manifestDigest: built.descriptor.manifestDigest, manifest };
   }
 
@@ -99,7 +111,15 @@ export async function stageArtifact(
   await writeIndex(layout, {
     schemaVersion: 2,
     mediaType: MEDIA_TYPE.index,
-    manifests: [{ mediaType: MEDIA_TYPE.manifest, digest: manifestDigest, size: manifest.length, annotations: { [ANNOTATION.refName]: tag }, artifactType: source.artifactType }],
+    manifests: [
+      {
+        mediaType: MEDIA_TYPE.manifest,
+        digest: manifestDigest,
+        size: manifest.length,
+        annotations: { [ANNOTATION.refName]: tag },
+        artifactType: source.artifactType,
+      },
+    ],
   });
   return {
     layout,

@@ -59,7 +59,9 @@ interface ChannelInternals {
 export function assertSessionInternals(client: Client): void {
   const c = client as unknown as ClientInternals;
   if (typeof c._chanMgr?.add !== 'function' || typeof c._protocol?.session !== 'function' || typeof c._protocol?.exec !== 'function')
-    throw new Error('this version of the ssh2 package is not the one Hades was built with (session channel internals changed); install the ssh2 version from package.json');
+    throw new Error(
+      'this version of the ssh2 package is not the one Hades was built with (session channel internals changed); install the ssh2 version from package.json',
+    );
 }
 
 /** An error from the server refusing to open a channel (sshd MaxSessions): carries `reason`. */
@@ -71,7 +73,9 @@ export function openSession(client: Client): Promise<ClientChannel> {
   return new Promise((resolve, reject) => {
     // What ssh2's openChannel() registers: called with the Channel on open confirmation,
     // with an error (`reason` set) on open failure.
-    const onOpen = Object.assign((err: ChannelOpenError | undefined, ch: ClientChannel) => (err ? reject(err) : resolve(ch)), { type: 'session' });
+    const onOpen = Object.assign((err: ChannelOpenError | undefined, ch: ClientChannel) => (err ? reject(err) : resolve(ch)), {
+      type: 'session',
+    });
     const id = c._chanMgr.add(onOpen);
     if (id === -1) return reject(new Error('No free channels available'));
     c._protocol.session(id, WINDOW, PACKET);
@@ -151,7 +155,14 @@ export function openTunnel(
  * server's reason; a timeout likewise ("no answer within 5s"); an abort with `err`.
  * A channel that opens after a timeout or abort is closed at once.
  */
-export function openStream(client: Client, host: string, port: number, opts: StreamOptions, name: string, err: (message: string, cause?: unknown) => Error): Promise<Duplex> {
+export function openStream(
+  client: Client,
+  host: string,
+  port: number,
+  opts: StreamOptions,
+  name: string,
+  err: (message: string, cause?: unknown) => Error,
+): Promise<Duplex> {
   const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(err('aborted before start'));
@@ -166,7 +177,8 @@ export function openStream(client: Client, host: string, port: number, opts: Str
       else resolve(stream!);
     };
     const onAbort = () => settle(err(`aborted while connecting to ${target}`));
-    if (opts.timeoutMs !== undefined) timer = setTimeout(() => settle(new StreamOpenError(name, target, `no answer within ${secs(opts.timeoutMs!)}`)), opts.timeoutMs);
+    if (opts.timeoutMs !== undefined)
+      timer = setTimeout(() => settle(new StreamOpenError(name, target, `no answer within ${secs(opts.timeoutMs!)}`)), opts.timeoutMs);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       client.forwardOut('127.0.0.1', 0, host, port, (e, stream) => {
@@ -179,9 +191,16 @@ export function openStream(client: Client, host: string, port: number, opts: Str
           // Reason 1 (administratively prohibited) is the server's policy, not the target's state.
           const code = (e as ChannelOpenError).reason;
           if (code === 1)
-            return settle(err(`sshd refused to open a TCP connection to ${target}: administratively prohibited (it said: ${e.message.replace(/^\(SSH\) Channel open failure:\s*/, '')})\n    hint: health probes need TCP forwarding on the host's sshd: AllowTcpForwarding yes (or local) for this user`, e));
+            return settle(
+              err(
+                `sshd refused to open a TCP connection to ${target}: administratively prohibited (it said: ${e.message.replace(/^\(SSH\) Channel open failure:\s*/, '')})\n    hint: health probes need TCP forwarding on the host's sshd: AllowTcpForwarding yes (or local) for this user`,
+                e,
+              ),
+            );
           const reason = code !== undefined ? connectReason({ message: e.message }) : undefined;
-          return settle(reason ? new StreamOpenError(name, target, reason, { cause: e }) : err(`cannot open a channel to ${target}: ${e.message}`, e));
+          return settle(
+            reason ? new StreamOpenError(name, target, reason, { cause: e }) : err(`cannot open a channel to ${target}: ${e.message}`, e),
+          );
         }
         settle(undefined, stream as unknown as Duplex);
       });
@@ -265,10 +284,7 @@ export function runCommand(open: () => Promise<ClientChannel>, command: string, 
       sendSignal(channel, 'TERM');
       killGroup();
       abortTimer = setTimeout(
-        () =>
-          finish(
-            host.err(`aborted; the command did not stop within ${secs(ABORT_GIVE_UP_MS)} of SIGTERM, its channel was closed`),
-          ),
+        () => finish(host.err(`aborted; the command did not stop within ${secs(ABORT_GIVE_UP_MS)} of SIGTERM, its channel was closed`)),
         ABORT_GIVE_UP_MS,
       );
     };
@@ -304,13 +320,16 @@ export function runCommand(open: () => Promise<ClientChannel>, command: string, 
         out.push(c);
         opts.onStdout?.(c);
       });
-      const marker = new PgidLine((c) => {
-        errTail.push(c);
-        opts.onStderr?.(c);
-      }, (n) => {
-        pgid = n;
-        killGroup();
-      });
+      const marker = new PgidLine(
+        (c) => {
+          errTail.push(c);
+          opts.onStderr?.(c);
+        },
+        (n) => {
+          pgid = n;
+          killGroup();
+        },
+      );
       ch.stderr.on('data', (c: Buffer) => marker.push(c));
       ch.stderr.on('end', () => {
         marker.end();
@@ -453,4 +472,3 @@ function feed(ch: ClientChannel, input: ExecOptions['stdin'], sock: Duplex | und
   }
   return undefined;
 }
-

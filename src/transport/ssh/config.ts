@@ -69,7 +69,7 @@ export function tokenizeLine(raw: string): { key: string; args: string[] } | nul
     cur += c;
     inArg = true;
   }
-  if (quote) return { key: m[1]!.toLowerCase(), args: [...args, cur], };
+  if (quote) return { key: m[1]!.toLowerCase(), args: [...args, cur] };
   if (inArg) args.push(cur);
   return { key: m[1]!.toLowerCase(), args };
 }
@@ -204,7 +204,8 @@ export class SshConfig {
         case 'connecttimeout': {
           seen.add(d.key);
           const n = Number(first);
-          if (!Number.isFinite(n) || n < 0) throw new UserError({ pos, message: `ssh config: bad ConnectTimeout ${JSON.stringify(first)}` });
+          if (!Number.isFinite(n) || n < 0)
+            throw new UserError({ pos, message: `ssh config: bad ConnectTimeout ${JSON.stringify(first)}` });
           if (n > 0) v.connectTimeoutMs = n * 1000;
           break;
         }

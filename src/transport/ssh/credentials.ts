@@ -31,7 +31,7 @@ export type CredentialEndpoint = Pick<
 
 function tildify(p: string): string {
   const home = os.homedir();
-  return home && p.startsWith(home + path.sep) ? '~' + p.slice(home.length) : p;
+  return home && p.startsWith(home + path.sep) ? `~${p.slice(home.length)}` : p;
 }
 
 /**

@@ -119,7 +119,7 @@ export function handshake(
     );
 
     const triedText = () =>
-      `tried ${tried.length ? tried.join(', ') : 'nothing'}` + (creds.notes.length ? `; ${creds.notes.join('; ')}` : '');
+      `tried ${tried.length ? tried.join(', ') : 'nothing'}${creds.notes.length ? `; ${creds.notes.join('; ')}` : ''}`;
 
     client.on('greeting', () => (sawBanner = true));
     client.on('handshake', () => (sawBanner = true));
@@ -174,9 +174,7 @@ export function handshake(
         }
         appendKnownHost(file, ep.addr, ep.port, key).then(
           () => {
-            ctx.remember([
-              { file, line: 0, hosts: knownHostName(ep.addr, ep.port), keyType: keyTypeOf(key), key },
-            ]);
+            ctx.remember([{ file, line: 0, hosts: knownHostName(ep.addr, ep.port), keyType: keyTypeOf(key), key }]);
             verify(true);
           },
           (e: Error) => {

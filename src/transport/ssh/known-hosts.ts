@@ -36,7 +36,7 @@ export function knownHostName(host: string, port: number): string {
 
 /** OpenSSH fingerprint: `SHA256:` + unpadded base64 of the blob's SHA-256. */
 export function fingerprint(blob: Buffer): string {
-  return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
 /** Key type embedded at the start of a wire-format public key blob. */
