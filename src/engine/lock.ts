@@ -15,6 +15,7 @@ import type { PlannedHost, PlannedLock, RunPlan } from '../plan/types.js';
 import {
   DEFAULT_LOCK_DIR,
   lockAcquireCommand,
+  lockRecordPrefix,
   lockForceReleaseCommand,
   lockName,
   lockReleaseCommand,
@@ -147,7 +148,7 @@ export async function acquireLocks(
   let i = 0;
   for (; i < locks.length; i++) {
     const l = locks[i]!;
-    const r = await runLockCommand(transportFor(l.host), l.acquire, record);
+    const r = await runLockCommand(transportFor(l.host), lockRecordPrefix(record) + l.acquire);
     if ('error' in r) {
       res.errors.push({ host: l.host, message: r.error, unreachable: r.unreachable });
       ev.failed(l.host, r.unreachable ? `${r.error} (not locked: the host is unreachable, so nothing runs there either)` : r.error);

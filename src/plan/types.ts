@@ -108,7 +108,7 @@ export interface PlannedLock {
   dir: string;
   /** The lock itself: `<dir>/<host>.lock`. */
   path: string;
-  /** Takes it (the lock record arrives on stdin). */
+  /** Takes it (run after `HADES_LOCK_RECORD=<the run's lock record>; `, see shell/lock.ts lockRecordPrefix). */
   acquire: string;
   /** Gives it back (only if it is still this run's). */
   release: string;

@@ -94,7 +94,7 @@ function lockLines(plan: RunPlan): string[] {
   ];
   for (const l of plan.locks) {
     out.push(`  lock ${l.host} (${l.transport === 'local' ? 'local shell' : 'ssh'}): ${l.path}`);
-    out.push(`    take (stdin: the lock record — run, plan, by user@machine, pid, started): $ ${l.acquire}`);
+    out.push(`    take: $ HADES_LOCK_RECORD=<the lock record: run, plan, by user@machine, pid, started>; ${l.acquire}`);
     out.push(`    release: $ ${l.release}`);
   }
   return out;

@@ -40,18 +40,24 @@ function lockPath(dir: string, host: string, create: boolean): string {
 }
 
 /**
- * Take the lock, in one command: creates the lock directory when missing (mode 0700, as
- * the login user), then `mkdir` of the lock itself. Prints `locked` and stores the record
- * read from stdin as `info`; or, when another run holds it, prints `held` and that run's
- * record (stdin is drained, nothing is changed). Exit 3 for an untrusted lock directory.
+ * Take the lock, in one command and one round trip (no stdin): creates the lock directory
+ * when missing (mode 0700, as the login user), then `mkdir` of the lock itself. Prints
+ * `locked` and stores the record (`$HADES_LOCK_RECORD`, set by lockRecordPrefix in front of
+ * this command) as `info`; or, when another run holds it, prints `held` and that run's record
+ * (nothing is changed). Exit 3 for an untrusted lock directory.
  */
 export function lockAcquireCommand(dir: string, host: string): string {
   return (
     `umask 077; ${lockPath(dir, host, true)}` +
-    `if mkdir -- "$l" 2>/dev/null; then cat > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; ` +
-    `elif [ -d "$l" ] && [ ! -L "$l" ]; then cat > /dev/null; echo held; cat -- "$l/info" 2>/dev/null; exit 0; ` +
+    `if mkdir -- "$l" 2>/dev/null; then printf '%s' "$HADES_LOCK_RECORD" > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; ` +
+    `elif [ -d "$l" ] && [ ! -L "$l" ]; then echo held; cat -- "$l/info" 2>/dev/null; exit 0; ` +
     `else printf '%s exists and is not a lock directory\\n' "$l" >&2; exit 3; fi`
   );
+}
+
+/** What runs in front of lockAcquireCommand: the run's lock record (run id, plan, user@machine, pid, start; no secrets), quoted. */
+export function lockRecordPrefix(record: string): string {
+  return `HADES_LOCK_RECORD=${quote(record)}; `;
 }
 
 /**

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { TRUSTED_WALK } from '../../src/shell/delivery.js';
 import {
   lockAcquireCommand,
+  lockRecordPrefix,
   lockDirWord,
   lockForceReleaseCommand,
   lockName,
@@ -41,8 +42,8 @@ describe('lock command strings', () => {
       `umask 077; ${TRUSTED_WALK}hades_walk /var/lib/deploy; ` +
         `if [ "$k" = 514 ]; then printf 'refusing lock directory %s: it is writable by every user (sticky, like /tmp), so another user could create the lock first\\n' "$c" >&2; exit 3; fi; ` +
         'l=${c%/}/web1.lock; ' +
-        'if mkdir -- "$l" 2>/dev/null; then cat > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; ' +
-        'elif [ -d "$l" ] && [ ! -L "$l" ]; then cat > /dev/null; echo held; cat -- "$l/info" 2>/dev/null; exit 0; ' +
+        `if mkdir -- "$l" 2>/dev/null; then printf '%s' "$HADES_LOCK_RECORD" > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; ` +
+        'elif [ -d "$l" ] && [ ! -L "$l" ]; then echo held; cat -- "$l/info" 2>/dev/null; exit 0; ' +
         `else printf '%s exists and is not a lock directory\\n' "$l" >&2; exit 3; fi`,
     );
   });
@@ -52,8 +53,8 @@ describe('lock command strings', () => {
       `umask 077; [ -n "$HOME" ] || { echo 'HOME is not set on this host: set lock_dir to an absolute path' >&2; exit 3; }; ${TRUSTED_WALK}hades_walk "$HOME"/.hades/locks; ` +
         `if [ "$k" = 514 ]; then printf 'refusing lock directory %s: it is writable by every user (sticky, like /tmp), so another user could create the lock first\\n' "$c" >&2; exit 3; fi; ` +
         'l=${c%/}/web1.lock; ' +
-        'if mkdir -- "$l" 2>/dev/null; then cat > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; ' +
-        'elif [ -d "$l" ] && [ ! -L "$l" ]; then cat > /dev/null; echo held; cat -- "$l/info" 2>/dev/null; exit 0; ' +
+        `if mkdir -- "$l" 2>/dev/null; then printf '%s' "$HADES_LOCK_RECORD" > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; ` +
+        'elif [ -d "$l" ] && [ ! -L "$l" ]; then echo held; cat -- "$l/info" 2>/dev/null; exit 0; ' +
         `else printf '%s exists and is not a lock directory\\n' "$l" >&2; exit 3; fi`,
     );
   });
@@ -88,13 +89,13 @@ describe('lock commands in a real shell', () => {
 
   it('creates the lock directory 0700, takes the lock once, shows the holder to the next run, releases only its own', () => {
     const d = join(base(), 'state', 'locks');
-    const a = sh(lockAcquireCommand(d, 'web1'), record('run-a'));
+    const a = sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand(d, 'web1'));
     expect(a).toMatchObject({ code: 0, out: 'locked\n' });
     expect(statSync(d).mode & 0o777).toBe(0o700);
     expect(statSync(join(d, '..')).mode & 0o777).toBe(0o700);
     expect(readFileSync(join(d, 'web1.lock', 'info'), 'utf8')).toBe(record('run-a'));
 
-    const b = sh(lockAcquireCommand(d, 'web1'), record('run-b'));
+    const b = sh(lockRecordPrefix(record('run-b')) + lockAcquireCommand(d, 'web1'));
     expect(b.code).toBe(0);
     const lines = b.out.trim().split('\n');
     expect(lines[0]).toBe('held');
@@ -105,7 +106,7 @@ describe('lock commands in a real shell', () => {
     );
     // The holder's record was not touched; another host's lock is independent.
     expect(readFileSync(join(d, 'web1.lock', 'info'), 'utf8')).toBe(record('run-a'));
-    expect(sh(lockAcquireCommand(d, 'web2'), record('run-b')).out).toBe('locked\n');
+    expect(sh(lockRecordPrefix(record('run-b')) + lockAcquireCommand(d, 'web2')).out).toBe('locked\n');
 
     expect(sh(lockStatusCommand(d, 'web1')).out).toBe(`held\n${record('run-a')}`);
     expect(sh(lockReleaseCommand(d, 'web1', 'run-b')).out).toBe('not held\n');
@@ -123,10 +124,10 @@ describe('lock commands in a real shell', () => {
       { length: 8 },
       (_, i) =>
         new Promise<string>((res) => {
-          const c = spawn('/bin/sh', ['-c', lockAcquireCommand(d, 'web1')]);
+          const c = spawn('/bin/sh', ['-c', lockRecordPrefix(record(`run-${i}`)) + lockAcquireCommand(d, 'web1')]);
           let out = '';
           c.stdout.on('data', (x) => (out += x));
-          c.stdin.end(record(`run-${i}`));
+          c.stdin.end();
           c.on('close', () => res(out.split('\n')[0]!));
         }),
     );
@@ -137,7 +138,7 @@ describe('lock commands in a real shell', () => {
 
   it('force release removes whoever holds it and says whose it was', () => {
     const d = join(base(), 'locks');
-    sh(lockAcquireCommand(d, 'web1'), record('run-a'));
+    sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand(d, 'web1'));
     expect(sh(lockForceReleaseCommand(d, 'web1'))).toMatchObject({ code: 0, out: `held\n${record('run-a')}` });
     expect(existsSync(join(d, 'web1.lock'))).toBe(false);
     expect(sh(lockForceReleaseCommand(d, 'web1'))).toMatchObject({ code: 0, out: 'free\n' });
@@ -148,7 +149,7 @@ describe('lock commands in a real shell', () => {
     const d = join(base(), 'shared');
     mkdirSync(d);
     chmodSync(d, 0o1777);
-    const r = sh(lockAcquireCommand(d, 'web1'), record('run-a'));
+    const r = sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand(d, 'web1'));
     expect(r.code).toBe(3);
     expect(r.err).toContain(`refusing lock directory ${d}: it is writable by every user`);
     expect(existsSync(join(d, 'web1.lock'))).toBe(false);
@@ -159,14 +160,14 @@ describe('lock commands in a real shell', () => {
     const foreign = join(b, 'foreign');
     mkdirSync(foreign);
     chownSync(foreign, 65534, 65534);
-    const r = sh(lockAcquireCommand(foreign, 'web1'), record('run-a'));
+    const r = sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand(foreign, 'web1'));
     expect(r.code).toBe(3);
     expect(r.err).toContain(`refusing to write under ${foreign}: it is owned by`);
     const gw = join(b, 'gw');
     mkdirSync(gw);
     chownSync(gw, 0, 65534);
     chmodSync(gw, 0o775);
-    const r2 = sh(lockAcquireCommand(join(gw, 'locks'), 'web1'), record('run-a'));
+    const r2 = sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand(join(gw, 'locks'), 'web1'));
     expect(r2.code).toBe(3);
     expect(r2.err).toContain(`refusing to write under ${gw}`);
     expect(existsSync(join(gw, 'locks'))).toBe(false);
@@ -177,7 +178,7 @@ describe('lock commands in a real shell', () => {
     mkdirSync(d, { mode: 0o700 });
     const target = mkdtempSync(join(tmpdir(), 'hades-lock-target-'));
     symlinkSync(target, join(d, 'web1.lock'));
-    const r = sh(lockAcquireCommand(d, 'web1'), record('run-a'));
+    const r = sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand(d, 'web1'));
     expect(r.code).toBe(3);
     expect(r.err).toContain('web1.lock exists and is not a lock directory');
     expect(existsSync(join(target, 'info'))).toBe(false);
@@ -187,9 +188,11 @@ describe('lock commands in a real shell', () => {
 
   it('~/… is the home of the user it runs as; without HOME it refuses', () => {
     const home = base();
-    expect(sh(lockAcquireCommand('~/.hades/locks', 'web1'), record('run-a'), { ...process.env, HOME: home }).out).toBe('locked\n');
+    expect(
+      sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand('~/.hades/locks', 'web1'), '', { ...process.env, HOME: home }).out,
+    ).toBe('locked\n');
     expect(existsSync(join(home, '.hades', 'locks', 'web1.lock', 'info'))).toBe(true);
-    const r = sh(lockAcquireCommand('~/.hades/locks', 'web1'), record('run-a'), { PATH: process.env.PATH! });
+    const r = sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand('~/.hades/locks', 'web1'), '', { PATH: process.env.PATH! });
     expect(r.code).toBe(3);
     expect(r.err).toContain('HOME is not set on this host');
   });
