@@ -136,3 +136,14 @@ export class ArtifactNotFound extends Error {
     this.name = 'ArtifactNotFound';
   }
 }
+
+/** `exists` for a backend: true when `find` resolves, false when it says ArtifactNotFound, else its error. */
+export async function existsBy(find: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await find();
+    return true;
+  } catch (e) {
+    if (e instanceof ArtifactNotFound) return false;
+    throw e;
+  }
+}

@@ -77,6 +77,7 @@ import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './l
 import { semverAliases, validateDigest, validateTag } from '../reference.js';
 import {
   ArtifactNotFound,
+  existsBy,
   DEFAULT_ARTIFACT_TYPE,
   type AliasUpdate,
   type ArtifactBundle,
@@ -431,14 +432,8 @@ export class FilesystemRegistry implements Registry {
     return (await this.loadManifest(name, ref)).descriptor;
   }
 
-  async exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean> {
-    try {
-      await this.loadManifest(name, ref);
-      return true;
-    } catch (e) {
-      if (e instanceof ArtifactNotFound) return false;
-      throw e;
-    }
+  exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean> {
+    return existsBy(() => this.loadManifest(name, ref));
   }
 
   async open(desc: ArtifactDescriptor): Promise<Readable> {

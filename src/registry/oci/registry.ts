@@ -48,7 +48,7 @@ import type { ImageManifest } from '../layout.js';
 import { check, describeManifest } from '../push-rules.js';
 import { validateTag } from '../reference.js';
 import {
-  ArtifactNotFound,
+  existsBy,
   type ArtifactBundle,
   type ArtifactDescriptor,
   type PushResult,
@@ -120,14 +120,8 @@ export class OciRegistry extends OciSettings implements Registry {
     return (await this.fetchManifest(name, ref)).descriptor;
   }
 
-  async exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean> {
-    try {
-      await this.fetchManifest(name, ref);
-      return true;
-    } catch (e) {
-      if (e instanceof ArtifactNotFound) return false;
-      throw e;
-    }
+  exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean> {
+    return existsBy(() => this.fetchManifest(name, ref));
   }
 
   // -------------------------------------------------------------------------------------------
