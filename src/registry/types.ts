@@ -10,6 +10,7 @@
  * OCI image layout format (layout.ts), archive.ts, digest.ts, reference.ts, fetch.ts, errno.ts;
  * open.ts picks the backend for a hadesfile entry.
  */
+import { RunError } from '../errors.js';
 import type { Readable } from 'node:stream';
 
 export const DEFAULT_ARTIFACT_TYPE = 'application/vnd.hades.artifact.v1';
@@ -146,4 +147,22 @@ export async function existsBy(find: () => Promise<unknown>): Promise<boolean> {
     if (e instanceof ArtifactNotFound) return false;
     throw e;
   }
+}
+
+/**
+ * `copyTo` between registries with no faster path: the source's bundle through the target's
+ * importArtifact (the digest stays the same; the target verifies what it receives).
+ */
+export async function copyByImport(
+  source: Registry & { exportArtifact(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactBundle> },
+  target: Registry,
+  name: string,
+  tag: string,
+  asTag: string | undefined,
+  opts: { semverAliases?: boolean },
+): Promise<PushResult> {
+  if (!target.importArtifact)
+    throw new RunError(`registry "${target.name}" (${target.type}) can't receive copies from registry "${source.name}"`);
+  const bundle = await source.exportArtifact(name, { tag });
+  return target.importArtifact(name, asTag ?? tag, bundle, opts);
 }

@@ -77,6 +77,7 @@ import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './l
 import { semverAliases, validateDigest, validateTag } from '../reference.js';
 import {
   ArtifactNotFound,
+  copyByImport,
   existsBy,
   DEFAULT_ARTIFACT_TYPE,
   type AliasUpdate,
@@ -569,10 +570,7 @@ export class FilesystemRegistry implements Registry {
     this.layoutOf(name);
     check(validateTag(tag));
     if (asTag !== undefined) check(validateTag(asTag));
-    if (!target.importArtifact)
-      throw new RunError(`registry "${target.name}" (${target.type}) can't receive copies from registry "${this.name}"`);
-    const bundle = await this.exportArtifact(name, { tag });
-    return target.importArtifact(name, asTag ?? tag, bundle, opts);
+    return copyByImport(this, target, name, tag, asTag, opts);
   }
 }
 

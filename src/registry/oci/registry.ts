@@ -43,11 +43,11 @@
  */
 import type { Readable } from 'node:stream';
 import type { OciRegistrySpec } from '../../config/model.js';
-import { RunError } from '../../errors.js';
 import type { ImageManifest } from '../layout.js';
 import { check, describeManifest } from '../push-rules.js';
 import { validateTag } from '../reference.js';
 import {
+  copyByImport,
   existsBy,
   type ArtifactBundle,
   type ArtifactDescriptor,
@@ -149,10 +149,7 @@ export class OciRegistry extends OciSettings implements Registry {
       const f = await this.fetchManifest(name, { tag });
       return receive(target, this, name, asTag ?? tag, f, opts);
     }
-    if (!target.importArtifact)
-      throw new RunError(`registry "${target.name}" (${target.type}) can't receive copies from registry "${this.name}"`);
-    const bundle = await this.exportArtifact(name, { tag });
-    return target.importArtifact(name, asTag ?? tag, bundle, opts);
+    return copyByImport(this, target, name, tag, asTag, opts);
   }
 }
 
