@@ -10,6 +10,7 @@ import { octal } from '../shell/command.js';
 import { type ArchiveOptions, dirDeliverCommand, fileDeliverCommand, tempPathFor } from '../shell/delivery.js';
 import { explainFailure, lastLine } from './exec.js';
 import { ownText } from './mkdir.js';
+import { metered } from './progress.js';
 import { ActionFailure, type ActionOutcome, type ActionRuntime, type PlanContext } from './types.js';
 
 export interface FileEntry extends BaseEntry {
@@ -219,7 +220,7 @@ export async function deliverFile(e: FileEntry, rt: ActionRuntime): Promise<Acti
     }
   }
   const how = await deliverBytes(rt, e, what, sha256, () =>
-    e.source.type === 'file' ? rt.files.open(e.source.path) : Buffer.from(e.source.content, 'utf8'),
+    e.source.type === 'file' ? metered(rt, rt.files.open(e.source.path), size) : Buffer.from(e.source.content, 'utf8'),
   );
   if (how === 'unchanged') return { status: 'unchanged', detail: `sha256 ${sha256.slice(0, 12)}` };
   return { status: 'changed', detail: how === 'meta' ? 'mode/owner fixed, no bytes sent' : `${size} bytes, sha256 ${sha256.slice(0, 12)}` };

@@ -5,6 +5,7 @@
  */
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 import { digestEnv, ORCHESTRATOR_NO_TIMEOUT, refField, registryField } from './registry-fields.js';
+import { meteredRegistry } from './progress.js';
 
 export interface PromoteEntry extends BaseEntry {
   kind: 'promote';
@@ -90,7 +91,9 @@ export const promoteAction: ActionModule<PromoteEntry> = {
             `tag ${e.tag} moved since the replayed run: it was ${e.digest}, it is now ${now.manifestDigest}; refusing to follow it (skip this step with --steps/--from-step)`,
           );
       }
-      const res = await rt.artifacts.registry(e.from).copyTo(rt.artifacts.registry(e.to), e.name, e.tag, e.asTag);
+      const res = await meteredRegistry(rt, undefined, () =>
+        rt.artifacts.registry(e.from).copyTo(rt.artifacts.registry(e.to), e.name, e.tag, e.asTag),
+      );
       const d = res.descriptor;
       rt.artifacts.record?.({ registry: e.to, name: e.name, tag: e.asTag ?? e.tag, digest: d.manifestDigest, kind: 'promote' });
       if (e.asTag) rt.artifacts.record?.({ registry: e.from, name: e.name, tag: e.tag, digest: d.manifestDigest, kind: 'promote' });

@@ -11,6 +11,7 @@ import { octal } from '../shell/command.js';
 import { dirCheckCommand, dirWriteCommand, tempPathFor } from '../shell/delivery.js';
 import { deliverBytes, fileCommands } from './deliver.js';
 import { execQuiet } from './exec.js';
+import { metered } from './progress.js';
 import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import { ownText } from './mkdir.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
@@ -171,7 +172,9 @@ export const pullAction: ActionModule<PullEntry> = {
     const own = { owner: e.owner, group: e.group };
 
     if (!desc.layer.directory && !e.extract) {
-      const how = await deliverBytes(rt, { ...e, dst: e.to }, what, sha, async () => createReadStream(await materialize()));
+      const how = await deliverBytes(rt, { ...e, dst: e.to }, what, sha, async () =>
+        metered(rt, createReadStream(await materialize()), desc.layer.size),
+      );
       if (how === 'unchanged') return { status: 'unchanged', detail: desc.manifestDigest, env };
       return {
         status: 'changed',
@@ -202,7 +205,7 @@ export const pullAction: ActionModule<PullEntry> = {
       what,
       e.become,
       {
-        stdin: createReadStream(local),
+        stdin: metered(rt, createReadStream(local), desc.layer.size),
       },
     );
     return { status: 'changed', detail: `extracted ${desc.layer.size} bytes, ${desc.manifestDigest}`, env };

@@ -7,6 +7,7 @@
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 import { digestEnv, ORCHESTRATOR_NO_TIMEOUT, refField, registryField } from './registry-fields.js';
 import { resolveArtifact } from './copy.js';
+import { fileSize, meteredRegistry } from './progress.js';
 
 export interface PushEntry extends BaseEntry {
   kind: 'push';
@@ -113,11 +114,13 @@ export const pushAction: ActionModule<PushEntry> = {
   async run(e, rt) {
     const reg = rt.artifacts.registry(e.registry);
     try {
-      const res = await reg.push(
-        e.name,
-        e.tag,
-        { path: e.path, ...(e.artifactType ? { artifactType: e.artifactType } : {}) },
-        { extraTags: e.tags, semverAliases: e.semverAliases },
+      const res = await meteredRegistry(rt, await fileSize(e.path), () =>
+        reg.push(
+          e.name,
+          e.tag,
+          { path: e.path, ...(e.artifactType ? { artifactType: e.artifactType } : {}) },
+          { extraTags: e.tags, semverAliases: e.semverAliases },
+        ),
       );
       const d = res.descriptor;
       const moved = (res.aliases ?? []).filter((a) => a.moved).map((a) => a.tag);

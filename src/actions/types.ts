@@ -134,6 +134,8 @@ export interface ActionRuntime {
   env: Record<string, string>;
   /** Reports one attempt of a polling action (health): an `action.attempt` event. */
   attempt(a: AttemptReport): void;
+  /** Bytes moved so far by a transfer (of `total`, when known): rate-limited `action.progress` events. */
+  progress?(bytes: number, total?: number): void;
 }
 
 export interface AttemptReport {

@@ -24,6 +24,7 @@ import { envScript } from '../shell/command.js';
 import type { Transport } from '../transport/types.js';
 import { AttemptsFailed, runAttempts } from './attempts.js';
 import type { RunControl } from './control.js';
+import { progressMeter } from './progress.js';
 import type { ActionSummary, Emit, HadesEvent, HostSummary, RunStatus, RunSummary, StepSummary } from './events.js';
 import { EXIT } from '../errors.js';
 
@@ -145,6 +146,7 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         stdout: new LineSplitter((data) => emit({ type: 'action.output', ...a, stream: 'stdout', data }), opts.redactor),
         stderr: new LineSplitter((data) => emit({ type: 'action.output', ...a, stream: 'stderr', data }), opts.redactor),
       };
+      const meter = progressMeter((p) => emit({ ...p, ...a }));
       const rt: ActionRuntime = {
         transport,
         host: ph,
@@ -165,11 +167,13 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
             message: r.message,
             durationMs: r.durationMs,
           }),
+        progress: (bytes, total) => meter.report(bytes, total),
       };
       const ta = Date.now();
       const flush = () => {
         splitters.stdout.flush();
         splitters.stderr.flush();
+        meter.finish();
       };
       const onRetry: Parameters<typeof runAttempts>[2]['onRetry'] = (f) => {
         flush();

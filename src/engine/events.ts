@@ -17,6 +17,8 @@ export type EventType =
   | 'action.attempt'
   | 'action.retry'
   | 'action.end'
+  // A long transfer (copy, template, pull, push, promote): `bytes` so far of `total` (when known); at most ~2 per second per action.
+  | 'action.progress'
   | 'gate.wait'
   | 'run.stopping'
   | 'run.end'
@@ -104,6 +106,9 @@ export interface HadesEvent {
    * action.retry: the attempt that failed, of how many; action.end: attempts taken (with retries). */
   attempt?: number;
   attempts?: number;
+  /** action.progress: bytes moved so far, and the transfer's size when known. */
+  bytes?: number;
+  total?: number;
   /** action.retry: the pause before the next attempt. */
   delayMs?: number;
   /** action.start: what will run, as dry-run shows it (exact commands). */

@@ -21,6 +21,7 @@ import { digestFile, digestHex, digestOf, FILE_CHUNK, IntegrityError, verifyByte
 import { isCode } from './errno.js';
 import { fsyncDir } from './fs/lock.js';
 import { validateDigest, validateName } from './reference.js';
+import { meterAdd } from './progress.js';
 
 export const MEDIA_TYPE = {
   manifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -428,6 +429,7 @@ export async function storeBlob(
       size += chunk.length;
       let off = 0;
       while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+      meterAdd(chunk.length);
     }
     await fh.sync();
     await fh.close();

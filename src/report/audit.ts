@@ -20,6 +20,7 @@ export class AuditSink implements Sink {
     appendFileSync(this.fd, `${JSON.stringify({ type: 'run.meta', runId, ts: new Date().toISOString(), ...header })}\n`);
   }
   event(e: HadesEvent): void {
+    if (e.type === 'action.progress') return; // transfer progress is for watching; action.end keeps what was sent
     appendFileSync(this.fd, `${JSON.stringify(e)}\n`);
   }
   /** A digest the run resolved or published (`type: "artifact"`): what history shows and a replay pins. */

@@ -2,6 +2,7 @@
 import type { HadesEvent } from '../engine/events.js';
 import { formatDuration } from '../config/duration.js';
 import type { Sink } from './sink.js';
+import { formatAmount, formatProgress, ProgressTracker } from './progress.js';
 import { formatSummary } from './summary.js';
 
 export function plainLine(e: HadesEvent): string | undefined {
@@ -20,6 +21,8 @@ export function plainLine(e: HadesEvent): string | undefined {
       return `${h} > ${e.action}`;
     case 'action.output':
       return `${h} ${e.stream === 'stderr' ? '!' : '|'} ${e.data}`;
+    case 'action.progress':
+      return `${h} ~ ${e.action}: ${formatAmount(e.bytes ?? 0, e.total)}`;
     case 'action.attempt':
       return `${h} ~ ${e.action}: attempt ${e.attempt} ${e.status === 'ok' ? 'ok' : 'not yet'}: ${e.message}`;
     case 'action.retry':
@@ -53,10 +56,28 @@ export function plainLine(e: HadesEvent): string | undefined {
   }
 }
 
+/**
+ * Plain lines for a stream of events: every event's plainLine, except transfer progress, which
+ * prints every PLAIN_EVERY_MS once a transfer has run that long (with its rate).
+ */
+export class PlainLines {
+  private readonly progress = new ProgressTracker();
+  line(e: HadesEvent): string | undefined {
+    if (e.type === 'action.start') this.progress.start(e);
+    if (e.type === 'action.end') this.progress.end(e);
+    if (e.type === 'action.progress') {
+      const p = this.progress.update(e);
+      return this.progress.shouldPrint(e) ? `[${e.host}] ~ ${e.action}: ${formatProgress(p)}` : undefined;
+    }
+    return plainLine(e);
+  }
+}
+
 export class PlainSink implements Sink {
+  private readonly lines = new PlainLines();
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
   event(e: HadesEvent): void {
-    const line = plainLine(e);
+    const line = this.lines.line(e);
     if (line !== undefined) this.out.write(`${line}\n`);
   }
   async close(): Promise<void> {}

@@ -17,6 +17,7 @@ import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RunError } from '../../errors.js';
 import { ArtifactNotFound } from '../types.js';
+import { meterChild } from '../progress.js';
 
 /**
  * The oldest oras this code works with: `manifest fetch --format json` (the registry's
@@ -86,7 +87,9 @@ export async function runChild(
     ...(o.streamStdout ? { buffer: { stdout: false } } : {}),
     maxBuffer: { stdout: maxStdout, stderr: 1024 * 1024 },
   });
-  const result = sub.then((r): ChildResult => {
+  const stopMeter = meterChild(sub.pid); // progress of a long push/pull/copy (registry/progress.ts)
+  const result = sub.then(async (r): Promise<ChildResult> => {
+    await stopMeter();
     const startError =
       r.failed && r.exitCode === undefined && !r.signal && !r.timedOut ? (r.cause as NodeJS.ErrnoException | undefined) : undefined;
     return {
