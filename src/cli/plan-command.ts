@@ -174,6 +174,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
             openRegistry,
             opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(),
             (rec) => audit.artifact(redactor.deep({ ...rec })),
+            { offline: opts.offline },
           ),
           redactor,
           hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,
