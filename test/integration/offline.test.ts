@@ -9,7 +9,20 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ANNOTATION,
+  EMPTY_DIGEST,
+  EMPTY_JSON,
+  MEDIA_TYPE,
+  ensureLayout,
+  layoutPath,
+  manifestBytes,
+  storeBlobBytes,
+  writeIndex,
+} from '../../src/registry/layout.js';
+import { rawTar } from '../fixtures/registry/rawtar.js';
 import { project, runCli } from '../helpers/cli.js';
 import { requireLab } from '../lab/helpers.js';
 import { startSshd, type ExtraSshd } from '../lab/lab.js';
@@ -113,7 +126,11 @@ plans:
 async function deployOnce(p: ReturnType<typeof releaseProject>) {
   const r = await p.cli(['plan', 'release', '-o', 'plain']);
   expect(r.code, r.stdout + r.stderr).toBe(0);
-  const want = { app: sha(readFileSync(join(p.dir, 'build.bin'))), site: treeHashes(join(p.dir, 'site')) };
+  // What the hosts hold: the pushed bytes (and the directory's .hades-artifact marker, which names its digest).
+  const want = p.hostFiles(APPS[0]!);
+  const { '.hades-artifact': marker, ...site } = want.site;
+  expect(marker).toBeDefined();
+  expect({ app: want.app, site }).toEqual({ app: sha(readFileSync(join(p.dir, 'build.bin'))), site: treeHashes(join(p.dir, 'site')) });
   for (const h of APPS) expect(p.hostFiles(h)).toEqual(want);
   const ls = await p.cli(['cache', 'ls', '--output', 'json']);
   expect(ls.code, ls.stderr).toBe(0);
@@ -121,14 +138,23 @@ async function deployOnce(p: ReturnType<typeof releaseProject>) {
   expect(cached.cacheDir).toBe(p.cacheDir);
   const byName = Object.fromEntries(cached.entries.map((e: any) => [e.name, e]));
   expect(Object.keys(byName).sort()).toEqual(['myapp', 'site']);
-  expect(byName.myapp).toMatchObject({ tag: 'v1.0.0', registry: 'reg', present: true, size: readFileSync(join(p.dir, 'build.bin')).length });
+  expect(byName.myapp).toMatchObject({
+    tag: 'v1.0.0',
+    registry: 'reg',
+    present: true,
+    size: readFileSync(join(p.dir, 'build.bin')).length,
+  });
   expect(byName.myapp.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
   expect(Date.parse(byName.myapp.lastUsed)).toBeGreaterThan(0);
   return { want, appDigest: byName.myapp.digest as string, siteDigest: byName.site.digest as string };
 }
 
 /** The registry is gone: --offline replays from the cache; the same run online fails on the registry. */
-async function replayOffline(p: ReturnType<typeof releaseProject>, want: { app: string; site: Record<string, string> }, onlineError: RegExp) {
+async function replayOffline(
+  p: ReturnType<typeof releaseProject>,
+  want: { app: string; site: Record<string, string> },
+  onlineError: RegExp,
+) {
   p.wipeHosts();
   const dry = await p.cli(['plan', 'release', '--replay', 'last', '--steps', 'deploy', '--offline', '--dry-run']);
   expect(dry.code, dry.stdout + dry.stderr).toBe(0);
@@ -151,7 +177,11 @@ describe('--offline with a filesystem registry', () => {
     const p = releaseProject('{ type: filesystem, path: ./registry }');
     const { want } = await deployOnce(p);
     renameSync(join(p.dir, 'registry'), join(p.dir, 'registry.gone'));
-    await replayOffline(p, want, /pull myapp@sha256:[0-9a-f]{64} to .*registry "reg"|registry "reg".*registry/);
+    await replayOffline(
+      p,
+      want,
+      /FAILED at "pull myapp:v1\.0\.0 to \S+": pull myapp@sha256:[0-9a-f]{64} to \S+: artifact myapp@sha256:[0-9a-f]{64} not found in registry "reg"/,
+    );
   });
 
   it('fails before anything runs: a tag to resolve, a push, a digest not in the cache or damaged there (exit 2, each named)', async () => {
@@ -160,23 +190,27 @@ describe('--offline with a filesystem registry', () => {
     p.wipeHosts();
     const tags = await p.cli(['plan', 'release', '--offline', '-o', 'plain']);
     expect(tags.code, tags.stdout + tags.stderr).toBe(2);
-    expect(tags.stderr).toMatch(/hadesfile\.yaml:\d+:\d+: --offline: step "publish" pushes to registry "reg", which is not contacted offline/);
-    expect(tags.stderr).toMatch(/hadesfile\.yaml:\d+:\d+: --offline: pull myapp:v1\.0\.0 needs its tag resolved by registry "reg"/);
+    expect(tags.stderr).toMatch(
+      /hadesfile\.yaml:\d+:\d+: error: --offline: step "publish" pushes to registry "reg", which is not contacted offline/,
+    );
+    expect(tags.stderr).toMatch(/hadesfile\.yaml:\d+:\d+: error: --offline: pull myapp:v1\.0\.0 needs its tag resolved by registry "reg"/);
     expect(tags.stderr).toContain('--offline: pull site:v1.0.0 needs its tag resolved by registry "reg"');
     expect(tags.stderr).toContain('--replay / --resume');
     expect(readdirSync(join(p.dir, 'hosts'))).toEqual([]); // nothing ran
 
     // digest: on the action, offline
-    const pinned = await p.cli(['plan', 'pinned', '--offline', '-o', 'plain'], { APP_DIGEST: appDigest });
+    const pinned = await p.cli(['plan', 'pinned', '--offline', '-o', 'plain', '-e', `APP_DIGEST=${appDigest}`]);
     expect(pinned.code, pinned.stdout + pinned.stderr).toBe(0);
     for (const h of APPS) expect(sha(readFileSync(join(p.dir, 'hosts', h, 'pinned')))).toBe(sha(readFileSync(join(p.dir, 'build.bin'))));
 
     const unknown = `sha256:${'ab'.repeat(32)}`;
     p.wipeHosts();
-    const missing = await p.cli(['plan', 'pinned', '--offline', '-o', 'plain'], { APP_DIGEST: unknown });
+    const missing = await p.cli(['plan', 'pinned', '--offline', '-o', 'plain', '-e', `APP_DIGEST=${unknown}`]);
     expect(missing.code, missing.stdout + missing.stderr).toBe(2);
     expect(missing.stderr).toMatch(
-      new RegExp(`hadesfile\\.yaml:\\d+:\\d+: --offline: myapp@${unknown} \\(registry "reg"\\): not in the cache \\(${p.cacheDir}\\)`),
+      new RegExp(
+        `hadesfile\\.yaml:\\d+:\\d+: error: --offline: myapp@${unknown} \\(registry "reg"\\): not in the cache \\(${p.cacheDir}\\)`,
+      ),
     );
     expect(readdirSync(join(p.dir, 'hosts'))).toEqual([]);
 
@@ -186,7 +220,7 @@ describe('--offline with a filesystem registry', () => {
     const blobPath = join(p.cacheDir, 'blobs', 'sha256', blob);
     const good = readFileSync(blobPath);
     writeFileSync(blobPath, Buffer.concat([good.subarray(0, good.length - 1), Buffer.from('!')]));
-    const damaged = await p.cli(['plan', 'pinned', '--offline', '-o', 'plain'], { APP_DIGEST: appDigest });
+    const damaged = await p.cli(['plan', 'pinned', '--offline', '-o', 'plain', '-e', `APP_DIGEST=${appDigest}`]);
     expect(damaged.code, damaged.stdout + damaged.stderr).toBe(2);
     expect(damaged.stderr).toContain(`its payload sha256:${blob} in the cache does not match its digest (damaged)`);
     expect(readdirSync(join(p.dir, 'hosts'))).toEqual([]);
@@ -216,6 +250,7 @@ describe('--offline with a filesystem registry', () => {
   it('cache prune --keep-last 1: keeps the newest digest of each name, removes the older one and its payload', async () => {
     const p = releaseProject('{ type: filesystem, path: ./registry }');
     const first = await deployOnce(p);
+    writeFileSync(join(p.dir, 'site', 'index.html'), '<h1>v2</h1>\n');
     const r2 = await p.cli(['plan', 'release', '-o', 'plain'], { VERSION: 'v2.0.0' });
     expect(r2.code, r2.stdout + r2.stderr).toBe(0);
     const before = JSON.parse((await p.cli(['cache', 'ls', '--output', 'json'])).stdout).entries;
@@ -234,6 +269,68 @@ describe('--offline with a filesystem registry', () => {
   });
 });
 
+describe('--offline still checks archives on the cached bytes', () => {
+  it('a hostile directory artifact in the cache: the offline run and registry pull --offline refuse to extract it, naming the entry', async () => {
+    const dir = project({});
+    mkdirSync(join(dir, 'out'));
+    // A directory artifact whose tree holds a link out of it, written straight into a filesystem registry.
+    const layout = layoutPath(join(dir, 'reg'), 'site');
+    await ensureLayout(layout);
+    const tar = rawTar([
+      { name: 'app', typeflag: '5', mode: 0o755 },
+      { name: 'app/index.html', typeflag: '0', data: '<h1>hi</h1>\n' },
+      { name: 'app/.hades-artifact', typeflag: '2', linkname: '../passwd' },
+    ]);
+    const gz = gzipSync(tar);
+    const blob = await storeBlobBytes(layout, gz);
+    await storeBlobBytes(layout, EMPTY_JSON, EMPTY_DIGEST, 'empty config');
+    const manifest = manifestBytes({
+      artifactType: 'application/vnd.unknown.artifact.v1',
+      layer: {
+        mediaType: MEDIA_TYPE.layerTarGzip,
+        digest: blob.digest,
+        size: gz.length,
+        annotations: { [ANNOTATION.title]: 'app', [ANNOTATION.unpack]: 'true', [ANNOTATION.contentDigest]: `sha256:${sha(tar)}` },
+      },
+      annotations: { [ANNOTATION.created]: '2024-01-01T00:00:00Z' },
+    });
+    const m = await storeBlobBytes(layout, manifest, undefined, 'manifest');
+    await writeIndex(layout, {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPE.index,
+      manifests: [{ mediaType: MEDIA_TYPE.manifest, digest: m.digest, size: manifest.length, annotations: { [ANNOTATION.refName]: 'v1' } }],
+    });
+    const hadesfile = (ref: string) => `registries:
+  r: { type: filesystem, path: ./reg }
+hosts:
+  h: { local: true }
+jobs:
+  deploy:
+    actions:
+      - pull: { registry: r, name: site, ${ref}, to: "${dir}/out/site" }
+plans:
+  p:
+    steps:
+      - { name: deploy, job: deploy, targets: h }
+`;
+    writeFileSync(join(dir, 'hadesfile.yaml'), hadesfile('tag: v1'));
+    const env = { XDG_CACHE_HOME: join(dir, 'xdg') };
+    const online = await runCli(['plan', 'p', '-o', 'plain'], { cwd: dir, env });
+    expect(online.code, online.stdout + online.stderr).toBe(1);
+    expect(online.stdout).toContain('refusing to extract site:v1');
+    renameSync(join(dir, 'reg'), join(dir, 'reg.gone'));
+    writeFileSync(join(dir, 'hadesfile.yaml'), hadesfile(`digest: "${m.digest}"`));
+    const off = await runCli(['plan', 'p', '--offline', '-o', 'plain'], { cwd: dir, env });
+    expect(off.code, off.stdout + off.stderr).toBe(1);
+    expect(off.stdout).toContain(`refusing to extract site@${m.digest}`);
+    expect(off.stdout).toContain('tar entry "app/.hades-artifact": .hades-artifact at the root of the tree is the marker Hades writes');
+    const pull = await runCli(['registry', 'pull', '--offline', 'r', `site@${m.digest}`, '-o', 'out/pulled'], { cwd: dir, env });
+    expect(pull.code).toBe(1);
+    expect(pull.stderr).toContain(`refusing to extract site@${m.digest}`);
+    expect(readdirSync(join(dir, 'out'))).toEqual([]);
+  });
+});
+
 const skip = registrySkipReason();
 describe.skipIf(skip)('--offline with an oci registry (real docker-registry)', () => {
   let reg: TestRegistry | undefined;
@@ -247,6 +344,10 @@ describe.skipIf(skip)('--offline with an oci registry (real docker-registry)', (
     const { want } = await deployOnce(p);
     await reg.stop();
     reg = undefined;
-    await replayOffline(p, want, /pull myapp@sha256:[0-9a-f]{64} to .*(connection refused|connect)/i);
+    await replayOffline(
+      p,
+      want,
+      /FAILED at "pull myapp:v1\.0\.0 to \S+": pull myapp@sha256:[0-9a-f]{64} to \S+: cannot reach registry "reg" \(127\.0\.0\.1:\d+\/offline\): .*connection refused/,
+    );
   });
 });
