@@ -32,7 +32,11 @@ export interface CacheRecord {
 }
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
-const hexOf = (digest: string): string => digest.replace(/^sha256:/, '');
+/** The hex of a sha256 digest; anything else never becomes a path in the cache. */
+function hexOf(digest: string): string {
+  if (!DIGEST.test(digest)) throw new Error(`${JSON.stringify(digest)} is not a sha256 digest`);
+  return digest.slice(7);
+}
 
 export const blobPathIn = (cacheDir: string, layerDigest: string): string => join(cacheDir, 'blobs', 'sha256', hexOf(layerDigest));
 export const recordPathIn = (cacheDir: string, manifestDigest: string): string =>

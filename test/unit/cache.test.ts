@@ -114,6 +114,10 @@ describe('cache records', () => {
     });
     writeFileSync(blobPathIn(dir, a.layer.digest), 'payload-a');
     expect(await checkCached(dir, a.manifestDigest)).toMatchObject({ record: { manifestDigest: a.manifestDigest } });
+    // a digest from a tampered audit log never becomes a path
+    expect(await checkCached(dir, 'sha256:../../../etc/passwd')).toEqual({
+      missing: '"sha256:../../../etc/passwd" is not a sha256 digest',
+    });
     writeFileSync(recordPathIn(dir, a.manifestDigest), '{"manifestDigest":');
     expect(await checkCached(dir, a.manifestDigest)).toEqual({
       missing: `cache record ${recordPathIn(dir, a.manifestDigest)} is not JSON`,
