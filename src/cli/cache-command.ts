@@ -45,8 +45,12 @@ async function ls(opts: CacheOptions): Promise<number> {
     return EXIT.ok;
   }
   const lines = entries.map((e) => {
-    const what = e.orphan ? '- (a payload no record names)' : `${e.name}:${e.tag ?? '-'} (registry "${e.registry}")`;
-    return `${e.digest}\t${e.size}\t${what}\t${iso(e.lastUsed)}${e.present ? '' : '\t(payload not in the cache)'}`;
+    const what = e.damaged
+      ? '- (a damaged record: prune removes it)'
+      : e.orphan
+        ? '- (a payload no record names)'
+        : `${e.name}:${e.tag ?? '-'} (registry "${e.registry}")`;
+    return `${e.digest}\t${e.size}\t${what}\t${iso(e.lastUsed)}${e.present || e.damaged ? '' : '\t(payload not in the cache)'}`;
   });
   process.stdout.write(`${lines.length ? lines.join('\n') : `(the cache ${dir} is empty)`}\n`);
   return EXIT.ok;
@@ -80,7 +84,9 @@ async function prune(opts: CacheOptions): Promise<number> {
     );
     return EXIT.ok;
   }
-  const out = res.removed.map((e) => `removed ${e.digest}\t${e.orphan ? '-' : `${e.name}:${e.tag ?? '-'}`}\tlast used ${iso(e.lastUsed)}`);
+  const out = res.removed.map(
+    (e) => `removed ${e.digest}\t${e.orphan || e.damaged ? '-' : `${e.name}:${e.tag ?? '-'}`}\tlast used ${iso(e.lastUsed)}`,
+  );
   out.push(
     `${res.removed.length} entr${res.removed.length === 1 ? 'y' : 'ies'}, ${res.blobs.length} payload(s), ${res.bytes} bytes removed from ${dir}`,
   );

@@ -115,6 +115,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       files: hf.files,
       envFiles,
       ...(plan.selection ? { selection: plan.selection } : {}),
+      ...(plan.offline ? { offline: plan.offline } : {}),
       steps: plan.steps.map((s) => ({
         name: s.name,
         job: s.job,

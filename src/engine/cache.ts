@@ -226,6 +226,8 @@ export interface CacheEntry {
   /** False when the record's blob is not (or no longer) in the cache. */
   present: boolean;
   orphan?: true;
+  /** A record that cannot be read (listed so that it can be seen and pruned, by its file's age). */
+  damaged?: true;
 }
 
 export async function listCache(cacheDir: string): Promise<CacheEntry[]> {
@@ -243,7 +245,11 @@ export async function listCache(cacheDir: string): Promise<CacheEntry[]> {
     const m = /^([a-f0-9]{64})\.json$/.exec(n);
     if (!m) continue;
     const r = await readRecord(cacheDir, `sha256:${m[1]}`).catch(() => undefined);
-    if (!r) continue;
+    if (!r) {
+      const st = await stat(join(recDir, n)).catch(() => undefined);
+      if (st) out.push({ digest: `sha256:${m[1]}`, size: 0, lastUsed: st.mtimeMs, blob: '', present: false, damaged: true });
+      continue;
+    }
     referenced.add(r.layer.digest);
     out.push({
       digest: r.manifestDigest,
@@ -280,7 +286,7 @@ export function selectPrune(entries: CacheEntry[], rules: PruneRules): { remove:
   const rank = new Map<CacheEntry, number>();
   const byName = new Map<string, CacheEntry[]>();
   for (const e of entries) {
-    if (e.orphan) continue;
+    if (e.orphan || e.damaged) continue;
     const k = e.name ?? '';
     byName.set(k, [...(byName.get(k) ?? []), e]);
   }
@@ -289,7 +295,7 @@ export function selectPrune(entries: CacheEntry[], rules: PruneRules): { remove:
   const goes = (e: CacheEntry): boolean => {
     if (rules.inUseSince !== undefined && e.lastUsed >= rules.inUseSince) return false;
     if (rules.olderThanMs !== undefined && e.lastUsed >= rules.now - rules.olderThanMs) return false;
-    if (rules.keepLast !== undefined && !e.orphan && (rank.get(e) ?? 0) < rules.keepLast) return false;
+    if (rules.keepLast !== undefined && !e.orphan && !e.damaged && (rank.get(e) ?? 0) < rules.keepLast) return false;
     return true;
   };
   const remove = entries.filter(goes);

@@ -164,6 +164,8 @@ async function replayOffline(
   const off = await p.cli(['plan', 'release', '--replay', 'last', '--steps', 'deploy', '--offline', '-o', 'plain']);
   expect(off.code, off.stdout + off.stderr).toBe(0);
   for (const h of APPS) expect(p.hostFiles(h)).toEqual(want);
+  const log = /audit log: (\S+)/.exec(off.stderr)![1]!;
+  expect(JSON.parse(readFileSync(log, 'utf8').split('\n')[0]!)).toMatchObject({ offline: { cacheDir: p.cacheDir, artifacts: 2 } });
 
   p.wipeHosts();
   const on = await p.cli(['plan', 'release', '--replay', 'last', '--steps', 'deploy', '-o', 'plain']);

@@ -125,6 +125,20 @@ describe('cache records', () => {
   });
 });
 
+describe('damaged records', () => {
+  it('are listed (not skipped) and pruned by their age', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hades-cache-'));
+    const digest = d('7');
+    mkdirSync(join(recordPathIn(dir, digest), '..'), { recursive: true });
+    writeFileSync(recordPathIn(dir, digest), 'not json');
+    expect(await listCache(dir)).toMatchObject([{ digest, damaged: true, present: false }]);
+    expect((await pruneCache(dir, { olderThanMs: 3_600_000 })).removed).toEqual([]);
+    const res = await pruneCache(dir, { olderThanMs: 0 }, Date.now() + 1000);
+    expect(res.removed.map((e) => e.digest)).toEqual([digest]);
+    expect(existsSync(recordPathIn(dir, digest))).toBe(false);
+  });
+});
+
 describe('pruneCache and runs in progress', () => {
   it('keeps what a live run (this process) used since it began; removes a dead run marker, old entries and their payloads', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hades-cache-'));
