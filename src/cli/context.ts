@@ -48,7 +48,7 @@ export interface Prepared {
 /** `hf`: the files when the caller has loaded them already. */
 export async function preparePlan(
   name: string,
-  opts: CommonOptions & { limit?: string[] } & SelectOptions,
+  opts: CommonOptions & { limit?: string[]; offline?: boolean; cacheDir?: string; dryRun?: boolean } & SelectOptions,
   hf: Hadesfile = loadFiles(opts),
 ): Promise<Prepared> {
   const spec = findPlan(hf, name);
@@ -73,7 +73,11 @@ export async function preparePlan(
   const plan = await planWithSources({ hf, plan: spec, stepEnvs, runId: makeRunId(), secretNames, ...(selection ? { selection } : {}) });
   const shape = applyOrigin(hf, plan, opts, origin, pinned);
   learnTemplateDigests(plan, redactor);
-  await checkRegistries(hf, plan, redactor);
+  if (opts.offline) {
+    // No registry is contacted (nor its credentials or oras needed): the cache must hold everything.
+    const [{ checkOffline }, { defaultCacheDir }] = await Promise.all([import('./offline.js'), import('../engine/artifacts.js')]);
+    await checkOffline(plan, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(), !opts.dryRun);
+  } else await checkRegistries(hf, plan, redactor);
   return { hf, plan, redactor, envFiles: sources.files, shape };
 }
 

@@ -19,6 +19,8 @@ export interface RunOptions extends CommonOptions {
   acceptNewHosts: boolean;
   connectTimeout?: string;
   cacheDir?: string;
+  /** `--offline`: no registry is contacted; every artifact pinned by digest and in the cache (cli/offline.ts). */
+  offline: boolean;
   /** `--limit` patterns as given (repeatable, comma-separated; `@file` reads names from a file). */
   limit: string[];
   failedHostsFile?: string;

@@ -115,6 +115,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       files: hf.files,
       envFiles,
       ...(plan.selection ? { selection: plan.selection } : {}),
+      ...(plan.offline ? { offline: plan.offline } : {}),
       steps: plan.steps.map((s) => ({
         name: s.name,
         job: s.job,
@@ -174,6 +175,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
             openRegistry,
             opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(),
             (rec) => audit.artifact(redactor.deep({ ...rec })),
+            { offline: opts.offline },
           ),
           redactor,
           hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,

@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { redactOutput } from '../env/secrets.js';
 import { EXIT, RunError, UserError } from '../errors.js';
 import { type CommonOptions, collect, common, type RunOptions } from './options.js';
+import { cacheCommand } from './cache-command.js';
 import { lockCommand } from './lock-command-def.js';
 import { registryCommand } from './registry-command.js';
 import { VERSION } from './version.js';
@@ -37,6 +38,11 @@ export function buildProgram(done: (code: number) => void): Command {
     .option('--accept-new-hosts', 'accept and record keys of hosts not yet known (never a changed key)', false)
     .option('--connect-timeout <duration>', 'SSH connect timeout (default 10s)')
     .option('--cache-dir <dir>', 'local artifact cache (default ~/.cache/hades)')
+    .option(
+      '--offline',
+      'contact no registry: every artifact pinned by digest (digest: on the pull, or --replay/--resume) and in the cache, checked before anything runs',
+      false,
+    )
     .option(
       '--limit <hosts>',
       'run only on these hosts: names, globs (web-*), target:NAME, @FILE (one name per line); comma-separated, repeatable',
@@ -96,6 +102,7 @@ export function buildProgram(done: (code: number) => void): Command {
   );
   program.addCommand(lockCommand(done));
   program.addCommand(registryCommand(common, done));
+  program.addCommand(cacheCommand(done));
   program.addCommand(
     new Command('doctor')
       .description('check the local tools hades uses (node, oras for oci registries, tar); exit 1 if one is missing')

@@ -52,6 +52,8 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
       .argument('<ref>', 'NAME:TAG or NAME@sha256:…')
       .option('-o, --out <path>', 'where to write the file (or extract the directory)')
       .addOption(new Option('--to <path>').hideHelp())
+      .option('--offline', 'contact no registry: read NAME@sha256:… from the local artifact cache only (verified)', false)
+      .option('--cache-dir <dir>', 'with --offline: the local artifact cache (default ~/.cache/hades)')
       .action(lazy('pull')),
   );
 

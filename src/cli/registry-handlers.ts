@@ -3,6 +3,7 @@
  * this module loads only when one runs).
  */
 import { execFileSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Hadesfile } from '../config/model.js';
@@ -10,7 +11,8 @@ import { formatDuration } from '../config/duration.js';
 import { loadFiles } from './files.js';
 import { EXIT, RunError, UserError } from '../errors.js';
 import { checkTarEntries } from '../registry/archive.js';
-import { fetchArtifact, tempBeside } from '../registry/fetch.js';
+import { fetchArtifact, tempBeside, writeAtomically } from '../registry/fetch.js';
+import { verifyStream } from '../registry/digest.js';
 import { openRegistry } from '../registry/open.js';
 import { parseReference, type Reference } from '../registry/reference.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
@@ -69,6 +71,37 @@ function describe(d: ArtifactDescriptor): string {
   ].join('\n');
 }
 
+/** `registry pull --offline`: the artifact from the cache only (a digest is required; the payload is verified as it is copied). */
+async function fromCache(
+  regName: string,
+  r: Reference,
+  cacheDir: string | undefined,
+): Promise<{ d: ArtifactDescriptor; fetch: (path: string) => Promise<void> }> {
+  if (r.digest === undefined)
+    throw new UserError({
+      message: `--offline: ${r.name}:${r.tag} needs its tag resolved by registry "${regName}"`,
+      hint: 'give the digest: NAME@sha256:… (hades cache ls lists the cached ones)',
+    });
+  const [{ checkCached, descriptorOf, blobPathIn }, { defaultCacheDir }] = await Promise.all([
+    import('../engine/cache.js'),
+    import('../engine/artifacts.js'),
+  ]);
+  const dir = cacheDir ? resolve(process.cwd(), cacheDir) : defaultCacheDir();
+  const got = await checkCached(dir, r.digest);
+  if ('missing' in got)
+    throw new UserError({
+      message: `--offline: ${r.name}@${r.digest}: ${got.missing} (${dir})`,
+      hint: 'pull it once without --offline in a plan run (that fills the cache), or give --cache-dir',
+    });
+  const d = descriptorOf(got.record, regName, r.name);
+  const blob = blobPathIn(dir, d.layer.digest);
+  return {
+    d,
+    fetch: async (path) =>
+      writeAtomically(path, createReadStream(blob).pipe(verifyStream(d.layer, `cached payload of ${r.name}@${r.digest}`, blob))),
+  };
+}
+
 export const handlers = {
   ls: wrap(async (regName: string, name: string | undefined, opts: RegOptions) => {
     const reg = registryOf(loadFiles(opts), regName);
@@ -111,35 +144,46 @@ export const handlers = {
       );
     },
   ),
-  pull: wrap(async (regName: string, text: string, opts: RegOptions & { out?: string; to?: string }) => {
-    const dest = opts.out ?? opts.to;
-    if (!dest) throw new UserError({ message: 'registry pull needs a destination', hint: 'add -o PATH' });
-    const r = ref(text, false);
-    const reg = registryOf(loadFiles(opts), regName);
-    const d = await reg.resolve(r.name, r);
-    const to = resolve(process.cwd(), dest);
-    await mkdir(dirname(to), { recursive: true });
-    if (!d.layer.directory) {
-      // Straight to the destination: verified, through a temp file beside it, renamed when complete.
-      await fetchArtifact(reg, d, to);
-    } else {
-      const tmp = tempBeside(to);
-      try {
-        await fetchArtifact(reg, d, tmp);
-        const problems = await checkTarEntries(tmp, { root: d.layer.title });
-        if (problems.length) throw new RunError(`refusing to extract ${text}: ${problems.map((p) => p.message).join('; ')}`);
-        const dir = `${tmp}.d`;
-        await mkdir(dir);
-        execFileSync('tar', ['-xzf', tmp, '-C', dir, '--no-same-owner', '--strip-components=1']);
-        if (await stat(to).catch(() => undefined)) await rm(to, { recursive: true });
-        await rename(dir, to);
-      } finally {
-        await rm(tmp, { force: true });
-        await rm(`${tmp}.d`, { recursive: true, force: true });
+  pull: wrap(
+    async (regName: string, text: string, opts: RegOptions & { out?: string; to?: string; offline?: boolean; cacheDir?: string }) => {
+      const dest = opts.out ?? opts.to;
+      if (!dest) throw new UserError({ message: 'registry pull needs a destination', hint: 'add -o PATH' });
+      const r = ref(text, false);
+      const hf = loadFiles(opts);
+      let d: ArtifactDescriptor;
+      let fetch: (path: string) => Promise<void>;
+      if (opts.offline) {
+        if (!hf.registries.has(regName)) registryOf(hf, regName); // the unknown-registry message
+        ({ d, fetch } = await fromCache(regName, r, opts.cacheDir));
+      } else {
+        const reg = registryOf(hf, regName);
+        d = await reg.resolve(r.name, r);
+        fetch = (path) => fetchArtifact(reg, d, path);
       }
-    }
-    print(opts, { ...d, path: to }, `pulled ${text} (${d.manifestDigest}) to ${to}`);
-  }),
+      const to = resolve(process.cwd(), dest);
+      await mkdir(dirname(to), { recursive: true });
+      if (!d.layer.directory) {
+        // Straight to the destination: verified, through a temp file beside it, renamed when complete.
+        await fetch(to);
+      } else {
+        const tmp = tempBeside(to);
+        try {
+          await fetch(tmp);
+          const problems = await checkTarEntries(tmp, { root: d.layer.title });
+          if (problems.length) throw new RunError(`refusing to extract ${text}: ${problems.map((p) => p.message).join('; ')}`);
+          const dir = `${tmp}.d`;
+          await mkdir(dir);
+          execFileSync('tar', ['-xzf', tmp, '-C', dir, '--no-same-owner', '--strip-components=1']);
+          if (await stat(to).catch(() => undefined)) await rm(to, { recursive: true });
+          await rename(dir, to);
+        } finally {
+          await rm(tmp, { force: true });
+          await rm(`${tmp}.d`, { recursive: true, force: true });
+        }
+      }
+      print(opts, { ...d, path: to }, `pulled ${text} (${d.manifestDigest}) to ${to}`);
+    },
+  ),
   promote: wrap(async (from: string, toName: string, text: string, opts: RegOptions & { as?: string }) => {
     const r = ref(text, true);
     const hf = loadFiles(opts);

@@ -12,6 +12,7 @@ import type { ArtifactAccess, ArtifactRecord } from '../actions/types.js';
 import type { RegistrySpec } from '../config/model.js';
 import type { Problem } from '../errors.js';
 import { checkTarEntries, stripComponentsFor, type CheckTarOptions } from '../registry/archive.js';
+import { descriptorOf, noteUse, readRecord } from './cache.js';
 import { digestFile } from '../registry/digest.js';
 import { fetchArtifact } from '../registry/fetch.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
@@ -38,6 +39,8 @@ export class RunArtifacts implements ArtifactAccess {
     private readonly opener: RegistryOpener,
     readonly cacheDir: string = defaultCacheDir(),
     private readonly onRecord?: (rec: ArtifactRecord) => void,
+    /** `--offline`: no registry is contacted; digests resolve from the cache's records (cache.ts). */
+    readonly options: { offline?: boolean } = {},
   ) {}
 
   private readonly recorded = new Set<string>();
@@ -50,6 +53,7 @@ export class RunArtifacts implements ArtifactAccess {
   }
 
   registry(name: string): Registry {
+    if (this.options.offline) throw new Error(`--offline: registry "${name}" is not contacted`);
     let r = this.open.get(name);
     if (!r) {
       const spec = this.specs.get(name);
@@ -64,11 +68,18 @@ export class RunArtifacts implements ArtifactAccess {
     const key = `${registry}\0${name}\0${ref.tag ?? ''}\0${ref.digest ?? ''}`;
     let p = this.resolved.get(key);
     if (!p) {
-      p = this.registry(registry).resolve(name, ref);
+      p = this.options.offline ? this.fromCache(registry, name, ref) : this.registry(registry).resolve(name, ref);
       this.resolved.set(key, p);
       p.catch(() => this.resolved.delete(key));
     }
     return p;
+  }
+
+  private async fromCache(registry: string, name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor> {
+    if (!ref.digest) throw new Error(`--offline: ${name}:${ref.tag} would need its tag resolved by registry "${registry}"`);
+    const rec = await readRecord(this.cacheDir, ref.digest);
+    if (!rec) throw new Error(`--offline: ${name}@${ref.digest} is not in the cache ${this.cacheDir}`);
+    return descriptorOf(rec, registry, name);
   }
 
   materialize(desc: ArtifactDescriptor): Promise<string> {
@@ -87,12 +98,16 @@ export class RunArtifacts implements ArtifactAccess {
     const dir = join(this.cacheDir, 'blobs', 'sha256');
     const path = join(dir, hex);
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    // Recorded (last used now) before the blob is read: a concurrent `hades cache prune` keeps it.
+    await noteUse(this.cacheDir, desc);
     const existing = await stat(path).catch(() => undefined);
     if (existing) {
       // The cache is only a cache: re-verify once per run; a bad entry is replaced.
       if (existing.size === desc.layer.size && (await digestFile(path)).digest === desc.layer.digest) return path;
       await rm(path, { force: true });
     }
+    if (this.options.offline)
+      throw new Error(`--offline: the payload ${desc.layer.digest} is not in the cache ${this.cacheDir} (or was damaged)`);
     // Verified, into a temp file beside `path`, renamed when complete (fetchTo: oras writes the
     // file and Hades hashes it as it grows; otherwise the registry's verified stream).
     await fetchArtifact(this.registry(desc.registry), desc, path);

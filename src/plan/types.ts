@@ -72,6 +72,8 @@ export interface RunPlan {
   secretNames: string[];
   /** `--resume` / `--replay` / `hades rollback`: the earlier run this one continues or replays. */
   origin?: RunOrigin;
+  /** `--offline`: no registry is contacted; the artifacts (this many digests) come from this cache, checked before the run. */
+  offline?: { cacheDir: string; artifacts: number };
   /** `--steps` / `--from-step` as given: the other steps are skipped. */
   stepSelection?: { steps?: string[]; fromStep?: string };
   /** The host locks the run takes (absent with --no-lock). */

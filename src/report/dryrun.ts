@@ -24,13 +24,17 @@ export function renderPlan(plan: RunPlan, redactor: Redactor): string {
   out.push(`plan ${plan.plan} (run ${plan.runId}) from ${plan.files.join(', ')}`);
   const o = plan.origin;
   const st = plan.stepSelection;
-  const flags = `${plan.selection ? ` --limit ${plan.selection.patterns.join(',')}` : ''}${o ? ` --${o.mode === 'resume' ? 'resume' : 'replay'} ${o.runId}` : ''}${st?.steps ? ` --steps ${st.steps.join(',')}` : st?.fromStep ? ` --from-step ${st.fromStep}` : ''}`;
+  const flags = `${plan.selection ? ` --limit ${plan.selection.patterns.join(',')}` : ''}${o ? ` --${o.mode === 'resume' ? 'resume' : 'replay'} ${o.runId}` : ''}${st?.steps ? ` --steps ${st.steps.join(',')}` : st?.fromStep ? ` --from-step ${st.fromStep}` : ''}${plan.offline ? ' --offline' : ''}`;
   out.push(`dry run: nothing is executed; this is exactly what \`hades plan ${plan.plan}${flags}\` runs`);
   if (plan.selection)
     out.push(
       `--limit ${plan.selection.patterns.join(',')}: ${plan.selection.hosts.length} host(s) selected: ${plan.selection.hosts.join(', ')}`,
     );
   if (plan.origin) out.push(...originLines(plan.origin));
+  if (plan.offline)
+    out.push(
+      `offline: from cache ${plan.offline.cacheDir} (no registry is contacted; ${plan.offline.artifacts} artifact digest(s), each found and verified there)`,
+    );
   const total = plan.steps.length;
   const preludeAt = out.length;
   let prelude = false;
