@@ -38,7 +38,9 @@ describe('hostDownload (exact strings)', () => {
   it('insecure: curl -k / wget --no-check-certificate; the URL is quoted; an empty blob has no --max-filesize', () => {
     const into = hostDownload({ url: "https://r.example/v2/a'b/blobs/sha256:ab", size: 0, insecure: true }).into('"$t/a"');
     expect(into).toContain(`--connect-timeout 30 -k -o "$t/a" -- 'https://r.example/v2/a'\\''b/blobs/sha256:ab' 2>&1`);
-    expect(into).toContain(`wget -nv --max-redirect=10 --timeout=30 --no-check-certificate -O "$t/a" -- 'https://r.example/v2/a'\\''b/blobs/sha256:ab'`);
+    expect(into).toContain(
+      `wget -nv --max-redirect=10 --timeout=30 --no-check-certificate -O "$t/a" -- 'https://r.example/v2/a'\\''b/blobs/sha256:ab'`,
+    );
     expect(into).not.toContain('--max-filesize');
   });
 
@@ -85,7 +87,15 @@ describe('the via: host delivery command, run with sh + curl against a local HTT
   });
 
   function run(path: string, dst: string, stdin: string): Promise<{ code: number | null; stdout: string; stderr: string; argv: string[] }> {
-    const cmd = fileDeliverCommand(dst, tempPathFor(dst), sha, 0o640, {}, undefined, hostDownload({ url: `http://127.0.0.1:${port}${path}`, size: body.length, insecure: false }));
+    const cmd = fileDeliverCommand(
+      dst,
+      tempPathFor(dst),
+      sha,
+      0o640,
+      {},
+      undefined,
+      hostDownload({ url: `http://127.0.0.1:${port}${path}`, size: body.length, insecure: false }),
+    );
     return new Promise((resolve) => {
       const p = spawn('/bin/sh', ['-c', cmd]);
       let stdout = '';
@@ -134,7 +144,7 @@ describe('the via: host delivery command, run with sh + curl against a local HTT
     expect(readdirSync(tmp).filter((f) => f.includes('hades-tmp'))).toEqual([]);
   });
 
-  it('an HTTP error: exit 7 with curl\'s reason and the hint', async () => {
+  it("an HTTP error: exit 7 with curl's reason and the hint", async () => {
     const dst = join(tmp, 'missing');
     const r = await run('/missing', dst, '\n');
     expect(r.code).toBe(7);
