@@ -38,7 +38,8 @@ export function describeViaHost(e: PullEntry): string[] {
     `each host downloads the blob from registry "${e.registry}" itself (curl, else wget; -k when the registry is insecure); the orchestrator sends the Authorization header value on stdin only, after the host answered "send"`,
     'a file payload (skipped when identical; same sha256 but other mode/owner: fixed without downloading):',
     `$ ${fileDeliverCommand(e.to, e.tmp, sha, e.mode, own, e.become, get)}`,
-    'a directory payload (or extract: true): the archive is checked once per run on the orchestrator first, then',
+    'a directory payload (or extract: true): skipped when the marker names the digest; else the archive is checked once per run on the orchestrator, then',
+    `$ ${dirCheckCommand(e.to, '<manifest digest>', e.become)}`,
     `$ ${dirDeliverCommand(e.to, e.tmp, sha, '<manifest digest>', { gzip: true, stripComponents: 1, ...own }, e.become, get)}`,
   ];
 }

@@ -215,6 +215,18 @@ plans:
     expect(existsSync(join(dir, 'cache2/blobs/sha256')) ? readdirSync(join(dir, 'cache2/blobs/sha256')) : []).toEqual([]);
   }, 120_000);
 
+  it('--dry-run shows the host-side download (curl -K - reading the header from stdin) and runs nothing', async () => {
+    const { dir, env } = deployProject(`{ type: oci, url: ${anon.url}/team, plain_http: true }`, [
+      '{ registry: prod, name: app, tag: v1, to: "HOSTDIR/app", via: host }',
+    ]);
+    const r = await runCli(['plan', 'deploy', '--dry-run'], { cwd: dir, env });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain(`app:v1 from registry "prod" -> ${dir}/hosts/app-1/app mode 0644 via host`);
+    expect(r.stdout).toContain(`IFS= read -r a || { echo 'no credentials line on stdin' >&2; exit 1; }`);
+    expect(r.stdout).toContain(`printf 'header = "Authorization: %s"\\n' "$a"; } | curl -K - -fsSL`);
+    expect(readdirSync(join(dir, 'hosts'))).toEqual([]);
+  });
+
   it('a corrupted blob in the registry storage is refused on the host; nothing is renamed', async () => {
     const reg = openOciRegistry({ name: 'prod', type: 'oci', url: `${anon.url}/team`, plainHttp: true, insecure: false, pos });
     const d = await reg.resolve('app', { tag: 'v2' });
