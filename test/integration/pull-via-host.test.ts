@@ -13,6 +13,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { OciRegistrySpec } from '../../src/config/model.js';
+import { encodeTarHeader } from '../../src/registry/archive.js';
 import { openOciRegistry } from '../../src/registry/oci/registry.js';
 import { jsonEvents, project, runCli } from '../helpers/cli.js';
 import { type CountingProxies, countingProxies, describeLab, labHost } from '../lab/helpers.js';
@@ -132,6 +133,18 @@ describeLab('pull via: host (real registry, real sshd hosts, real curl/wget)', (
     await a.push('app', 'v1', { path: join(src, 'app.bin') });
     await a.push('site', 'v1', { path: join(src, 'site') });
     await a.push('app', 'v2', { path: join(src, 'site/index.html') });
+    // A tar that leaves its root (`../evil`), published as a file artifact: `extract: true` must refuse it.
+    const body = Buffer.from('pwned\n');
+    writeFileSync(
+      join(src, 'evil.tar'),
+      Buffer.concat([
+        encodeTarHeader({ path: '../evil', type: 'file', size: body.length, mode: 0o644, mtime: 0 } as never),
+        body,
+        Buffer.alloc(512 - body.length),
+        Buffer.alloc(1024),
+      ]),
+    );
+    await a.push('evil', 'v1', { path: join(src, 'evil.tar') });
     const b = openOciRegistry(spec(`${authed.url}/team`, { username: USER, passwordEnv: 'PW' }), { env: { PW: PASSWORD } });
     const big = randomBytes(24 * 1024 * 1024);
     bigSha = sha(big);
@@ -246,6 +259,17 @@ plans:
     } finally {
       writeFileSync(file, good);
     }
+  }, 120_000);
+
+  it("extract: true of a hostile tar: refused by the orchestrator's archive check before the host downloads anything", async () => {
+    const { dir, env } = deployProject(`{ type: oci, url: ${anon.url}/team, plain_http: true }`, [
+      '{ registry: prod, name: evil, tag: v1, to: "HOSTDIR/tree", extract: true, via: host }',
+    ]);
+    const r = await runCli(['plan', 'deploy', '--output', 'plain', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stdout).toMatch(/refusing to extract evil:v1: .*\.\..*\(nothing was written on the host\)/);
+    for (const h of APPS) expect(readdirSync(join(dir, 'hosts', h)), h).toEqual([]);
+    expect(existsSync(join(dir, 'hosts', 'evil'))).toBe(false);
   }, 120_000);
 
   it('htpasswd registry: the password is in no process argv during the download (sampled from /proc), in no curl environment, no file, no output', async () => {
