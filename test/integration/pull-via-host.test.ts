@@ -224,6 +224,8 @@ plans:
     expect(r2.code, r2.stdout).toBe(0);
     expect(pullEnds(r2.stdout)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged']);
     expect(statSync(join(dir, 'hosts/app-2/app')).ino).toBe(ino);
+    const second = via.sent();
+    for (const h of APPS) expect(second.get(h)! - first.get(h)!, h).toBeLessThan(64 * 1024); // commands only
     // The second run read no payload on the orchestrator either (its cache stayed empty).
     expect(existsSync(join(dir, 'cache2/blobs/sha256')) ? readdirSync(join(dir, 'cache2/blobs/sha256')) : []).toEqual([]);
   }, 120_000);
@@ -297,6 +299,23 @@ plans:
     expect(r.stdout + r.stderr).not.toContain(PASSWORD);
     expect(r.stdout + r.stderr).not.toContain(B64);
   }, 180_000);
+
+  it('insecure: a TLS registry with a self-signed certificate — the orchestrator pings it and the hosts download with curl -k', async () => {
+    const tls = await startRegistry({ tls: true });
+    try {
+      const src = project({ 'tls.bin': 'over tls\n' });
+      const reg = openOciRegistry({ name: 'prod', type: 'oci', url: `${tls.url}/team`, plainHttp: false, insecure: true, pos });
+      await reg.push('app', 'v1', { path: join(src, 'tls.bin') });
+      const { dir, env } = deployProject(`{ type: oci, url: ${tls.url}/team, insecure: true }`, [
+        '{ registry: prod, name: app, tag: v1, to: "HOSTDIR/app", via: host }',
+      ]);
+      const r = await runCli(['plan', 'deploy', '--output', 'plain', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      for (const h of APPS) expect(readFileSync(join(dir, 'hosts', h, 'app'), 'utf8'), h).toBe('over tls\n');
+    } finally {
+      await tls.stop();
+    }
+  }, 120_000);
 
   it('a host that cannot reach the registry fails with the reason and a hint; no fallback', async () => {
     const hj = labHost(lab, 'hj');
