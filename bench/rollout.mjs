@@ -6,12 +6,14 @@
  *
  *   npm install && npm run build
  *   sudo node bench/rollout.mjs [--hosts 4,16,64] [--runs 5] [--delay 15] [--size 20]
- *                               [--tools hades,hades-tty,ansible,raw] [--cases fresh,noop]
+ *                               [--tools hades,hades-tty,hades-via-host,ansible,raw] [--cases fresh,noop]
  *                               [--plan-hosts 2000] [--out bench/RESULTS.md | --no-write]
  *                               [--cli dist/bin/hades.js]
  *
  * Root only (the lab uses namespaces and sshd). Needs ansible-core for the Ansible column
  * (apt-get install -y ansible-core) and GNU time for peak RSS (apt-get install -y time).
+ * `hades-via-host` pulls from a docker-registry on loopback with `via: host` (each host downloads
+ * the artifact itself); for every tool the bytes sent towards the hosts are counted at the proxies.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +21,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadLab } from './lib/lab.mjs';
+import { loadLab, loadRegistry } from './lib/lab.mjs';
 import { planningBench } from './lib/planning.mjs';
 import { CLI, ROOT, fmtStats, secs, stats } from './lib/util.mjs';
 import {
@@ -70,7 +72,8 @@ const planHosts = Number(flags['plan-hosts']);
 for (const n of sizes)
   if (!Number.isInteger(n) || n < 2 || n > 99) throw new Error(`--hosts: each size must be 2..99 (the lab's limit), got ${n}`);
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
-for (const t of tools) if (!['hades', 'hades-tty', 'ansible', 'raw'].includes(t)) throw new Error(`--tools: unknown tool ${t}`);
+for (const t of tools)
+  if (!['hades', 'hades-tty', 'hades-via-host', 'ansible', 'raw'].includes(t)) throw new Error(`--tools: unknown tool ${t}`);
 for (const c of cases) if (!['fresh', 'noop'].includes(c)) throw new Error(`--cases: unknown case ${c}`);
 
 const log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
@@ -145,9 +148,15 @@ async function main() {
   const lab = await lab0.startLab({ hosts: maxN, jump: false, proxyDelayMs: delayMs, logLevel: 'ERROR' });
   log(`lab up in ${lab.info.startMs} ms at ${lab.info.base}.1-${maxN} (proxies ${lab.info.base}.101-${100 + maxN})`);
   const work = mkdtempSync(join(tmpdir(), 'hades-bench-'));
-  const results = []; // {n, case, tool, ms[], rssKb[]}
+  const results = []; // {n, case, tool, ms[], rssKb[], sent[]}
+  // The docker-registry the `via: host` hosts download from (loopback, not behind the delay proxies).
+  const registry = tools.includes('hades-via-host') ? await (await loadRegistry()).startRegistry() : undefined;
+  /** Bytes the proxies carried towards these hosts so far: what the orchestrator sent them. */
+  const sentTo = (hosts) =>
+    lab.proxies.filter((p) => hosts.some((h) => h.proxyAddr === p.listen.host)).reduce((n, p) => n + p.bytes.toTarget, 0);
   let stopping = false;
   const cleanup = async () => {
+    await registry?.stop().catch(() => undefined);
     await lab.stop().catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   };
@@ -172,6 +181,9 @@ async function main() {
       const impl = {
         hades: new HadesWorkload(lab, hosts, dir, artifact, { cli: resolve(flags.cli) }),
         'hades-tty': new HadesWorkload(lab, hosts, dir, artifact, { cli: resolve(flags.cli), tag: 'hades-tty', tty: true }),
+        'hades-via-host':
+          registry &&
+          new HadesWorkload(lab, hosts, dir, artifact, { cli: resolve(flags.cli), tag: 'hades-via-host', viaHost: registry.url }),
         ansible: new AnsibleWorkload(lab, hosts, dir, artifact),
         raw: new RawSshWorkload(lab, hosts, dir, artifact),
       };
@@ -186,16 +198,20 @@ async function main() {
       }
       for (const c of cases) {
         const expect = c === 'fresh' ? 'changed' : 'unchanged';
-        const rec = Object.fromEntries(tools.map((t) => [t, { n, case: c, tool: t, ms: [], rssKb: [] }]));
+        const rec = Object.fromEntries(tools.map((t) => [t, { n, case: c, tool: t, ms: [], rssKb: [], sent: [] }]));
         for (let i = 0; i < runs; i++) {
           // Alternate: rotate the tool order every round.
           const order = tools.map((_, k) => tools[(k + i) % tools.length]);
           for (const t of order) {
             if (c === 'fresh') await wipeHosts(hosts);
+            const before = sentTo(hosts);
             const r = await impl[t].run(expect);
+            rec[t].sent.push(sentTo(hosts) - before);
             rec[t].ms.push(r.ms);
             if (r.rssKb) rec[t].rssKb.push(r.rssKb);
-            log(`  N=${n} ${c} run ${i + 1}/${runs} ${t}: ${secs(r.ms)}${r.rssKb ? `, peak RSS ${(r.rssKb / 1024).toFixed(0)} MB` : ''}`);
+            log(
+              `  N=${n} ${c} run ${i + 1}/${runs} ${t}: ${secs(r.ms)}${r.rssKb ? `, peak RSS ${(r.rssKb / 1024).toFixed(0)} MB` : ''}, sent ${mib(rec[t].sent.at(-1))}`,
+            );
           }
         }
         if (c === 'fresh') await verifyHosts(hosts, sha256);
@@ -244,12 +260,22 @@ function report(mach, results, planning) {
   );
   L.push(`- **Ansible (tuned)**: ${ANSIBLE_TUNING}. Every run's PLAY RECAP is checked.`);
   L.push(`- **raw ssh**: ${RAW_DESCRIPTION}`);
+  if (tools.includes('hades-via-host'))
+    L.push(
+      '- **Hades, via: host**: the same plan, the artifact published to a real docker-registry on loopback (not behind the delay proxies) and pulled with `via: host`: each host downloads it itself with curl and verifies it; the orchestrator sends commands only.',
+    );
   L.push('');
   for (const c of ['fresh', 'noop']) {
     if (!results.some((r) => r.case === c)) continue;
     L.push(`## ${c === 'fresh' ? 'Fresh release' : 'No-op re-run'}`, '');
-    const cols = ['hades', 'hades-tty', 'ansible', 'raw'].filter((t) => tools.includes(t));
-    const head = { hades: 'Hades', 'hades-tty': 'Hades, TTY view', ansible: 'Ansible (tuned)', raw: 'raw ssh (lower bound)' };
+    const cols = ['hades', 'hades-tty', 'hades-via-host', 'ansible', 'raw'].filter((t) => tools.includes(t));
+    const head = {
+      hades: 'Hades',
+      'hades-tty': 'Hades, TTY view',
+      'hades-via-host': 'Hades, via: host',
+      ansible: 'Ansible (tuned)',
+      raw: 'raw ssh (lower bound)',
+    };
     L.push(`| hosts | ${cols.map((t) => head[t]).join(' | ')} | Hades ÷ raw | Ansible ÷ Hades | Hades peak RSS (median, max) |`);
     L.push(`|---:|${cols.map(() => '---').join('|')}|---:|---:|---|`);
     for (const n of sizes) {
@@ -275,6 +301,7 @@ function report(mach, results, planning) {
       L.push(`Hades growth: ${row.filter(Boolean).join('; ')}.`, '');
     }
   }
+  L.push(...bytesSent(get));
   L.push(...targets(results, planning, get));
   if (planning.length) {
     L.push('## Commands that touch no host (cold process each time)', '');
@@ -286,6 +313,19 @@ function report(mach, results, planning) {
     L.push('');
   }
   return `${L.join('\n')}\n`;
+}
+
+const mib = (b) => `${(b / 2 ** 20).toFixed(2)} MiB`;
+
+/** Bytes the orchestrator sent towards the hosts per run (counted at the delay proxies), median. */
+function bytesSent(get) {
+  const cols = ['hades', 'hades-tty', 'hades-via-host', 'ansible', 'raw'].filter((t) => tools.includes(t));
+  const L = ['## Bytes the orchestrator sent to the hosts (counted at the delay proxies, median per run)', ''];
+  L.push(`| hosts | case | ${cols.join(' | ')} |`, `|---:|---|${cols.map(() => '---:').join('|')}|`);
+  for (const n of sizes)
+    for (const c of cases)
+      L.push(`| ${n} | ${c} | ${cols.map((t) => (get(n, c, t)?.sent.length ? mib(stats(get(n, c, t).sent).median) : '-')).join(' | ')} |`);
+  return [...L, ''];
 }
 
 /** The issue's targets, checked against these results (only those this run measured). */
@@ -301,6 +341,11 @@ function targets(results, planning, get) {
     if (h && a) row('fresh release, 16 hosts: Ansible ÷ Hades', '≥ 4×', `${(a / h).toFixed(1)}×`, a / h >= 4);
     const n = med(16, 'noop', 'hades');
     if (n) row('no-op re-run, 16 hosts: Hades wall time', '≤ 1.5 s', secs(n), n <= 1500);
+    const v = get(16, 'fresh', 'hades-via-host');
+    if (v?.sent.length) {
+      const most = Math.max(...v.sent);
+      row('fresh release, 16 hosts, via: host: bytes the orchestrator sent (max of runs)', '≤ 1 MiB', mib(most), most <= 2 ** 20);
+    }
   }
   const big = Math.max(...sizes);
   const rss = results.filter((x) => x.n === big && x.tool.startsWith('hades')).flatMap((x) => x.rssKb);

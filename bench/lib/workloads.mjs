@@ -56,9 +56,13 @@ export class HadesWorkload {
    * `cli`: the built CLI to run (default dist/bin/hades.js; another build for before/after
    * comparisons). `tty`: run with `--output tty` inside a pseudo-terminal (util-linux
    * `script`), to show that the live view does not slow the run; else `--output plain`.
+   * `viaHost`: `host:port` of an OCI registry (docker-registry) — the artifact is published
+   * there and pulled with `via: host` (each host downloads it itself) instead of from a
+   * filesystem registry streamed by the orchestrator.
    */
-  constructor(lab, hosts, dir, artifact, { cli = CLI, tag = 'hades', tty = false } = {}) {
+  constructor(lab, hosts, dir, artifact, { cli = CLI, tag = 'hades', tty = false, viaHost } = {}) {
     this.cli = cli;
+    this.viaHost = viaHost;
     this.tty = tty;
     this.lab = lab;
     this.hosts = hosts;
@@ -87,12 +91,14 @@ export class HadesWorkload {
         .join(', ')}]`,
       `known_hosts: [${info.knownHosts}]`,
       'registries:',
-      `  bench: { type: filesystem, path: ${join(this.dir, 'registry')} }`,
+      this.viaHost
+        ? `  bench: { type: oci, url: ${this.viaHost}/bench, plain_http: true }`
+        : `  bench: { type: filesystem, path: ${join(this.dir, 'registry')} }`,
       'jobs:',
       '  deploy:',
       '    actions:',
       `      - mkdir: { path: ${DST_DIR}, mode: 0755 }`,
-      `      - pull: { registry: bench, name: app, tag: v1, to: ${DST}, mode: 0644 }`,
+      `      - pull: { registry: bench, name: app, tag: v1, to: ${DST}, mode: 0644${this.viaHost ? ', via: host' : ''} }`,
       `      - run: ${RUN_CMD}`,
       'plans:',
       '  release:',

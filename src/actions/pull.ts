@@ -14,6 +14,7 @@ import { execQuiet } from './exec.js';
 import { metered } from './progress.js';
 import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import { ownText } from './mkdir.js';
+import { describeViaHost, pullViaHost } from './pull-host.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 
@@ -34,6 +35,8 @@ export interface PullEntry extends BaseEntry {
   /** Extract a tar (or tar.gz) file artifact into `to`; directory artifacts always extract. */
   extract: boolean;
   tmp: string;
+  /** `via: host`: each host downloads the blob from the (oci) registry itself (pull-host.ts). */
+  via?: 'host';
 }
 
 interface PullSpec {
@@ -46,6 +49,7 @@ interface PullSpec {
   owner?: string;
   group?: string;
   extract?: boolean;
+  via?: 'host' | 'orchestrator';
 }
 
 export const pullAction: ActionModule<PullEntry> = {
@@ -97,6 +101,11 @@ export const pullAction: ActionModule<PullEntry> = {
         description: 'Unpack a directory artifact into `to` (default: deliver as pushed).',
         type: 'boolean',
       },
+      via: {
+        description:
+          'Who downloads the payload: orchestrator (default: read once, streamed to each host over SSH) or host (each host fetches the blob from the oci registry itself with curl or wget; the orchestrator sends commands only).',
+        enum: ['orchestrator', 'host'],
+      },
     },
   },
   plan(spec, ctx) {
@@ -127,9 +136,11 @@ export const pullAction: ActionModule<PullEntry> = {
       ...own,
       extract: s.extract === true,
       tmp: tempPathFor(to),
+      ...(s.via === 'host' ? { via: 'host' as const } : {}),
     };
   },
   describe(e) {
+    if (e.via === 'host') return describeViaHost(e);
     const ref = e.digest ? `${e.name}@${e.digest}` : `${e.name}:${e.tag}`;
     const sha = '<sha256 of the payload>';
     const own = { owner: e.owner, group: e.group };
@@ -170,6 +181,7 @@ export const pullAction: ActionModule<PullEntry> = {
     const sha = desc.layer.digest.replace(/^sha256:/, '');
     const env = digestEnv(desc.manifestDigest, desc.layer.digest);
     const own = { owner: e.owner, group: e.group };
+    if (e.via === 'host') return pullViaHost(e, rt, desc, what, env);
 
     if (!desc.layer.directory && !e.extract) {
       const how = await deliverBytes(rt, { ...e, dst: e.to }, what, sha, async () =>

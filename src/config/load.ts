@@ -13,6 +13,7 @@ import { buildFile, type FileDecls, type SourceFile } from './build.js';
 import type { Hadesfile, HostSpec } from './model.js';
 import { translateSchemaErrors, type SchemaError } from './schema-errors.js';
 import validateGenerated from './schema-validator.generated.js';
+import { checkPullVia } from './pull-via.js';
 import { didYouMean } from './suggest.js';
 import { Locator } from './yaml-positions.js';
 
@@ -505,6 +506,7 @@ function crossCheck(
       if (!fields || !a.spec || typeof a.spec !== 'object') continue;
       for (const f of fields) {
         const r = (a.spec as Record<string, unknown>)[f];
+        if (a.kind === 'pull' && typeof r === 'string') checkPullVia(model, a, r, add);
         if (typeof r !== 'string' || names.registries.has(r)) continue;
         add(
           `unknown registry ${q(r)} in ${a.kind} (action ${a.index + 1} of job ${q(job.name)})`,

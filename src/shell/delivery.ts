@@ -123,6 +123,19 @@ export function mkdirCommand(path: string, mode: number, own: Ownership, become?
 }
 
 /**
+ * How the bytes reach the temp file: by default from stdin (`cat`, streamed by the
+ * orchestrator after "send"); pull's `via: host` downloads them from the registry instead
+ * (shell/fetch.ts). `prepare` runs before "send" (it may refuse with a message, exit 6);
+ * `into(file)` writes the file (`file` is a shell word, already quoted) and fails non-zero
+ * with a message. The checks after it (sha256, mode, rename) are the same either way.
+ */
+export interface Receive {
+  prepare?: string;
+  into(file: string): string;
+}
+export const FROM_STDIN: Receive = { into: (file) => `cat > ${file}` };
+
+/**
  * The mktemp template beside the destination (shown in dry-run: the random part is chosen
  * on the host, exclusively, by mktemp).
  */
@@ -148,7 +161,15 @@ export function tempPathFor(dst: string): string {
  *    interruption removes the temp directory; dst is either old or new, never partial.
  * `tmp` is the mktemp template (tempPathFor).
  */
-export function fileDeliverCommand(dst: string, tmp: string, sha256: string, mode: number, own: Ownership, become?: string): string {
+export function fileDeliverCommand(
+  dst: string,
+  tmp: string,
+  sha256: string,
+  mode: number,
+  own: Ownership,
+  become?: string,
+  receive: Receive = FROM_STDIN,
+): string {
   const f = '"$f"';
   const t = '"$t/f"';
   const script =
@@ -157,8 +178,8 @@ export function fileDeliverCommand(dst: string, tmp: string, sha256: string, mod
     `if [ -f ${f} ] && [ ! -L ${f} ] && [ "$(${sha256Of(f)})" = ${sha256} ]; then ` +
     `if [ "$(stat -c %a ${f})" = ${statMode(mode)} ]${ownershipTest(own, f)}; then echo unchanged; exit; fi; ` +
     `if [ "$k" != 514 ]; then ${chownCmd(own, f)}chmod ${octal(mode)} ${f} && echo meta; exit; fi; fi; ` +
-    `umask 077; ${privateTemp(tmp)}echo send; ` +
-    `cat > ${t} && sync ${t} && s=$(${sha256Of(t)}) && ` +
+    `${receive.prepare ?? ''}umask 077; ${privateTemp(tmp)}echo send; ` +
+    `${receive.into(t)} && sync ${t} && s=$(${sha256Of(t)}) && ` +
     `if [ "$s" != ${sha256} ]; then echo "checksum mismatch on host: expected ${sha256}, got $s" >&2; exit 4; fi && ` +
     `${chownCmd(own, t)}chmod ${octal(mode)} ${t} && mv -fT -- ${t} ${f} && echo changed`;
   return becomeWrap(script, become);
@@ -201,12 +222,12 @@ const TREE_CHECK =
   `b=$(find "$t/n" -type l -exec sh -c 'for l; do r=$(realpath -m -- "$l"); case $r in "$0"|"$0"/*) ;; *) printf "%s\\n" "$l"; exit;; esac; done' "$t/n" {} +) && ` +
   `if [ -n "$b" ]; then printf 'refusing the extracted tree: the link %s points outside it\\n' "\${b#"$t/n"/}" >&2; exit 5; fi && `;
 
-function dirWriteBody(tmp: string, sha256: string, digest: string, opts: ArchiveOptions, send = ''): string {
+function dirWriteBody(tmp: string, sha256: string, digest: string, opts: ArchiveOptions, send = '', receive: Receive = FROM_STDIN): string {
   const own = { owner: opts.owner, group: opts.group };
   const chown = own.owner || own.group ? `chown -hR ${quote(chownSpec(own))} "$t/n" && ` : '';
   return (
-    `umask 022; ${privateTemp(tmp)}${send}` +
-    `cat > "$t/a" && s=$(${sha256Of('"$t/a"')}) && ` +
+    `${send ? (receive.prepare ?? '') : ''}umask 022; ${privateTemp(tmp)}${send}` +
+    `${receive.into('"$t/a"')} && s=$(${sha256Of('"$t/a"')}) && ` +
     `if [ "$s" != ${sha256} ]; then echo "checksum mismatch on host: expected ${sha256}, got $s" >&2; exit 4; fi && ` +
     `mkdir -- "$t/n" && tar -x${opts.gzip ? 'z' : ''}f "$t/a" -C "$t/n" --no-same-owner --no-same-permissions${opts.stripComponents ? ` --strip-components=${opts.stripComponents}` : ''} && rm -f -- "$t/a" && ` +
     TREE_CHECK +
@@ -241,10 +262,18 @@ export function dirWriteCommand(to: string, tmp: string, sha256: string, digest:
  * marker names this digest (stdin never read); else "send", then exactly dirWriteCommand's
  * steps on the bytes that follow, and "changed" once the new directory is in place.
  */
-export function dirDeliverCommand(to: string, tmp: string, sha256: string, digest: string, opts: ArchiveOptions, become?: string): string {
+export function dirDeliverCommand(
+  to: string,
+  tmp: string,
+  sha256: string,
+  digest: string,
+  opts: ArchiveOptions,
+  become?: string,
+  receive: Receive = FROM_STDIN,
+): string {
   return becomeWrap(
     `${dirTarget(to)}if [ -d "$d" ] && [ "$(cat "$d/.hades-artifact" 2>/dev/null)" = ${quote(digest)} ]; then echo unchanged; exit; fi; ` +
-      `${dirWriteBody(tmp, sha256, digest, opts, 'echo send; ')} && echo changed`,
+      `${dirWriteBody(tmp, sha256, digest, opts, 'echo send; ', receive)} && echo changed`,
     become,
   );
 }

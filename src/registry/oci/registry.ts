@@ -56,6 +56,7 @@ import {
   type Registry,
   type TagInfo,
 } from '../types.js';
+import { blobUrl, hostAuthorization } from './blob-url.js';
 import { exportArtifact, fetchManifest, fetchTo, listTags, names, openBlob, openLayer, tagDigest, type FetchedManifest } from './read.js';
 import { OciSettings, type OciRegistryOptions } from './settings.js';
 import { tagInfos } from './tags.js';
@@ -106,6 +107,43 @@ export class OciRegistry extends OciSettings implements Registry {
 
   names(): Promise<string[]> {
     return names(this);
+  }
+
+  private readonly hostAuth = new Map<string, { value: Promise<{ value?: string; validMs?: number }>; at: number; validMs?: number }>();
+
+  /**
+   * Where a host fetches the payload blob itself (pull `via: host`, see blob-url.ts) without
+   * downloading it here: its URL, and `authorization()` — the header value the host sends
+   * (undefined: anonymous), asked once per artifact name and reused while a token has more
+   * than 15 s left (a failed request is not kept: the next host asks again).
+   */
+  hostFetch(desc: ArtifactDescriptor): { url: string; size: number; insecure: boolean; authorization(): Promise<string | undefined> } {
+    this.checkName(desc.name);
+    const name = desc.name;
+    return {
+      url: blobUrl(this, name, desc.layer.digest),
+      size: desc.layer.size,
+      insecure: this.insecure,
+      authorization: async () => {
+        const now = Date.now();
+        let c = this.hostAuth.get(name);
+        if (!c || (c.validMs !== undefined && now + 15_000 >= c.at + c.validMs)) {
+          const entry: { value: Promise<{ value?: string; validMs?: number }>; at: number; validMs?: number } = {
+            value: hostAuthorization(this, name),
+            at: now,
+          };
+          entry.value.then(
+            (a) => {
+              if (a.validMs !== undefined) entry.validMs = a.validMs;
+            },
+            () => this.hostAuth.get(name) === entry && this.hostAuth.delete(name),
+          );
+          this.hostAuth.set(name, entry);
+          c = entry;
+        }
+        return (await c.value).value;
+      },
+    };
   }
 
   exportArtifact(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactBundle> {
