@@ -15,6 +15,7 @@ import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.
 import { ownText } from './mkdir.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
+import { verifyField, verifyLine, type PlannedVerify } from './trust-fields.js';
 
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
@@ -33,6 +34,8 @@ export interface PullEntry extends BaseEntry {
   /** Extract a tar (or tar.gz) file artifact into `to`; directory artifacts always extract. */
   extract: boolean;
   tmp: string;
+  /** `verify:` or the registry's `verify:`: refused unless signed by an allowed principal. */
+  verify?: PlannedVerify;
 }
 
 interface PullSpec {
@@ -45,6 +48,7 @@ interface PullSpec {
   owner?: string;
   group?: string;
   extract?: boolean;
+  verify?: unknown;
 }
 
 export const pullAction: ActionModule<PullEntry> = {
@@ -96,6 +100,7 @@ export const pullAction: ActionModule<PullEntry> = {
         description: 'Unpack a directory artifact into `to` (default: deliver as pushed).',
         type: 'boolean',
       },
+      verify: { $ref: '#/definitions/verifySignatures' },
     },
   },
   plan(spec, ctx) {
@@ -111,6 +116,7 @@ export const pullAction: ActionModule<PullEntry> = {
       if (s.tag === undefined && s.digest === undefined) ctx.problems.add('pull: needs tag or digest', ctx.action.pos);
       return undefined;
     }
+    const verify = verifyField(ctx, s.verify, registry);
     return {
       kind: 'pull',
       index: ctx.action.index,
@@ -126,6 +132,7 @@ export const pullAction: ActionModule<PullEntry> = {
       ...own,
       extract: s.extract === true,
       tmp: tempPathFor(to),
+      ...(verify ? { verify } : {}),
     };
   },
   describe(e) {
@@ -134,6 +141,7 @@ export const pullAction: ActionModule<PullEntry> = {
     const own = { owner: e.owner, group: e.group };
     return [
       `${ref} from registry "${e.registry}" -> ${e.to} mode ${octal(e.mode)}${ownText(e)}${e.extract ? ' (extracted)' : ''}`,
+      ...(e.verify ? [verifyLine(e.verify)] : []),
       ...(e.pinnedTag ? [`tag ${e.pinnedTag} pinned to this digest (the digest the replayed run got; the tag is not looked up)`] : []),
       `resolved and verified once per run on the orchestrator; skip if ${e.to} already has the payload's sha256 and mode`,
       'a file payload (same sha256 but other mode/owner: fixed without sending bytes):',
@@ -154,6 +162,15 @@ export const pullAction: ActionModule<PullEntry> = {
       });
     } catch (err) {
       throw new ActionFailure(`${what}: ${(err as Error).message}`);
+    }
+    if (e.verify) {
+      // Fail closed: no verifier, no delivery.
+      if (!rt.artifacts.verifySignature) throw new ActionFailure(`${what}: this run cannot verify signatures; refusing to deliver`);
+      try {
+        await rt.artifacts.verifySignature(desc, ref, e.verify.allowedSigners);
+      } catch (err) {
+        throw new ActionFailure(`${what}: ${(err as Error).message} (nothing was sent to the host)`);
+      }
     }
     rt.artifacts.record?.({ registry: e.registry, name: e.name, tag: e.tag ?? e.pinnedTag, digest: desc.manifestDigest, kind: 'pull' });
     // The payload is fetched and verified into the local cache (once per run) only when a

@@ -7,6 +7,8 @@
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 import { digestEnv, ORCHESTRATOR_NO_TIMEOUT, refField, registryField } from './registry-fields.js';
 import { resolveArtifact } from './copy.js';
+import { signArtifact } from '../registry/trust.js';
+import { SIGN_SCHEMA, signField, signLine, type PlannedSign } from './trust-fields.js';
 
 export interface PushEntry extends BaseEntry {
   kind: 'push';
@@ -20,6 +22,8 @@ export interface PushEntry extends BaseEntry {
   tags: string[]; // extra tags
   semverAliases: boolean;
   artifactType?: string;
+  /** `sign:` or the registry's `sign_with:`: the pushed manifest is signed with this key. */
+  sign?: PlannedSign;
 }
 
 interface PushSpec {
@@ -30,6 +34,7 @@ interface PushSpec {
   tags?: string[];
   aliases?: string;
   artifact_type?: string;
+  sign?: unknown;
 }
 
 export const pushAction: ActionModule<PushEntry> = {
@@ -75,6 +80,7 @@ export const pushAction: ActionModule<PushEntry> = {
         type: 'string',
         minLength: 1,
       },
+      ...SIGN_SCHEMA,
     },
   },
   runsOnOrchestrator: true,
@@ -86,6 +92,7 @@ export const pushAction: ActionModule<PushEntry> = {
     const tag = refField(ctx, s.tag, 'tag', 'tag');
     const tags = (s.tags ?? []).map((t, i) => refField(ctx, t, `tags`, 'tag') ?? `#${i}`);
     if (!registry || !art || !name || !tag) return undefined;
+    const sign = signField(ctx, s.sign, registry);
     return {
       kind: 'push',
       index: ctx.action.index,
@@ -100,6 +107,7 @@ export const pushAction: ActionModule<PushEntry> = {
       tags,
       semverAliases: s.aliases === 'semver',
       ...(s.artifact_type ? { artifactType: ctx.expand(s.artifact_type, 'artifact_type') } : {}),
+      ...(sign ? { sign } : {}),
     };
   },
   describe(e) {
@@ -107,6 +115,7 @@ export const pushAction: ActionModule<PushEntry> = {
     return [
       `publish ${e.path}${e.from ? ` (artifact ${e.artifact}, ${e.from})` : ''} as ${e.name}:${e.tag} in registry "${e.registry}"${extra.length ? ` (+ ${extra.join(', ')})` : ''}`,
       'unchanged if the tag already holds these bytes; refused if it holds others (immutable)',
+      ...(e.sign ? [signLine(e.sign, `${e.name}:${e.tag}`)] : []),
       'sets HADES_ARTIFACT_DIGEST (manifest) and HADES_ARTIFACT_SHA256 (payload) for the next actions',
     ];
   },
@@ -120,12 +129,13 @@ export const pushAction: ActionModule<PushEntry> = {
         { extraTags: e.tags, semverAliases: e.semverAliases },
       );
       const d = res.descriptor;
+      const signed = e.sign ? await signArtifact(reg, e.name, d.manifestDigest, e.sign) : undefined;
       const moved = (res.aliases ?? []).filter((a) => a.moved).map((a) => a.tag);
       for (const tag of [e.tag, ...e.tags, ...moved])
         rt.artifacts.record?.({ registry: e.registry, name: e.name, tag, digest: d.manifestDigest, kind: 'push' });
       return {
-        status: res.unchanged ? 'unchanged' : 'changed',
-        detail: `${e.name}:${e.tag} = ${d.manifestDigest}${moved.length ? `; aliases ${moved.join(', ')}` : ''}`,
+        status: res.unchanged && !(signed && !signed.existed) ? 'unchanged' : 'changed',
+        detail: `${e.name}:${e.tag} = ${d.manifestDigest}${moved.length ? `; aliases ${moved.join(', ')}` : ''}${signed ? `; signed (${signed.existed ? 'signature already attached' : `referrer ${signed.referrer}`})` : ''}`,
         env: digestEnv(d.manifestDigest, d.layer.digest),
       };
     } catch (err) {

@@ -14,6 +14,7 @@ import type { Problem } from '../errors.js';
 import { checkTarEntries, stripComponentsFor, type CheckTarOptions } from '../registry/archive.js';
 import { digestFile } from '../registry/digest.js';
 import { fetchArtifact } from '../registry/fetch.js';
+import { refusal, verifyArtifact } from '../registry/trust.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -31,6 +32,7 @@ export class RunArtifacts implements ArtifactAccess {
   private readonly open = new Map<string, Registry>();
   private readonly resolved = new Map<string, Promise<ArtifactDescriptor>>();
   private readonly local = new Map<string, Promise<string>>();
+  private readonly verified = new Map<string, Promise<{ principal: string; key: string }>>();
   private readonly archives = new Map<string, Promise<{ gzip: boolean; stripComponents: number; problems: Problem[] }>>();
 
   constructor(
@@ -67,6 +69,26 @@ export class RunArtifacts implements ArtifactAccess {
       p = this.registry(registry).resolve(name, ref);
       this.resolved.set(key, p);
       p.catch(() => this.resolved.delete(key));
+    }
+    return p;
+  }
+
+  /**
+   * Signature verification, once per run per (allowed_signers, registry, name, digest), before
+   * any byte of the artifact is read: every host of the run waits for the same answer, and a
+   * refusal is kept for the whole run (fail closed, no retry).
+   */
+  verifySignature(desc: ArtifactDescriptor, ref: string, allowedSigners: string): Promise<{ principal: string; key: string }> {
+    const key = `${allowedSigners}\0${desc.registry}\0${desc.name}\0${desc.manifestDigest}`;
+    let p = this.verified.get(key);
+    if (!p) {
+      p = (async () => {
+        const outcome = await verifyArtifact(this.registry(desc.registry), desc.name, desc.manifestDigest, allowedSigners);
+        if (!outcome.ok) throw refusal(desc.registry, ref, desc.manifestDigest, allowedSigners, outcome);
+        return { principal: outcome.principal, key: outcome.key };
+      })();
+      p.catch(() => undefined); // observed by every caller
+      this.verified.set(key, p);
     }
     return p;
   }
