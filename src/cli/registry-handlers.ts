@@ -71,23 +71,39 @@ function describe(d: ArtifactDescriptor): string {
 
 export const handlers = {
   ls: wrap(async (regName: string, name: string | undefined, opts: RegOptions) => {
-    const reg = registryOf(loadFiles(opts), regName);
+    const hf = loadFiles(opts);
+    const reg = registryOf(hf, regName);
     if (!name) {
       const names = await reg.names();
       print(opts, { registry: regName, names }, names.join('\n'));
       return;
     }
     const tags = await reg.tags(name);
+    const { signedBy } = await import('./registry-trust.js');
+    const signed = new Map<string, string[]>();
+    for (const t of tags)
+      if (!signed.has(t.manifestDigest)) signed.set(t.manifestDigest, await signedBy(hf.registries.get(regName)!, name, t.manifestDigest));
     print(
       opts,
-      { registry: regName, name, tags },
-      tags.map((t) => `${t.tag}\t${t.manifestDigest}\t${t.size}\t${t.created ?? '-'}${t.mutable ? '\t(mutable alias)' : ''}`).join('\n'),
+      { registry: regName, name, tags: tags.map((t) => ({ ...t, signatures: signed.get(t.manifestDigest) ?? [] })) },
+      tags
+        .map(
+          (t) =>
+            `${t.tag}\t${t.manifestDigest}\t${t.size}\t${t.created ?? '-'}${t.mutable ? '\t(mutable alias)' : ''}${signed.get(t.manifestDigest)?.length ? `\tsigned by ${signed.get(t.manifestDigest)!.join(', ')}` : ''}`,
+        )
+        .join('\n'),
     );
   }),
   inspect: wrap(async (regName: string, text: string, opts: RegOptions) => {
     const r = ref(text, false);
-    const d = await registryOf(loadFiles(opts), regName).resolve(r.name, r);
-    print(opts, d, describe(d));
+    const hf = loadFiles(opts);
+    const d = await registryOf(hf, regName).resolve(r.name, r);
+    const signed = await (await import('./registry-trust.js')).signedBy(hf.registries.get(regName)!, r.name, d.manifestDigest);
+    print(
+      opts,
+      { ...d, signatures: signed },
+      `${describe(d)}\n  signed by:     ${signed.length ? signed.join('\n                 ') : '(no signature)'}`,
+    );
   }),
   push: wrap(
     async (
