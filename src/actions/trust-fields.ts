@@ -38,7 +38,7 @@ export function signLine(s: PlannedSign, ref: string): string {
 }
 
 export function verifyLine(v: PlannedVerify): string {
-  return `verify signature (allowed_signers ${v.allowedSigners}, ${v.from}) once per run on the orchestrator, before any host receives a byte: refused unless signed by an allowed principal`;
+  return `verify signature (allowed_signers ${v.allowedSigners}, ${v.from}) once per run on the orchestrator: before the host locks and step 1 (for an artifact this plan publishes: when the pull first runs), before any host receives a byte; refused unless signed by an allowed principal`;
 }
 
 export const SIGN_SCHEMA = {

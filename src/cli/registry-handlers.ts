@@ -159,11 +159,14 @@ export const handlers = {
   promote: wrap(async (from: string, toName: string, text: string, opts: RegOptions & { as?: string }) => {
     const r = ref(text, true);
     const hf = loadFiles(opts);
-    const res = await registryOf(hf, from).copyTo(registryOf(hf, toName), r.name, r.tag!, opts.as);
+    const [src, dst] = [registryOf(hf, from), registryOf(hf, toName)];
+    const res = await src.copyTo(dst, r.name, r.tag!, opts.as);
+    // Signatures (OCI referrers) travel with the artifact.
+    const copied = await (await import('../registry/trust.js')).copySignatures(src, dst, r.name, res.descriptor.manifestDigest);
     print(
       opts,
-      res,
-      `${res.unchanged ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.descriptor.manifestDigest}`,
+      { ...res, signaturesCopied: copied },
+      `${res.unchanged && !copied ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.descriptor.manifestDigest}${copied ? ` (+ ${copied} signature(s))` : ''}`,
     );
   }),
 };

@@ -99,10 +99,13 @@ export async function verifyArtifact(reg: Registry, name: string, manifestDigest
   };
 }
 
-/** The RunError of a refused artifact: what, which digest, what was found, against which file. */
+/** An artifact without a valid signature of an allowed principal. */
+export class SignatureRefused extends RunError {}
+
+/** The error of a refused artifact: what, which digest, what was found, against which file. */
 export function refusal(registry: string, ref: string, manifestDigest: string, allowedSigners: string, outcome: VerifyOutcome): RunError {
   const found = outcome.ok ? 'a good signature' : outcome.found;
-  return new RunError(
+  return new SignatureRefused(
     `refusing ${ref} (${manifestDigest}) from registry "${registry}": ${found} — it needs a valid signature of a principal in ${allowedSigners}`,
   );
 }
