@@ -127,6 +127,10 @@ plans:
     }
     const insp = await cli(['registry', 'inspect', 'prod', 'app:v1']);
     expect(insp.stdout).toMatch(/signed by: +release@example\.com \(ED25519 key SHA256:\S+, verified\)/);
+    // The referrers tag oras keeps on this registry (sha256-<hex>) is not listed as an artifact tag.
+    const prodLs = await cli(['registry', 'ls', 'prod', 'app']);
+    expect(prodLs.code, prodLs.stderr).toBe(0);
+    expect(prodLs.stdout).toMatch(/^v1\tsha256:\S+\t7\t\S+\tsigned by release@example\.com \(ED25519 key SHA256:\S+, verified\)\n$/);
     const ls = await cli(['registry', 'ls', 'staging', 'app']);
     expect(ls.stdout).toMatch(/^v1\tsha256:\S+\t7\t\S+\tsigned by ED25519 key SHA256:\S+ \(not checked: no verify\.allowed_signers\)$/m);
 
