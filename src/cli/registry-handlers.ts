@@ -114,16 +114,24 @@ export const handlers = {
     ) => {
       const r = ref(text, true);
       const t0 = Date.now();
-      const res = await registryOf(loadFiles(opts), regName).push(
+      const hf = loadFiles(opts);
+      const reg = registryOf(hf, regName);
+      const res = await reg.push(
         r.name,
         r.tag!,
         { path: resolve(process.cwd(), path), ...(opts.artifactType ? { artifactType: opts.artifactType } : {}) },
         { extraTags: opts.tag, semverAliases: opts.semverAliases },
       );
+      const signed = await (await import('./registry-trust.js')).signByDefault(
+        hf.registries.get(regName)!,
+        reg,
+        r.name,
+        res.descriptor.manifestDigest,
+      );
       print(
         opts,
         { ...res, durationMs: Date.now() - t0 },
-        `${res.unchanged ? 'unchanged' : 'pushed'} ${r.name}:${r.tag} = ${res.descriptor.manifestDigest} (${formatDuration(Date.now() - t0)})`,
+        `${res.unchanged ? 'unchanged' : 'pushed'} ${r.name}:${r.tag} = ${res.descriptor.manifestDigest}${signed} (${formatDuration(Date.now() - t0)})`,
       );
     },
   ),
@@ -131,8 +139,10 @@ export const handlers = {
     const dest = opts.out ?? opts.to;
     if (!dest) throw new UserError({ message: 'registry pull needs a destination', hint: 'add -o PATH' });
     const r = ref(text, false);
-    const reg = registryOf(loadFiles(opts), regName);
+    const hf = loadFiles(opts);
+    const reg = registryOf(hf, regName);
     const d = await reg.resolve(r.name, r);
+    await (await import('./registry-trust.js')).verifyByDefault(hf.registries.get(regName)!, reg, text, r.name, d.manifestDigest);
     const to = resolve(process.cwd(), dest);
     await mkdir(dirname(to), { recursive: true });
     if (!d.layer.directory) {
@@ -161,12 +171,18 @@ export const handlers = {
     const hf = loadFiles(opts);
     const [src, dst] = [registryOf(hf, from), registryOf(hf, toName)];
     const res = await src.copyTo(dst, r.name, r.tag!, opts.as);
-    // Signatures (OCI referrers) travel with the artifact.
+    // Signatures (OCI referrers) travel with the artifact; the destination's sign_with adds its own.
     const copied = await (await import('../registry/trust.js')).copySignatures(src, dst, r.name, res.descriptor.manifestDigest);
+    const signed = await (await import('./registry-trust.js')).signByDefault(
+      hf.registries.get(toName)!,
+      dst,
+      r.name,
+      res.descriptor.manifestDigest,
+    );
     print(
       opts,
       { ...res, signaturesCopied: copied },
-      `${res.unchanged && !copied ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.descriptor.manifestDigest}${copied ? ` (+ ${copied} signature(s))` : ''}`,
+      `${res.unchanged && !copied ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.descriptor.manifestDigest}${copied ? ` (+ ${copied} signature(s))` : ''}${signed}`,
     );
   }),
 };

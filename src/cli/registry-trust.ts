@@ -9,6 +9,7 @@ import { EXIT, RunError, UserError } from '../errors.js';
 import { openRegistry } from '../registry/open.js';
 import { parseReference } from '../registry/reference.js';
 import { refusal, signArtifact, signers, verifyArtifact } from '../registry/trust.js';
+import type { Registry } from '../registry/types.js';
 import { loadFiles } from './files.js';
 import type { RegOptions } from './registry-handlers.js';
 
@@ -97,4 +98,18 @@ export async function signedBy(spec: RegistrySpec, name: string, manifestDigest:
     if (e instanceof UserError) throw e;
     throw new RunError(`registry "${spec.name}": cannot list the signatures of ${name}@${manifestDigest}: ${(e as Error).message}`);
   }
+}
+
+/** `registry push` / `registry promote`: the destination's `sign_with:` signs what they publish. */
+export async function signByDefault(spec: RegistrySpec, reg: Registry, name: string, manifestDigest: string): Promise<string> {
+  if (!spec.signWith) return '';
+  const res = await signArtifact(reg, name, manifestDigest, spec.signWith);
+  return res.existed ? ' (already signed)' : ` (signed with ${spec.signWith.key})`;
+}
+
+/** `registry pull` from a registry with `verify:`: refused (nothing written) unless signed by an allowed principal. */
+export async function verifyByDefault(spec: RegistrySpec, reg: Registry, ref: string, name: string, manifestDigest: string): Promise<void> {
+  if (!spec.verify) return;
+  const outcome = await verifyArtifact(reg, name, manifestDigest, spec.verify.allowedSigners);
+  if (!outcome.ok) throw refusal(spec.name, ref, manifestDigest, spec.verify.allowedSigners, outcome);
 }

@@ -171,6 +171,15 @@ plans:
     const v = await cli(['registry', 'verify', 'fsprod', 'app:v2']);
     expect(v.code).toBe(1);
     expect(v.stderr).toContain('no signature');
+    // registry pull from a verify: registry refuses too, writing nothing.
+    const pulled = await cli(['registry', 'pull', 'fsprod', 'app:v2', '-o', 'out/app']);
+    expect(pulled.code).toBe(1);
+    expect(pulled.stderr).toContain(`refusing app:v2 (${d}) from registry "fsprod": no signature`);
+    expect(existsSync(join(dir, 'out/app'))).toBe(false);
+    // registry push to a registry with sign_with signs, like the push action.
+    const pushed = await cli(['registry', 'push', 'staging', 'v2.bin', 'app:v2']);
+    expect(pushed.stdout).toContain(`(signed with ${join(dir, 'keys/release')})`);
+    expect((await cli(['registry', 'verify', 'staging', 'app:v2', '--allowed-signers', 'allowed_signers'])).code).toBe(0);
   });
 
   it('signed by a key not in allowed_signers → refused ("unknown key"); then signed by the release key → deploys', async () => {
