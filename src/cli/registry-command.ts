@@ -12,7 +12,9 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
       const { handlers } = await import('./registry-handlers.js');
       done(await (handlers[name] as (...a: unknown[]) => Promise<number>)(...args));
     };
-  const cmd = new Command('registry').description('list, inspect, push, pull, promote, sign and verify artifacts in the declared registries');
+  const cmd = new Command('registry').description(
+    'list, inspect, push, pull, promote, sign and verify artifacts in the declared registries',
+  );
   // `--output` is long-only here: `pull -o PATH` is the destination.
   const sub = (c: Command) =>
     common(c).addOption(new Option('--output <mode>', 'plain or json').choices(['plain', 'json']).default('plain'));
