@@ -7,6 +7,9 @@ import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 import { digestEnv, ORCHESTRATOR_NO_TIMEOUT, refField, registryField } from './registry-fields.js';
 import { meteredRegistry } from './progress.js';
 
+import { copySignatures, signArtifact } from '../registry/trust.js';
+import { SIGN_SCHEMA, signField, signLine, type PlannedSign } from './trust-fields.js';
+
 export interface PromoteEntry extends BaseEntry {
   kind: 'promote';
   from: string;
@@ -16,6 +19,8 @@ export interface PromoteEntry extends BaseEntry {
   asTag?: string;
   /** A replay: the digest `tag` had in the replayed run; the copy is refused when the tag moved since. */
   digest?: string;
+  /** `sign:` or the destination's `sign_with:`: the promoted manifest is signed in the destination too. */
+  sign?: PlannedSign;
 }
 
 export const promoteAction: ActionModule<PromoteEntry> = {
@@ -49,17 +54,19 @@ export const promoteAction: ActionModule<PromoteEntry> = {
         description: 'Tag in the destination (default: the same tag).',
         $ref: '#/definitions/refString',
       },
+      ...SIGN_SCHEMA,
     },
   },
   runsOnOrchestrator: true,
   plan(spec, ctx) {
-    const s = spec as { from: string; to: string; name: string; tag: string; as_tag?: string };
+    const s = spec as { from: string; to: string; name: string; tag: string; as_tag?: string; sign?: unknown };
     const from = registryField(ctx, s.from, 'from');
     const to = registryField(ctx, s.to, 'to');
     const name = refField(ctx, s.name, 'name', 'name');
     const tag = refField(ctx, s.tag, 'tag', 'tag');
     const asTag = refField(ctx, s.as_tag, 'as_tag', 'tag');
     if (!from || !to || !name || !tag) return undefined;
+    const sign = signField(ctx, s.sign, to);
     return {
       kind: 'promote',
       index: ctx.action.index,
@@ -70,11 +77,14 @@ export const promoteAction: ActionModule<PromoteEntry> = {
       name,
       tag,
       ...(asTag ? { asTag } : {}),
+      ...(sign ? { sign } : {}),
     };
   },
   describe(e) {
     return [
       `copy ${e.name}:${e.tag} from "${e.from}" to "${e.to}" as ${e.name}:${e.asTag ?? e.tag}, by digest, verified on arrival`,
+      'its signatures (OCI referrers) are copied with it',
+      ...(e.sign ? [signLine(e.sign, `${e.name}:${e.asTag ?? e.tag} in "${e.to}"`)] : []),
       ...(e.digest
         ? [
             `only if ${e.name}:${e.tag} in "${e.from}" is still ${e.digest} (the replayed run's digest; a moved tag is refused, not followed)`,
@@ -95,11 +105,15 @@ export const promoteAction: ActionModule<PromoteEntry> = {
         rt.artifacts.registry(e.from).copyTo(rt.artifacts.registry(e.to), e.name, e.tag, e.asTag),
       );
       const d = res.descriptor;
+      const target = rt.artifacts.registry(e.to);
+      const copied = await copySignatures(rt.artifacts.registry(e.from), target, e.name, d.manifestDigest);
+      const signed = e.sign ? await signArtifact(target, e.name, d.manifestDigest, e.sign) : undefined;
+      const added = copied + (signed && !signed.existed ? 1 : 0);
       rt.artifacts.record?.({ registry: e.to, name: e.name, tag: e.asTag ?? e.tag, digest: d.manifestDigest, kind: 'promote' });
       if (e.asTag) rt.artifacts.record?.({ registry: e.from, name: e.name, tag: e.tag, digest: d.manifestDigest, kind: 'promote' });
       return {
-        status: res.unchanged ? 'unchanged' : 'changed',
-        detail: `${e.name}:${e.asTag ?? e.tag} = ${d.manifestDigest}`,
+        status: res.unchanged && added === 0 ? 'unchanged' : 'changed',
+        detail: `${e.name}:${e.asTag ?? e.tag} = ${d.manifestDigest}${copied ? `; ${copied} signature(s) copied` : ''}${signed ? `; signed (${signed.existed ? 'signature already attached' : `referrer ${signed.referrer}`})` : ''}`,
         env: digestEnv(d.manifestDigest, d.layer.digest),
       };
     } catch (err) {

@@ -17,6 +17,7 @@ import { ownText } from './mkdir.js';
 import { describeViaHost, pullViaHost } from './pull-host.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
+import { verifyField, verifyLine, type PlannedVerify } from './trust-fields.js';
 
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
@@ -37,6 +38,9 @@ export interface PullEntry extends BaseEntry {
   tmp: string;
   /** `via: host`: each host downloads the blob from the (oci) registry itself (pull-host.ts). */
   via?: 'host';
+
+  /** `verify:` or the registry's `verify:`: refused unless signed by an allowed principal. */
+  verify?: PlannedVerify;
 }
 
 interface PullSpec {
@@ -50,6 +54,8 @@ interface PullSpec {
   group?: string;
   extract?: boolean;
   via?: 'host' | 'orchestrator';
+
+  verify?: unknown;
 }
 
 export const pullAction: ActionModule<PullEntry> = {
@@ -106,6 +112,8 @@ export const pullAction: ActionModule<PullEntry> = {
           'Who downloads the payload: orchestrator (default: read once, streamed to each host over SSH) or host (each host fetches the blob from the oci registry itself with curl or wget; the orchestrator sends commands only).',
         enum: ['orchestrator', 'host'],
       },
+
+      verify: { $ref: '#/definitions/verifySignatures' },
     },
   },
   plan(spec, ctx) {
@@ -121,6 +129,7 @@ export const pullAction: ActionModule<PullEntry> = {
       if (s.tag === undefined && s.digest === undefined) ctx.problems.add('pull: needs tag or digest', ctx.action.pos);
       return undefined;
     }
+    const verify = verifyField(ctx, s.verify, registry);
     return {
       kind: 'pull',
       index: ctx.action.index,
@@ -137,6 +146,8 @@ export const pullAction: ActionModule<PullEntry> = {
       extract: s.extract === true,
       tmp: tempPathFor(to),
       ...(s.via === 'host' ? { via: 'host' as const } : {}),
+
+      ...(verify ? { verify } : {}),
     };
   },
   describe(e) {
@@ -146,6 +157,7 @@ export const pullAction: ActionModule<PullEntry> = {
     const own = { owner: e.owner, group: e.group };
     return [
       `${ref} from registry "${e.registry}" -> ${e.to} mode ${octal(e.mode)}${ownText(e)}${e.extract ? ' (extracted)' : ''}`,
+      ...(e.verify ? [verifyLine(e.verify)] : []),
       ...(e.pinnedTag ? [`tag ${e.pinnedTag} pinned to this digest (the digest the replayed run got; the tag is not looked up)`] : []),
       `resolved and verified once per run on the orchestrator; skip if ${e.to} already has the payload's sha256 and mode`,
       'a file payload (same sha256 but other mode/owner: fixed without sending bytes):',
@@ -166,6 +178,15 @@ export const pullAction: ActionModule<PullEntry> = {
       });
     } catch (err) {
       throw new ActionFailure(`${what}: ${(err as Error).message}`);
+    }
+    if (e.verify) {
+      // Fail closed: no verifier, no delivery.
+      if (!rt.artifacts.verifySignature) throw new ActionFailure(`${what}: this run cannot verify signatures; refusing to deliver`);
+      try {
+        await rt.artifacts.verifySignature(desc, ref, e.verify.allowedSigners);
+      } catch (err) {
+        throw new ActionFailure(`${what}: ${(err as Error).message} (nothing was sent to the host)`);
+      }
     }
     rt.artifacts.record?.({ registry: e.registry, name: e.name, tag: e.tag ?? e.pinnedTag, digest: desc.manifestDigest, kind: 'pull' });
     // The payload is fetched and verified into the local cache (once per run) only when a

@@ -9,6 +9,9 @@ import { digestEnv, ORCHESTRATOR_NO_TIMEOUT, refField, registryField } from './r
 import { resolveArtifact } from './copy.js';
 import { fileSize, meteredRegistry } from './progress.js';
 
+import { signArtifact } from '../registry/trust.js';
+import { SIGN_SCHEMA, signField, signLine, type PlannedSign } from './trust-fields.js';
+
 export interface PushEntry extends BaseEntry {
   kind: 'push';
   registry: string;
@@ -21,6 +24,8 @@ export interface PushEntry extends BaseEntry {
   tags: string[]; // extra tags
   semverAliases: boolean;
   artifactType?: string;
+  /** `sign:` or the registry's `sign_with:`: the pushed manifest is signed with this key. */
+  sign?: PlannedSign;
 }
 
 interface PushSpec {
@@ -31,6 +36,7 @@ interface PushSpec {
   tags?: string[];
   aliases?: string;
   artifact_type?: string;
+  sign?: unknown;
 }
 
 export const pushAction: ActionModule<PushEntry> = {
@@ -76,6 +82,7 @@ export const pushAction: ActionModule<PushEntry> = {
         type: 'string',
         minLength: 1,
       },
+      ...SIGN_SCHEMA,
     },
   },
   runsOnOrchestrator: true,
@@ -87,6 +94,7 @@ export const pushAction: ActionModule<PushEntry> = {
     const tag = refField(ctx, s.tag, 'tag', 'tag');
     const tags = (s.tags ?? []).map((t, i) => refField(ctx, t, `tags`, 'tag') ?? `#${i}`);
     if (!registry || !art || !name || !tag) return undefined;
+    const sign = signField(ctx, s.sign, registry);
     return {
       kind: 'push',
       index: ctx.action.index,
@@ -101,6 +109,7 @@ export const pushAction: ActionModule<PushEntry> = {
       tags,
       semverAliases: s.aliases === 'semver',
       ...(s.artifact_type ? { artifactType: ctx.expand(s.artifact_type, 'artifact_type') } : {}),
+      ...(sign ? { sign } : {}),
     };
   },
   describe(e) {
@@ -108,6 +117,7 @@ export const pushAction: ActionModule<PushEntry> = {
     return [
       `publish ${e.path}${e.from ? ` (artifact ${e.artifact}, ${e.from})` : ''} as ${e.name}:${e.tag} in registry "${e.registry}"${extra.length ? ` (+ ${extra.join(', ')})` : ''}`,
       'unchanged if the tag already holds these bytes; refused if it holds others (immutable)',
+      ...(e.sign ? [signLine(e.sign, `${e.name}:${e.tag}`)] : []),
       'sets HADES_ARTIFACT_DIGEST (manifest) and HADES_ARTIFACT_SHA256 (payload) for the next actions',
     ];
   },
@@ -123,12 +133,13 @@ export const pushAction: ActionModule<PushEntry> = {
         ),
       );
       const d = res.descriptor;
+      const signed = e.sign ? await signArtifact(reg, e.name, d.manifestDigest, e.sign) : undefined;
       const moved = (res.aliases ?? []).filter((a) => a.moved).map((a) => a.tag);
       for (const tag of [e.tag, ...e.tags, ...moved])
         rt.artifacts.record?.({ registry: e.registry, name: e.name, tag, digest: d.manifestDigest, kind: 'push' });
       return {
-        status: res.unchanged ? 'unchanged' : 'changed',
-        detail: `${e.name}:${e.tag} = ${d.manifestDigest}${moved.length ? `; aliases ${moved.join(', ')}` : ''}`,
+        status: res.unchanged && !(signed && !signed.existed) ? 'unchanged' : 'changed',
+        detail: `${e.name}:${e.tag} = ${d.manifestDigest}${moved.length ? `; aliases ${moved.join(', ')}` : ''}${signed ? `; signed (${signed.existed ? 'signature already attached' : `referrer ${signed.referrer}`})` : ''}`,
         env: digestEnv(d.manifestDigest, d.layer.digest),
       };
     } catch (err) {

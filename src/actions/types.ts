@@ -8,7 +8,7 @@
 import type { ActionCheck } from '../config/action-kinds.js';
 import type { RetryPolicy } from '../config/attempts.js';
 import type { VisibleArtifact } from '../config/artifact-refs.js';
-import type { ActionSpec, HostSpec, JobSpec } from '../config/model.js';
+import type { ActionSpec, HostSpec, JobSpec, RegistrySpec } from '../config/model.js';
 import type { Problem, Problems, Position } from '../errors.js';
 import type { Transport } from '../transport/types.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
@@ -75,6 +75,8 @@ export interface PlanContext {
   sources: Sources;
   /** Artifacts declared by the jobs of earlier steps of the plan (the job's own are in job.artifacts). */
   artifacts?: Map<string, VisibleArtifact>;
+  /** The hadesfile's registries (their `sign_with:` / `verify:` defaults). */
+  registries?: Map<string, RegistrySpec>;
   problems: Problems;
   /** `${VAR}`-expand a structured field; missing vars become problems at `pos`. */
   expand(value: string, field: string): string;
@@ -101,6 +103,11 @@ export interface ArtifactAccess {
   inspectArchive(desc: ArtifactDescriptor, localPath: string): Promise<{ gzip: boolean; stripComponents: number; problems: Problem[] }>;
   /** Notes a digest the run resolved or published (the audit log keeps it: history, --resume, --replay). */
   record?(rec: ArtifactRecord): void;
+  /**
+   * Checks the artifact's signatures against an allowed_signers file, once per run per
+   * (file, registry, name, digest); rejects (fail closed) unless a valid signature is found.
+   */
+  verifySignature?(desc: ArtifactDescriptor, ref: string, allowedSigners: string): Promise<{ principal: string; key: string }>;
 }
 
 /** registry, name, tag → manifest digest, as one run saw it. */

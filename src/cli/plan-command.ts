@@ -73,6 +73,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     { EventBus },
     { HostTransports },
     { CliGatekeeper },
+    { verifyBeforeRun },
   ] = await Promise.all([
     import('../engine/files.js'),
     import('../engine/artifacts.js'),
@@ -85,6 +86,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     import('../report/sink.js'),
     import('../transport/hosts.js'),
     import('./gate.js'),
+    import('../engine/trust-preflight.js'),
   ]);
 
   const sinks: Sink[] = [];
@@ -150,6 +152,26 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     process.off('SIGTERM', onSignal);
     return EXIT.failed;
   }
+  const artifacts = new RunArtifacts(
+    hf.registries,
+    openRegistry,
+    opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(),
+    (rec) => audit.artifact(redactor.deep({ ...rec })),
+    { offline: opts.offline },
+  );
+  // Signatures of artifacts that exist already: checked before any lock, hook or step.
+  const refused = await verifyBeforeRun(plan, artifacts).then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  if (refused) {
+    process.stderr.write(`error: ${redactor.text(refused.message)}\nno action was run: an artifact's signature was refused\n`);
+    await pool?.closeAll();
+    await bus.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    return EXIT.failed;
+  }
   const hosts = pool?.hosts ?? new HostTransports(hf.baseDir);
   const transportFor = (ph: PlannedHost): Transport => hosts.get(ph.host, hf.hosts.get(ph.host));
 
@@ -170,13 +192,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
           emit: bus.emit,
           control,
           files: new RunFiles(),
-          artifacts: new RunArtifacts(
-            hf.registries,
-            openRegistry,
-            opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(),
-            (rec) => audit.artifact(redactor.deep({ ...rec })),
-            { offline: opts.offline },
-          ),
+          artifacts,
           redactor,
           hostOrder: (h) => hf.hosts.get(h)?.order ?? Number.MAX_SAFE_INTEGER,
           beforeEnd,

@@ -1,5 +1,5 @@
 /**
- * `hades registry ls|inspect|push|pull|promote` — the registries a hadesfile declares,
+ * `hades registry ls|inspect|push|pull|promote|sign|verify` — the registries a hadesfile declares,
  * from the command line. `--output json` prints one JSON document per command. The
  * handlers (registry-handlers.ts) load only when a registry command runs.
  */
@@ -12,7 +12,9 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
       const { handlers } = await import('./registry-handlers.js');
       done(await (handlers[name] as (...a: unknown[]) => Promise<number>)(...args));
     };
-  const cmd = new Command('registry').description('list, inspect, push, pull and promote artifacts in the declared registries');
+  const cmd = new Command('registry').description(
+    'list, inspect, push, pull, promote, sign and verify artifacts in the declared registries',
+  );
   // `--output` is long-only here: `pull -o PATH` is the destination.
   const sub = (c: Command) =>
     common(c).addOption(new Option('--output <mode>', 'plain or json').choices(['plain', 'json']).default('plain'));
@@ -65,6 +67,29 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
       .argument('<ref>', 'NAME:TAG')
       .option('--as <tag>', 'tag at the destination (default: the same)')
       .action(lazy('promote')),
+  );
+  const trust =
+    (name: 'signCommand' | 'verifyCommand') =>
+    async (...args: unknown[]) => {
+      const m = await import('./registry-trust.js');
+      done(await (m[name] as (...a: unknown[]) => Promise<number>)(...args));
+    };
+  cmd.addCommand(
+    sub(new Command('sign'))
+      .description('sign name:tag with an SSH key (ssh-keygen -Y sign, namespace hades-artifact), stored as an OCI referrer')
+      .argument('<registry>')
+      .argument('<ref>', 'NAME:TAG or NAME@sha256:…')
+      .option('--key <path>', "private key, or a .pub key whose private half is in ssh-agent (default: the registry's sign_with)")
+      .option('--passphrase-env <name>', "the environment variable holding the key's passphrase")
+      .action(trust('signCommand')),
+  );
+  cmd.addCommand(
+    sub(new Command('verify'))
+      .description('check that name:tag has a valid signature of a principal in allowed_signers (exit 0), else exit 1')
+      .argument('<registry>')
+      .argument('<ref>', 'NAME:TAG or NAME@sha256:…')
+      .option('--allowed-signers <file>', "OpenSSH allowed_signers file (default: the registry's verify.allowed_signers)")
+      .action(trust('verifyCommand')),
   );
   return cmd;
 }

@@ -104,23 +104,39 @@ async function fromCache(
 
 export const handlers = {
   ls: wrap(async (regName: string, name: string | undefined, opts: RegOptions) => {
-    const reg = registryOf(loadFiles(opts), regName);
+    const hf = loadFiles(opts);
+    const reg = registryOf(hf, regName);
     if (!name) {
       const names = await reg.names();
       print(opts, { registry: regName, names }, names.join('\n'));
       return;
     }
     const tags = await reg.tags(name);
+    const { signedBy } = await import('./registry-trust.js');
+    const signed = new Map<string, string[]>();
+    for (const t of tags)
+      if (!signed.has(t.manifestDigest)) signed.set(t.manifestDigest, await signedBy(hf.registries.get(regName)!, name, t.manifestDigest));
     print(
       opts,
-      { registry: regName, name, tags },
-      tags.map((t) => `${t.tag}\t${t.manifestDigest}\t${t.size}\t${t.created ?? '-'}${t.mutable ? '\t(mutable alias)' : ''}`).join('\n'),
+      { registry: regName, name, tags: tags.map((t) => ({ ...t, signatures: signed.get(t.manifestDigest) ?? [] })) },
+      tags
+        .map(
+          (t) =>
+            `${t.tag}\t${t.manifestDigest}\t${t.size}\t${t.created ?? '-'}${t.mutable ? '\t(mutable alias)' : ''}${signed.get(t.manifestDigest)?.length ? `\tsigned by ${signed.get(t.manifestDigest)!.join(', ')}` : ''}`,
+        )
+        .join('\n'),
     );
   }),
   inspect: wrap(async (regName: string, text: string, opts: RegOptions) => {
     const r = ref(text, false);
-    const d = await registryOf(loadFiles(opts), regName).resolve(r.name, r);
-    print(opts, d, describe(d));
+    const hf = loadFiles(opts);
+    const d = await registryOf(hf, regName).resolve(r.name, r);
+    const signed = await (await import('./registry-trust.js')).signedBy(hf.registries.get(regName)!, r.name, d.manifestDigest);
+    print(
+      opts,
+      { ...d, signatures: signed },
+      `${describe(d)}\n  signed by:     ${signed.length ? signed.join('\n                 ') : '(no signature)'}`,
+    );
   }),
   push: wrap(
     async (
@@ -131,16 +147,24 @@ export const handlers = {
     ) => {
       const r = ref(text, true);
       const t0 = Date.now();
-      const res = await registryOf(loadFiles(opts), regName).push(
+      const hf = loadFiles(opts);
+      const reg = registryOf(hf, regName);
+      const res = await reg.push(
         r.name,
         r.tag!,
         { path: resolve(process.cwd(), path), ...(opts.artifactType ? { artifactType: opts.artifactType } : {}) },
         { extraTags: opts.tag, semverAliases: opts.semverAliases },
       );
+      const signed = await (await import('./registry-trust.js')).signByDefault(
+        hf.registries.get(regName)!,
+        reg,
+        r.name,
+        res.descriptor.manifestDigest,
+      );
       print(
         opts,
         { ...res, durationMs: Date.now() - t0 },
-        `${res.unchanged ? 'unchanged' : 'pushed'} ${r.name}:${r.tag} = ${res.descriptor.manifestDigest} (${formatDuration(Date.now() - t0)})`,
+        `${res.unchanged ? 'unchanged' : 'pushed'} ${r.name}:${r.tag} = ${res.descriptor.manifestDigest}${signed} (${formatDuration(Date.now() - t0)})`,
       );
     },
   ),
@@ -157,8 +181,10 @@ export const handlers = {
         ({ d, fetch } = await fromCache(regName, r, opts.cacheDir));
       } else {
         const reg = registryOf(hf, regName);
-        d = await reg.resolve(r.name, r);
-        fetch = (path) => fetchArtifact(reg, d, path);
+        const found = await reg.resolve(r.name, r);
+        d = found;
+        await (await import('./registry-trust.js')).verifyByDefault(hf.registries.get(regName)!, reg, text, r.name, found.manifestDigest);
+        fetch = (path) => fetchArtifact(reg, found, path);
       }
       const to = resolve(process.cwd(), dest);
       await mkdir(dirname(to), { recursive: true });
@@ -187,11 +213,20 @@ export const handlers = {
   promote: wrap(async (from: string, toName: string, text: string, opts: RegOptions & { as?: string }) => {
     const r = ref(text, true);
     const hf = loadFiles(opts);
-    const res = await registryOf(hf, from).copyTo(registryOf(hf, toName), r.name, r.tag!, opts.as);
+    const [src, dst] = [registryOf(hf, from), registryOf(hf, toName)];
+    const res = await src.copyTo(dst, r.name, r.tag!, opts.as);
+    // Signatures (OCI referrers) travel with the artifact; the destination's sign_with adds its own.
+    const copied = await (await import('../registry/trust.js')).copySignatures(src, dst, r.name, res.descriptor.manifestDigest);
+    const signed = await (await import('./registry-trust.js')).signByDefault(
+      hf.registries.get(toName)!,
+      dst,
+      r.name,
+      res.descriptor.manifestDigest,
+    );
     print(
       opts,
-      res,
-      `${res.unchanged ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.descriptor.manifestDigest}`,
+      { ...res, signaturesCopied: copied },
+      `${res.unchanged && !copied ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.descriptor.manifestDigest}${copied ? ` (+ ${copied} signature(s))` : ''}${signed}`,
     );
   }),
 };

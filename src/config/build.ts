@@ -31,6 +31,7 @@ import {
 } from './model.js';
 import { ociUrlProblem } from './oci-url.js';
 import { describe } from './schema-errors.js';
+import { registryTrust } from './trust.js';
 import type { Locator, Path } from './yaml-positions.js';
 
 export interface SourceFile {
@@ -246,9 +247,17 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
       const path = ['registries', name];
       const pos = loc.keyPos(path);
       const artifactType = str(r.artifact_type);
+      const trust = registryTrust(r, (p) => resolveUserPath(f.dir, p));
       if (r.type === 'filesystem' && str(r.path)) {
         out.registries.push({
-          reg: { name, type: 'filesystem', path: resolveUserPath(f.dir, r.path as string), ...(artifactType ? { artifactType } : {}), pos },
+          reg: {
+            name,
+            type: 'filesystem',
+            path: resolveUserPath(f.dir, r.path as string),
+            ...(artifactType ? { artifactType } : {}),
+            ...trust,
+            pos,
+          },
           file: f,
         });
       } else if (r.type === 'oci' && str(r.url)) {
@@ -272,6 +281,7 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
             ...(str(r.username) ? { username: r.username as string } : {}),
             ...(str(r.password_env) ? { passwordEnv: r.password_env as string } : {}),
             ...(str(r.registry_config) ? { registryConfig: resolveUserPath(f.dir, r.registry_config as string) } : {}),
+            ...trust,
             pos,
           },
           file: f,

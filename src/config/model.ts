@@ -103,7 +103,24 @@ export interface PlanSpec {
   pos: Position;
 }
 
-export interface FilesystemRegistrySpec {
+/** `sign:` / `sign_with:` — an SSH key that signs what is published (README "Trust"). */
+export interface SignKeySpec {
+  key: string; // absolute; a .pub key signs through ssh-agent
+  passphraseEnv?: string;
+}
+
+/** `verify:` — deliver only artifacts signed by a principal of this OpenSSH allowed_signers file. */
+export interface VerifySpec {
+  allowedSigners: string; // absolute
+}
+
+/** Trust settings every registry type may carry. */
+export interface RegistryTrust {
+  signWith?: SignKeySpec;
+  verify?: VerifySpec;
+}
+
+export interface FilesystemRegistrySpec extends RegistryTrust {
   name: string;
   type: 'filesystem';
   path: string; // absolute
@@ -111,7 +128,7 @@ export interface FilesystemRegistrySpec {
   pos: Position;
 }
 
-export interface OciRegistrySpec {
+export interface OciRegistrySpec extends RegistryTrust {
   name: string;
   type: 'oci';
   url: string;

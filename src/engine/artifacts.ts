@@ -12,9 +12,10 @@ import type { ArtifactAccess, ArtifactRecord } from '../actions/types.js';
 import type { RegistrySpec } from '../config/model.js';
 import type { Problem } from '../errors.js';
 import { checkTarEntries, stripComponentsFor, type CheckTarOptions } from '../registry/archive.js';
-import { descriptorOf, noteUse, readRecord } from './cache.js';
+import { cachedSignatures, descriptorOf, keepSignatures, noteUse, readRecord } from './cache.js';
 import { digestFile } from '../registry/digest.js';
 import { fetchArtifact } from '../registry/fetch.js';
+import { refusal, verifyArtifact, verifySignatures } from '../registry/trust.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -32,6 +33,7 @@ export class RunArtifacts implements ArtifactAccess {
   private readonly open = new Map<string, Registry>();
   private readonly resolved = new Map<string, Promise<ArtifactDescriptor>>();
   private readonly local = new Map<string, Promise<string>>();
+  private readonly verified = new Map<string, Promise<{ principal: string; key: string }>>();
   private readonly archives = new Map<string, Promise<{ gzip: boolean; stripComponents: number; problems: Problem[] }>>();
 
   constructor(
@@ -80,6 +82,38 @@ export class RunArtifacts implements ArtifactAccess {
     const rec = await readRecord(this.cacheDir, ref.digest);
     if (!rec) throw new Error(`--offline: ${name}@${ref.digest} is not in the cache ${this.cacheDir}`);
     return descriptorOf(rec, registry, name);
+  }
+
+  /**
+   * Signature verification, once per run per (allowed_signers, registry, name, digest), before
+   * any byte of the artifact is read: every host of the run waits for the same answer, and a
+   * refusal is kept for the whole run (fail closed, no retry).
+   */
+  verifySignature(desc: ArtifactDescriptor, ref: string, allowedSigners: string): Promise<{ principal: string; key: string }> {
+    const key = `${allowedSigners}\0${desc.registry}\0${desc.name}\0${desc.manifestDigest}`;
+    let p = this.verified.get(key);
+    if (!p) {
+      p = (async () => {
+        // Online: the registry's signatures (kept in the cache for later --offline runs); offline:
+        // the ones kept, checked against today's allowed_signers all the same.
+        const outcome = this.options.offline
+          ? await verifySignatures(
+              await cachedSignatures(this.cacheDir, desc.manifestDigest),
+              desc.name,
+              desc.manifestDigest,
+              allowedSigners,
+              'no signature in the cache (--offline verifies only signatures an online run of this machine has read)',
+            )
+          : await verifyArtifact(this.registry(desc.registry), desc.name, desc.manifestDigest, allowedSigners, (sigs) =>
+              keepSignatures(this.cacheDir, desc.manifestDigest, sigs),
+            );
+        if (!outcome.ok) throw refusal(desc.registry, ref, desc.manifestDigest, allowedSigners, outcome);
+        return { principal: outcome.principal, key: outcome.key };
+      })();
+      p.catch(() => undefined); // observed by every caller
+      this.verified.set(key, p);
+    }
+    return p;
   }
 
   materialize(desc: ArtifactDescriptor): Promise<string> {

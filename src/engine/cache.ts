@@ -8,7 +8,7 @@
  * Every file is written whole to a temp file beside it and renamed (concurrent runs: the last
  * writer of a record wins, and each write is whole).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -42,8 +42,31 @@ export const blobPathIn = (cacheDir: string, layerDigest: string): string => joi
 export const recordPathIn = (cacheDir: string, manifestDigest: string): string =>
   join(cacheDir, 'artifacts', 'sha256', `${hexOf(manifestDigest)}.json`);
 
+/** The signatures (sshsig blobs) a run verified for a manifest: what `--offline` verifies against. */
+export const signaturesDirIn = (cacheDir: string, manifestDigest: string): string =>
+  join(cacheDir, 'signatures', 'sha256', hexOf(manifestDigest));
+
+/** Keeps the signatures read from the registry for `manifestDigest` (each once, named by its own sha256). */
+export async function keepSignatures(cacheDir: string, manifestDigest: string, sigs: Buffer[]): Promise<void> {
+  if (!sigs.length) return;
+  const dir = signaturesDirIn(cacheDir, manifestDigest);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const sig of sigs) {
+    const path = join(dir, `${createHash('sha256').update(sig).digest('hex')}.sshsig`);
+    if (await stat(path).catch(() => undefined)) continue;
+    await writeWhole(path, sig);
+  }
+}
+
+/** The kept signatures of `manifestDigest` (none when no online run verified it). */
+export async function cachedSignatures(cacheDir: string, manifestDigest: string): Promise<Buffer[]> {
+  const dir = signaturesDirIn(cacheDir, manifestDigest);
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^[a-f0-9]{64}\.sshsig$/.test(n)).sort();
+  return Promise.all(names.map((n) => readFile(join(dir, n))));
+}
+
 /** Writes `text` whole: a temp file created exclusively beside `path`, then renamed over it. */
-async function writeWhole(path: string, text: string): Promise<void> {
+async function writeWhole(path: string, text: string | Buffer): Promise<void> {
   const tmp = join(path, '..', `.${path.split('/').pop()}.hades-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
@@ -316,7 +339,11 @@ export async function pruneCache(
   const { remove, blobs } = selectPrune(await listCache(cacheDir), { ...rules, now, ...(inUseSince !== undefined ? { inUseSince } : {}) });
   let bytes = 0;
   // Records first: a run that looks for one after this finds none and fetches again (or, offline, says it is missing).
-  for (const e of remove) if (!e.orphan) await rm(recordPathIn(cacheDir, e.digest), { force: true });
+  for (const e of remove)
+    if (!e.orphan) {
+      await rm(recordPathIn(cacheDir, e.digest), { force: true });
+      await rm(signaturesDirIn(cacheDir, e.digest), { recursive: true, force: true });
+    }
   for (const b of blobs) {
     const p = blobPathIn(cacheDir, b);
     const st = await stat(p).catch(() => undefined);

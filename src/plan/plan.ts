@@ -183,6 +183,7 @@ export function buildRunPlan(input: PlanInput): RunPlan {
           become: effectiveBecome(action, job, reason ? undefined : host),
           sources,
           artifacts,
+          registries: input.hf.registries,
           problems: actionProblems,
           fieldPos,
           expand(value: string, field: string): string {

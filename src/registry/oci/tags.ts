@@ -93,7 +93,8 @@ export class RemoteTags {
 export async function tagInfos(reg: OciSettings, name: string): Promise<TagInfo[]> {
   const list = await listTags(reg, name);
   if (list === null) throw new ArtifactNotFound(reg.name, name);
-  const valid = [...new Set(list)].filter((t) => validateTag(t) === null);
+  // `sha256-<hex>`: oras's referrers tag schema (signatures on registries without the referrers API), not an artifact.
+  const valid = [...new Set(list)].filter((t) => validateTag(t) === null && !/^sha256-[a-f0-9]{64}$/.test(t));
   const fetched = await mapLimit(valid, reg.concurrency, (t) => fetchManifest(reg, name, { tag: t }));
   const digestOf = new Map(valid.map((t, i) => [t, fetched[i]!.digest]));
   const isAlias = (t: string, d: string): boolean => aliasCandidates(t, valid).some((v) => digestOf.get(v) === d);
