@@ -7,7 +7,7 @@
  * also --oci-layout) verify, and ours are what `oras discover` lists.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { project, runCli } from '../helpers/cli.js';
@@ -265,5 +265,26 @@ plans:
     const ok = await cli(['registry', 'verify', 'prod', 'app:v2', '--allowed-signers', 'allowed_locked']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain('signed by ops@example.com');
+  });
+
+  it('--offline verifies the signatures an online run kept in the cache (registry stopped); none kept → refused, the host untouched', async () => {
+    const online = await cli(['plan', 'deploy'], { VERSION: 'v1' });
+    expect(online.code, online.stdout + online.stderr).toBe(0);
+    const kept = join(dir, 'home', '.cache', 'hades', 'signatures');
+    expect(readdirSync(kept, { recursive: true }).some((n) => String(n).endsWith('.sshsig'))).toBe(true);
+    await reg.stop();
+    rmSync(hostFile('oci-v1'));
+    rmSync(hostFile('fs-v1'));
+    const off = await cli(['plan', 'deploy', '--replay', 'last', '--offline']);
+    expect(off.code, off.stdout + off.stderr).toBe(0);
+    expect(readFileSync(hostFile('oci-v1'), 'utf8')).toBe('app v1\n');
+    expect(readFileSync(hostFile('fs-v1'), 'utf8')).toBe('app v1\n');
+
+    rmSync(kept, { recursive: true });
+    rmSync(hostFile('oci-v1'));
+    const refused = await cli(['plan', 'deploy', '--replay', 'last', '--offline']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout + refused.stderr).toContain('no signature in the cache');
+    expect(existsSync(hostFile('oci-v1'))).toBe(false);
   });
 });
