@@ -137,6 +137,8 @@ async function checkRegistries(hf: Hadesfile, plan: RunPlan, redactor: Redactor)
   if (!oci.length) return;
   const problems = new Problems();
   const { resolveOciAuth } = await import('../registry/oci/auth.js');
+  const { registryAuthSecrets } = await import('../registry/oci/env-auth.js');
+  for (const s of registryAuthSecrets(process.env)) redactor.addValue(s);
   const { orasVersion } = await import('../registry/oci/oras.js');
   for (const spec of oci) {
     try {

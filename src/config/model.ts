@@ -121,6 +121,8 @@ export interface OciRegistrySpec {
   username?: string;
   passwordEnv?: string;
   registryConfig?: string; // absolute
+  /** host[:port][/prefix] each, in order (tried before the origin for reads by digest). */
+  mirrors?: string[];
   pos: Position;
 }
 
