@@ -64,5 +64,14 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
       .option('--as <tag>', 'tag at the destination (default: the same)')
       .action(lazy('promote')),
   );
+  cmd.addHelpText(
+    'after',
+    `
+OCI credentials: username + password_env, registry_config (a docker config; its credHelpers /
+credsStore helpers work), else HADES_REGISTRY_AUTH='{"host[:port]": {"username": "…", "password": "…"}}'
+(several registries from one CI variable), else oras's defaults ($DOCKER_CONFIG, ~/.docker).
+OCI mirrors (mirrors: [host[:port][/prefix], …]): reads by digest try each mirror, then the origin
+(a failing mirror is a warning on stderr); tags are always resolved at the origin.`,
+  );
   return cmd;
 }
