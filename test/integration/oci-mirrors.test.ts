@@ -64,6 +64,35 @@ describe.skipIf(skip)('oci registry mirrors (real origin, real pull-through cach
   /** The reference each oras call of `calls` names (its last argument), with its subcommand. */
   const refs = (calls: string[][]) => calls.map((a) => `${a[1]} ${a[2]} ${a[a.length - 1]}`);
 
+  it('a mirror whose ${VAR} is not set stops a plan before anything runs (exit 2, at the registry)', async () => {
+    const dir = project({
+      'hadesfile.yaml': `registries:
+  prod:
+    type: oci
+    url: ${origin.url}/team
+    plain_http: true
+    mirrors: ["\${NO_SUCH_MIRROR}"]
+hosts:
+  h1: { local: true }
+jobs:
+  deploy:
+    actions:
+      - pull: { registry: prod, name: app, tag: v1, to: /tmp/never-written-by-hades-mirror-test }
+plans:
+  release:
+    steps:
+      - { name: deploy, job: deploy, targets: h1 }
+`,
+    });
+    const r = await runCli(['plan', 'release', '--output', 'plain'], { cwd: dir, env: { NO_SUCH_MIRROR: undefined } });
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toContain(
+      'hadesfile.yaml:2:3: error: registry "prod": mirror uses ${NO_SUCH_MIRROR}, which is not set in the environment',
+    );
+    expect(r.stderr).toContain('hint: export NO_SUCH_MIRROR=…');
+    expect(r.stdout).not.toMatch(/action\.start|deploy/);
+  });
+
   it('pulls go through the pull-through mirror; the tag is resolved at the origin', async () => {
     const payload = randomBytes(256 * 1024);
     const pushed = await oci(`${origin.url}/team`).push('app', 'v1', { path: file(payload) });
