@@ -121,6 +121,15 @@ plans:
       `blob fetch ${mirror.url}/team/app@${layer}`,
     ]);
     expect(argv[start]).toContain('--descriptor');
+
+    // listing tags and pushing (the immutability check) talk to the origin only
+    const again = argv.length;
+    expect((await m.tags('app')).map((t) => [t.tag, t.manifestDigest])).toEqual([['v1', digest]]);
+    expect((await m.push('app', 'v1', { path: file(payload) })).unchanged).toBe(true);
+    const calls = argv.slice(again);
+    expect(calls.length).toBeGreaterThan(0);
+    for (const a of calls) expect(a[a.length - 1]).toMatch(new RegExp(`^${origin.url}/team/app([:@]|$)`));
+    expect(warnings).toEqual([]);
   });
 
   it('a stale mirror never picks the version; what it lacks comes from the origin, reported', async () => {

@@ -77,6 +77,22 @@ export async function fetchManifest(reg: OciSettings, name: string, ref: { tag?:
   return { ...f, descriptor: describeManifest(reg.name, name, ref.tag, f.digest, f.manifest) };
 }
 
+/**
+ * fetchManifest at the origin only, never a mirror: for what decides or lists tags (the
+ * immutability check of a push, `tags()`), where a mirror would only add requests and noise.
+ */
+export async function fetchManifestAtOrigin(
+  reg: OciSettings,
+  name: string,
+  ref: { tag?: string; digest?: string },
+): Promise<FetchedManifest> {
+  reg.checkName(name);
+  if (ref.tag === undefined && ref.digest === undefined) throw new UserError(`artifact ${name}: a tag or a digest is required`);
+  if (ref.tag !== undefined) check(validateTag(ref.tag));
+  if (ref.digest !== undefined) check(validateDigest(ref.digest));
+  return fetchManifestAt(reg, reg.origin, name, ref);
+}
+
 /** fetchManifest at one endpoint (the origin, or a mirror: then by digest only). */
 async function fetchManifestAt(
   reg: OciSettings,

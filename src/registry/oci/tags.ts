@@ -6,7 +6,7 @@
 import type { TagState } from '../push-rules.js';
 import { ArtifactNotFound, type TagInfo } from '../types.js';
 import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateTag } from '../reference.js';
-import { fetchManifest, listTags, tagDigest } from './read.js';
+import { fetchManifestAtOrigin, listTags, tagDigest } from './read.js';
 import type { OciSettings } from './settings.js';
 
 /**
@@ -94,7 +94,7 @@ export async function tagInfos(reg: OciSettings, name: string): Promise<TagInfo[
   const list = await listTags(reg, name);
   if (list === null) throw new ArtifactNotFound(reg.name, name);
   const valid = [...new Set(list)].filter((t) => validateTag(t) === null);
-  const fetched = await mapLimit(valid, reg.concurrency, (t) => fetchManifest(reg, name, { tag: t }));
+  const fetched = await mapLimit(valid, reg.concurrency, (t) => fetchManifestAtOrigin(reg, name, { tag: t }));
   const digestOf = new Map(valid.map((t, i) => [t, fetched[i]!.digest]));
   const isAlias = (t: string, d: string): boolean => aliasCandidates(t, valid).some((v) => digestOf.get(v) === d);
   return valid
