@@ -177,6 +177,52 @@ plans:
     }
   });
 
+  it("a mirror behind basic auth gets its own HADES_REGISTRY_AUTH entry (never the origin's password); without it: reported, origin used", async () => {
+    const MPASS = `mirror-pw-${randomBytes(8).toString('hex')}`;
+    const locked = await startRegistry({ proxy: `http://${origin.url}`, auth: { user: 'cache', password: MPASS } });
+    try {
+      const payload = randomBytes(16 * 1024);
+      const pushed = await oci(`${origin.url}/team`).push('svc', 'v1', { path: file(payload) });
+      const env = { ...EPOCH, HADES_REGISTRY_AUTH: JSON.stringify({ [locked.url]: { username: 'cache', password: MPASS } }) };
+      const spec: OciRegistrySpec = {
+        name: 'prod',
+        type: 'oci',
+        url: `${origin.url}/team`,
+        plainHttp: true,
+        insecure: false,
+        pos,
+        mirrors: [locked.url],
+      };
+      const start = argv.length;
+      warnings.length = 0;
+      const m = openOciRegistry(spec, { env, onSpawn: (a) => argv.push([...a]), onWarning: (w) => warnings.push(w) });
+      const d = await m.resolve('svc', { tag: 'v1' });
+      expect(d.manifestDigest).toBe(pushed.descriptor.manifestDigest);
+      expect((await bytes(await m.open(d))).equals(payload)).toBe(true);
+      expect(warnings).toEqual([]);
+      const calls = argv.slice(start);
+      const atMirror = calls.filter((a) => a[a.length - 1]!.startsWith(`${locked.url}/`));
+      expect(atMirror.length).toBe(2);
+      for (const a of atMirror) expect(a).toEqual(expect.arrayContaining(['-u', 'cache', '--password-stdin']));
+      for (const a of calls.filter((a) => !atMirror.includes(a))) expect(a).not.toContain('--password-stdin');
+      for (const a of calls) expect(a.join(' ')).not.toContain(MPASS);
+
+      // no entry for the mirror: it refuses, that is reported, the origin serves
+      warnings.length = 0;
+      const anon = openOciRegistry(spec, { env: EPOCH, onWarning: (w) => warnings.push(w) });
+      expect((await bytes(await anon.open(await anon.resolve('svc', { tag: 'v1' })))).equals(payload)).toBe(true);
+      expect(warnings).toHaveLength(2);
+      for (const w of warnings)
+        expect(w).toMatch(
+          new RegExp(
+            `mirror ${locked.url} failed \\(.*\\): authentication failed for registry "prod" \\(mirror ${locked.url}\\): no credentials were accepted for mirror ${locked.url}: add ${locked.url} to \\$HADES_REGISTRY_AUTH, .*; using origin`,
+          ),
+        );
+    } finally {
+      await locked.stop();
+    }
+  });
+
   it('with the mirror stopped, reads fall back to the origin and say so (API and CLI); bad endpoints are named', async () => {
     const payload = randomBytes(32 * 1024);
     await oci(`${origin.url}/team`).push('tool', 'v1', { path: file(payload) });

@@ -113,6 +113,12 @@ export function authHint(auth: OciAuth, host: string): string {
   }
 }
 
+/** What to check when a mirror refuses the credentials (it never gets the registry's username/password). */
+export function mirrorAuthHint(auth: OciAuth, host: string): string {
+  if (auth.kind !== 'default') return authHint(auth, host);
+  return `no credentials were accepted for mirror ${host}: add ${host} to $${REGISTRY_AUTH_ENV}, or its credentials to registry_config or the default docker config (a mirror never gets the registry's username/password_env)`;
+}
+
 /** Values never to show: the password and the base64 user:password of auth files. */
 export function authSecrets(auth: OciAuth): string[] {
   if (auth.kind !== 'password') return [];

@@ -16,7 +16,7 @@ import { expand } from '../../env/expand.js';
 import { check } from '../push-rules.js';
 import { validateName } from '../reference.js';
 import { DEFAULT_ARTIFACT_TYPE } from '../types.js';
-import { authHint, authSecrets, mirrorAuth, resolveOciAuth, type OciAuth } from './auth.js';
+import { authHint, authSecrets, mirrorAuth, mirrorAuthHint, resolveOciAuth, type OciAuth } from './auth.js';
 import { REGISTRY_AUTH_ENV } from './env-auth.js';
 import { endpointCall, mirrorRepo, type OciEndpoint } from './mirrors.js';
 import { DEFAULT_METADATA_TIMEOUT_MS, DEFAULT_MIN_TRANSFER_RATE, DEFAULT_TRANSFER_TIMEOUT_MS, OrasRunner, type OrasCall } from './oras.js';
@@ -118,19 +118,19 @@ export class OciSettings {
       delete childEnv[a.passwordEnv];
       for (const [k, v] of Object.entries(childEnv)) if (v === a.password) delete childEnv[k];
     }
-    const runner = (where: string, auth: OciAuth, host: string) =>
+    const runner = (where: string, auth: OciAuth, hint: string) =>
       new OrasRunner({
         bin: opts.oras ?? (this.env.HADES_ORAS || 'oras'),
         registry: this.name,
         where,
         env: childEnv,
         secrets,
-        authHint: authHint(auth, host),
+        authHint: hint,
         plainHttp: this.plainHttp,
         insecure: this.insecure,
         ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
       });
-    this.oras = runner(this.url, this.auth, this.host);
+    this.oras = runner(this.url, this.auth, authHint(this.auth, this.host));
     this.origin = {
       label: `origin ${this.url}`,
       url: this.url,
@@ -150,7 +150,7 @@ export class OciSettings {
         host,
         mirror: true,
         auth,
-        oras: runner(`mirror ${url}`, auth, host),
+        oras: runner(`mirror ${url}`, auth, mirrorAuthHint(auth, host)),
         repo: (name) => mirrorRepo(url, this.url, name),
         call: (words, rest, o) => endpointCall(auth, this.connArgs(), this.timeoutMs, words, rest, o),
       };
