@@ -118,7 +118,7 @@ export class OciSettings {
       delete childEnv[a.passwordEnv];
       for (const [k, v] of Object.entries(childEnv)) if (v === a.password) delete childEnv[k];
     }
-    const runner = (where: string, auth: OciAuth, hint: string) =>
+    const runner = (where: string, hint: string) =>
       new OrasRunner({
         bin: opts.oras ?? (this.env.HADES_ORAS || 'oras'),
         registry: this.name,
@@ -130,7 +130,7 @@ export class OciSettings {
         insecure: this.insecure,
         ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
       });
-    this.oras = runner(this.url, this.auth, authHint(this.auth, this.host));
+    this.oras = runner(this.url, authHint(this.auth, this.host));
     this.origin = {
       label: `origin ${this.url}`,
       url: this.url,
@@ -150,7 +150,7 @@ export class OciSettings {
         host,
         mirror: true,
         auth,
-        oras: runner(`mirror ${url}`, auth, mirrorAuthHint(auth, host)),
+        oras: runner(`mirror ${url}`, mirrorAuthHint(auth, host)),
         repo: (name) => mirrorRepo(url, this.url, name),
         call: (words, rest, o) => endpointCall(auth, this.connArgs(), this.timeoutMs, words, rest, o),
       };
