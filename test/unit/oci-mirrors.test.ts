@@ -3,6 +3,9 @@
  * mapping (mirror prefix + the origin's repository path), which credentials each endpoint gets,
  * and $HADES_REGISTRY_AUTH parsing (errors never echo the value).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { OciRegistrySpec } from '../../src/config/model.js';
 import { UserError } from '../../src/errors.js';
@@ -10,6 +13,7 @@ import { mirrorAuth, resolveOciAuth } from '../../src/registry/oci/auth.js';
 import { registryAuthFromEnv, registryAuthSecrets } from '../../src/registry/oci/env-auth.js';
 import { mirrorRepo, viaMirrors, type OciEndpoint } from '../../src/registry/oci/mirrors.js';
 import { OciSettings } from '../../src/registry/oci/settings.js';
+import { loadHadesfile } from '../helpers/load.js';
 
 const pos = { file: 'hadesfile.yaml', line: 3, col: 5 };
 const spec = (over: Partial<OciRegistrySpec> = {}): OciRegistrySpec => ({
@@ -31,6 +35,21 @@ function thrown(fn: () => unknown): Error {
 }
 
 describe('mirror repository mapping', () => {
+  it('the loader reads mirrors in order (absent: none)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hades-mirrors-'));
+    try {
+      writeFileSync(
+        join(dir, 'hadesfile.yaml'),
+        'registries:\n  prod: {type: oci, url: reg:5000/team, mirrors: [m1:5001, "${M}/proxy"]}\n  plain: {type: oci, url: reg:5000/x}\n',
+      );
+      const hf = loadHadesfile({ cwd: dir });
+      expect(hf.registries.get('prod')).toMatchObject({ type: 'oci', mirrors: ['m1:5001', '${M}/proxy'] });
+      expect(hf.registries.get('plain')).not.toHaveProperty('mirrors');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('appends the origin repository path (prefix + name) below the mirror prefix', () => {
     expect(mirrorRepo('cache:5001', 'reg:5000/team', 'app')).toBe('cache:5001/team/app');
     expect(mirrorRepo('cache:5001/proxy', 'reg:5000/team', 'app')).toBe('cache:5001/proxy/team/app');
