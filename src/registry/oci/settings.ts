@@ -99,8 +99,6 @@ export class OciSettings {
     this.minTransferRate = opts.minTransferRate ?? DEFAULT_MIN_TRANSFER_RATE;
     this.tmpRoot = opts.tmpDir ?? tmpdir();
     this.concurrency = Math.max(1, opts.concurrency ?? 4);
-    // The children get the environment without the password (its variable, or any other holding it).
-    // ($HADES_REGISTRY_AUTH never reaches oras: the credentials it needs come on stdin.)
     const mirrorUrls = (spec.mirrors ?? []).map((m) => {
       const x = expand(m, this.env);
       if (x.missing.length) fail(`mirror uses \${${x.missing[0]}}, which is not set in the environment`, `export ${x.missing[0]}=…`);
@@ -112,6 +110,8 @@ export class OciSettings {
     const mirrorAuths = mirrorUrls.map((m) => mirrorAuth(m.split('/')[0]!, this.auth, this.env));
     const passwords = [this.auth, ...mirrorAuths].flatMap((a) => (a.kind === 'password' ? [a] : []));
     const secrets = [this.auth, ...mirrorAuths].flatMap(authSecrets);
+    // The children get the environment without the password (its variable, or any other holding it).
+    // ($HADES_REGISTRY_AUTH never reaches oras: the credentials it needs come on stdin.)
     const childEnv: Record<string, string | undefined> = { ...process.env };
     delete childEnv[REGISTRY_AUTH_ENV];
     for (const a of passwords) {
