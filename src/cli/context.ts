@@ -140,11 +140,14 @@ async function checkRegistries(hf: Hadesfile, plan: RunPlan, redactor: Redactor)
   const oci = [...registriesUsed(plan)].map((n) => hf.registries.get(n)).filter((r): r is OciRegistrySpec => r?.type === 'oci');
   if (!oci.length) return;
   const problems = new Problems();
-  const { resolveOciAuth } = await import('../registry/oci/auth.js');
+  const { OciSettings } = await import('../registry/oci/settings.js');
+  const { registryAuthSecrets } = await import('../registry/oci/env-auth.js');
+  for (const s of registryAuthSecrets(process.env)) redactor.addValue(s);
   const { orasVersion } = await import('../registry/oci/oras.js');
   for (const spec of oci) {
     try {
-      const auth = resolveOciAuth(spec, process.env);
+      // url, mirrors (their ${VAR}s), timeouts and credentials, as the run will open them
+      const { auth } = new OciSettings(spec);
       if (auth.kind === 'password') redactor.addValue(auth.password);
     } catch (e) {
       if (e instanceof UserError) problems.addAll(e.problems);

@@ -91,5 +91,14 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
       .option('--allowed-signers <file>', "OpenSSH allowed_signers file (default: the registry's verify.allowed_signers)")
       .action(trust('verifyCommand')),
   );
+  cmd.addHelpText(
+    'after',
+    `
+OCI credentials: username + password_env, registry_config (a docker config; its credHelpers /
+credsStore helpers work), else HADES_REGISTRY_AUTH='{"host[:port]": {"username": "…", "password": "…"}}'
+(several registries from one CI variable), else oras's defaults ($DOCKER_CONFIG, ~/.docker).
+OCI mirrors (mirrors: [host[:port][/prefix], …]): reads by digest try each mirror, then the origin
+(a failing mirror is a warning on stderr); tags are always resolved at the origin.`,
+  );
   return cmd;
 }

@@ -270,6 +270,16 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
             'write host[:port]/repository-prefix, e.g. registry.example.com:5000/team (set plain_http: true for an http registry)',
           );
         }
+        const mirrors = Array.isArray(r.mirrors) ? r.mirrors.filter((m): m is string => typeof m === 'string' && m !== '') : [];
+        mirrors.forEach((m, i) => {
+          const bad = m.includes('${') ? undefined : ociUrlProblem(m);
+          if (bad)
+            add(
+              `invalid mirror ${q(m)} for registry ${q(name)}: ${bad}`,
+              loc.valuePos([...path, 'mirrors', i]),
+              'write host[:port] or host[:port]/prefix (the artifact repositories follow the prefix), e.g. mirror.example.com:5000',
+            );
+        });
         out.registries.push({
           reg: {
             name,
@@ -282,6 +292,7 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
             ...(str(r.password_env) ? { passwordEnv: r.password_env as string } : {}),
             ...(str(r.registry_config) ? { registryConfig: resolveUserPath(f.dir, r.registry_config as string) } : {}),
             ...trust,
+            ...(mirrors.length ? { mirrors } : {}),
             pos,
           },
           file: f,

@@ -138,6 +138,8 @@ export interface OciRegistrySpec extends RegistryTrust {
   username?: string;
   passwordEnv?: string;
   registryConfig?: string; // absolute
+  /** host[:port][/prefix] each, in order (tried before the origin for reads by digest). */
+  mirrors?: string[];
   pos: Position;
 }
 

@@ -185,7 +185,9 @@ describe.skipIf(skip)('oci registry credentials (real registry with basic auth)'
     const anon = oci({}, {}, {}, `${reg.url}/team`);
     const e = await rejection(anon.resolve('app', { tag: 'v1.0.0' }));
     expect((e as OciRegistryError).kind).toBe('auth');
-    expect(e.message).toContain(`set username + password_env or registry_config, or log in with \`oras login ${reg.url}\``);
+    expect(e.message).toContain(
+      `set username + password_env or registry_config, add ${reg.url} to $HADES_REGISTRY_AUTH, or log in with \`oras login ${reg.url}\``,
+    );
   });
 
   it('a plan run through the CLI: the password is in no output, no audit log and no oras process; a wrong one fails the run with an auth error', async () => {

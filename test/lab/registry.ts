@@ -24,6 +24,8 @@ export interface RegistryOptions {
   auth?: { user: string; password: string };
   /** Serve HTTPS with a self-signed certificate for 127.0.0.1 (clients need `insecure`). */
   tls?: boolean;
+  /** A pull-through cache of this upstream (`proxy.remoteurl`, e.g. http://127.0.0.1:PORT); start the upstream first. */
+  proxy?: string;
 }
 
 export interface TestRegistry {
@@ -94,7 +96,7 @@ function probe(port: number, tlsOn: boolean): Promise<number | null> {
   });
 }
 
-function config(o: { port: number; dataDir: string; htpasswd?: string; cert?: string; key?: string }): string {
+function config(o: { port: number; dataDir: string; htpasswd?: string; cert?: string; key?: string; proxy?: string }): string {
   return [
     'version: 0.1',
     'log:',
@@ -114,6 +116,7 @@ function config(o: { port: number; dataDir: string; htpasswd?: string; cert?: st
     '  secret: hades-test-registry',
     ...(o.cert ? ['  tls:', `    certificate: ${o.cert}`, `    key: ${o.key}`] : []),
     ...(o.htpasswd ? ['auth:', '  htpasswd:', '    realm: hades-test', `    path: ${o.htpasswd}`] : []),
+    ...(o.proxy ? ['proxy:', `  remoteurl: ${o.proxy}`] : []),
     '',
   ].join('\n');
 }
@@ -178,6 +181,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
         dataDir,
         ...(htpasswdFile ? { htpasswd: htpasswdFile } : {}),
         ...(tlsFiles ? { cert: tlsFiles.certFile, key: tlsFiles.keyFile } : {}),
+        ...(opts.proxy ? { proxy: opts.proxy } : {}),
       }),
     );
     const fd = openSync(logFile, 'w');

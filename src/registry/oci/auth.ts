@@ -6,7 +6,15 @@
  *     private auth file (0600 in a fresh 0700 temp dir) that is removed right after the copy.
  *   - `registry_config`: a docker-style auth file (what `oras login --registry-config` or
  *     `docker login` wrote), passed as `--registry-config`.
- *   - neither: oras's defaults (~/.docker/config.json and its credential helpers).
+ *   - neither: an entry for the registry's host in $HADES_REGISTRY_AUTH (env-auth.ts), handled
+ *     like username + password_env; else oras's defaults ($DOCKER_CONFIG/config.json or
+ *     ~/.docker/config.json, with its `credHelpers` / `credsStore` credential helpers).
+ * A docker config (registry_config or the default one) may name credential helpers
+ * (`credHelpers: {host: NAME}`, `credsStore: NAME`): oras runs `docker-credential-NAME get`
+ * from PATH and reads the secret from its stdout — nothing of it in argv or on Hades's side.
+ * Mirrors (mirrors.ts) never get the origin's username/password: they use their own
+ * $HADES_REGISTRY_AUTH entry, else the registry_config (a docker config is keyed by host), else
+ * oras's defaults.
  * The password never appears in argv, in the children's environment or in messages.
  */
 import { existsSync, promises as fsp, rmSync } from 'node:fs';
@@ -15,10 +23,11 @@ import { join } from 'node:path';
 import type { OciRegistrySpec } from '../../config/model.js';
 import { UserError } from '../../errors.js';
 import { expand } from '../../env/expand.js';
+import { REGISTRY_AUTH_ENV, registryAuthFromEnv } from './env-auth.js';
 import type { OrasRunner } from './oras.js';
 
 export type OciAuth =
-  | { kind: 'password'; username: string; password: string; passwordEnv: string }
+  | { kind: 'password'; username: string; password: string; passwordEnv: string; fromMap?: { host: string } }
   | { kind: 'config'; path: string }
   | { kind: 'default' };
 
@@ -74,19 +83,40 @@ export function resolveOciAuth(spec: OciRegistrySpec, env: Record<string, string
       );
     return { kind: 'config', path: spec.registryConfig };
   }
-  return { kind: 'default' };
+  return envMapAuth(expand(spec.url, env).value.split('/')[0]!, env) ?? { kind: 'default' };
+}
+
+/** The $HADES_REGISTRY_AUTH entry for a host, as password auth; undefined when there is none. */
+function envMapAuth(host: string, env: Record<string, string | undefined>): OciAuth | undefined {
+  const c = registryAuthFromEnv(env).get(host);
+  return c
+    ? { kind: 'password', username: c.username, password: c.password, passwordEnv: REGISTRY_AUTH_ENV, fromMap: { host } }
+    : undefined;
+}
+
+/** A mirror's credentials: its own $HADES_REGISTRY_AUTH entry, else the registry's docker config (keyed by host), else oras's defaults. */
+export function mirrorAuth(host: string, registryAuth: OciAuth, env: Record<string, string | undefined>): OciAuth {
+  return envMapAuth(host, env) ?? (registryAuth.kind === 'config' ? registryAuth : { kind: 'default' });
 }
 
 /** What to check when the registry refuses the credentials. */
 export function authHint(auth: OciAuth, host: string): string {
   switch (auth.kind) {
     case 'password':
+      if (auth.fromMap)
+        return `check the entry for ${auth.fromMap.host} in $${REGISTRY_AUTH_ENV} (username ${JSON.stringify(auth.username)})`;
       return `check username (${JSON.stringify(auth.username)}) and the password in $${auth.passwordEnv} (password_env)`;
     case 'config':
       return `check the credentials for ${host} in registry_config ${auth.path} (oras login --registry-config ${auth.path} ${host})`;
     default:
-      return `no credentials were accepted for ${host}: set username + password_env or registry_config, or log in with \`oras login ${host}\``;
+      return `no credentials were accepted for ${host}: set username + password_env or registry_config, add ${host} to $${REGISTRY_AUTH_ENV}, or log in with \`oras login ${host}\``;
   }
+}
+
+/** What to check when a mirror refuses the credentials (it never gets the registry's username/password). */
+export function mirrorAuthHint(auth: OciAuth, host: string): string {
+  if (auth.kind !== 'default') return authHint(auth, host);
+  return `no credentials were accepted for mirror ${host}: add ${host} to $${REGISTRY_AUTH_ENV}, or its credentials to registry_config or the default docker config (a mirror never gets the registry's username/password_env)`;
 }
 
 /** Values never to show: the password and the base64 user:password of auth files. */

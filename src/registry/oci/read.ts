@@ -3,8 +3,13 @@
  * against the digest the registry reports (and the one asked for); blobs stream from `oras blob
  * fetch` through verifyStream, or — for big payloads going to a file — oras writes the file
  * itself and Hades hashes it as it grows (see registry.ts).
+ *
+ * With mirrors (mirrors.ts), manifests by digest and blobs are read through the chain
+ * mirrors → origin (`viaMirrors`); a tag is always resolved at the origin first. A blob to
+ * stream (`openBlob`) is then fetched, verified, into a private temp file first, so that a
+ * mirror failing halfway can be replaced by the next endpoint before any byte is handed on.
  */
-import { promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RunError, UserError } from '../../errors.js';
@@ -14,6 +19,7 @@ import { MEDIA_TYPE, type Descriptor, type ImageManifest } from '../layout.js';
 import { check, describeManifest } from '../push-rules.js';
 import { validateDigest, validateName, validateTag } from '../reference.js';
 import { ArtifactNotFound, type ArtifactBundle, type ArtifactDescriptor } from '../types.js';
+import { type OciEndpoint, viaMirrors } from './mirrors.js';
 import { isOrasOwnFailure } from './oras.js';
 import type { OciSettings } from './settings.js';
 
@@ -60,13 +66,47 @@ export async function fetchManifest(reg: OciSettings, name: string, ref: { tag?:
   if (ref.tag === undefined && ref.digest === undefined) throw new UserError(`artifact ${name}: a tag or a digest is required`);
   if (ref.tag !== undefined) check(validateTag(ref.tag));
   if (ref.digest !== undefined) check(validateDigest(ref.digest));
+  if (reg.mirrors.length === 0) return fetchManifestAt(reg, reg.origin, name, ref);
+  if (ref.tag === undefined) return viaMirrors(reg, `manifest ${name}@${ref.digest}`, (ep) => fetchManifestAt(reg, ep, name, ref));
+  // The tag is resolved at the origin, always: a stale mirror must never pick the version.
+  const digest = await tagDigest(reg, name, ref.tag);
+  if (digest === undefined) throw new ArtifactNotFound(reg.name, `${name}:${ref.tag}`);
+  if (ref.digest !== undefined && digest !== ref.digest)
+    throw new UserError({ message: `tag ${ref.tag} of ${name} in registry "${reg.name}" is ${digest}, not the expected ${ref.digest}` });
+  const f = await viaMirrors(reg, `manifest ${name}@${digest}`, (ep) => fetchManifestAt(reg, ep, name, { digest }));
+  return { ...f, descriptor: describeManifest(reg.name, name, ref.tag, f.digest, f.manifest) };
+}
+
+/**
+ * fetchManifest at the origin only, never a mirror: for what decides or lists tags (the
+ * immutability check of a push, `tags()`), where a mirror would only add requests and noise.
+ */
+export async function fetchManifestAtOrigin(
+  reg: OciSettings,
+  name: string,
+  ref: { tag?: string; digest?: string },
+): Promise<FetchedManifest> {
+  reg.checkName(name);
+  if (ref.tag === undefined && ref.digest === undefined) throw new UserError(`artifact ${name}: a tag or a digest is required`);
+  if (ref.tag !== undefined) check(validateTag(ref.tag));
+  if (ref.digest !== undefined) check(validateDigest(ref.digest));
+  return fetchManifestAt(reg, reg.origin, name, ref);
+}
+
+/** fetchManifest at one endpoint (the origin, or a mirror: then by digest only). */
+async function fetchManifestAt(
+  reg: OciSettings,
+  ep: OciEndpoint,
+  name: string,
+  ref: { tag?: string; digest?: string },
+): Promise<FetchedManifest> {
   const refText = `${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
-  const target = ref.tag !== undefined ? `${reg.repo(name)}:${ref.tag}` : `${reg.repo(name)}@${ref.digest}`;
-  const what = `registry "${reg.name}": artifact ${name}${refText} (manifest)`;
+  const target = ref.tag !== undefined ? `${ep.repo(name)}:${ref.tag}` : `${ep.repo(name)}@${ref.digest}`;
+  const what = `registry "${reg.name}": artifact ${name}${refText} (manifest${ep.mirror ? ` from ${ep.label}` : ''})`;
   return reg.withTemp(async (dir) => {
     const file = join(dir, 'manifest.json');
-    const out = await reg.oras.run(
-      reg.call(['manifest', 'fetch'], ['--format', 'json', '--output', file, target], {
+    const out = await ep.oras.run(
+      ep.call(['manifest', 'fetch'], ['--format', 'json', '--output', file, target], {
         notFound: `${name}${refText}`,
         what: `fetch manifest ${name}${refText}`,
       }),
@@ -86,7 +126,7 @@ export async function fetchManifest(reg: OciSettings, name: string, ref: { tag?:
       bytes,
       { digest: reported.digest, ...(typeof reported.size === 'number' ? { size: reported.size } : {}) },
       what,
-      reg.repo(name),
+      ep.repo(name),
     );
     if (ref.digest !== undefined && reported.digest !== ref.digest) {
       if (ref.tag !== undefined)
@@ -150,9 +190,38 @@ export async function listTags(reg: OciSettings, name: string): Promise<string[]
 export async function openBlob(reg: OciSettings, name: string, blob: { digest: string; size: number }, what: string): Promise<Readable> {
   reg.checkName(name);
   check(validateDigest(blob.digest));
-  const ref = `${reg.repo(name)}@${blob.digest}`;
-  const s = await reg.oras.stream(
-    reg.call(['blob', 'fetch'], ['--output', '-', ref], {
+  if (reg.mirrors.length === 0) return openBlobAt(reg, reg.origin, name, blob, what);
+  // Through the mirrors: verified into a private file first (a failing mirror is replaced
+  // before any byte is handed on), then streamed from there; the file goes when the stream ends.
+  await fsp.mkdir(reg.tmpRoot, { recursive: true });
+  const dir = await fsp.mkdtemp(join(reg.tmpRoot, 'hades-oci-'));
+  const file = join(dir, 'blob');
+  try {
+    await viaMirrors(reg, `blob ${name}@${blob.digest}`, (ep) => fetchBlobAt(reg, ep, name, blob, what, file));
+  } catch (e) {
+    await fsp.rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  async function* body(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) yield chunk as Buffer;
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  }
+  return Readable.from(body(), { objectMode: false });
+}
+
+async function openBlobAt(
+  reg: OciSettings,
+  ep: OciEndpoint,
+  name: string,
+  blob: { digest: string; size: number },
+  what: string,
+): Promise<Readable> {
+  const ref = `${ep.repo(name)}@${blob.digest}`;
+  const s = await ep.oras.stream(
+    ep.call(['blob', 'fetch'], ['--output', '-', ref], {
       timeoutMs: reg.transferTimeout(blob.size),
       notFound: `${name}@${blob.digest}`,
       what: `fetch ${name}@${blob.digest}`,
@@ -214,17 +283,30 @@ export async function fetchTo(reg: OciSettings, desc: ArtifactDescriptor, path: 
   check(validateDigest(desc.layer.digest));
   const refText = desc.tag !== undefined ? `:${desc.tag}` : `@${desc.manifestDigest}`;
   const what = `registry "${reg.name}": artifact ${desc.name}${refText} (layer ${JSON.stringify(desc.layer.title)}, blob ${desc.layer.digest})`;
-  const ref = `${reg.repo(desc.name)}@${desc.layer.digest}`;
-  const expected = { digest: desc.layer.digest, size: desc.layer.size };
+  const blob = { digest: desc.layer.digest, size: desc.layer.size };
+  if (reg.mirrors.length === 0) return fetchBlobAt(reg, reg.origin, desc.name, blob, what, path);
+  return viaMirrors(reg, `blob ${desc.name}@${blob.digest}`, (ep) => fetchBlobAt(reg, ep, desc.name, blob, what, path));
+}
+
+/** fetchTo of one blob at one endpoint. */
+async function fetchBlobAt(
+  reg: OciSettings,
+  ep: OciEndpoint,
+  name: string,
+  expected: { digest: string; size: number },
+  what: string,
+  path: string,
+): Promise<void> {
+  const ref = `${ep.repo(name)}@${expected.digest}`;
   const tmpDir = tempBeside(path);
   await fsp.mkdir(tmpDir, { mode: 0o700 });
   try {
     const file = join(tmpDir, 'payload');
-    const s = await reg.oras.start(
-      reg.call(['blob', 'fetch'], ['--output', file, ref], {
-        timeoutMs: reg.transferTimeout(desc.layer.size),
-        notFound: `${desc.name}@${desc.layer.digest}`,
-        what: `fetch ${desc.name}@${desc.layer.digest}`,
+    const s = await ep.oras.start(
+      ep.call(['blob', 'fetch'], ['--output', file, ref], {
+        timeoutMs: reg.transferTimeout(expected.size),
+        notFound: `${name}@${expected.digest}`,
+        what: `fetch ${name}@${expected.digest}`,
       }),
     );
     let got: { digest: string | undefined; size: number } | null;

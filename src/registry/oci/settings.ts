@@ -3,7 +3,7 @@
  * expanded, credentials, timeouts), and the oras calls built from them: every call carries the
  * registry's connection flags (--plain-http, --insecure) and its auth. The registry
  * (registry.ts) is these settings plus the reads (read.ts), tag state (tags.ts) and writes
- * (write.ts) built on them.
+ * (write.ts) built on them. `origin` and `mirrors` are the endpoints reads go to (mirrors.ts).
  */
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,9 @@ import { expand } from '../../env/expand.js';
 import { check } from '../push-rules.js';
 import { validateName } from '../reference.js';
 import { DEFAULT_ARTIFACT_TYPE } from '../types.js';
-import { authArgs, authHint, authSecrets, resolveOciAuth, type OciAuth } from './auth.js';
+import { authHint, authSecrets, mirrorAuth, mirrorAuthHint, resolveOciAuth, type OciAuth } from './auth.js';
+import { REGISTRY_AUTH_ENV } from './env-auth.js';
+import { endpointCall, mirrorRepo, type OciEndpoint } from './mirrors.js';
 import { DEFAULT_METADATA_TIMEOUT_MS, DEFAULT_MIN_TRANSFER_RATE, DEFAULT_TRANSFER_TIMEOUT_MS, OrasRunner, type OrasCall } from './oras.js';
 
 export interface OciRegistryOptions {
@@ -36,6 +38,8 @@ export interface OciRegistryOptions {
   tmpDir?: string;
   /** Manifests fetched at once by tags() (default 4). */
   concurrency?: number;
+  /** Hears each failed mirror read (default: a "warning: …" line on stderr). */
+  onWarning?: (message: string) => void;
 }
 
 export class OciSettings {
@@ -55,6 +59,10 @@ export class OciSettings {
   readonly tmpRoot: string;
   readonly concurrency: number;
   readonly spec: OciRegistrySpec;
+  /** Where reads go: the origin (this registry's url) and the mirrors, in order. */
+  readonly origin: OciEndpoint;
+  readonly mirrors: readonly OciEndpoint[];
+  readonly warn: (message: string) => void;
 
   constructor(spec: OciRegistrySpec, opts: OciRegistryOptions = {}) {
     this.spec = spec;
@@ -91,23 +99,63 @@ export class OciSettings {
     this.minTransferRate = opts.minTransferRate ?? DEFAULT_MIN_TRANSFER_RATE;
     this.tmpRoot = opts.tmpDir ?? tmpdir();
     this.concurrency = Math.max(1, opts.concurrency ?? 4);
-    // The children get the environment without the password (its variable, or any other holding it).
-    const childEnv: Record<string, string | undefined> = { ...process.env };
-    if (this.auth.kind === 'password') {
-      delete childEnv[this.auth.passwordEnv];
-      for (const [k, v] of Object.entries(childEnv)) if (v === this.auth.password) delete childEnv[k];
-    }
-    this.oras = new OrasRunner({
-      bin: opts.oras ?? (this.env.HADES_ORAS || 'oras'),
-      registry: this.name,
-      where: this.url,
-      env: childEnv,
-      secrets: authSecrets(this.auth),
-      authHint: authHint(this.auth, this.host),
-      plainHttp: this.plainHttp,
-      insecure: this.insecure,
-      ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
+    const mirrorUrls = (spec.mirrors ?? []).map((m) => {
+      const x = expand(m, this.env);
+      if (x.missing.length) fail(`mirror uses \${${x.missing[0]}}, which is not set in the environment`, `export ${x.missing[0]}=…`);
+      const bad = ociUrlProblem(x.value);
+      if (bad)
+        fail(`invalid mirror ${JSON.stringify(x.value)}: ${bad}`, 'write host[:port] or host[:port]/prefix, e.g. mirror.example.com:5000');
+      return x.value;
     });
+    const mirrorAuths = mirrorUrls.map((m) => mirrorAuth(m.split('/')[0]!, this.auth, this.env));
+    const passwords = [this.auth, ...mirrorAuths].flatMap((a) => (a.kind === 'password' ? [a] : []));
+    const secrets = [this.auth, ...mirrorAuths].flatMap(authSecrets);
+    // The children get the environment without the password (its variable, or any other holding it).
+    // ($HADES_REGISTRY_AUTH never reaches oras: the credentials it needs come on stdin.)
+    const childEnv: Record<string, string | undefined> = { ...process.env };
+    delete childEnv[REGISTRY_AUTH_ENV];
+    for (const a of passwords) {
+      delete childEnv[a.passwordEnv];
+      for (const [k, v] of Object.entries(childEnv)) if (v === a.password) delete childEnv[k];
+    }
+    const runner = (where: string, hint: string) =>
+      new OrasRunner({
+        bin: opts.oras ?? (this.env.HADES_ORAS || 'oras'),
+        registry: this.name,
+        where,
+        env: childEnv,
+        secrets,
+        authHint: hint,
+        plainHttp: this.plainHttp,
+        insecure: this.insecure,
+        ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
+      });
+    this.oras = runner(this.url, authHint(this.auth, this.host));
+    this.origin = {
+      label: `origin ${this.url}`,
+      url: this.url,
+      host: this.host,
+      mirror: false,
+      auth: this.auth,
+      oras: this.oras,
+      repo: (name) => this.repo(name),
+      call: (words, rest, o) => this.call(words, rest, o),
+    };
+    this.mirrors = mirrorUrls.map((url, i): OciEndpoint => {
+      const auth = mirrorAuths[i]!;
+      const host = url.split('/')[0]!;
+      return {
+        label: `mirror ${url}`,
+        url,
+        host,
+        mirror: true,
+        auth,
+        oras: runner(`mirror ${url}`, mirrorAuthHint(auth, host)),
+        repo: (name) => mirrorRepo(url, this.url, name),
+        call: (words, rest, o) => endpointCall(auth, this.connArgs(), this.timeoutMs, words, rest, o),
+      };
+    });
+    this.warn = opts.onWarning ?? ((message) => void process.stderr.write(`warning: ${message}\n`));
   }
 
   /** The repository of an artifact name: `<url>/<name>`. */
@@ -130,14 +178,7 @@ export class OciSettings {
 
   /** One oras call with this registry's connection and auth flags (inserted after the subcommand words). */
   call(words: string[], rest: string[], o: { timeoutMs?: number; notFound?: string; what: string }): OrasCall {
-    const a = authArgs(this.auth);
-    return {
-      args: [...words, '--no-tty', ...this.connArgs(), ...a.args, ...rest],
-      ...(a.input !== undefined ? { input: a.input } : {}),
-      timeoutMs: o.timeoutMs ?? this.timeoutMs,
-      what: o.what,
-      ...(o.notFound !== undefined ? { notFound: o.notFound } : {}),
-    };
+    return endpointCall(this.auth, this.connArgs(), this.timeoutMs, words, rest, o);
   }
 
   async withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {

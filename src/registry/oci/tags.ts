@@ -6,7 +6,7 @@
 import type { TagState } from '../push-rules.js';
 import { ArtifactNotFound, type TagInfo } from '../types.js';
 import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateTag } from '../reference.js';
-import { fetchManifest, listTags, tagDigest } from './read.js';
+import { fetchManifestAtOrigin, listTags, tagDigest } from './read.js';
 import type { OciSettings } from './settings.js';
 
 /**
@@ -95,7 +95,7 @@ export async function tagInfos(reg: OciSettings, name: string): Promise<TagInfo[
   if (list === null) throw new ArtifactNotFound(reg.name, name);
   // `sha256-<hex>`: oras's referrers tag schema (signatures on registries without the referrers API), not an artifact.
   const valid = [...new Set(list)].filter((t) => validateTag(t) === null && !/^sha256-[a-f0-9]{64}$/.test(t));
-  const fetched = await mapLimit(valid, reg.concurrency, (t) => fetchManifest(reg, name, { tag: t }));
+  const fetched = await mapLimit(valid, reg.concurrency, (t) => fetchManifestAtOrigin(reg, name, { tag: t }));
   const digestOf = new Map(valid.map((t, i) => [t, fetched[i]!.digest]));
   const isAlias = (t: string, d: string): boolean => aliasCandidates(t, valid).some((v) => digestOf.get(v) === d);
   return valid

@@ -21,7 +21,7 @@ import {
   type PushSource,
 } from '../types.js';
 import { authFileForCopy } from './auth.js';
-import { fetchManifest, type FetchedManifest } from './read.js';
+import { fetchManifestAtOrigin, type FetchedManifest } from './read.js';
 import type { OciSettings } from './settings.js';
 import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './stage.js';
 import { RemoteTags } from './tags.js';
@@ -78,7 +78,7 @@ async function pushStaged(
   if (created === undefined) {
     let cur: FetchedManifest | undefined;
     try {
-      cur = await fetchManifest(reg, name, { tag });
+      cur = await fetchManifestAtOrigin(reg, name, { tag });
     } catch (e) {
       if (!(e instanceof ArtifactNotFound)) throw e;
     }
