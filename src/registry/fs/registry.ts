@@ -102,6 +102,8 @@ export interface FilesystemRegistryOptions {
   staleLockMs?: number;
   /** Test hooks around the fenced index commit (see layout.ts commitIndex). */
   indexCommitHooks?: Pick<CommitIndexHooks, 'beforeClaim' | 'beforeInstall'>;
+  /** Test hook: a push or copy stored its blobs and is about to take the lock to commit its tags (gc's window). */
+  beforeTagLock?: () => Promise<void>;
   /** Where SOURCE_DATE_EPOCH is read from (default process.env). */
   env?: Record<string, string | undefined>;
 }
@@ -127,6 +129,7 @@ export class FilesystemRegistry implements Registry {
   readonly staleLockMs: number;
   private readonly indexCommitHooks: Pick<CommitIndexHooks, 'beforeClaim' | 'beforeInstall'>;
   private readonly env: Record<string, string | undefined>;
+  private readonly beforeTagLock: (() => Promise<void>) | undefined;
 
   constructor(spec: FilesystemRegistrySpec, opts: FilesystemRegistryOptions = {}) {
     this.name = spec.name;
@@ -136,6 +139,7 @@ export class FilesystemRegistry implements Registry {
     this.staleLockMs = opts.staleLockMs ?? DEFAULT_STALE_LOCK_MS;
     this.indexCommitHooks = opts.indexCommitHooks ?? {};
     this.env = opts.env ?? process.env;
+    this.beforeTagLock = opts.beforeTagLock;
   }
 
   readonly defaultArtifactType: string;
@@ -261,6 +265,7 @@ export class FilesystemRegistry implements Registry {
     aliasesOf: string | undefined,
   ): Promise<PushResult> {
     const digest = descriptor.manifestDigest;
+    await this.beforeTagLock?.();
     const lock = await acquireLock(join(layout, '.lock'), {
       timeoutMs: this.lockTimeoutMs,
       staleMs: this.staleLockMs,
