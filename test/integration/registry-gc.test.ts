@@ -67,9 +67,17 @@ describe('hades registry gc (filesystem)', () => {
     expect(gc.stdout).toMatch(new RegExp(`^removed 2 blobs \\(1 manifests\\), ${orphanBytes} bytes freed`, 'm'));
     expect(blobFiles(layout)).toEqual(reachableBlobs(layout));
     const log = /audit log: (.+\.jsonl)/.exec(gc.stderr)![1]!;
-    const events = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const events = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events[0]).toMatchObject({ type: 'run.meta', command: 'registry gc', registry: 'local' });
-    expect(events.filter((e) => e.type === 'registry.removed').map((e) => /@(sha256:\w+)/.exec(e.message)![1]).sort()).toEqual(orphans);
+    expect(
+      events
+        .filter((e) => e.type === 'registry.removed')
+        .map((e) => /@(sha256:\w+)/.exec(e.message)![1])
+        .sort(),
+    ).toEqual(orphans);
 
     // rm one of two tags on a digest: nothing becomes garbage; rm the other: all three blobs go.
     const rm1 = await run('rm', 'local', 'app:v1.0.0', '--force');
@@ -158,8 +166,7 @@ describe('hades registry gc (filesystem)', () => {
           pushed.push({ tag: `p${p}-${i}`, file, digest: JSON.parse(own.stdout).descriptor.manifestDigest });
           const raceFile = `race-${p}-${i}.txt`;
           const race = await cli('push', 'local', raceFile, `app:race-${i}`, '--output', 'json');
-          if (race.code === 0)
-            pushed.push({ tag: `race-${i}`, file: raceFile, digest: JSON.parse(race.stdout).descriptor.manifestDigest });
+          if (race.code === 0) pushed.push({ tag: `race-${i}`, file: raceFile, digest: JSON.parse(race.stdout).descriptor.manifestDigest });
           else {
             expect(race.code, race.stderr).toBe(2);
             expect(race.stderr).toMatch(/tag race-\d+ of app already exists/);

@@ -24,6 +24,8 @@ export interface RegistryOptions {
   auth?: { user: string; password: string };
   /** Serve HTTPS with a self-signed certificate for 127.0.0.1 (clients need `insecure`). */
   tls?: boolean;
+  /** `storage.delete.enabled` (default true); false: the registry refuses manifest deletes, as distribution does by default. */
+  deleteEnabled?: boolean;
 }
 
 export interface TestRegistry {
@@ -94,7 +96,7 @@ function probe(port: number, tlsOn: boolean): Promise<number | null> {
   });
 }
 
-function config(o: { port: number; dataDir: string; htpasswd?: string; cert?: string; key?: string }): string {
+function config(o: { port: number; dataDir: string; htpasswd?: string; cert?: string; key?: string; deleteEnabled: boolean }): string {
   return [
     'version: 0.1',
     'log:',
@@ -105,7 +107,7 @@ function config(o: { port: number; dataDir: string; htpasswd?: string; cert?: st
     '  filesystem:',
     `    rootdirectory: ${o.dataDir}`,
     '  delete:',
-    '    enabled: true',
+    `    enabled: ${o.deleteEnabled}`,
     '  maintenance:',
     '    uploadpurging:',
     '      enabled: false',
@@ -176,6 +178,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       config({
         port,
         dataDir,
+        deleteEnabled: opts.deleteEnabled ?? true,
         ...(htpasswdFile ? { htpasswd: htpasswdFile } : {}),
         ...(tlsFiles ? { cert: tlsFiles.certFile, key: tlsFiles.keyFile } : {}),
       }),
