@@ -127,7 +127,7 @@ describe.skipIf(skip).each(KINDS)('registry lifecycle on a $kind registry', (k) 
   });
 
   it('rm deletes one tag only with --force, with an audit line; a missing tag fails', async () => {
-    const { dir, run } = setup();
+    const { run } = setup();
     expect((await run('push', 'local', 'c.txt', 'app:solo')).code).toBe(0);
     const no = await run('rm', 'local', 'app:solo');
     expect(no.code).toBe(2);
