@@ -7,7 +7,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { RunError } from '../../errors.js';
-import { ANNOTATION, blobPath, commitIndex, isLayout, type Descriptor } from '../layout.js';
+import { ANNOTATION, blobPath, commitIndex, isLayout, readIndex, type Descriptor } from '../layout.js';
 import { checkNewTags, type AddTagsResult, type RemovedTag } from '../lifecycle.js';
 import { check } from '../push-rules.js';
 import { validateTag } from '../reference.js';
@@ -44,8 +44,8 @@ export async function addTags(
         );
       }
     }
-    const before = await reg.tags(name);
-    const had = new Set(before.filter((t) => t.manifestDigest === digest).map((t) => t.tag));
+    // For the report only (the commit decides, under the lock): which tags already held it.
+    const had = new Set(((await readIndex(layout))?.manifests ?? []).filter((m) => m.digest === digest).map((m) => refName(m)));
     const res = await reg.commitTags(layout, name, { ...descriptor, tag: tags[0]! }, bytes.length, tags, undefined);
     const added = res.unchanged ? [] : tags.filter((t) => !had.has(t));
     return { descriptor: res.descriptor, added, unchanged: tags.filter((t) => !added.includes(t)) };
