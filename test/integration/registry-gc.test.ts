@@ -130,7 +130,7 @@ describe('hades registry gc (filesystem)', () => {
       for await (const c of await plain.open(d)) chunks.push(c as Buffer);
       expect(Buffer.concat(chunks).toString()).toBe(text);
     }
-    expect(readdirSync(join(root, 'app', '.inflight')), 'every push removed its registration').toEqual([]);
+    expect(readdirSync(join(root, 'app')), 'every push removed its registration').not.toContain('.inflight');
   });
 
   it('gc in a loop beside concurrent pushes (separate processes, some losing a tag race): every pushed tag pulls afterwards', async () => {

@@ -48,7 +48,6 @@ export interface Flight {
 /** Starts a registration in `layout` (which must exist). */
 export async function startFlight(layout: string, purpose: string): Promise<Flight> {
   const dir = join(layout, FLIGHT_DIR);
-  await fsp.mkdir(dir, { recursive: true });
   const token = randomBytes(12).toString('hex');
   const { bootId, pidNs, timeNs, startTime } = processIdentity();
   const owner: LockOwner = {
@@ -63,8 +62,19 @@ export async function startFlight(layout: string, purpose: string): Promise<Flig
     ...(startTime ? { startTime } : {}),
   };
   const path = join(dir, token);
-  const fh = await fsp.open(path, 'wx', 0o644);
-  await fh.write(`${JSON.stringify(owner)}\n`);
+  // The directory goes when its last registration ends (an idle layout is exactly what oras
+  // writes); another writer may remove it between our mkdir and open: make it again.
+  let fh: fsp.FileHandle | undefined;
+  for (let attempt = 0; !fh; attempt++) {
+    await fsp.mkdir(dir, { recursive: true });
+    try {
+      fh = await fsp.open(path, 'wx', 0o644);
+    } catch (e) {
+      if (!isCode(e, 'ENOENT') || attempt >= 100) throw e;
+    }
+  }
+  const handle = fh;
+  await handle.write(`${JSON.stringify(owner)}\n`);
   const seen = new Set<string>();
   let ended = false;
   return {
@@ -73,14 +83,15 @@ export async function startFlight(layout: string, purpose: string): Promise<Flig
       if (seen.has(digest)) return;
       // One write() of one short line to an O_APPEND-free handle we alone write: the line is
       // complete before this returns, and the caller looks at the blob only after that.
-      await fh.write(`${digest}\n`);
+      await handle.write(`${digest}\n`);
       seen.add(digest);
     },
     async end() {
       if (ended) return;
       ended = true;
-      await fh.close().catch(() => undefined);
+      await handle.close().catch(() => undefined);
       await fsp.rm(path, { force: true });
+      await fsp.rmdir(dir).catch(() => undefined); // not empty: other writers are in flight
     },
   };
 }
