@@ -44,7 +44,7 @@ function line(r: RunRecord, host: string | undefined): string {
     r.runId,
     when,
     r.user ?? '-',
-    r.plan ?? '-',
+    r.plan ?? (r.command !== undefined ? `(${r.command})` : '-'),
     r.status,
     r.durationMs !== undefined ? formatDuration(r.durationMs) : '-',
     `hosts ok ${c.ok} failed ${c.failed}`,

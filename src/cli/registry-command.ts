@@ -1,7 +1,8 @@
 /**
- * `hades registry ls|inspect|push|pull|promote|sign|verify` — the registries a hadesfile declares,
- * from the command line. `--output json` prints one JSON document per command. The
- * handlers (registry-handlers.ts) load only when a registry command runs.
+ * `hades registry ls|inspect|push|pull|promote|sign|verify|tag|exists|rm|gc` — the registries a
+ * hadesfile declares, from the command line. `--output json` prints one JSON document per
+ * command. The handlers (registry-handlers.ts; registry-lifecycle.ts for tag/exists/rm/gc;
+ * registry-trust.ts for sign/verify) load only when a registry command runs.
  */
 import { Command, Option } from 'commander';
 
@@ -12,8 +13,14 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
       const { handlers } = await import('./registry-handlers.js');
       done(await (handlers[name] as (...a: unknown[]) => Promise<number>)(...args));
     };
+  const life =
+    (name: 'tag' | 'exists' | 'rm' | 'gc') =>
+    async (...args: unknown[]) => {
+      const { lifecycleHandlers } = await import('./registry-lifecycle.js');
+      done(await (lifecycleHandlers[name] as (...a: unknown[]) => Promise<number>)(...args));
+    };
   const cmd = new Command('registry').description(
-    'list, inspect, push, pull, promote, sign and verify artifacts in the declared registries',
+    'list, inspect, push, pull, promote, sign, verify, tag, check, remove and garbage-collect artifacts in the declared registries',
   );
   // `--output` is long-only here: `pull -o PATH` is the destination.
   const sub = (c: Command) =>
@@ -99,6 +106,58 @@ credsStore helpers work), else HADES_REGISTRY_AUTH='{"host[:port]": {"username":
 (several registries from one CI variable), else oras's defaults ($DOCKER_CONFIG, ~/.docker).
 OCI mirrors (mirrors: [host[:port][/prefix], …]): reads by digest try each mirror, then the origin
 (a failing mirror is a warning on stderr); tags are always resolved at the origin.`,
+  );
+  cmd.addCommand(
+    sub(new Command('tag'))
+      .description('add tags to the digest an existing tag points to (never moves a tag: same rule as push)')
+      .argument('<registry>')
+      .argument('<ref>', 'NAME:TAG (or NAME@sha256:…)')
+      .argument('<newtag...>', 'new immutable tags (not alias-shaped: vX, vX.Y, latest are moved only by --semver-aliases)')
+      .action(life('tag')),
+  );
+
+  cmd.addCommand(
+    sub(new Command('exists'))
+      .description('exit 0 if the artifact is there, 1 if not, 2 on error; no output unless --output json')
+      .argument('<registry>')
+      .argument('<ref>', 'NAME:TAG or NAME@sha256:…')
+      .action(life('exists')),
+  );
+
+  cmd.addCommand(
+    sub(new Command('rm'))
+      .description('delete one tag (needs --force; recorded in an audit log). filesystem: only the tag goes, blobs stay until gc')
+      .argument('<registry>')
+      .argument('<ref>', 'NAME:TAG')
+      .option('--force', 'really delete it', false)
+      .option('--with-shared-tags', 'oci: also delete the other tags on the same manifest (a registry deletes manifests, not tags)', false)
+      .option('--log-dir <dir>', 'where the audit log goes (default: .hades/runs beside the hadesfile)')
+      .addHelpText(
+        'after',
+        `
+An oci registry deletes manifests, not tags: removing a tag removes every tag on its
+manifest, so rm refuses (naming them) unless --with-shared-tags. Registries may refuse
+deletes (distribution / docker-registry: unless storage.delete.enabled: true): exit 1.`,
+      )
+      .action(life('rm')),
+  );
+
+  cmd.addCommand(
+    sub(new Command('gc'))
+      .description('filesystem: remove the blobs and manifests no tag reaches; prints what it removed and the bytes freed')
+      .argument('<registry>')
+      .option('--dry-run', 'only say what would be removed', false)
+      .option('--grace <duration>', 'keep unreferenced blobs younger than this (default 1h; 0s for none)')
+      .option('--log-dir <dir>', 'where the audit log goes (default: .hades/runs beside the hadesfile)')
+      .addHelpText(
+        'after',
+        `
+gc runs under each artifact's layout lock. Pushes register the blobs they write before
+their tags are committed (.inflight/ in the layout), and gc never removes those, whatever
+the grace period; the grace period also covers writers that don't register (oras, older
+Hades). Removals are recorded in an audit log (not with --dry-run).`,
+      )
+      .action(life('gc')),
   );
   return cmd;
 }

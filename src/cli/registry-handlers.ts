@@ -22,7 +22,7 @@ export interface RegOptions extends CommonOptions {
   output: 'plain' | 'json';
 }
 
-function registryOf(hf: Hadesfile, name: string): Registry {
+export function registryOf(hf: Hadesfile, name: string): Registry {
   const spec = hf.registries.get(name);
   if (!spec) {
     const names = [...hf.registries.keys()];
@@ -34,7 +34,7 @@ function registryOf(hf: Hadesfile, name: string): Registry {
   return openRegistry(spec);
 }
 
-function ref(text: string, needTag: boolean): Reference {
+export function ref(text: string, needTag: boolean): Reference {
   const r = parseReference(text);
   if (typeof r === 'string') throw new UserError({ message: `${JSON.stringify(text)}: ${r}`, hint: 'write NAME:TAG (or NAME@sha256:…)' });
   if (needTag && r.tag === undefined) throw new UserError({ message: `${JSON.stringify(text)} has no tag`, hint: 'write NAME:TAG' });
@@ -43,12 +43,12 @@ function ref(text: string, needTag: boolean): Reference {
   return r;
 }
 
-function print(opts: RegOptions, json: unknown, text: string): void {
+export function print(opts: RegOptions, json: unknown, text: string): void {
   process.stdout.write(opts.output === 'json' ? `${JSON.stringify(json)}\n` : text.replace(/\n?$/, '\n'));
 }
 
 /** A handler returns its exit code; a failure that is not a user mistake becomes a RunError (exit 1). */
-function wrap<A extends unknown[]>(fn: (...a: A) => Promise<void>) {
+export function wrap<A extends unknown[]>(fn: (...a: A) => Promise<void>) {
   return async (...a: A): Promise<number> => {
     try {
       await fn(...a);

@@ -30,7 +30,10 @@ export type EventType =
   // Plan hooks (src/engine/hooks.ts): `action` = on_start|on_success|on_failure, `command`; output as `stream`/`data`; end with `status` ok|failed, `exitCode`.
   | 'hook.start'
   | 'hook.output'
-  | 'hook.end';
+  | 'hook.end'
+  // Registry lifecycle (src/cli/registry-lifecycle.ts): what `registry rm --force` / `registry gc` removed (or why it failed), in `message`.
+  | 'registry.removed'
+  | 'registry.failed';
 
 export type HostStatus = 'ok' | 'failed' | 'skipped' | 'stopped' | 'not-started';
 export type ActionResultStatus = 'ok' | 'changed' | 'unchanged' | 'failed' | 'declined';

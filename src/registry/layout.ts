@@ -410,13 +410,15 @@ export async function hasVerifiedBlob(layout: string, digest: string, size?: num
  * Streams `source` into the layout's blob store. The bytes are hashed while written to a temp
  * file (`blobs/sha256/.tmp-…`), fsync'd, checked against `expected` when given, then renamed to
  * their digest. An existing identical blob is kept and the temp dropped; an existing blob whose
- * bytes don't match its name (corrupt) is replaced.
+ * bytes don't match its name (corrupt) is replaced. `register` (a push's in-flight registration,
+ * fs/inflight.ts) is told the digest before the blob is looked up or placed.
  */
 export async function storeBlob(
   layout: string,
   source: AsyncIterable<Buffer> | Readable,
   expected?: { digest: string; size?: number },
   what = 'blob',
+  register?: (digest: string) => Promise<void>,
 ): Promise<StoredBlob> {
   const dir = join(layout, 'blobs', 'sha256');
   const tmp = join(dir, tmpName('.tmp-'));
@@ -448,6 +450,8 @@ export async function storeBlob(
       );
     }
     const final = join(dir, digestHex(digest));
+    // In-flight registration (fs/inflight.ts): before the blob is looked up or placed.
+    await register?.(digest);
     if (await hasVerifiedBlob(layout, digest, size)) {
       await fsp.rm(tmp, { force: true });
       return { digest, size, existed: true };
@@ -462,7 +466,13 @@ export async function storeBlob(
 }
 
 /** storeBlob for bytes in memory. */
-export async function storeBlobBytes(layout: string, data: Buffer, expectedDigest?: string, what = 'blob'): Promise<StoredBlob> {
+export async function storeBlobBytes(
+  layout: string,
+  data: Buffer,
+  expectedDigest?: string,
+  what = 'blob',
+  register?: (digest: string) => Promise<void>,
+): Promise<StoredBlob> {
   const digest = digestOf(data);
   if (expectedDigest !== undefined && digest !== expectedDigest)
     throw new IntegrityError(
@@ -470,7 +480,7 @@ export async function storeBlobBytes(layout: string, data: Buffer, expectedDiges
       { digest: expectedDigest },
       { digest, size: data.length },
     );
-  return storeBlob(layout, [data] as unknown as AsyncIterable<Buffer>, { digest, size: data.length }, what);
+  return storeBlob(layout, [data] as unknown as AsyncIterable<Buffer>, { digest, size: data.length }, what, register);
 }
 
 /** A small blob (manifest) read fully and verified. */

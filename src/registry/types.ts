@@ -12,6 +12,7 @@
  */
 import { RunError } from '../errors.js';
 import type { Readable } from 'node:stream';
+import type { AddTagsResult, RemovedTag } from './lifecycle.js';
 
 export const DEFAULT_ARTIFACT_TYPE = 'application/vnd.hades.artifact.v1';
 
@@ -126,6 +127,10 @@ export interface Registry {
     bundle: ArtifactBundle,
     opts?: { extraTags?: string[]; semverAliases?: boolean },
   ): Promise<PushResult>;
+  /** `hades registry tag` (lifecycle.ts): adds immutable tags to what `ref` resolves to; never moves a tag. */
+  addTags?(name: string, ref: { tag?: string; digest?: string }, tags: readonly string[]): Promise<AddTagsResult>;
+  /** `hades registry rm` (lifecycle.ts): deletes one tag (oci: its manifest, refused while other tags share it unless withSharedTags). */
+  removeTag?(name: string, tag: string, opts?: { withSharedTags?: boolean }): Promise<RemovedTag>;
 }
 
 export class ArtifactNotFound extends Error {

@@ -31,6 +31,8 @@ export interface RunRecord {
   runId: string;
   file: string;
   plan?: string;
+  /** A log of a command, not a plan run (`lock release --force`, `registry rm|gc`): its header's `command`. */
+  command?: string;
   user?: string;
   startedAt?: string;
   /** The run's own status, or: 'incomplete' (no end recorded: killed, or still running), 'corrupt', 'empty'. */
@@ -117,7 +119,9 @@ export function readRun(file: string, runId = file.replace(/^.*\//, '').replace(
     }
   });
   if (corrupt) rec.problems.push(`${corrupt} corrupt line(s) skipped`);
-  if (rec.plan === undefined) {
+  if (rec.plan === undefined && rec.command !== undefined) {
+    rec.status = 'command'; // a record of what one command did: no run to end
+  } else if (rec.plan === undefined) {
     rec.status = 'corrupt';
     rec.problems.unshift('no run header (first line): not a Hades audit log, or corrupt');
   } else if (rec.status === 'empty') {
@@ -132,6 +136,7 @@ export function readRun(file: string, runId = file.replace(/^.*\//, '').replace(
 function readHeader(rec: RunRecord, o: Json, addArtifact: (a: RunArtifact) => void): void {
   if (typeof o.runId === 'string') rec.runId = o.runId;
   if (typeof o.plan === 'string') rec.plan = o.plan;
+  if (typeof o.command === 'string') rec.command = o.command;
   if (typeof o.user === 'string') rec.user = o.user;
   if (typeof o.ts === 'string') rec.startedAt = o.ts;
   if (typeof o.fingerprint === 'string') rec.fingerprint = o.fingerprint;

@@ -39,6 +39,11 @@ const cases: Array<[string, string[], RegExp]> = [
   ['registry pull: bad --output choice', ['registry', 'pull', 'local', 'a:1', '--output', 'xml'], /argument 'xml' is invalid/],
   ['registry promote: missing argument', ['registry', 'promote', 'a', 'b'], /missing required argument 'ref'/],
   ['registry promote: unknown option', ['registry', 'promote', 'a', 'b', 'n:1', '--zzz'], /unknown option '--zzz'/],
+  ['registry tag: missing new tag', ['registry', 'tag', 'local', 'a:1'], /missing required argument 'newtag'/],
+  ['registry exists: missing argument', ['registry', 'exists', 'local'], /missing required argument 'ref'/],
+  ['registry exists: too many arguments', ['registry', 'exists', 'local', 'a:1', 'b:2'], /too many arguments/],
+  ['registry rm: unknown option', ['registry', 'rm', 'local', 'a:1', '--zzz'], /unknown option '--zzz'/],
+  ['registry gc: missing argument', ['registry', 'gc'], /missing required argument 'registry'/],
 ];
 
 describe('usage errors exit 2', () => {

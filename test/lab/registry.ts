@@ -26,6 +26,8 @@ export interface RegistryOptions {
   tls?: boolean;
   /** A pull-through cache of this upstream (`proxy.remoteurl`, e.g. http://127.0.0.1:PORT); start the upstream first. */
   proxy?: string;
+  /** `storage.delete.enabled` (default true); false: the registry refuses manifest deletes, as distribution does by default. */
+  deleteEnabled?: boolean;
 }
 
 export interface TestRegistry {
@@ -96,7 +98,15 @@ function probe(port: number, tlsOn: boolean): Promise<number | null> {
   });
 }
 
-function config(o: { port: number; dataDir: string; htpasswd?: string; cert?: string; key?: string; proxy?: string }): string {
+function config(o: {
+  port: number;
+  dataDir: string;
+  htpasswd?: string;
+  cert?: string;
+  key?: string;
+  proxy?: string;
+  deleteEnabled: boolean;
+}): string {
   return [
     'version: 0.1',
     'log:',
@@ -107,7 +117,7 @@ function config(o: { port: number; dataDir: string; htpasswd?: string; cert?: st
     '  filesystem:',
     `    rootdirectory: ${o.dataDir}`,
     '  delete:',
-    '    enabled: true',
+    `    enabled: ${o.deleteEnabled}`,
     '  maintenance:',
     '    uploadpurging:',
     '      enabled: false',
@@ -179,6 +189,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       config({
         port,
         dataDir,
+        deleteEnabled: opts.deleteEnabled ?? true,
         ...(htpasswdFile ? { htpasswd: htpasswdFile } : {}),
         ...(tlsFiles ? { cert: tlsFiles.certFile, key: tlsFiles.keyFile } : {}),
         ...(opts.proxy ? { proxy: opts.proxy } : {}),

@@ -157,5 +157,12 @@ describe('audit log reader', () => {
     expect(readRun(join(dir, 'R4.jsonl')).status).toBe('corrupt');
     writeFileSync(join(dir, 'R5.jsonl'), '\n');
     expect(readRun(join(dir, 'R5.jsonl')).status).toBe('empty');
+    // The log of a command (hades registry rm --force, registry gc, lock release --force): no plan, no end.
+    writeFileSync(
+      join(dir, 'R6.jsonl'),
+      `${JSON.stringify({ type: 'run.meta', runId: 'R6', ts: '2026-01-01T00:00:00.000Z', command: 'registry rm --force' })}\n` +
+        `${JSON.stringify({ type: 'registry.removed', runId: 'R6', ts: '2026-01-01T00:00:00.001Z', message: 'removed tag app:v1' })}\n`,
+    );
+    expect(readRun(join(dir, 'R6.jsonl'))).toMatchObject({ status: 'command', command: 'registry rm --force', problems: [] });
   });
 });

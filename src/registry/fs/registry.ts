@@ -73,6 +73,9 @@ import {
   type TagState,
 } from '../push-rules.js';
 import { writeAtomically } from '../fetch.js';
+import { startFlight, type Flight } from './inflight.js';
+import { addTags, removeTag } from './lifecycle.js';
+import type { AddTagsResult, RemovedTag } from '../lifecycle.js';
 import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './lock.js';
 import { semverAliases, validateDigest, validateTag } from '../reference.js';
 import {
@@ -99,6 +102,8 @@ export interface FilesystemRegistryOptions {
   staleLockMs?: number;
   /** Test hooks around the fenced index commit (see layout.ts commitIndex). */
   indexCommitHooks?: Pick<CommitIndexHooks, 'beforeClaim' | 'beforeInstall'>;
+  /** Test hook: a push or copy stored its blobs and is about to take the lock to commit its tags (gc's window). */
+  beforeTagLock?: () => Promise<void>;
   /** Where SOURCE_DATE_EPOCH is read from (default process.env). */
   env?: Record<string, string | undefined>;
 }
@@ -119,10 +124,12 @@ export class FilesystemRegistry implements Registry {
   readonly name: string;
   /** The registry's root directory. */
   readonly root: string;
-  private readonly lockTimeoutMs: number;
-  private readonly staleLockMs: number;
+  /** Lock timings, also for fs/lifecycle.ts and fs/gc.ts. */
+  readonly lockTimeoutMs: number;
+  readonly staleLockMs: number;
   private readonly indexCommitHooks: Pick<CommitIndexHooks, 'beforeClaim' | 'beforeInstall'>;
   private readonly env: Record<string, string | undefined>;
+  private readonly beforeTagLock: (() => Promise<void>) | undefined;
 
   constructor(spec: FilesystemRegistrySpec, opts: FilesystemRegistryOptions = {}) {
     this.name = spec.name;
@@ -132,6 +139,7 @@ export class FilesystemRegistry implements Registry {
     this.staleLockMs = opts.staleLockMs ?? DEFAULT_STALE_LOCK_MS;
     this.indexCommitHooks = opts.indexCommitHooks ?? {};
     this.env = opts.env ?? process.env;
+    this.beforeTagLock = opts.beforeTagLock;
   }
 
   readonly defaultArtifactType: string;
@@ -175,7 +183,26 @@ export class FilesystemRegistry implements Registry {
 
     await ensureLayout(layout);
     await sweepTempFiles(layout, STALE_TEMP_MS).catch(() => 0);
+    // Until the tags are committed, gc must not take what this push stores (fs/inflight.ts).
+    const flight = await startFlight(layout, `push ${name}:${tag}`);
+    try {
+      return await this.pushInFlight(layout, name, tag, tags, source, opts, { st, path, title, artifactType, extra }, flight);
+    } finally {
+      await flight.end();
+    }
+  }
 
+  private async pushInFlight(
+    layout: string,
+    name: string,
+    tag: string,
+    tags: string[],
+    source: PushSource,
+    opts: { semverAliases?: boolean },
+    src: { st: Stats; path: string; title: string; artifactType: string; extra: Record<string, string> },
+    flight: Flight,
+  ): Promise<PushResult> {
+    const { st, path, title, artifactType, extra } = src;
     // Re-publishing the same bytes under an existing tag must be "unchanged" even when the
     // source was rebuilt (new mtime): reuse the tag's pinned `created`, so identical content
     // gives the identical manifest; other content still differs and is refused.
@@ -185,7 +212,7 @@ export class FilesystemRegistry implements Registry {
     let created: string;
     if (st.isFile()) {
       created = source.created ?? existingCreated ?? pinnedCreated(this.env, Math.floor(st.mtimeMs / 1000));
-      const stored = await storeBlob(layout, createReadStream(path, { highWaterMark: 1024 * 1024 }));
+      const stored = await storeBlob(layout, createReadStream(path, { highWaterMark: 1024 * 1024 }), undefined, 'blob', flight.register);
       if (stored.size !== st.size)
         throw new RunError(`${path} changed while it was being pushed (size ${st.size} → ${stored.size}); push again`);
       layer = { mediaType: MEDIA_TYPE.layerTar, digest: stored.digest, size: stored.size, annotations: { [ANNOTATION.title]: title } };
@@ -194,7 +221,7 @@ export class FilesystemRegistry implements Registry {
       created = source.created ?? existingCreated ?? pinnedCreated(this.env, newestMtime(entries));
       const mtime = Math.max(0, Math.floor(Date.parse(created) / 1000));
       const packed = packDirectory(entries, mtime);
-      const stored = await storeBlob(layout, packed.stream);
+      const stored = await storeBlob(layout, packed.stream, undefined, 'blob', flight.register);
       layer = {
         mediaType: MEDIA_TYPE.layerTarGzip,
         digest: stored.digest,
@@ -206,10 +233,10 @@ export class FilesystemRegistry implements Registry {
         },
       };
     }
-    await storeBlobBytes(layout, EMPTY_JSON, EMPTY_DIGEST, 'empty config');
+    await storeBlobBytes(layout, EMPTY_JSON, EMPTY_DIGEST, 'empty config', flight.register);
     const manifest = manifestBytes({ artifactType, layer, annotations: { ...extra, [ANNOTATION.created]: created } });
     const manifestDigest = digestOf(manifest);
-    await storeBlobBytes(layout, manifest, manifestDigest, 'manifest');
+    await storeBlobBytes(layout, manifest, manifestDigest, 'manifest', flight.register);
     const descriptor = this.describe(name, tag, manifestDigest, JSON.parse(manifest.toString('utf8')) as ImageManifest);
     return this.commitTags(layout, name, descriptor, manifest.length, tags, opts.semverAliases === true ? tag : undefined);
   }
@@ -227,9 +254,9 @@ export class FilesystemRegistry implements Registry {
 
   /**
    * Inside the layout's lock: check every tag against index.json, then write them all (or none).
-   * `aliasesOf` is the version tag whose semver aliases move.
+   * `aliasesOf` is the version tag whose semver aliases move. (Also used by fs/lifecycle.ts.)
    */
-  private async commitTags(
+  async commitTags(
     layout: string,
     name: string,
     descriptor: ArtifactDescriptor,
@@ -238,6 +265,7 @@ export class FilesystemRegistry implements Registry {
     aliasesOf: string | undefined,
   ): Promise<PushResult> {
     const digest = descriptor.manifestDigest;
+    await this.beforeTagLock?.();
     const lock = await acquireLock(join(layout, '.lock'), {
       timeoutMs: this.lockTimeoutMs,
       staleMs: this.staleLockMs,
@@ -369,7 +397,8 @@ export class FilesystemRegistry implements Registry {
     return cur[0]!;
   }
 
-  private async loadManifest(
+  /** (Also used by fs/lifecycle.ts.) */
+  async loadManifest(
     name: string,
     ref: { tag?: string; digest?: string },
   ): Promise<{ layout: string; bytes: Buffer; manifest: ImageManifest; descriptor: ArtifactDescriptor; mediaType: string }> {
@@ -549,8 +578,37 @@ export class FilesystemRegistry implements Registry {
     // Fail fast before moving any bytes (checked again inside the lock when the tag is written).
     if (await isLayout(layout)) this.throwConflicts(await readIndex(layout), name, tags, manifestDigest);
     await ensureLayout(layout);
+    const flight = await startFlight(layout, `copy into ${name}:${tag}`);
+    try {
+      return await this.importInFlight(
+        layout,
+        name,
+        tags,
+        bundle,
+        descriptor,
+        wanted,
+        opts.semverAliases === true ? tag : undefined,
+        flight,
+      );
+    } finally {
+      await flight.end();
+    }
+  }
+
+  private async importInFlight(
+    layout: string,
+    name: string,
+    tags: string[],
+    bundle: ArtifactBundle,
+    descriptor: ArtifactDescriptor,
+    wanted: Descriptor[],
+    aliasesOf: string | undefined,
+    flight: Flight,
+  ): Promise<PushResult> {
+    const manifestDigest = descriptor.manifestDigest;
     for (const d of wanted) {
       check(validateDigest(d.digest));
+      await flight.register(d.digest); // before looking: see fs/inflight.ts
       if (await hasVerifiedBlob(layout, d.digest, d.size)) continue;
       const src = bundle.blobs.find((b) => b.digest === d.digest);
       if (!src) throw new RunError(`copy of ${bundle.descriptor.name}: the source did not provide blob ${d.digest}`);
@@ -560,10 +618,11 @@ export class FilesystemRegistry implements Registry {
         stream,
         { digest: d.digest, size: d.size },
         `copy of ${bundle.descriptor.name} into registry "${this.name}" (blob ${d.digest})`,
+        flight.register,
       );
     }
-    await storeBlobBytes(layout, bundle.manifest, manifestDigest, 'manifest');
-    return this.commitTags(layout, name, descriptor, bundle.manifest.length, tags, opts.semverAliases === true ? tag : undefined);
+    await storeBlobBytes(layout, bundle.manifest, manifestDigest, 'manifest', flight.register);
+    return this.commitTags(layout, name, descriptor, bundle.manifest.length, tags, aliasesOf);
   }
 
   async copyTo(target: Registry, name: string, tag: string, asTag?: string, opts: { semverAliases?: boolean } = {}): Promise<PushResult> {
@@ -571,6 +630,16 @@ export class FilesystemRegistry implements Registry {
     check(validateTag(tag));
     if (asTag !== undefined) check(validateTag(asTag));
     return copyByImport(this, target, name, tag, asTag, opts);
+  }
+
+  // lifecycle (fs/lifecycle.ts; gc: fs/gc.ts)
+
+  addTags(name: string, ref: { tag?: string; digest?: string }, tags: readonly string[]): Promise<AddTagsResult> {
+    return addTags(this, name, ref, tags);
+  }
+
+  removeTag(name: string, tag: string): Promise<RemovedTag> {
+    return removeTag(this, name, tag);
   }
 }
 

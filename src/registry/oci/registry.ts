@@ -61,6 +61,8 @@ import { exportArtifact, fetchManifest, fetchTo, listTags, names, openBlob, open
 import { OciSettings, type OciRegistryOptions } from './settings.js';
 import { tagInfos } from './tags.js';
 import { importArtifact, push, receive } from './write.js';
+import { addTags, removeTag } from './lifecycle.js';
+import type { AddTagsResult, RemovedTag } from '../lifecycle.js';
 
 export { OciRegistryError, orasVersion, MIN_ORAS_VERSION } from './oras.js';
 export type { OciRegistryOptions } from './settings.js';
@@ -188,6 +190,17 @@ export class OciRegistry extends OciSettings implements Registry {
       return receive(target, this, name, asTag ?? tag, f, opts);
     }
     return copyByImport(this, target, name, tag, asTag, opts);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // lifecycle (lifecycle.ts)
+
+  addTags(name: string, ref: { tag?: string; digest?: string }, tags: readonly string[]): Promise<AddTagsResult> {
+    return addTags(this, name, ref, tags);
+  }
+
+  removeTag(name: string, tag: string, opts: { withSharedTags?: boolean } = {}): Promise<RemovedTag> {
+    return removeTag(this, name, tag, opts);
   }
 }
 
