@@ -78,7 +78,7 @@ export function describeChange(v: CheckView, kindLabel: string): string {
     case 'gate':
       return `gate: would ask${v.message ? `: ${v.message}` : ''}`;
     case 'would-run':
-      return `would run ${what}${tail}`;
+      return `would run ${kindLabel}: ${v.message ?? ''}`;
     default:
       return `cannot tell ${what}${tail}`;
   }
@@ -144,7 +144,14 @@ export async function checkPlan(plan: RunPlan, opts: CheckOptions): Promise<Chec
   /** An orchestrator step's action that would run (push, a local run): every later action may differ. */
   let orchestratorAfter: string | undefined;
 
-  async function checkHost(stepIndex: number, stepName: string, ph: PlannedHost, onOrchestrator: boolean): Promise<string | undefined> {
+  /** Checks one host; its events are collected and emitted after the batch, hosts in plan (inventory) order. */
+  async function checkHost(
+    stepIndex: number,
+    stepName: string,
+    ph: PlannedHost,
+    onOrchestrator: boolean,
+    emit: (e: Omit<HadesEvent, 'runId' | 'ts'>) => void,
+  ): Promise<string | undefined> {
     const st = state.get(ph.host) ?? { creates: [] };
     state.set(ph.host, st);
     const base = { step: stepName, stepIndex, host: ph.host };
@@ -261,7 +268,11 @@ export async function checkPlan(plan: RunPlan, opts: CheckOptions): Promise<Chec
     const onOrchestrator = step.runsOn === 'orchestrator';
     let stepAfter: string | undefined;
     for (const batch of step.batches) {
-      const afters = await Promise.all(batch.hosts.map((h) => checkHost(step.index, step.name, h, onOrchestrator)));
+      const held = batch.hosts.map(() => [] as Array<Omit<HadesEvent, 'runId' | 'ts'>>);
+      const afters = await Promise.all(
+        batch.hosts.map((h, i) => checkHost(step.index, step.name, h, onOrchestrator, (e) => held[i]!.push(e))),
+      );
+      for (const e of held.flat()) emit(e);
       stepAfter ??= afters.find(Boolean);
     }
     if (onOrchestrator && stepAfter) orchestratorAfter ??= stepAfter;
@@ -273,7 +284,7 @@ export async function checkPlan(plan: RunPlan, opts: CheckOptions): Promise<Chec
 function wouldRun(entry: ActionEntry): CheckView {
   if (entry.kind === 'wait' && entry.durationMs === undefined)
     return { change: 'gate', ...(entry.message ? { message: entry.message } : {}) };
-  return { change: 'would-run', message: describeAction(entry)[0] ?? entry.title };
+  return { change: 'would-run', message: (describeAction(entry)[0] ?? entry.title).replace(/^\$ /, '') };
 }
 
 const ORDER: ChangeKind[] = ['create', 'replace', 'chmod', 'chown', 'unchanged', 'would-run', 'gate', 'refuse', 'fail', 'unknown'];

@@ -47,7 +47,7 @@ export function diffLines(a: string[], b: string[]): DiffOp[] {
         mid.push(' ');
         i++;
         j++;
-      } else if (j < m && (i === n || lcs[i * w + j + 1]! >= lcs[(i + 1) * w + j]!)) {
+      } else if (j < m && (i === n || lcs[i * w + j + 1]! > lcs[(i + 1) * w + j]!)) {
         mid.push('+');
         j++;
       } else {

@@ -1,0 +1,177 @@
+/**
+ * `hades plan --check` through the built CLI on real OpenSSH hosts (one sshd of this file's
+ * own): a run, then a template var, a secret and a copied file change → --check shows exactly
+ * those changes with the right unified diffs (plain and JSON), the secret on neither side,
+ * and the hosts' trees (bytes, modes, owners, mtimes) and lock directories are identical
+ * before and after.
+ */
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jsonEvents, project, runCli } from '../helpers/cli.js';
+import { requireLab } from '../lab/helpers.js';
+import { startSshd, type ExtraSshd } from '../lab/lab.js';
+
+const HOSTS = ['a1', 'a2'];
+const OLD_SECRET = 'old-pw-5d1e8c';
+const NEW_SECRET = 'new-pw-93fa2b';
+
+let sshd: ExtraSshd;
+beforeAll(async () => {
+  sshd = await startSshd(requireLab(), { name: 'check' });
+});
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+/** Every entry under `dir`: type, mode, owner, size, mtime (ns), and the bytes' sha256 or the link target. */
+function treeState(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    const st = lstatSync(d, { bigint: true });
+    const key = relative(dir, d) || '.';
+    const meta = `${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`;
+    if (st.isSymbolicLink()) out[key] = `link ${meta} ${readlinkSync(d)}`;
+    else if (st.isDirectory()) {
+      out[key] = `dir ${meta}`;
+      for (const e of readdirSync(d)) walk(join(d, e));
+    } else out[key] = `file ${meta} ${createHash('sha256').update(readFileSync(d)).digest('hex')}`;
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+function checkProject() {
+  const lab = requireLab();
+  const dir = project({
+    'conf.tmpl': 'greeting={{ vars.greeting }}\nhost={{ host.name }}\npassword={{ env.DB_PASSWORD | upper }}\nport=8080\n',
+    'files/data.txt': 'one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n',
+  });
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
+  for (const d of ['hosts', 'locks']) {
+    mkdirSync(join(dir, d));
+    execFileSync('chown', [lab.user, join(dir, d)]);
+  }
+  mkdirSync(join(dir, 'home'));
+  writeFileSync(
+    join(dir, 'hadesfile.yaml'),
+    `hosts:
+${HOSTS.map((n) => `  ${n}: { addr: ${sshd.host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey}, lock_dir: ${dir}/locks }`).join('\n')}
+known_hosts: [${dir}/known_hosts]
+targets:
+  apps: [${HOSTS.join(', ')}]
+jobs:
+  deploy:
+    actions:
+      - mkdir: { path: "${dir}/hosts/\${HADES_HOST_NAME}", mode: 0755 }
+      - template: { src: conf.tmpl, dst: "${dir}/hosts/\${HADES_HOST_NAME}/app.conf", vars: { greeting: "\${GREETING}" } }
+      - copy: { src: files/data.txt, dst: "${dir}/hosts/\${HADES_HOST_NAME}/data.txt", mode: 0640 }
+      - run: echo restarted >> "${dir}/hosts/$HADES_HOST_NAME/restarts"
+plans:
+  release:
+    env: { GREETING: "\${GREETING:-hello}", DB_PASSWORD: "\${DB_PASSWORD}" }
+    steps:
+      - { name: deploy, job: deploy, targets: apps }
+`,
+  );
+  const cli = (args: string[], extra: Record<string, string>) =>
+    runCli(args, { cwd: dir, env: { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '', ...extra } });
+  return { dir, cli };
+}
+
+describe('plan --check on the lab', () => {
+  it('after a run, a changed template var, secret and copied file: exactly those changes with their diffs, secrets on neither side, hosts untouched', async () => {
+    const { dir, cli } = checkProject();
+    const r1 = await cli(['plan', 'release', '--output', 'json'], { DB_PASSWORD: OLD_SECRET });
+    expect(r1.code, r1.stdout + r1.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'hosts/a1/app.conf'), 'utf8')).toContain(`password=${OLD_SECRET.toUpperCase()}`);
+
+    writeFileSync(join(dir, 'files/data.txt'), 'one\ntwo\nthree\nfour\nFIVE\nsix\nseven\neight\nnine\nten\neleven\n');
+    const before = { hosts: treeState(join(dir, 'hosts')), locks: treeState(join(dir, 'locks')) };
+    expect(Object.keys(before.hosts)).toContain('a2/restarts');
+    const env = { GREETING: 'bonjour', DB_PASSWORD: NEW_SECRET };
+
+    const json = await cli(['plan', 'release', '--check', '--output', 'json'], env);
+    expect(json.code, json.stdout + json.stderr).toBe(0);
+    const plain = await cli(['plan', 'release', '--check', '--output', 'plain'], env);
+    expect(plain.code, plain.stdout + plain.stderr).toBe(0);
+
+    // nothing written: every byte, mode, owner and mtime the same; no lock taken (the lock dir unchanged)
+    expect(treeState(join(dir, 'hosts'))).toEqual(before.hosts);
+    expect(treeState(join(dir, 'locks'))).toEqual(before.locks);
+    expect(existsSync(join(dir, '.hades', 'runs')) ? readdirSync(join(dir, '.hades', 'runs')).length : 0).toBe(1); // only the real run's audit log
+
+    const hidden = '*** (line hidden: the render uses a secret)';
+    const confDiff = (h: string) =>
+      [
+        `--- ${dir}/hosts/${h}/app.conf (on ${h})`,
+        `+++ ${dir}/hosts/${h}/app.conf (planned)`,
+        '@@ -1,4 +1,4 @@',
+        '-greeting=hello',
+        '+greeting=bonjour',
+        ` host=${h}`,
+        `-${hidden}`,
+        `+${hidden}`,
+        ' port=8080',
+      ].join('\n');
+    const dataDiff = (h: string) =>
+      [
+        `--- ${dir}/hosts/${h}/data.txt (on ${h})`,
+        `+++ ${dir}/hosts/${h}/data.txt (planned)`,
+        '@@ -2,9 +2,10 @@',
+        ' two',
+        ' three',
+        ' four',
+        '-five',
+        '+FIVE',
+        ' six',
+        ' seven',
+        ' eight',
+        ' nine',
+        ' ten',
+        '+eleven',
+      ].join('\n');
+
+    const events = jsonEvents(json.stdout);
+    const changes = events.filter((e) => e.type === 'check.change');
+    expect(changes.map((e) => [e.host, e.kind, e.status])).toEqual(
+      HOSTS.flatMap((h) => [
+        [h, 'mkdir', 'unchanged'],
+        [h, 'template', 'replace'],
+        [h, 'copy', 'replace'],
+        [h, 'run', 'would-run'],
+      ]),
+    );
+    for (const h of HOSTS) {
+      const of = (kind: string) => changes.find((e) => e.host === h && e.kind === kind)!;
+      expect(of('template').diff).toBe(confDiff(h));
+      expect(of('template').change.sha256).toEqual({ from: '***', to: '***' }); // digests of secret renders are never shown
+      expect(of('copy').diff).toBe(dataDiff(h));
+      expect(of('copy').change).toMatchObject({ change: 'replace', path: `${dir}/hosts/${h}/data.txt` });
+      expect(of('copy').change.mode).toBeUndefined(); // 0640 already
+      expect(of('copy').change.sha256.to).toBe(
+        createHash('sha256')
+          .update(readFileSync(join(dir, 'files/data.txt')))
+          .digest('hex'),
+      );
+      expect(of('mkdir').diff).toBeUndefined();
+    }
+    const end = events.at(-1)!;
+    expect(end).toMatchObject({ type: 'check.end', status: 'ok', counts: { unchanged: 2, replace: 4, 'would-run': 2 } });
+    expect(events.some((e) => e.type.startsWith('lock.') || e.type.startsWith('action.'))).toBe(false);
+
+    for (const h of HOSTS) {
+      expect(plain.stdout).toContain(`[${h}] unchanged mkdir ${dir}/hosts/${h}\n`);
+      expect(plain.stdout).toContain(`[${h}] would replace copy ${dir}/hosts/${h}/data.txt (sha256 `);
+      expect(plain.stdout).toContain(`${dataDiff(h).replace(/^/gm, '    ')}\n`);
+      expect(plain.stdout).toContain(`${confDiff(h).replace(/^/gm, '    ')}\n`);
+      expect(plain.stdout).toContain(`[${h}] would run run: echo restarted >> "${dir}/hosts/$HADES_HOST_NAME/restarts"\n`);
+    }
+    expect(plain.stdout).toContain('check: 4 replace, 2 unchanged, 2 would-run\n');
+    for (const out of [json.stdout + json.stderr, plain.stdout + plain.stderr])
+      for (const s of [OLD_SECRET, NEW_SECRET, OLD_SECRET.toUpperCase(), NEW_SECRET.toUpperCase()]) expect(out).not.toContain(s);
+  });
+});
