@@ -98,7 +98,7 @@ function asText(b: Buffer): string | undefined {
  * masked form is known) matches none of the secret lines' patterns. Without a masked render
  * of the same line count, every changed line is hidden.
  */
-function secretFilter(real: string, masked: string | undefined): (line: string, side: 'old' | 'new') => string {
+export function secretFilter(real: string, masked: string | undefined): (line: string, side: 'old' | 'new') => string {
   const r = real.split('\n');
   const m = masked?.split('\n');
   if (!m || m.length !== r.length) return () => LINE_HIDDEN;

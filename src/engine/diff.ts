@@ -82,7 +82,11 @@ export function unifiedDiff(
   if (oldText === newText) return '';
   const a = splitLines(oldText);
   const b = splitLines(newText);
-  const ops = diffLines(a.lines, b.lines);
+  // A last line that differs only in its final newline is a change: compared with a mark the texts cannot hold (split text has no \n).
+  const NONL = '\n';
+  const mark = (t: { lines: string[]; noFinalNewline: boolean }) =>
+    t.noFinalNewline && a.noFinalNewline !== b.noFinalNewline ? [...t.lines.slice(0, -1), `${t.lines.at(-1)}${NONL}`] : t.lines;
+  const ops = diffLines(mark(a), mark(b)).map((o) => (o.text.endsWith(NONL) ? { ...o, text: o.text.slice(0, -1) } : o));
   const out = [`--- ${labels.old}`, `+++ ${labels.new}`];
   let k = 0;
   while (k < ops.length) {
