@@ -243,7 +243,7 @@ export async function checkPlan(plan: RunPlan, opts: CheckOptions): Promise<Chec
         change: view,
         ...(diff ? { diff } : {}),
       });
-      if (AFTER_KINDS.has(entry.kind)) hostAfter ??= `${entry.kind} "${entry.title}" (step ${stepName})`;
+      if (AFTER_KINDS.has(entry.kind)) hostAfter ??= `${entry.title} (step ${stepName})`;
       if (hostAfter && !onOrchestrator) st.after ??= hostAfter;
     }
     return hostAfter;

@@ -174,4 +174,93 @@ describe('plan --check on the lab', () => {
     for (const out of [json.stdout + json.stderr, plain.stdout + plain.stderr])
       for (const s of [OLD_SECRET, NEW_SECRET, OLD_SECRET.toUpperCase(), NEW_SECRET.toUpperCase()]) expect(out).not.toContain(s);
   });
+
+  it('creates, chmods, refusals and what cannot be known: a dir an earlier mkdir creates, a directory another user owns, actions after a run', async () => {
+    const lab = requireLab();
+    const dir = project({ 'data.txt': 'x\n', 't.tmpl': 'v={{ env.V }}\n' });
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    for (const d of ['hosts', 'hosts/a1', 'locks']) {
+      mkdirSync(join(dir, d));
+      execFileSync('chown', [lab.user, join(dir, d)]);
+    }
+    chmodSync(join(dir, 'hosts/a1'), 0o755);
+    mkdirSync(join(dir, 'evil'));
+    execFileSync('chown', ['nobody', join(dir, 'evil')]);
+    mkdirSync(join(dir, 'home'));
+    writeFileSync(
+      join(dir, 'hadesfile.yaml'),
+      `hosts:
+  a1: { addr: ${sshd.host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey}, lock_dir: ${dir}/locks }
+known_hosts: [${dir}/known_hosts]
+jobs:
+  deploy:
+    actions:
+      - mkdir: { path: "${dir}/hosts/a1", mode: 0700 }
+      - mkdir: { path: "${dir}/hosts/a1/sub/deeper", mode: 0750 }
+      - copy: { src: data.txt, dst: "${dir}/hosts/a1/sub/deeper/data.txt" }
+      - copy: { src: data.txt, dst: "${dir}/hosts/a1/nowhere/data.txt" }
+      - copy: { src: data.txt, dst: "${dir}/evil/data.txt" }
+      - run: mkdir -p "${dir}/hosts/a1/gen"
+      - template: { src: t.tmpl, dst: "${dir}/hosts/a1/gen/t.conf" }
+  gate:
+    actions:
+      - wait: { message: "go on?" }
+plans:
+  p:
+    env: { V: "1" }
+    steps:
+      - { name: s, job: deploy, targets: a1 }
+      - { name: approve, job: gate, targets: a1 }
+`,
+    );
+    const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
+    const before = { hosts: treeState(join(dir, 'hosts')), evil: treeState(join(dir, 'evil')), locks: treeState(join(dir, 'locks')) };
+    const r = await runCli(['plan', 'p', '--check', '--output', 'json'], { cwd: dir, env });
+    expect(r.code, r.stdout + r.stderr).toBe(1); // an action would fail / be refused
+    expect({ hosts: treeState(join(dir, 'hosts')), evil: treeState(join(dir, 'evil')), locks: treeState(join(dir, 'locks')) }).toEqual(
+      before,
+    );
+    const changes = jsonEvents(r.stdout).filter((e) => e.type === 'check.change');
+    expect(changes.map((e) => [e.kind, e.status])).toEqual([
+      ['mkdir', 'chmod'],
+      ['mkdir', 'create'],
+      ['copy', 'create'],
+      ['copy', 'fail'],
+      ['copy', 'refuse'],
+      ['run', 'would-run'],
+      ['template', 'create'],
+      ['wait', 'gate'],
+    ]);
+    const [chmod, create, copyCreate, fail, refuse, , tpl, gate] = changes;
+    expect(chmod!.change.mode).toEqual({ from: '0755', to: '0700' });
+    expect(chmod!.message).toBe(`would chmod 0755→0700 mkdir ${dir}/hosts/a1`);
+    expect(create!.message).toBe(
+      `would create mkdir ${dir}/hosts/a1/sub/deeper (mode 0750) — with its missing parents (${dir}/hosts/a1/sub does not exist)`,
+    );
+    expect(copyCreate!.message).toBe(
+      `would create copy ${dir}/hosts/a1/sub/deeper/data.txt (mode 0644) — an earlier mkdir creates its parent; parent ${dir}/hosts/a1/sub/deeper does not exist now`,
+    );
+    expect(fail!.message).toBe(
+      `would fail copy ${dir}/hosts/a1/nowhere/data.txt: parent directory ${dir}/hosts/a1/nowhere does not exist: the run fails`,
+    );
+    expect(refuse!.message).toContain(
+      `would refuse copy ${dir}/evil/data.txt: refusing to write under ${dir}/evil: it is owned by nobody:`,
+    );
+    expect(tpl!.change.after).toBe(`run: mkdir -p "${dir}/hosts/a1/gen" (step s)`);
+    expect(tpl!.message).toContain(`may differ`);
+    expect(tpl!.message).toContain(`parent ${dir}/hosts/a1/gen does not exist now`);
+    expect(gate!.message).toBe('gate: would ask: go on?');
+    expect(jsonEvents(r.stdout).at(-1)).toMatchObject({ type: 'check.end', status: 'failed' });
+  });
+
+  it('--check with --dry-run is a usage error (exit 2), nothing connects', async () => {
+    const dir = project({
+      'hadesfile.yaml':
+        'hosts:\n  h: { local: true }\njobs:\n  j:\n    actions:\n      - run: "true"\nplans:\n  p:\n    steps:\n      - { job: j, targets: h }\n',
+    });
+    const r = await runCli(['plan', 'p', '--check', '--dry-run'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--check and --dry-run do not go together');
+  });
 });
