@@ -263,4 +263,78 @@ plans:
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--check and --dry-run do not go together');
   });
+
+  it('pulls: a moved tag shows the file artifact replaced (by digest, no diff) and the directory artifact by its marker; the registry and hosts untouched', async () => {
+    const lab = requireLab();
+    const dir = project({});
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    for (const d of ['hosts', 'locks', 'build', 'build/site']) mkdirSync(join(dir, d));
+    for (const d of ['hosts', 'locks']) execFileSync('chown', [lab.user, join(dir, d)]);
+    mkdirSync(join(dir, 'home'));
+    writeFileSync(
+      join(dir, 'hadesfile.yaml'),
+      `registries:
+  r: { type: filesystem, path: ./reg }
+hosts:
+  build-server: { local: true }
+  a1: { addr: ${sshd.host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey}, lock_dir: ${dir}/locks }
+known_hosts: [${dir}/known_hosts]
+jobs:
+  build:
+    local: true
+    actions:
+      - run: printf 'app %s\\n' "$VERSION" > build/app.bin && printf '<h1>%s</h1>\\n' "$VERSION" > build/site/index.html
+  publish:
+    artifacts:
+      app: { path: ./build/app.bin }
+      site: { path: ./build/site }
+    actions:
+      - push: { registry: r, artifact: app, name: app, tag: "\${VERSION}", aliases: semver }
+      - push: { registry: r, artifact: site, name: site, tag: "\${VERSION}", aliases: semver }
+  deploy:
+    actions:
+      - pull: { registry: r, name: app, tag: v1, to: "${dir}/hosts/app.bin" }
+      - pull: { registry: r, name: site, tag: v1, to: "${dir}/hosts/site" }
+plans:
+  release:
+    env: { VERSION: "\${VERSION}" }
+    steps:
+      - { name: build, job: build, targets: build-server }
+      - { name: publish, job: publish, targets: build-server }
+  deploy:
+    steps:
+      - { name: deploy, job: deploy, targets: a1 }
+`,
+    );
+    const cli = (args: string[], extra: Record<string, string> = {}) =>
+      runCli([...args, '--cache-dir', join(dir, 'cache')], { cwd: dir, env: { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '', ...extra } });
+    for (const [args, env] of [
+      [['plan', 'release'], { VERSION: 'v1.0.0' }],
+      [['plan', 'deploy'], {}],
+      [['plan', 'release'], { VERSION: 'v1.1.0' }],
+    ] as const) {
+      const r = await cli([...args], env);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+    }
+    const oldMarker = readFileSync(join(dir, 'hosts/site/.hades-artifact'), 'utf8').trim();
+    const before = { hosts: treeState(join(dir, 'hosts')), reg: treeState(join(dir, 'reg')), locks: treeState(join(dir, 'locks')) };
+    const r = await cli(['plan', 'deploy', '--check', '--output', 'json']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect({ hosts: treeState(join(dir, 'hosts')), reg: treeState(join(dir, 'reg')), locks: treeState(join(dir, 'locks')) }).toEqual(
+      before,
+    );
+    const [app, site] = jsonEvents(r.stdout).filter((e) => e.type === 'check.change');
+    const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+    expect(app.change).toMatchObject({ change: 'replace', sha256: { from: sha('app v1.0.0\n'), to: sha('app v1.1.0\n') } });
+    expect(app.change.noDiff).toMatch(/^artifact sha256:[0-9a-f]{64}: compared by digest$/);
+    expect(app.diff).toBeUndefined();
+    expect(site.change).toMatchObject({ change: 'replace', sha256: { from: oldMarker } });
+    expect(site.change.sha256.to).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(site.change.sha256.to).not.toBe(oldMarker);
+    // and once deployed, nothing left to change
+    expect((await cli(['plan', 'deploy'])).code).toBe(0);
+    const again = jsonEvents((await cli(['plan', 'deploy', '--check', '--output', 'json'])).stdout);
+    expect(again.filter((e) => e.type === 'check.change').map((e) => e.status)).toEqual(['unchanged', 'unchanged']);
+  });
 });
