@@ -206,12 +206,17 @@ jobs:
   gate:
     actions:
       - wait: { message: "go on?" }
+  guarded:
+    guard: { if: "test -e ${dir}/hosts/a1/enabled" }
+    actions:
+      - mkdir: { path: "${dir}/hosts/a1/never", mode: 0755 }
 plans:
   p:
     env: { V: "1" }
     steps:
       - { name: s, job: deploy, targets: a1 }
       - { name: approve, job: gate, targets: a1 }
+      - { name: maybe, job: guarded, targets: a1 }
 `,
     );
     const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
@@ -251,7 +256,15 @@ plans:
     expect(tpl!.message).toContain(`may differ`);
     expect(tpl!.message).toContain(`parent ${dir}/hosts/a1/gen does not exist now`);
     expect(gate!.message).toBe('gate: would ask: go on?');
-    expect(jsonEvents(r.stdout).at(-1)).toMatchObject({ type: 'check.end', status: 'failed' });
+    // the guard runs (read-only by contract): it says no, so the host is not checked for that step
+    expect(jsonEvents(r.stdout).filter((e) => e.type === 'check.host')).toMatchObject([
+      { step: 'maybe', host: 'a1', status: 'skipped', message: `guard exited 1: test -e ${dir}/hosts/a1/enabled: not checked` },
+    ]);
+    expect(jsonEvents(r.stdout).at(-1)).toMatchObject({
+      type: 'check.end',
+      status: 'failed',
+      counts: { chmod: 1, create: 3, fail: 1, refuse: 1, 'would-run': 1, gate: 1, 'skipped hosts': 1 },
+    });
   });
 
   it('--check with --dry-run is a usage error (exit 2), nothing connects', async () => {
