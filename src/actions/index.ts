@@ -69,6 +69,11 @@ export function executeAction(entry: ActionEntry, rt: ActionRuntime): Promise<Ac
   return moduleOf(entry).run(entry, rt);
 }
 
+/** `--check`: whether the entry's kind has a read-only half (else it is listed as "would run"). */
+export function canInspect(entry: ActionEntry): boolean {
+  return moduleOf(entry).inspect !== undefined;
+}
+
 /** `--check`: the entry's read-only half, or undefined when its kind has none (it "would run"). */
 export function inspectAction(entry: ActionEntry, rt: ActionRuntime): Promise<CheckChange> | undefined {
   const m = moduleOf(entry);

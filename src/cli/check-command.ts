@@ -10,7 +10,7 @@ import { durationField } from '../config/duration.js';
 import type { StepEnv } from '../env/resolve.js';
 import type { Redactor } from '../env/secrets.js';
 import { EXIT } from '../errors.js';
-import type { PlannedHost, RunPlan } from '../plan/types.js';
+import type { ActionEntry, PlannedHost, RunPlan } from '../plan/types.js';
 import type { Sink } from '../report/sink.js';
 import type { Prepared } from './context.js';
 import type { RunOptions } from './options.js';
@@ -77,15 +77,11 @@ export async function checkCommand(prep: Prepared, opts: RunOptions, mode: 'tty'
  * changed line of such a render is then hidden.
  */
 async function maskedPlan(prep: Prepared, redactor: Redactor, mark: string): Promise<Map<string, string> | undefined> {
-  const needed = prep.plan.steps.some((s) =>
-    s.batches.some((b) =>
-      b.hosts.some((h) =>
-        h.actions.some(
-          (a) => a.kind === 'template' && (a.source.type !== 'inline' || (a.source.uses ?? []).some((n) => redactor.isSecret(n))),
-        ),
-      ),
-    ),
-  );
+  const usesSecret = (a: ActionEntry) =>
+    a.kind === 'template' &&
+    a.source.type === 'inline' &&
+    ((a.source.uses ?? []).some((n) => redactor.isSecret(n)) || redactor.text(a.source.content) !== a.source.content);
+  const needed = prep.plan.steps.some((s) => s.batches.some((b) => b.hosts.some((h) => h.actions.some(usesSecret))));
   if (!needed) return undefined;
   const stepEnvs: StepEnv[] = prep.planInput.stepEnvs.map((s) => ({
     ...s,

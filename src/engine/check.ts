@@ -7,7 +7,7 @@
  * on the same host (or after one on the orchestrator) is marked "after a run action: may differ".
  * Emits check.* events (engine/events.ts); the unified diff of text files is computed here.
  */
-import { describeAction, inspectAction } from '../actions/index.js';
+import { canInspect, describeAction, inspectAction } from '../actions/index.js';
 import type { CheckChange, ChangeKind } from '../actions/inspect.js';
 import type { ActionRuntime, ArtifactAccess, SourceFiles } from '../actions/types.js';
 import { MASK, type Redactor } from '../env/secrets.js';
@@ -165,6 +165,8 @@ export async function checkPlan(plan: RunPlan, opts: CheckOptions): Promise<Chec
       return transport;
     };
     try {
+      // Connected once, up front, when anything is probed: a host that cannot be reached is one line, not one per action.
+      if (ph.guard || ph.actions.some(canInspect)) await connect();
       if (ph.guard) {
         const t = await connect();
         const res = await t.exec(ph.guard.exec, { stdin: envScript(ph.env), signal: opts.signal });

@@ -350,4 +350,23 @@ plans:
     const again = jsonEvents((await cli(['plan', 'deploy', '--check', '--output', 'json'])).stdout);
     expect(again.filter((e) => e.type === 'check.change').map((e) => e.status)).toEqual(['unchanged', 'unchanged']);
   });
+
+  it('a host that cannot be reached: one check.host line, its actions not listed, exit 1', async () => {
+    const lab = requireLab();
+    const dir = project({
+      'hadesfile.yaml': `hosts:\n  down: { addr: 127.0.0.1, port: 1, user: ${lab.user}, identity_file: ${lab.clientKey} }\njobs:\n  j:\n    actions:\n      - mkdir: { path: /srv/x }\n      - mkdir: { path: /srv/y }\nplans:\n  p:\n    steps:\n      - { job: j, targets: down }\n`,
+    });
+    const r = await runCli(['plan', 'p', '--check', '--output', 'json', '--connect-timeout', '5s'], {
+      cwd: dir,
+      env: { HOME: dir, SSH_AUTH_SOCK: '' },
+    });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    const ev = jsonEvents(r.stdout);
+    expect(ev.map((e) => [e.type, e.host, e.status])).toEqual([
+      ['check.host', 'down', 'failed'],
+      ['check.end', undefined, 'failed'],
+    ]);
+    expect(ev[0].message).toMatch(/^cannot check: /);
+    expect(ev[1].counts).toEqual({ 'hosts not checked': 1 });
+  });
 });
