@@ -9,11 +9,28 @@ import { resolve } from 'node:path';
 import { durationField } from '../config/duration.js';
 import type { StepEnv } from '../env/resolve.js';
 import type { Redactor } from '../env/secrets.js';
-import { EXIT } from '../errors.js';
+import { EXIT, UserError } from '../errors.js';
 import type { ActionEntry, PlannedHost, RunPlan } from '../plan/types.js';
 import type { Sink } from '../report/sink.js';
 import type { Prepared } from './context.js';
 import type { RunOptions } from './options.js';
+
+/** Flags that mean nothing for a check (it runs nothing, writes no log): refused, never silently ignored. */
+export function refuseWithCheck(opts: RunOptions): void {
+  const problems = [];
+  if (opts.dryRun)
+    problems.push({
+      message: '--check and --dry-run do not go together',
+      hint: '--dry-run prints the commands; --check asks the hosts what they would change',
+    });
+  if (opts.failedHostsFile)
+    problems.push({
+      message: '--failed-hosts-file does not go with --check',
+      hint: 'a check runs nothing, so no host fails; its JSON output (check.host events) lists the hosts it could not check',
+    });
+  if (opts.logDir) problems.push({ message: '--log-dir does not go with --check', hint: 'a check writes no audit log' });
+  if (problems.length) throw new UserError(problems);
+}
 
 export async function checkCommand(prep: Prepared, opts: RunOptions, mode: 'tty' | 'plain' | 'json'): Promise<number> {
   const { hf, plan, redactor } = prep;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { durationField } from '../config/duration.js';
-import { EXIT, UserError } from '../errors.js';
+import { EXIT } from '../errors.js';
 import type { PlannedHost } from '../plan/types.js';
 import type { Sink } from '../report/sink.js';
 import type { Transport } from '../transport/types.js';
@@ -22,11 +22,7 @@ export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
 }
 
 export async function planCommand(name: string, opts: RunOptions): Promise<number> {
-  if (opts.check && opts.dryRun)
-    throw new UserError({
-      message: '--check and --dry-run do not go together',
-      hint: '--dry-run prints the commands; --check asks the hosts what they would change',
-    });
+  if (opts.check) (await import('./check-command.js')).refuseWithCheck(opts);
   const prepared = await preparePlan(name, opts);
   const { hf, plan, redactor, envFiles, shape } = prepared;
   const mode = outputMode(opts.output);

@@ -267,7 +267,7 @@ plans:
     });
   });
 
-  it('--check with --dry-run is a usage error (exit 2), nothing connects', async () => {
+  it('--check with --dry-run, --failed-hosts-file or --log-dir is a usage error (exit 2), nothing connects', async () => {
     const dir = project({
       'hadesfile.yaml':
         'hosts:\n  h: { local: true }\njobs:\n  j:\n    actions:\n      - run: "true"\nplans:\n  p:\n    steps:\n      - { job: j, targets: h }\n',
@@ -275,6 +275,11 @@ plans:
     const r = await runCli(['plan', 'p', '--check', '--dry-run'], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--check and --dry-run do not go together');
+    const f = await runCli(['plan', 'p', '--check', '--failed-hosts-file', 'f.txt', '--log-dir', 'logs'], { cwd: dir });
+    expect(f.code).toBe(2);
+    expect(f.stderr).toContain('--failed-hosts-file does not go with --check');
+    expect(f.stderr).toContain('--log-dir does not go with --check');
+    expect(existsSync(join(dir, 'f.txt')) || existsSync(join(dir, 'logs'))).toBe(false);
   });
 
   it('pulls: a moved tag shows the file artifact replaced (by digest, no diff) and the directory artifact by its marker; the registry and hosts untouched', async () => {
