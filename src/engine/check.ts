@@ -190,7 +190,7 @@ export async function checkPlan(plan: RunPlan, opts: CheckOptions): Promise<Chec
     let hostAfter: string | undefined;
     for (const entry of ph.actions) {
       const a = { ...base, action: entry.title, actionIndex: entry.index, kind: entry.kind };
-      const after = st.after ?? orchestratorAfter;
+      const after = st.after ?? orchestratorAfter ?? hostAfter;
       let view: CheckView;
       let diff: string | undefined;
       try {
@@ -224,15 +224,16 @@ export async function checkPlan(plan: RunPlan, opts: CheckOptions): Promise<Chec
       if (view.sha256?.from && usesSecret(entry, opts.redactor)) view.sha256 = { ...view.sha256, from: MASK };
       if (
         view.missingParent &&
-        st.creates.some(
-          (d) => d === view.missingParent || d.startsWith(`${view.missingParent}/`) || view.missingParent!.startsWith(`${d}/`),
-        )
+        // mkdir P creates P and its missing parents
+        st.creates.some((d) => d === view.missingParent || d.startsWith(`${view.missingParent}/`))
       )
         view.message = [view.message, 'an earlier mkdir creates its parent'].filter(Boolean).join('; ');
       else if (view.missingParent && !after) {
         view = { ...view, change: 'fail', message: `parent directory ${view.missingParent} does not exist: the run fails` };
         delete view.missingParent;
       }
+      // What cannot be known now (a source not there, a tag that does not resolve) fails the run unless an earlier action may change it.
+      if (view.change === 'unknown' && !after) view.change = 'fail';
       if (entry.kind === 'mkdir' && view.change === 'create' && view.path) st.creates.push(view.path);
       if (after && view.change !== 'would-run' && view.change !== 'gate') view.after = after;
       if (view.change === 'fail' || view.change === 'refuse') failed = true;

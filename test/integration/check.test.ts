@@ -201,8 +201,10 @@ jobs:
       - copy: { src: data.txt, dst: "${dir}/hosts/a1/sub/deeper/data.txt" }
       - copy: { src: data.txt, dst: "${dir}/hosts/a1/nowhere/data.txt" }
       - copy: { src: data.txt, dst: "${dir}/evil/data.txt" }
+      - copy: { src: built.txt, dst: "${dir}/hosts/a1/built-1" }
       - run: mkdir -p "${dir}/hosts/a1/gen"
       - template: { src: t.tmpl, dst: "${dir}/hosts/a1/gen/t.conf" }
+      - copy: { src: built.txt, dst: "${dir}/hosts/a1/built-2" }
   gate:
     actions:
       - wait: { message: "go on?" }
@@ -233,11 +235,20 @@ plans:
       ['copy', 'create'],
       ['copy', 'fail'],
       ['copy', 'refuse'],
+      ['copy', 'fail'],
       ['run', 'would-run'],
       ['template', 'create'],
+      ['copy', 'unknown'],
       ['wait', 'gate'],
     ]);
-    const [chmod, create, copyCreate, fail, refuse, , tpl, gate] = changes;
+    const [chmod, create, copyCreate, fail, refuse, noSource, , tpl, unknown, gate] = changes;
+    // a source that is not there: the run fails — unless an earlier run action may build it
+    expect(noSource!.message).toBe(
+      `would fail copy ${dir}/hosts/a1/built-1: cannot read source ${dir}/built.txt: ENOENT: no such file or directory, stat '${dir}/built.txt'`,
+    );
+    expect(unknown!.message).toBe(
+      `cannot tell copy ${dir}/hosts/a1/built-2 — cannot read source ${dir}/built.txt: ENOENT: no such file or directory, stat '${dir}/built.txt'; after run: mkdir -p "${dir}/hosts/a1/gen" (step s): may differ`,
+    );
     expect(chmod!.change.mode).toEqual({ from: '0755', to: '0700' });
     expect(chmod!.message).toBe(`would chmod 0755→0700 mkdir ${dir}/hosts/a1`);
     expect(create!.message).toBe(
@@ -263,7 +274,7 @@ plans:
     expect(jsonEvents(r.stdout).at(-1)).toMatchObject({
       type: 'check.end',
       status: 'failed',
-      counts: { chmod: 1, create: 3, fail: 1, refuse: 1, 'would-run': 1, gate: 1, 'skipped hosts': 1 },
+      counts: { chmod: 1, create: 3, fail: 2, refuse: 1, 'would-run': 1, gate: 1, unknown: 1, 'skipped hosts': 1 },
     });
   });
 
