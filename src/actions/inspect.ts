@@ -115,11 +115,13 @@ export async function inspectFileTarget(
   const r = await probe(rt, fileProbeCommand(w.dst, sha256, cap, w.become), what, w.become);
   const base = { path: w.dst };
   if ('refused' in r) return { ...base, change: 'refuse', message: r.refused };
-  if ('missing' in r) return { ...base, change: 'create', missingParent: dirname(w.dst), sha256: { to: sha256 }, ...fresh(w) };
+  // A new file's diff is its whole text, against nothing.
+  const created = newText ? { text: { old: Buffer.alloc(0), new: newText } } : {};
+  if ('missing' in r) return { ...base, change: 'create', missingParent: dirname(w.dst), sha256: { to: sha256 }, ...fresh(w), ...created };
   const h = r.head;
   switch (h.type) {
     case 'absent':
-      return { ...base, change: 'create', sha256: { to: sha256 }, ...fresh(w) };
+      return { ...base, change: 'create', sha256: { to: sha256 }, ...fresh(w), ...created };
     case 'link':
       return {
         ...base,

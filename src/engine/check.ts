@@ -215,7 +215,7 @@ export async function checkPlan(plan: RunPlan, opts: CheckOptions): Promise<Chec
           const c = await pending;
           const { text, ...rest } = c;
           view = rest;
-          if (text) diff = makeDiff(entry, text, c.path ?? '', stepIndex, ph.host);
+          if (text) diff = makeDiff(entry, text, c.path ?? '', stepIndex, ph.host, c.change === 'create');
           else if (c.change === 'replace' && !c.noDiff) view.noDiff = 'binary';
         }
       } catch (e) {
@@ -258,12 +258,15 @@ export async function checkPlan(plan: RunPlan, opts: CheckOptions): Promise<Chec
     path: string,
     stepIndex: number,
     host: string,
+    created: boolean,
   ): string | undefined {
     const oldText = asText(text.old);
     const newText = asText(text.new);
     if (oldText === undefined || newText === undefined) return undefined;
     const show = usesSecret(entry, opts.redactor) ? secretFilter(newText, opts.masked?.(stepIndex, host, entry.index)) : undefined;
-    return unifiedDiff(oldText, newText, { old: `${path} (on ${host})`, new: `${path} (planned)` }, show) || undefined;
+    return (
+      unifiedDiff(oldText, newText, { old: created ? '/dev/null' : `${path} (on ${host})`, new: `${path} (planned)` }, show) || undefined
+    );
   }
 
   for (const step of plan.steps) {

@@ -257,6 +257,9 @@ plans:
     expect(copyCreate!.message).toBe(
       `would create copy ${dir}/hosts/a1/sub/deeper/data.txt (mode 0644) — an earlier mkdir creates its parent; parent ${dir}/hosts/a1/sub/deeper does not exist now`,
     );
+    // a new file's diff is its whole text
+    expect(copyCreate!.diff).toBe(['--- /dev/null', `+++ ${dir}/hosts/a1/sub/deeper/data.txt (planned)`, '@@ -0,0 +1 @@', '+x'].join('\n'));
+    expect(tpl!.diff).toBe(['--- /dev/null', `+++ ${dir}/hosts/a1/gen/t.conf (planned)`, '@@ -0,0 +1 @@', '+v=1'].join('\n'));
     expect(fail!.message).toBe(
       `would fail copy ${dir}/hosts/a1/nowhere/data.txt: parent directory ${dir}/hosts/a1/nowhere does not exist: the run fails`,
     );
