@@ -4,6 +4,7 @@ import type { FileEntry } from './deliver.js';
 import { deliverFile, describeFile, planFileEntry } from './deliver.js';
 import { declaredBy, type VisibleArtifact } from '../config/artifact-refs.js';
 import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
+import { inspectFile } from './inspect.js';
 import type { ActionModule, PlanContext } from './types.js';
 
 interface CopySpec {
@@ -117,4 +118,5 @@ export const copyAction: ActionModule<FileEntry> = {
   },
   describe: describeFile,
   run: deliverFile,
+  inspect: inspectFile,
 };

@@ -14,6 +14,7 @@ import { pullAction } from './pull.js';
 import { pushAction } from './push.js';
 import { runAction } from './run.js';
 import { templateAction } from './template.js';
+import type { CheckChange } from './inspect.js';
 import type { ActionModule, ActionOutcome, ActionRuntime, BaseEntry, PlanContext } from './types.js';
 import { waitAction } from './wait.js';
 
@@ -66,6 +67,17 @@ export function describeAction(entry: ActionEntry): string[] {
 
 export function executeAction(entry: ActionEntry, rt: ActionRuntime): Promise<ActionOutcome> {
   return moduleOf(entry).run(entry, rt);
+}
+
+/** `--check`: whether the entry's kind has a read-only half (else it is listed as "would run"). */
+export function canInspect(entry: ActionEntry): boolean {
+  return moduleOf(entry).inspect !== undefined;
+}
+
+/** `--check`: the entry's read-only half, or undefined when its kind has none (it "would run"). */
+export function inspectAction(entry: ActionEntry, rt: ActionRuntime): Promise<CheckChange> | undefined {
+  const m = moduleOf(entry);
+  return m.inspect ? m.inspect(entry, rt) : undefined;
 }
 
 /** Kinds whose presence makes a job run once per step on the orchestrator. */

@@ -2,6 +2,7 @@
 import { octal } from '../shell/command.js';
 import { mkdirCommand } from '../shell/delivery.js';
 import { execQuiet } from './exec.js';
+import { inspectDir } from './inspect.js';
 import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import type { ActionModule, BaseEntry } from './types.js';
 
@@ -56,6 +57,7 @@ export const mkdirAction: ActionModule<MkdirEntry> = {
     const res = await execQuiet(rt, e.exec, `mkdir ${e.path}`, e.become);
     return { status: res.stdout.includes('unchanged') ? 'unchanged' : 'changed' };
   },
+  inspect: (e, rt) => inspectDir(rt, e),
 };
 
 export function ownText(e: { owner?: string; group?: string }): string {

@@ -16,6 +16,7 @@ import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.
 import { ownText } from './mkdir.js';
 import { describeViaHost, pullViaHost } from './pull-host.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
+import { type CheckChange, inspectArtifactDir, inspectFileTarget } from './inspect.js';
 import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 import { verifyField, verifyLine, type PlannedVerify } from './trust-fields.js';
 
@@ -244,3 +245,30 @@ export const pullAction: ActionModule<PullEntry> = {
     return { status: 'changed', detail: `extracted ${desc.layer.size} bytes, ${desc.manifestDigest}`, env };
   },
 };
+
+/**
+ * `--check`: the tag is resolved (a registry read), then the host's `to` is probed read-only:
+ * a file artifact by sha256 and mode/owner (no diff: artifacts are compared by digest), a
+ * directory artifact by the `.hades-artifact` marker the delivery wrote.
+ */
+async function inspectPull(e: PullEntry, rt: Parameters<NonNullable<typeof pullAction.inspect>>[1]): Promise<CheckChange> {
+  const ref = e.digest ? `${e.name}@${e.digest}` : `${e.name}:${e.tag}`;
+  const what = `pull ${ref} to ${e.to}`;
+  let desc: Awaited<ReturnType<typeof rt.artifacts.resolve>>;
+  try {
+    desc = await rt.artifacts.resolve(e.registry, e.name, { ...(e.tag ? { tag: e.tag } : {}), ...(e.digest ? { digest: e.digest } : {}) });
+  } catch (err) {
+    return {
+      path: e.to,
+      change: 'unknown',
+      message: `${ref} from registry "${e.registry}" cannot be resolved now: ${(err as Error).message}`,
+    };
+  }
+  if (!desc.layer.directory && !e.extract) {
+    const c = await inspectFileTarget(rt, { ...e, dst: e.to }, what, desc.layer.digest.replace(/^sha256:/, ''));
+    if (c.change === 'replace') c.noDiff = `artifact ${desc.manifestDigest}: compared by digest`;
+    return c;
+  }
+  return inspectArtifactDir(rt, e, what, desc.manifestDigest);
+}
+pullAction.inspect = inspectPull;

@@ -13,6 +13,7 @@ import { deliverFile, describeFile, planFileEntry, sha256Hex } from './deliver.j
 import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import { executeGoTemplate, type GoTemplate, GoStruct, GoTemplateError, type GoValue, parseGoTemplate } from './gotemplate.js';
 import { detectSyntax, lineCol, type Syntax } from './template-syntax.js';
+import { inspectFile } from './inspect.js';
 import type { ActionModule, PlanContext } from './types.js';
 
 interface TemplateSpec {
@@ -242,6 +243,7 @@ export const templateAction: ActionModule<FileEntry> = {
   },
   describe: describeFile,
   run: deliverFile,
+  inspect: inspectFile,
 };
 
 function nunjucksContext(ctx: PlanContext, s: TemplateSpec, used: Set<string>): Record<string, unknown> {

@@ -12,6 +12,7 @@ import type { ActionSpec, HostSpec, JobSpec, RegistrySpec } from '../config/mode
 import type { Problem, Problems, Position } from '../errors.js';
 import type { Transport } from '../transport/types.js';
 import type { ArtifactDescriptor, Registry } from '../registry/types.js';
+import type { CheckChange } from './inspect.js';
 
 /** Where a delivered file's bytes come from. */
 export type ByteSource =
@@ -179,6 +180,8 @@ export interface ActionModule<E extends BaseEntry = BaseEntry> {
   plan(spec: unknown, ctx: PlanContext): E | undefined;
   describe(entry: E): string[];
   run(entry: E, rt: ActionRuntime): Promise<ActionOutcome>;
+  /** `--check`: the read-only half — what run() would change, found without writing (./inspect.ts). Absent: "would run". */
+  inspect?(entry: E, rt: ActionRuntime): Promise<CheckChange>;
 }
 
 /** An action failed for a reason worth one clear line. */

@@ -43,6 +43,8 @@ export interface Prepared {
   envFiles: string[];
   /** The plan's shape (steps, jobs, action kinds): its fingerprint goes into the audit log. */
   shape: ShapeStep[];
+  /** What the plan was planned from (`--check` plans it again with secret values masked). */
+  planInput: Parameters<typeof planWithSources>[0];
 }
 
 /** `hf`: the files when the caller has loaded them already. */
@@ -70,7 +72,8 @@ export async function preparePlan(
   const pinned = origin ? pinEnv(stepEnvs, origin.rec, problems) : { fromNow: [], newSteps: [] };
   problems.throwIfAny();
   const secretNames = [...new Set(stepEnvs.flatMap((s) => Object.keys(s.env)).filter((k) => redactor.isSecret(k)))];
-  const plan = await planWithSources({ hf, plan: spec, stepEnvs, runId: makeRunId(), secretNames, ...(selection ? { selection } : {}) });
+  const planInput = { hf, plan: spec, stepEnvs, runId: makeRunId(), secretNames, ...(selection ? { selection } : {}) };
+  const plan = await planWithSources(planInput);
   const shape = applyOrigin(hf, plan, opts, origin, pinned);
   learnTemplateDigests(plan, redactor);
   if (opts.offline) {
@@ -78,7 +81,7 @@ export async function preparePlan(
     const [{ checkOffline }, { defaultCacheDir }] = await Promise.all([import('./offline.js'), import('../engine/artifacts.js')]);
     await checkOffline(plan, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(), !opts.dryRun);
   } else await checkRegistries(hf, plan, redactor);
-  return { hf, plan, redactor, envFiles: sources.files, shape };
+  return { hf, plan, redactor, envFiles: sources.files, shape, planInput };
 }
 
 /**

@@ -32,6 +32,8 @@ export interface RunOptions extends CommonOptions {
   fromStep?: string;
   /** `hades rollback [--to]`. */
   rollback?: string | true;
+  /** `--check`: read-only — what the run would change, per host, with diffs (cli/check-command.ts). */
+  check?: boolean;
   /** `--no-lock`: false; the host locks are taken by default. */
   lock: boolean;
 }

@@ -22,8 +22,11 @@ export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
 }
 
 export async function planCommand(name: string, opts: RunOptions): Promise<number> {
-  const { hf, plan, redactor, envFiles, shape } = await preparePlan(name, opts);
+  if (opts.check) (await import('./check-command.js')).refuseWithCheck(opts);
+  const prepared = await preparePlan(name, opts);
+  const { hf, plan, redactor, envFiles, shape } = prepared;
   const mode = outputMode(opts.output);
+  if (opts.check) return (await import('./check-command.js')).checkCommand(prepared, opts, mode);
   const { addLocksAndHooks, guardedRun } = await import('./run-guard.js');
   addLocksAndHooks(hf, plan, opts.lock !== false);
 

@@ -30,6 +30,10 @@ export function buildProgram(done: (code: number) => void): Command {
     .description('run a plan (or print exactly what would run with --dry-run)')
     .argument('<plan>', 'plan name')
     .option('--dry-run', 'print the run plan (every command, every host) and touch nothing', false)
+    .option(
+      '--check',
+      'connect and run only the read-only half of every action: per host what would change (create/replace/chmod/unchanged, unified diffs of text files up to 64 KiB, secrets redacted), run/push/promote/health listed as "would run"; no lock, nothing written; exit 0 checked, 1 an action would fail or a host could not be checked',
+    )
     .option('-y, --yes', 'approve every gate', false)
     .option('--approve <step>', 'approve the gates of this step (repeatable)', collect, [])
     .addOption(new Option('-o, --output <mode>', 'output mode').choices(['auto', 'tty', 'plain', 'json']).default('auto'))

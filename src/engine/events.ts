@@ -33,7 +33,12 @@ export type EventType =
   | 'hook.end'
   // Registry lifecycle (src/cli/registry-lifecycle.ts): what `registry rm --force` / `registry gc` removed (or why it failed), in `message`.
   | 'registry.removed'
-  | 'registry.failed';
+  | 'registry.failed'
+  // `--check` (src/engine/check.ts): one check.change per action per host (`status` = the change kind, `change`, `diff`);
+  // check.host when a host is not checked (guard, connection); check.end last, with `counts`.
+  | 'check.change'
+  | 'check.host'
+  | 'check.end';
 
 export type HostStatus = 'ok' | 'failed' | 'skipped' | 'stopped' | 'not-started';
 export type ActionResultStatus = 'ok' | 'changed' | 'unchanged' | 'failed' | 'declined';
@@ -118,6 +123,12 @@ export interface HadesEvent {
   command?: string;
   hosts?: string[]; // batch.start / step.start
   summary?: RunSummary; // run.end
+  /** check.change: what the action would change (see CheckView in engine/check.ts). */
+  change?: import('./check.js').CheckView;
+  /** check.change: the unified diff of a text file (secret lines redacted on both sides). */
+  diff?: string;
+  /** check.end: how many actions per change kind, and hosts not checked. */
+  counts?: Record<string, number>;
 }
 
 export type Emit = (e: HadesEvent) => void;

@@ -1,0 +1,40 @@
+/**
+ * `--check` as plain lines: per step, per host, one line per action ("would create …",
+ * "would replace … (sha256 a→b)", "unchanged …", "would run …"), each unified diff indented
+ * under its line, and the counts last. The same check.* events the JSON output prints.
+ */
+import type { HadesEvent } from '../engine/events.js';
+import type { Sink } from './sink.js';
+
+export class CheckSink implements Sink {
+  private step: string | undefined;
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  event(e: HadesEvent): void {
+    const line = checkLines(e, e.step !== this.step);
+    if (e.step !== undefined) this.step = e.step;
+    if (line.length) this.out.write(`${line.join('\n')}\n`);
+  }
+  async close(): Promise<void> {}
+}
+
+export function checkLines(e: HadesEvent, newStep: boolean): string[] {
+  const out: string[] = [];
+  if (newStep && e.step !== undefined) out.push(`== step ${e.step}`);
+  switch (e.type) {
+    case 'check.change':
+      out.push(`[${e.host}] ${e.message}`);
+      if (e.diff) for (const l of e.diff.split('\n')) out.push(`    ${l}`);
+      else if (e.change?.noDiff && e.status === 'replace') out.push(`    (no diff: ${e.change.noDiff})`);
+      break;
+    case 'check.host':
+      out.push(`[${e.host}] ${e.status}: ${e.message}`);
+      break;
+    case 'check.end':
+      out.push(`check: ${e.message}${e.status === 'failed' ? ' (some actions would fail or could not be checked)' : ''}`);
+      out.push('nothing was written on any host (read-only probes; no lock taken)');
+      break;
+    default:
+      break;
+  }
+  return out;
+}
