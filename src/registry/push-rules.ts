@@ -5,7 +5,7 @@
  * All pure: each backend reads what its tags hold (TagState) and writes what the rules decide.
  */
 import { RunError, UserError } from '../errors.js';
-import { ANNOTATION, MEDIA_TYPE, type ImageManifest } from './layout.js';
+import { ANNOTATION, EMPTY_DIGEST, MEDIA_TYPE, type ImageManifest } from './layout.js';
 import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from './reference.js';
 import type { AliasUpdate, ArtifactDescriptor, PushSource } from './types.js';
 
@@ -60,6 +60,12 @@ export function checkPushSource(source: PushSource, artifactType: string): Recor
     if (RESERVED_ANNOTATIONS.has(k))
       check(`annotation ${k} is set by Hades itself`, k === ANNOTATION.created ? 'set `created` instead' : undefined);
   }
+  if (source.config !== undefined)
+    check(
+      MEDIA_TYPE_RE.test(source.config.mediaType)
+        ? null
+        : `config media type ${JSON.stringify(source.config.mediaType)} is not a media type (type/subtype)`,
+    );
   if (source.created !== undefined && !(RFC3339.test(source.created) && Number.isFinite(Date.parse(source.created))))
     check(`created ${JSON.stringify(source.created)} is not an RFC 3339 time such as 2024-05-01T12:00:00Z`);
   return extra;
@@ -113,7 +119,15 @@ export function describeManifest(
   const tp = titleProblem(title);
   if (tp) bad(`layer ${tp}`);
   const annotations = { ...(m.annotations ?? {}) };
+  const c = m.config;
+  if (
+    c !== undefined &&
+    (typeof c !== 'object' || c === null || typeof c.digest !== 'string' || validateDigest(c.digest) || typeof c.size !== 'number')
+  )
+    bad('has an invalid config descriptor');
+  const config = c && c.digest !== EMPTY_DIGEST ? { config: { mediaType: c.mediaType, digest: c.digest, size: c.size } } : {};
   return {
+    ...config,
     registry,
     name,
     ...(tag !== undefined ? { tag } : {}),

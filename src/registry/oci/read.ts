@@ -56,6 +56,17 @@ export interface FetchedManifest {
  * registry's digest and the requested one.
  */
 export async function fetchManifest(reg: OciSettings, name: string, ref: { tag?: string; digest?: string }): Promise<FetchedManifest> {
+  const raw = await fetchRaw(reg, name, ref);
+  const descriptor = describeManifest(reg.name, name, ref.tag, raw.digest, raw.manifest);
+  return { ...raw, descriptor };
+}
+
+/** fetchManifest without describing it: a manifest or an image index, verified, parsed. */
+export async function fetchRaw(
+  reg: OciSettings,
+  name: string,
+  ref: { tag?: string; digest?: string },
+): Promise<Omit<FetchedManifest, 'descriptor'> & { refText: string }> {
   reg.checkName(name);
   if (ref.tag === undefined && ref.digest === undefined) throw new UserError(`artifact ${name}: a tag or a digest is required`);
   if (ref.tag !== undefined) check(validateTag(ref.tag));
@@ -105,9 +116,8 @@ export async function fetchManifest(reg: OciSettings, name: string, ref: { tag?:
     } catch {
       throw new RunError(`${what} is not valid JSON`);
     }
-    const descriptor = describeManifest(reg.name, name, ref.tag, reported.digest, manifest);
     const mediaType = manifest.mediaType ?? (typeof reported.mediaType === 'string' ? reported.mediaType : MEDIA_TYPE.manifest);
-    return { bytes, digest: reported.digest, mediaType, manifest, descriptor };
+    return { bytes, digest: reported.digest, mediaType, manifest, refText };
   });
 }
 

@@ -6,7 +6,9 @@
 import type { TagState } from '../push-rules.js';
 import { ArtifactNotFound, type TagInfo } from '../types.js';
 import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateTag } from '../reference.js';
-import { fetchManifest, listTags, tagDigest } from './read.js';
+import { fetchManifest, fetchRaw, listTags, tagDigest } from './read.js';
+import { indexCreated, indexPlatforms, isImageIndex } from '../image-index.js';
+import { describeManifest } from '../push-rules.js';
 import type { OciSettings } from './settings.js';
 
 /**
@@ -94,7 +96,7 @@ export async function tagInfos(reg: OciSettings, name: string): Promise<TagInfo[
   const list = await listTags(reg, name);
   if (list === null) throw new ArtifactNotFound(reg.name, name);
   const valid = [...new Set(list)].filter((t) => validateTag(t) === null);
-  const fetched = await mapLimit(valid, reg.concurrency, (t) => fetchManifest(reg, name, { tag: t }));
+  const fetched = await mapLimit(valid, reg.concurrency, (t) => summary(reg, name, t));
   const digestOf = new Map(valid.map((t, i) => [t, fetched[i]!.digest]));
   const isAlias = (t: string, d: string): boolean => aliasCandidates(t, valid).some((v) => digestOf.get(v) === d);
   return valid
@@ -103,10 +105,29 @@ export async function tagInfos(reg: OciSettings, name: string): Promise<TagInfo[
       return {
         tag,
         manifestDigest: f.digest,
-        size: f.descriptor.layer.size,
-        ...(f.descriptor.created !== undefined ? { created: f.descriptor.created } : {}),
+        size: f.size,
+        ...(f.created !== undefined ? { created: f.created } : {}),
         mutable: isAlias(tag, f.digest),
+        ...(f.platforms ? { platforms: f.platforms } : {}),
       };
     })
     .sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+}
+
+/** A tag's digest, payload size and created; for an image index its platforms and the sum of their payloads. */
+async function summary(
+  reg: OciSettings,
+  name: string,
+  tag: string,
+): Promise<{ digest: string; size: number; created?: string; platforms?: string[] }> {
+  const raw = await fetchRaw(reg, name, { tag });
+  if (!isImageIndex(raw.manifest)) {
+    const d = describeManifest(reg.name, name, tag, raw.digest, raw.manifest);
+    return { digest: raw.digest, size: d.layer.size, ...(d.created !== undefined ? { created: d.created } : {}) };
+  }
+  const entries = indexPlatforms(reg.name, name, `:${tag}`, raw.manifest);
+  let size = 0;
+  for (const e of entries) size += (await fetchManifest(reg, name, { digest: e.descriptor.digest })).descriptor.layer.size;
+  const created = indexCreated(raw.manifest);
+  return { digest: raw.digest, size, ...(created !== undefined ? { created } : {}), platforms: entries.map((e) => e.platform) };
 }
