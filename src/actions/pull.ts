@@ -14,7 +14,11 @@ import { execQuiet } from './exec.js';
 import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import { ownText } from './mkdir.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
-import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
+import { formatPlatform, parsePlatform, platformFromUname } from '../registry/platform.js';
+import { PlatformNeeded } from '../registry/types.js';
+import { envScript } from '../shell/command.js';
+import { platformProbeCommand } from '../shell/platform.js';
+import { ActionFailure, type ActionModule, type ActionRuntime, type BaseEntry } from './types.js';
 
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
@@ -33,6 +37,8 @@ export interface PullEntry extends BaseEntry {
   /** Extract a tar (or tar.gz) file artifact into `to`; directory artifacts always extract. */
   extract: boolean;
   tmp: string;
+  /** `platform:` for a multi-platform artifact; absent: the host's, detected at run time. */
+  platform?: string;
 }
 
 interface PullSpec {
@@ -45,6 +51,7 @@ interface PullSpec {
   owner?: string;
   group?: string;
   extract?: boolean;
+  platform?: string;
 }
 
 export const pullAction: ActionModule<PullEntry> = {
@@ -54,6 +61,11 @@ export const pullAction: ActionModule<PullEntry> = {
     if (c.has('tag') && c.has('digest')) c.error('pull has both tag and digest', c.pos('digest'), 'pull one reference: a tag or a digest');
     else if (!c.has('tag') && !c.has('digest'))
       c.error('pull needs tag or digest', c.pos(), 'add tag: (e.g. ${VERSION}) or digest: sha256:...');
+    const platform = c.value?.platform;
+    if (typeof platform === 'string' && !platform.includes('$')) {
+      const p = parsePlatform(platform);
+      if (typeof p === 'string') c.error(p, c.pos('platform', 'value'), 'e.g. platform: linux/arm64 (or leave it out: the host platform)');
+    }
     const digest = c.value?.digest;
     if (typeof digest === 'string' && !digest.includes('$') && !DIGEST.test(digest)) {
       c.error(
@@ -96,6 +108,11 @@ export const pullAction: ActionModule<PullEntry> = {
         description: 'Unpack a directory artifact into `to` (default: deliver as pushed).',
         type: 'boolean',
       },
+      platform: {
+        description: "For a multi-platform artifact: the platform to pull (os/arch[/variant]); default the host's (uname).",
+        type: 'string',
+        minLength: 1,
+      },
     },
   },
   plan(spec, ctx) {
@@ -107,6 +124,12 @@ export const pullAction: ActionModule<PullEntry> = {
     const to = absolutePath(ctx, s.to, 'to');
     const mode = modeField(ctx, s.mode, 0o644);
     const own = ownership(ctx, s);
+    let platform: string | undefined;
+    if (s.platform !== undefined) {
+      const p = parsePlatform(ctx.expand(s.platform, 'platform'));
+      if (typeof p === 'string') ctx.problems.add(`pull.platform: ${p}`, ctx.fieldPos('platform'));
+      else platform = formatPlatform(p);
+    }
     if (!registry || !name || (!tag && !digest) || to === undefined) {
       if (s.tag === undefined && s.digest === undefined) ctx.problems.add('pull: needs tag or digest', ctx.action.pos);
       return undefined;
@@ -126,6 +149,7 @@ export const pullAction: ActionModule<PullEntry> = {
       ...own,
       extract: s.extract === true,
       tmp: tempPathFor(to),
+      ...(platform ? { platform } : {}),
     };
   },
   describe(e) {
@@ -135,6 +159,9 @@ export const pullAction: ActionModule<PullEntry> = {
     return [
       `${ref} from registry "${e.registry}" -> ${e.to} mode ${octal(e.mode)}${ownText(e)}${e.extract ? ' (extracted)' : ''}`,
       ...(e.pinnedTag ? [`tag ${e.pinnedTag} pinned to this digest (the digest the replayed run got; the tag is not looked up)`] : []),
+      e.platform
+        ? `if ${ref} is multi-platform: platform ${e.platform}`
+        : `if ${ref} is multi-platform: platform chosen per host at run time ($ ${platformProbeCommand()}, once per host)`,
       `resolved and verified once per run on the orchestrator; skip if ${e.to} already has the payload's sha256 and mode`,
       'a file payload (same sha256 but other mode/owner: fixed without sending bytes):',
       ...Object.values(fileCommands({ ...e, dst: e.to }, sha)).map((c) => `$ ${c}`),
@@ -147,13 +174,18 @@ export const pullAction: ActionModule<PullEntry> = {
     const ref = e.digest ? `${e.name}@${e.digest}` : `${e.name}:${e.tag}`;
     const what = `pull ${ref} to ${e.to}`;
     let desc: Awaited<ReturnType<typeof rt.artifacts.resolve>>;
+    const r = { ...(e.tag ? { tag: e.tag } : {}), ...(e.digest ? { digest: e.digest } : {}) };
     try {
-      desc = await rt.artifacts.resolve(e.registry, e.name, {
-        ...(e.tag ? { tag: e.tag } : {}),
-        ...(e.digest ? { digest: e.digest } : {}),
-      });
+      desc = await rt.artifacts.resolve(e.registry, e.name, r, e.platform);
     } catch (err) {
-      throw new ActionFailure(`${what}: ${(err as Error).message}`);
+      if (!(err instanceof PlatformNeeded)) throw new ActionFailure(`${what}: ${(err as Error).message}`);
+      // A multi-platform artifact and no platform: the host's (detected once per host per run).
+      const platform = await hostPlatform(rt, what);
+      try {
+        desc = await rt.artifacts.resolve(e.registry, e.name, r, platform);
+      } catch (err2) {
+        throw new ActionFailure(`${what}: host ${rt.host.host} is ${platform}: ${(err2 as Error).message}`);
+      }
     }
     rt.artifacts.record?.({ registry: e.registry, name: e.name, tag: e.tag ?? e.pinnedTag, digest: desc.manifestDigest, kind: 'pull' });
     // The payload is fetched and verified into the local cache (once per run) only when a
@@ -167,7 +199,10 @@ export const pullAction: ActionModule<PullEntry> = {
       }
     };
     const sha = desc.layer.digest.replace(/^sha256:/, '');
-    const env = digestEnv(desc.manifestDigest, desc.layer.digest);
+    const env = {
+      ...digestEnv(desc.manifestDigest, desc.layer.digest),
+      ...(desc.index ? { HADES_ARTIFACT_INDEX_DIGEST: desc.index.digest, HADES_ARTIFACT_PLATFORM: desc.platform ?? '' } : {}),
+    };
     const own = { owner: e.owner, group: e.group };
 
     if (!desc.layer.directory && !e.extract) {
@@ -208,3 +243,16 @@ export const pullAction: ActionModule<PullEntry> = {
     return { status: 'changed', detail: `extracted ${desc.layer.size} bytes, ${desc.manifestDigest}`, env };
   },
 };
+
+/** The host's platform from `uname -s; uname -m` (run like a `run:` command), once per host per run. */
+async function hostPlatform(rt: ActionRuntime, what: string): Promise<string> {
+  const detect = async (): Promise<string> => {
+    const res = await execQuiet(rt, platformProbeCommand(), `${what}: detect the platform of host ${rt.host.host}`, undefined, {
+      stdin: envScript(rt.env),
+    });
+    const p = platformFromUname(res.stdout);
+    if (typeof p === 'string') throw new ActionFailure(`${what}: host ${rt.host.host}: ${p}`);
+    return formatPlatform(p);
+  };
+  return rt.artifacts.hostPlatform ? rt.artifacts.hostPlatform(rt.host.host, detect) : detect();
+}

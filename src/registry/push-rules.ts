@@ -23,6 +23,17 @@ const RESERVED_ANNOTATIONS = new Set<string>([
   ANNOTATION.aliasOf,
 ]);
 
+/** OCI annotation keys: reverse-domain style (letters, digits, '.', '-', '_', '/'). */
+const ANNOTATION_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/;
+
+/** Why `key` can't be a user's annotation (bad syntax, or one Hades sets itself), or null. */
+export function annotationKeyProblem(key: string): string | null {
+  if (!ANNOTATION_KEY_RE.test(key))
+    return `annotation key ${JSON.stringify(key)} is not valid (letters, digits, '.', '-', '_', '/'; e.g. org.opencontainers.image.source)`;
+  if (RESERVED_ANNOTATIONS.has(key)) return `annotation ${key} is set by Hades itself`;
+  return null;
+}
+
 export function check(problem: string | null, hint?: string): void {
   if (problem) throw new UserError({ message: problem, ...(hint ? { hint } : {}) });
 }
@@ -57,8 +68,7 @@ export function checkPushSource(source: PushSource, artifactType: string): Recor
   const extra = source.annotations ?? {};
   for (const [k, v] of Object.entries(extra)) {
     if (k === '' || typeof v !== 'string') check(`annotation ${JSON.stringify(k)} must have a non-empty key and a string value`);
-    if (RESERVED_ANNOTATIONS.has(k))
-      check(`annotation ${k} is set by Hades itself`, k === ANNOTATION.created ? 'set `created` instead' : undefined);
+    check(annotationKeyProblem(k), RESERVED_ANNOTATIONS.has(k) && k === ANNOTATION.created ? 'set `created` instead' : undefined);
   }
   if (source.config !== undefined)
     check(
