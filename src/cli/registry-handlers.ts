@@ -3,7 +3,7 @@
  * this module loads only when one runs).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Hadesfile } from '../config/model.js';
 import { formatDuration } from '../config/duration.js';
@@ -13,7 +13,8 @@ import { checkTarEntries } from '../registry/archive.js';
 import { fetchArtifact, tempBeside } from '../registry/fetch.js';
 import { openRegistry } from '../registry/open.js';
 import { parseReference, type Reference } from '../registry/reference.js';
-import type { ArtifactDescriptor, Registry } from '../registry/types.js';
+import { PlatformNeeded, type ArtifactDescriptor, type Registry } from '../registry/types.js';
+import { platformArg, pullTargets, pushMetadata, pushPlatforms } from './registry-platforms.js';
 import type { CommonOptions } from './options.js';
 
 export interface RegOptions extends CommonOptions {
@@ -61,10 +62,12 @@ function wrap<A extends unknown[]>(fn: (...a: A) => Promise<void>) {
 function describe(d: ArtifactDescriptor): string {
   return [
     `${d.name}${d.tag ? `:${d.tag}` : ''} in registry "${d.registry}"`,
+    ...(d.index ? [`  index:         ${d.index.digest} (${d.index.platforms.join(', ')})`, `  platform:      ${d.platform}`] : []),
     `  digest:        ${d.manifestDigest}`,
     `  artifact type: ${d.artifactType}`,
     `  created:       ${d.created ?? '-'}`,
     `  payload:       ${d.layer.title} (${d.layer.directory ? 'directory, tar+gzip' : d.layer.mediaType}), ${d.layer.size} bytes, ${d.layer.digest}`,
+    ...(d.config ? [`  config:        ${d.config.mediaType}, ${d.config.size} bytes, ${d.config.digest}`] : []),
     ...Object.entries(d.annotations).map(([k, v]) => `  ${k}: ${v}`),
   ].join('\n');
 }
@@ -81,29 +84,83 @@ export const handlers = {
     print(
       opts,
       { registry: regName, name, tags },
-      tags.map((t) => `${t.tag}\t${t.manifestDigest}\t${t.size}\t${t.created ?? '-'}${t.mutable ? '\t(mutable alias)' : ''}`).join('\n'),
+      tags
+        .map(
+          (t) =>
+            `${t.tag}\t${t.manifestDigest}\t${t.size}\t${t.created ?? '-'}${t.mutable ? '\t(mutable alias)' : ''}${t.platforms ? `\t(${t.platforms.join(', ')})` : ''}`,
+        )
+        .join('\n'),
     );
   }),
-  inspect: wrap(async (regName: string, text: string, opts: RegOptions) => {
+  inspect: wrap(async (regName: string, text: string, opts: RegOptions & { platform?: string }) => {
     const r = ref(text, false);
-    const d = await registryOf(loadFiles(opts), regName).resolve(r.name, r);
-    print(opts, d, describe(d));
+    const reg = registryOf(loadFiles(opts), regName);
+    try {
+      const d = await reg.resolve(r.name, r, opts.platform !== undefined ? { platform: platformArg(opts.platform) } : {});
+      print(opts, d, describe(d));
+    } catch (e) {
+      if (!(e instanceof PlatformNeeded)) throw e;
+      // A multi-platform artifact: the index and every platform's entry.
+      const entries = [];
+      for (const p of e.platforms) entries.push({ ...(await reg.resolve(r.name, { digest: e.indexDigest }, { platform: p })), ...r });
+      const index = entries[0]?.index;
+      print(
+        opts,
+        {
+          registry: regName,
+          name: r.name,
+          ...(r.tag ? { tag: r.tag } : {}),
+          indexDigest: e.indexDigest,
+          annotations: index?.annotations ?? {},
+          platforms: entries,
+        },
+        [
+          `${r.name}${r.tag ? `:${r.tag}` : ''} in registry "${regName}": multi-platform (OCI image index)`,
+          `  index:         ${e.indexDigest}`,
+          ...Object.entries(index?.annotations ?? {}).map(([k, v]) => `  ${k}: ${v}`),
+          ...entries.map((d) => `\n${describe(d)}`),
+        ].join('\n'),
+      );
+    }
   }),
   push: wrap(
     async (
       regName: string,
       path: string,
-      text: string,
-      opts: RegOptions & { tag: string[]; semverAliases: boolean; artifactType?: string },
+      refText: string | undefined,
+      opts: RegOptions & {
+        tag: string[];
+        semverAliases: boolean;
+        artifactType?: string;
+        platform: string[];
+        annotation: string[];
+        config?: string;
+        configMediaType?: string;
+      },
     ) => {
+      if (opts.platform.length && refText !== undefined)
+        throw new UserError({
+          message: `registry push takes a path or --platform, not both (${JSON.stringify(path)} and ${opts.platform.length} --platform)`,
+          hint: 'with --platform, leave the path out: hades registry push REGISTRY --platform os/arch=PATH … NAME:TAG',
+        });
+      if (!opts.platform.length && refText === undefined)
+        throw new UserError({ message: 'registry push needs a path and NAME:TAG', hint: 'hades registry push REGISTRY PATH NAME:TAG' });
+      const text = refText ?? path;
       const r = ref(text, true);
       const t0 = Date.now();
-      const res = await registryOf(loadFiles(opts), regName).push(
-        r.name,
-        r.tag!,
-        { path: resolve(process.cwd(), path), ...(opts.artifactType ? { artifactType: opts.artifactType } : {}) },
-        { extraTags: opts.tag, semverAliases: opts.semverAliases },
-      );
+      const reg = registryOf(loadFiles(opts), regName);
+      const common = { ...(opts.artifactType ? { artifactType: opts.artifactType } : {}), ...pushMetadata(opts) };
+      const pushOpts = { extraTags: opts.tag, semverAliases: opts.semverAliases };
+      if (opts.platform.length) {
+        const res = await reg.pushIndex(r.name, r.tag!, { ...common, platforms: pushPlatforms(opts.platform) }, pushOpts);
+        print(
+          opts,
+          { ...res, durationMs: Date.now() - t0 },
+          `${res.unchanged ? 'unchanged' : 'pushed'} ${r.name}:${r.tag} = ${res.indexDigest} (${res.platforms.map((p) => p.platform).join(', ')}; ${formatDuration(Date.now() - t0)})`,
+        );
+        return;
+      }
+      const res = await reg.push(r.name, r.tag!, { path: resolve(process.cwd(), path), ...common }, pushOpts);
       print(
         opts,
         { ...res, durationMs: Date.now() - t0 },
@@ -111,35 +168,45 @@ export const handlers = {
       );
     },
   ),
-  pull: wrap(async (regName: string, text: string, opts: RegOptions & { out?: string; to?: string }) => {
-    const dest = opts.out ?? opts.to;
-    if (!dest) throw new UserError({ message: 'registry pull needs a destination', hint: 'add -o PATH' });
-    const r = ref(text, false);
-    const reg = registryOf(loadFiles(opts), regName);
-    const d = await reg.resolve(r.name, r);
-    const to = resolve(process.cwd(), dest);
-    await mkdir(dirname(to), { recursive: true });
-    if (!d.layer.directory) {
-      // Straight to the destination: verified, through a temp file beside it, renamed when complete.
-      await fetchArtifact(reg, d, to);
-    } else {
-      const tmp = tempBeside(to);
-      try {
-        await fetchArtifact(reg, d, tmp);
-        const problems = await checkTarEntries(tmp, { root: d.layer.title });
-        if (problems.length) throw new RunError(`refusing to extract ${text}: ${problems.map((p) => p.message).join('; ')}`);
-        const dir = `${tmp}.d`;
-        await mkdir(dir);
-        execFileSync('tar', ['-xzf', tmp, '-C', dir, '--no-same-owner', '--strip-components=1']);
-        if (await stat(to).catch(() => undefined)) await rm(to, { recursive: true });
-        await rename(dir, to);
-      } finally {
-        await rm(tmp, { force: true });
-        await rm(`${tmp}.d`, { recursive: true, force: true });
+  pull: wrap(
+    async (
+      regName: string,
+      text: string,
+      opts: RegOptions & { out?: string; to?: string; platform: string[]; allPlatforms: boolean; configOnly: boolean },
+    ) => {
+      const dest = opts.out ?? opts.to;
+      if (!dest) throw new UserError({ message: 'registry pull needs a destination', hint: 'add -o PATH' });
+      const r = ref(text, false);
+      const reg = registryOf(loadFiles(opts), regName);
+      if (opts.configOnly && (opts.allPlatforms || opts.platform.length > 1))
+        throw new UserError({ message: '--config-only writes one config: give at most one --platform' });
+      const targets = await pullTargets(reg, r, resolve(process.cwd(), dest), opts);
+      if (opts.configOnly) {
+        const d = targets[0]!.desc;
+        const to = targets[0]!.to;
+        await mkdir(dirname(to), { recursive: true });
+        const tmp = tempBeside(to);
+        try {
+          await writeFile(tmp, await reg.readConfig(d), { flag: 'wx', mode: 0o644 });
+          await rename(tmp, to);
+        } finally {
+          await rm(tmp, { force: true });
+        }
+        print(opts, { ...d, path: to }, `wrote the config of ${text} (${d.config?.digest ?? 'the empty config'}) to ${to}`);
+        return;
       }
-    }
-    print(opts, { ...d, path: to }, `pulled ${text} (${d.manifestDigest}) to ${to}`);
-  }),
+      for (const t of targets) await pullOne(reg, text, t.desc, t.to);
+      const line = (t: (typeof targets)[number]) =>
+        `pulled ${text}${t.desc.platform ? ` ${t.desc.platform}` : ''} (${t.desc.manifestDigest}) to ${t.to}`;
+      if (targets.length === 1) print(opts, { ...targets[0]!.desc, path: targets[0]!.to }, line(targets[0]!));
+      else
+        print(
+          opts,
+          { registry: regName, name: r.name, platforms: targets.map((t) => ({ ...t.desc, path: t.to })) },
+          targets.map(line).join('\n'),
+        );
+    },
+  ),
   promote: wrap(async (from: string, toName: string, text: string, opts: RegOptions & { as?: string }) => {
     const r = ref(text, true);
     const hf = loadFiles(opts);
@@ -151,3 +218,27 @@ export const handlers = {
     );
   }),
 };
+
+/** One payload to `to`: a file straight there (verified, temp + rename), a directory extracted after its entries are checked. */
+async function pullOne(reg: Registry, text: string, d: ArtifactDescriptor, to: string): Promise<void> {
+  await mkdir(dirname(to), { recursive: true });
+  if (!d.layer.directory) {
+    // Straight to the destination: verified, through a temp file beside it, renamed when complete.
+    await fetchArtifact(reg, d, to);
+  } else {
+    const tmp = tempBeside(to);
+    try {
+      await fetchArtifact(reg, d, tmp);
+      const problems = await checkTarEntries(tmp, { root: d.layer.title });
+      if (problems.length) throw new RunError(`refusing to extract ${text}: ${problems.map((p) => p.message).join('; ')}`);
+      const dir = `${tmp}.d`;
+      await mkdir(dir);
+      execFileSync('tar', ['-xzf', tmp, '-C', dir, '--no-same-owner', '--strip-components=1']);
+      if (await stat(to).catch(() => undefined)) await rm(to, { recursive: true });
+      await rename(dir, to);
+    } finally {
+      await rm(tmp, { force: true });
+      await rm(`${tmp}.d`, { recursive: true, force: true });
+    }
+  }
+}

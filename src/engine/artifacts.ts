@@ -90,8 +90,8 @@ export class RunArtifacts implements ArtifactAccess {
         return await direct;
       } catch (e) {
         if (!(e instanceof PlatformNeeded)) throw e;
-        const d = await this.registry(registry).resolve(name, { digest: e.indexDigest }, { platform });
-        return { ...d, ...(ref.tag !== undefined ? { tag: ref.tag } : {}) };
+        // The tag must still name the index the run saw (checked by the registry).
+        return this.registry(registry).resolve(name, { ...ref, digest: e.indexDigest }, { platform });
       }
     });
   }
