@@ -144,7 +144,10 @@ export const handlers = {
           hint: 'with --platform, leave the path out: hades registry push REGISTRY --platform os/arch=PATH … NAME:TAG',
         });
       if (!opts.platform.length && refText === undefined)
-        throw new UserError({ message: 'registry push needs a path and NAME:TAG', hint: 'hades registry push REGISTRY PATH NAME:TAG' });
+        throw new UserError({
+          message: "missing required argument 'ref' (run with --help for usage)",
+          hint: 'hades registry push REGISTRY PATH NAME:TAG, or REGISTRY --platform os/arch=PATH … NAME:TAG',
+        });
       const text = refText ?? path;
       const r = ref(text, true);
       const t0 = Date.now();
