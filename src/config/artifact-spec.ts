@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Position } from '../errors.js';
-import { formatPlatform, parsePlatform } from '../registry/platform.js';
+import { formatPlatform, parsePlatform } from './platform-name.js';
 import type { ArtifactSpec } from './model.js';
 import type { Locator, Path } from './yaml-positions.js';
 

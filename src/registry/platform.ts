@@ -1,30 +1,12 @@
 /**
  * OCI platforms (`os/architecture[/variant]`, e.g. linux/amd64, linux/arm/v7) for
- * multi-platform artifacts: the syntax hadesfiles and the CLI accept, the mapping of a host's
+ * multi-platform artifacts: the syntax (config/platform-name.ts), the mapping of a host's
  * `uname -s` / `uname -m` to OCI names, and the choice of an index entry. Pure.
  */
 import type { Descriptor } from './layout.js';
+import { formatPlatform, PART, parsePlatform, type Platform } from '../config/platform-name.js';
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
-
-const PART = /^[a-z0-9][a-z0-9._-]{0,31}$/;
-
-/** "linux/arm64" → Platform, or the reason it is not a platform. */
-export function parsePlatform(text: string): Platform | string {
-  const parts = text.split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((p) => !PART.test(p)))
-    return `${JSON.stringify(text)} is not a platform: write os/arch or os/arch/variant in lower case (e.g. linux/amd64, linux/arm/v7)`;
-  const [os, architecture, variant] = parts as [string, string, string?];
-  return { os, architecture, ...(variant !== undefined ? { variant } : {}) };
-}
-
-export function formatPlatform(p: Platform): string {
-  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
-}
+export { formatPlatform, parsePlatform, type Platform };
 
 /** The OCI name of `uname -m` (the Go/OCI names oras and container runtimes use). */
 const MACHINES: Record<string, { architecture: string; variant?: string }> = {

@@ -250,6 +250,16 @@ describe.skipIf(skip)('multi-platform artifacts, annotations and config (filesys
     expect(b.indexDigest).toBe(a.indexDigest);
   });
 
+  it('refuses to copy (promote) an index between registries, naming why', async () => {
+    const from = kinds[0]!.open();
+    const to = kinds[0]!.open();
+    await from.pushIndex('app', 'v1', { platforms: [{ platform: 'linux/amd64', path: amd }] });
+    const e = await rejection(from.copyTo(to, 'app', 'v1'));
+    expect(e.message).toContain(
+      'is a multi-platform image index: name a platform (copying an index between registries is not supported yet)',
+    );
+  });
+
   it('refuses a platform listed twice and a bad platform before anything is written', async () => {
     const r = kinds[0]!.open();
     const twice = await rejection(
