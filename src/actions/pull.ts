@@ -187,7 +187,15 @@ export const pullAction: ActionModule<PullEntry> = {
         throw new ActionFailure(`${what}: host ${rt.host.host} is ${platform}: ${(err2 as Error).message}`);
       }
     }
-    rt.artifacts.record?.({ registry: e.registry, name: e.name, tag: e.tag ?? e.pinnedTag, digest: desc.manifestDigest, kind: 'pull' });
+    // The tag's digest as the run saw it: for a multi-platform artifact the index (each host's
+    // platform entry differs), so a replay pins the index and every host picks its platform again.
+    rt.artifacts.record?.({
+      registry: e.registry,
+      name: e.name,
+      tag: e.tag ?? e.pinnedTag,
+      digest: desc.index?.digest ?? desc.manifestDigest,
+      kind: 'pull',
+    });
     // The payload is fetched and verified into the local cache (once per run) only when a
     // host needs its bytes: a host that already has them (sha256 checked on the host) costs
     // no registry read at all.

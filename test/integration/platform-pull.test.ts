@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jsonEvents, project, runCli } from '../helpers/cli.js';
@@ -128,6 +128,20 @@ ${deploy('linux/arm64')}plans:
       expect(index).toBe(inspect.index.digest);
       expect(inspect.annotations['com.acme.build']).toBe('b-17');
       expect(inspect.config.digest).toBe(`sha256:${sha('{"port": 8080}\n')}`);
+
+      // A replay pins the tag to the index (not one host's entry): every host picks its platform again.
+      rmSync(join(dir, 'hosts/arm-1/app'));
+      rmSync(join(dir, 'hosts/native-1/app'));
+      const replay = await runCli(['plan', 'release', '--replay', 'last', '--steps', 'fake,native', '--cache-dir', join(dir, 'cache')], {
+        cwd: dir,
+        env,
+      });
+      expect(replay.code, replay.stdout + replay.stderr).toBe(0);
+      expect(readFileSync(join(dir, 'hosts/arm-1/app'))).toEqual(arm);
+      expect(readFileSync(join(dir, 'hosts/native-1/app'))).toEqual(nativePlatform() === 'linux/amd64' ? amd : arm);
+      expect(readFileSync(join(dir, 'hosts/arm-1/env'), 'utf8').trim()).toBe(
+        `linux/arm64 ${inspect.manifestDigest} ${inspect.index.digest}`,
+      );
 
       const odd = await runCli(['plan', 'odd', '--output', 'json', '--cache-dir', join(dir, 'cache')], { cwd: dir, env });
       expect(odd.code, odd.stdout + odd.stderr).toBe(1);
