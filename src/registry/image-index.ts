@@ -121,3 +121,18 @@ export async function resolveInIndex(
 export function indexCreated(index: ImageIndex): string | undefined {
   return (index.annotations as Record<string, string> | undefined)?.[ANNOTATION.created];
 }
+
+/** What `ls` shows for a tag naming an index: the sum of its payloads, its created, its platforms. */
+export async function summarizeIndex(
+  registry: string,
+  name: string,
+  tag: string,
+  index: ImageIndex,
+  read: (d: Descriptor) => Promise<ArtifactDescriptor>,
+): Promise<{ size: number; created?: string; platforms: string[] }> {
+  const entries = indexPlatforms(registry, name, `:${tag}`, index);
+  let size = 0;
+  for (const e of entries) size += (await read(e.descriptor)).layer.size;
+  const created = indexCreated(index);
+  return { size, ...(created !== undefined ? { created } : {}), platforms: entries.map((e) => e.platform) };
+}

@@ -1,18 +1,32 @@
 /**
  * Builds one artifact's blobs and manifest into an OCI layout (no tag is written here): the
  * payload layer (a file's raw bytes, or the reproducible tar+gzip of a directory), the config
- * (the OCI empty config, or `config:`'s bytes), the manifest. Shared by FilesystemRegistry's
- * push and its multi-platform pushIndex (each platform is one such manifest).
+ * (the OCI empty config, or `config:`'s bytes), the manifest; a multi-platform artifact's
+ * manifests and image index (buildIndex). Used by FilesystemRegistry's push and pushIndex;
+ * also the listing of a registry root's artifact names (layoutNames).
  */
 import { createReadStream, promises as fsp, type Stats } from 'node:fs';
-import { basename, resolve as resolvePath } from 'node:path';
+import { basename, join, resolve as resolvePath } from 'node:path';
 import { RunError, UserError } from '../../errors.js';
 import { newestMtime, packDirectory, scanDirectory } from '../archive.js';
 import { digestOf } from '../digest.js';
 import { isCode } from '../errno.js';
-import { ANNOTATION, EMPTY_DIGEST, EMPTY_JSON, MEDIA_TYPE, type Descriptor, manifestBytes, storeBlob, storeBlobBytes } from '../layout.js';
+import {
+  ANNOTATION,
+  EMPTY_DIGEST,
+  EMPTY_JSON,
+  MEDIA_TYPE,
+  type Descriptor,
+  type ImageManifest,
+  manifestBytes,
+  storeBlob,
+  storeBlobBytes,
+  validateLayoutName,
+} from '../layout.js';
 import { check, pinnedCreated, titleProblem } from '../push-rules.js';
-import type { PushSource } from '../types.js';
+import { indexBytes } from '../image-index.js';
+import { formatPlatform, type Platform } from '../platform.js';
+import type { ArtifactDescriptor, PushSource } from '../types.js';
 
 export interface BuiltArtifact {
   manifest: Buffer;
@@ -105,4 +119,60 @@ export async function storeConfig(
   }
   const stored = await storeBlobBytes(layout, source.config.data, undefined, 'config');
   return { mediaType: source.config.mediaType, digest: stored.digest, size: stored.size };
+}
+
+/**
+ * A multi-platform artifact into `layout`: one manifest per platform (all with `created`), then
+ * the image index over them (see image-index.ts), stored as a blob; no tag is written here.
+ */
+export async function buildIndex(
+  layout: string,
+  source: Omit<PushSource, 'path'>,
+  platforms: { platform: Platform; path: string }[],
+  artifactType: string,
+  extra: Record<string, string>,
+  created: string,
+  env: Record<string, string | undefined>,
+  describe: (digest: string, m: ImageManifest) => ArtifactDescriptor,
+): Promise<{ index: Buffer; indexDigest: string; children: { platform: string; descriptor: ArtifactDescriptor }[] }> {
+  const children: { platform: string; descriptor: ArtifactDescriptor }[] = [];
+  const entries: { platform: Platform; digest: string; size: number }[] = [];
+  for (const p of platforms) {
+    const built = await buildArtifact(layout, { ...source, path: p.path }, artifactType, extra, created, env);
+    children.push({
+      platform: formatPlatform(p.platform),
+      descriptor: describe(built.manifestDigest, JSON.parse(built.manifest.toString('utf8')) as ImageManifest),
+    });
+    entries.push({ platform: p.platform, digest: built.manifestDigest, size: built.manifest.length });
+  }
+  const index = indexBytes({ artifactType, entries, annotations: { ...extra, [ANNOTATION.created]: created } });
+  const indexDigest = digestOf(index);
+  await storeBlobBytes(layout, index, indexDigest, 'image index');
+  return { index, indexDigest, children };
+}
+
+/** The artifact names under a filesystem registry's root: every directory holding an `oci-layout` (nested names allowed). */
+export async function layoutNames(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string, rel: string[]): Promise<void> => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      if (isCode(e, 'ENOENT', 'ENOTDIR')) return;
+      throw e;
+    }
+    const here = rel.length > 0 && entries.some((e) => e.name === 'oci-layout' && e.isFile());
+    if (here) {
+      const name = rel.join('/');
+      if (!validateLayoutName(name)) out.push(name);
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || e.name.startsWith('.')) continue;
+      if (here && e.name === 'blobs') continue;
+      await walk(join(dir, e.name), [...rel, e.name]);
+    }
+  };
+  await walk(root, []);
+  return out.sort();
 }

@@ -33,11 +33,9 @@ import { join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FilesystemRegistrySpec } from '../../config/model.js';
 import { RunError, UserError } from '../../errors.js';
-import { checkPlatforms, indexBytes, indexCreated, indexPlatforms, isImageIndex, resolveInIndex } from '../image-index.js';
-import { formatPlatform, type Platform } from '../platform.js';
-import { buildArtifact, sourceMtime, statSource } from './build.js';
-import { digestOf, verifyBytes } from '../digest.js';
-import { isCode } from '../errno.js';
+import { checkPlatforms, isImageIndex, resolveInIndex, summarizeIndex } from '../image-index.js';
+import { buildArtifact, buildIndex, layoutNames, sourceMtime, statSource } from './build.js';
+import { verifyBytes } from '../digest.js';
 import {
   ANNOTATION,
   EMPTY_JSON,
@@ -211,17 +209,16 @@ export class FilesystemRegistry implements Registry {
     await ensureLayout(layout);
     await sweepTempFiles(layout, STALE_TEMP_MS).catch(() => 0);
     const created = source.created ?? (await this.createdOfTag(layout, tag)) ?? pinnedCreated(this.env, newest);
-    const children: IndexPushResult['platforms'] = [];
-    const entries: { platform: Platform; digest: string; size: number }[] = [];
-    for (const p of platforms) {
-      const built = await buildArtifact(layout, { ...source, path: p.path }, artifactType, extra, created, this.env);
-      const d = this.describe(name, undefined, built.manifestDigest, JSON.parse(built.manifest.toString('utf8')) as ImageManifest);
-      children.push({ platform: formatPlatform(p.platform), descriptor: d });
-      entries.push({ platform: p.platform, digest: built.manifestDigest, size: built.manifest.length });
-    }
-    const index = indexBytes({ artifactType, entries, annotations: { ...extra, [ANNOTATION.created]: created } });
-    const indexDigest = digestOf(index);
-    await storeBlobBytes(layout, index, indexDigest, 'image index');
+    const { index, indexDigest, children } = await buildIndex(
+      layout,
+      source,
+      platforms,
+      artifactType,
+      extra,
+      created,
+      this.env,
+      (digest, m) => this.describe(name, undefined, digest, m),
+    );
     const res = await this.commitTags(
       layout,
       name,
@@ -505,29 +502,8 @@ export class FilesystemRegistry implements Registry {
     await writeAtomically(path, await this.open(desc));
   }
 
-  async names(): Promise<string[]> {
-    const out: string[] = [];
-    const walk = async (dir: string, rel: string[]): Promise<void> => {
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await fsp.readdir(dir, { withFileTypes: true });
-      } catch (e) {
-        if (isCode(e, 'ENOENT', 'ENOTDIR')) return;
-        throw e;
-      }
-      const here = rel.length > 0 && entries.some((e) => e.name === 'oci-layout' && e.isFile());
-      if (here) {
-        const name = rel.join('/');
-        if (!validateLayoutName(name)) out.push(name);
-      }
-      for (const e of entries) {
-        if (!e.isDirectory() || e.name.startsWith('.')) continue;
-        if (here && e.name === 'blobs') continue;
-        await walk(join(dir, e.name), [...rel, e.name]);
-      }
-    };
-    await walk(this.root, []);
-    return out.sort();
+  names(): Promise<string[]> {
+    return layoutNames(this.root);
   }
 
   async tags(name: string): Promise<TagInfo[]> {
@@ -541,18 +517,14 @@ export class FilesystemRegistry implements Registry {
       const { json } = await this.readRaw(layout, name, `:${tag}`, m);
       const mutable = m.annotations?.[ANNOTATION.mutable] === 'true';
       if (isImageIndex(json)) {
-        const entries = indexPlatforms(this.name, name, `:${tag}`, json);
-        let size = 0;
-        for (const e of entries) size += (await this.readManifest(layout, name, undefined, `:${tag}`, e.descriptor)).descriptor.layer.size;
-        const created = indexCreated(json);
-        out.push({
+        const sum = await summarizeIndex(
+          this.name,
+          name,
           tag,
-          manifestDigest: m.digest,
-          size,
-          ...(created !== undefined ? { created } : {}),
-          mutable,
-          platforms: entries.map((e) => e.platform),
-        });
+          json,
+          async (d) => (await this.readManifest(layout, name, undefined, `:${tag}`, d)).descriptor,
+        );
+        out.push({ tag, manifestDigest: m.digest, ...sum, mutable });
         continue;
       }
       const d = this.describe(name, tag, m.digest, json);

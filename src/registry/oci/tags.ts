@@ -7,7 +7,7 @@ import type { TagState } from '../push-rules.js';
 import { ArtifactNotFound, type TagInfo } from '../types.js';
 import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateTag } from '../reference.js';
 import { fetchManifest, fetchRaw, listTags, tagDigest } from './read.js';
-import { indexCreated, indexPlatforms, isImageIndex } from '../image-index.js';
+import { isImageIndex, summarizeIndex } from '../image-index.js';
 import { describeManifest } from '../push-rules.js';
 import type { OciSettings } from './settings.js';
 
@@ -125,9 +125,12 @@ async function summary(
     const d = describeManifest(reg.name, name, tag, raw.digest, raw.manifest);
     return { digest: raw.digest, size: d.layer.size, ...(d.created !== undefined ? { created: d.created } : {}) };
   }
-  const entries = indexPlatforms(reg.name, name, `:${tag}`, raw.manifest);
-  let size = 0;
-  for (const e of entries) size += (await fetchManifest(reg, name, { digest: e.descriptor.digest })).descriptor.layer.size;
-  const created = indexCreated(raw.manifest);
-  return { digest: raw.digest, size, ...(created !== undefined ? { created } : {}), platforms: entries.map((e) => e.platform) };
+  const sum = await summarizeIndex(
+    reg.name,
+    name,
+    tag,
+    raw.manifest,
+    async (d) => (await fetchManifest(reg, name, { digest: d.digest })).descriptor,
+  );
+  return { digest: raw.digest, ...sum };
 }
