@@ -2,7 +2,7 @@
  * Multi-platform artifacts through real plans: a job publishes `platforms:` (one payload per
  * platform) with annotations and a config; SSH lab hosts pull it and each gets ITS platform's
  * bytes. The platform is detected on the host (`uname -s; uname -m`, run like a `run:` command):
- * two hosts get fake platforms from a `uname` script on the PATH their job runs with (the
+ * three hosts get fake platforms (amd64, arm64, s390x) from a `uname` script on the PATH their job runs with (the
  * detection code path is the real one, only the host's uname differs), one host uses this
  * machine's real uname. A host whose platform the index lacks fails naming the platforms.
  */
@@ -38,7 +38,7 @@ describe('multi-platform pull on SSH hosts', () => {
       mkdirSync(join(dir, 'fakebin'));
       writeFileSync(
         join(dir, 'fakebin/uname'),
-        `#!/bin/sh\necho "$HADES_HOST_NAME $1" >> ${dir}/hosts/uname.log\ncase "$1" in -s) echo Linux ;; -m) case "$HADES_HOST_NAME" in arm-1) echo aarch64 ;; *) echo s390x ;; esac ;; esac\n`,
+        `#!/bin/sh\necho "$HADES_HOST_NAME $1" >> ${dir}/hosts/uname.log\ncase "$1" in -s) echo Linux ;; -m) case "$HADES_HOST_NAME" in arm-1) echo aarch64 ;; amd-1) echo x86_64 ;; *) echo s390x ;; esac ;; esac\n`,
       );
       chmodSync(join(dir, 'fakebin/uname'), 0o755);
       mkdirSync(join(dir, 'hosts'));
@@ -59,6 +59,7 @@ describe('multi-platform pull on SSH hosts', () => {
 hosts:
   builder: { local: true }
 ${host('arm-1')}
+${host('amd-1')}
 ${host('odd-1')}
 ${host('native-1')}
 ${host('pinned-1')}
@@ -85,7 +86,7 @@ ${deploy('linux/arm64')}plans:
     env: { BUILD_ID: "b-17" }
     steps:
       - { name: publish, job: publish, targets: builder }
-      - { name: fake, job: fake, targets: arm-1 }
+      - { name: fake, job: fake, targets: [arm-1, amd-1] }
       - { name: native, job: native, targets: native-1 }
       - { name: pinned, job: pinned, targets: pinned-1 }
   odd:
@@ -113,7 +114,14 @@ ${deploy('linux/arm64')}plans:
       expect(readFileSync(join(dir, 'hosts/arm-1/app-again'))).toEqual(arm);
       expect(readFileSync(join(dir, 'hosts/pinned-1/app'))).toEqual(arm);
       // Detected once per host per run: one `uname -s; uname -m` for arm-1's two pulls.
-      expect(readFileSync(join(dir, 'hosts/uname.log'), 'utf8')).toBe('arm-1 -s\narm-1 -m\n');
+      expect(readFileSync(join(dir, 'hosts/amd-1/app'))).toEqual(amd);
+      expect(readFileSync(join(dir, 'hosts/amd-1/app-again'))).toEqual(amd);
+      expect(readFileSync(join(dir, 'hosts/uname.log'), 'utf8').split('\n').filter(Boolean).sort()).toEqual([
+        'amd-1 -m',
+        'amd-1 -s',
+        'arm-1 -m',
+        'arm-1 -s',
+      ]);
       expect(nativePlatform()).toMatch(/^linux\/(amd64|arm64)$/);
       expect(readFileSync(join(dir, 'hosts/native-1/app'))).toEqual(nativePlatform() === 'linux/amd64' ? amd : arm);
 
