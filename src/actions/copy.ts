@@ -2,7 +2,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { FileEntry } from './deliver.js';
 import { deliverFile, describeFile, planFileEntry } from './deliver.js';
-import { declaredBy, type VisibleArtifact } from '../config/artifact-refs.js';
+import { declaredBy, meta, type VisibleArtifact } from '../config/artifact-refs.js';
 import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import { inspectFile } from './inspect.js';
 import type { ActionModule, PlanContext } from './types.js';
@@ -21,10 +21,21 @@ interface CopySpec {
  * plan (ctx.artifacts, filled by the planner). Its path is resolved; `from` says where it was
  * declared when that is another step ("declared by job build in step 1 (build)").
  */
-export function resolveArtifact(ctx: PlanContext, raw: unknown): { name: string; path: string; from?: string } | undefined {
+export interface ResolvedArtifact {
+  name: string;
+  path: string;
+  from?: string;
+  platforms?: { platform: string; path: string }[];
+  config?: { data: Buffer; source: string };
+  configMediaType?: string;
+}
+
+export function resolveArtifact(ctx: PlanContext, raw: unknown): ResolvedArtifact | undefined {
   const name = ctx.expand(String(raw ?? ''), 'artifact');
   const own = ctx.job.artifacts[name];
-  const art: VisibleArtifact | undefined = own ? { path: own.path, job: ctx.job.name, baseDir: ctx.job.baseDir } : ctx.artifacts?.get(name);
+  const art: VisibleArtifact | undefined = own
+    ? { ...meta(own), path: own.path, job: ctx.job.name, baseDir: ctx.job.baseDir }
+    : ctx.artifacts?.get(name);
   if (!art) {
     const known = [...new Set([...Object.keys(ctx.job.artifacts), ...(ctx.artifacts?.keys() ?? [])])];
     ctx.problems.add(
@@ -36,7 +47,15 @@ export function resolveArtifact(ctx: PlanContext, raw: unknown): { name: string;
     );
     return undefined;
   }
-  return { name, path: resolve(art.baseDir, ctx.expand(art.path, 'artifact')), ...(art.step ? { from: declaredBy(art) } : {}) };
+  const at = (p: string) => resolve(art.baseDir, ctx.expand(p, 'artifact'));
+  return {
+    name,
+    path: art.platforms ? '' : at(art.path),
+    ...(art.step ? { from: declaredBy(art) } : {}),
+    ...(art.platforms ? { platforms: art.platforms.map((p) => ({ platform: p.platform, path: at(p.path) })) } : {}),
+    ...(art.config ? { config: art.config } : {}),
+    ...(art.configMediaType ? { configMediaType: art.configMediaType } : {}),
+  };
 }
 
 /** The orchestrator-side file a copy reads: `src` relative to the declaring file, or an artifact (see resolveArtifact). */
@@ -46,6 +65,14 @@ export function localSource(
 ): { path: string; field: string; from?: string } | undefined {
   if (s.artifact !== undefined) {
     const art = resolveArtifact(ctx, s.artifact);
+    if (art?.platforms) {
+      ctx.problems.add(
+        `${ctx.action.kind}.artifact: "${art.name}" is a multi-platform artifact (${art.platforms.map((p) => p.platform).join(', ')}); ${ctx.action.kind} delivers one file`,
+        ctx.fieldPos('artifact'),
+        'push it to a registry and pull it (each host gets its platform), or declare a single-path artifact',
+      );
+      return undefined;
+    }
     return art ? { path: art.path, field: 'artifact', ...(art.from ? { from: `artifact ${art.name}, ${art.from}` } : {}) } : undefined;
   }
   if (typeof s.src !== 'string') {

@@ -17,8 +17,12 @@ import { ownText } from './mkdir.js';
 import { describeViaHost, pullViaHost } from './pull-host.js';
 import { digestEnv, refField, registryField } from './registry-fields.js';
 import { type CheckChange, inspectArtifactDir, inspectFileTarget } from './inspect.js';
-import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
 import { verifyField, verifyLine, type PlannedVerify } from './trust-fields.js';
+import { formatPlatform, parsePlatform, platformFromUname } from '../registry/platform.js';
+import { PlatformNeeded } from '../registry/types.js';
+import { envScript } from '../shell/command.js';
+import { platformProbeCommand } from '../shell/platform.js';
+import { ActionFailure, type ActionModule, type ActionRuntime, type BaseEntry } from './types.js';
 
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 
@@ -42,6 +46,8 @@ export interface PullEntry extends BaseEntry {
 
   /** `verify:` or the registry's `verify:`: refused unless signed by an allowed principal. */
   verify?: PlannedVerify;
+  /** `platform:` for a multi-platform artifact; absent: the host's, detected at run time. */
+  platform?: string;
 }
 
 interface PullSpec {
@@ -57,6 +63,7 @@ interface PullSpec {
   via?: 'host' | 'orchestrator';
 
   verify?: unknown;
+  platform?: string;
 }
 
 export const pullAction: ActionModule<PullEntry> = {
@@ -66,6 +73,11 @@ export const pullAction: ActionModule<PullEntry> = {
     if (c.has('tag') && c.has('digest')) c.error('pull has both tag and digest', c.pos('digest'), 'pull one reference: a tag or a digest');
     else if (!c.has('tag') && !c.has('digest'))
       c.error('pull needs tag or digest', c.pos(), 'add tag: (e.g. ${VERSION}) or digest: sha256:...');
+    const platform = c.value?.platform;
+    if (typeof platform === 'string' && !platform.includes('$')) {
+      const p = parsePlatform(platform);
+      if (typeof p === 'string') c.error(p, c.pos('platform', 'value'), 'e.g. platform: linux/arm64 (or leave it out: the host platform)');
+    }
     const digest = c.value?.digest;
     if (typeof digest === 'string' && !digest.includes('$') && !DIGEST.test(digest)) {
       c.error(
@@ -115,6 +127,11 @@ export const pullAction: ActionModule<PullEntry> = {
       },
 
       verify: { $ref: '#/definitions/verifySignatures' },
+      platform: {
+        description: "For a multi-platform artifact: the platform to pull (os/arch[/variant]); default the host's (uname).",
+        type: 'string',
+        minLength: 1,
+      },
     },
   },
   plan(spec, ctx) {
@@ -126,6 +143,12 @@ export const pullAction: ActionModule<PullEntry> = {
     const to = absolutePath(ctx, s.to, 'to');
     const mode = modeField(ctx, s.mode, 0o644);
     const own = ownership(ctx, s);
+    let platform: string | undefined;
+    if (s.platform !== undefined) {
+      const p = parsePlatform(ctx.expand(s.platform, 'platform'));
+      if (typeof p === 'string') ctx.problems.add(`pull.platform: ${p}`, ctx.fieldPos('platform'));
+      else platform = formatPlatform(p);
+    }
     if (!registry || !name || (!tag && !digest) || to === undefined) {
       if (s.tag === undefined && s.digest === undefined) ctx.problems.add('pull: needs tag or digest', ctx.action.pos);
       return undefined;
@@ -149,6 +172,7 @@ export const pullAction: ActionModule<PullEntry> = {
       ...(s.via === 'host' ? { via: 'host' as const } : {}),
 
       ...(verify ? { verify } : {}),
+      ...(platform ? { platform } : {}),
     };
   },
   describe(e) {
@@ -160,6 +184,9 @@ export const pullAction: ActionModule<PullEntry> = {
       `${ref} from registry "${e.registry}" -> ${e.to} mode ${octal(e.mode)}${ownText(e)}${e.extract ? ' (extracted)' : ''}`,
       ...(e.verify ? [verifyLine(e.verify)] : []),
       ...(e.pinnedTag ? [`tag ${e.pinnedTag} pinned to this digest (the digest the replayed run got; the tag is not looked up)`] : []),
+      e.platform
+        ? `if ${ref} is multi-platform: platform ${e.platform}`
+        : `if ${ref} is multi-platform: platform chosen per host at run time ($ ${platformProbeCommand()}, once per host)`,
       `resolved and verified once per run on the orchestrator; skip if ${e.to} already has the payload's sha256 and mode`,
       'a file payload (same sha256 but other mode/owner: fixed without sending bytes):',
       ...Object.values(fileCommands({ ...e, dst: e.to }, sha)).map((c) => `$ ${c}`),
@@ -172,13 +199,18 @@ export const pullAction: ActionModule<PullEntry> = {
     const ref = e.digest ? `${e.name}@${e.digest}` : `${e.name}:${e.tag}`;
     const what = `pull ${ref} to ${e.to}`;
     let desc: Awaited<ReturnType<typeof rt.artifacts.resolve>>;
+    const r = { ...(e.tag ? { tag: e.tag } : {}), ...(e.digest ? { digest: e.digest } : {}) };
     try {
-      desc = await rt.artifacts.resolve(e.registry, e.name, {
-        ...(e.tag ? { tag: e.tag } : {}),
-        ...(e.digest ? { digest: e.digest } : {}),
-      });
+      desc = await rt.artifacts.resolve(e.registry, e.name, r, e.platform);
     } catch (err) {
-      throw new ActionFailure(`${what}: ${(err as Error).message}`);
+      if (!(err instanceof PlatformNeeded)) throw new ActionFailure(`${what}: ${(err as Error).message}`);
+      // A multi-platform artifact and no platform: the host's (detected once per host per run).
+      const platform = await hostPlatform(rt, what);
+      try {
+        desc = await rt.artifacts.resolve(e.registry, e.name, r, platform);
+      } catch (err2) {
+        throw new ActionFailure(`${what}: host ${rt.host.host} is ${platform}: ${(err2 as Error).message}`);
+      }
     }
     if (e.verify) {
       // Fail closed: no verifier, no delivery.
@@ -189,7 +221,15 @@ export const pullAction: ActionModule<PullEntry> = {
         throw new ActionFailure(`${what}: ${(err as Error).message} (nothing was sent to the host)`);
       }
     }
-    rt.artifacts.record?.({ registry: e.registry, name: e.name, tag: e.tag ?? e.pinnedTag, digest: desc.manifestDigest, kind: 'pull' });
+    // The tag's digest as the run saw it: for a multi-platform artifact the index (each host's
+    // platform entry differs), so a replay pins the index and every host picks its platform again.
+    rt.artifacts.record?.({
+      registry: e.registry,
+      name: e.name,
+      tag: e.tag ?? e.pinnedTag,
+      digest: desc.index?.digest ?? desc.manifestDigest,
+      kind: 'pull',
+    });
     // The payload is fetched and verified into the local cache (once per run) only when a
     // host needs its bytes: a host that already has them (sha256 checked on the host) costs
     // no registry read at all.
@@ -201,7 +241,10 @@ export const pullAction: ActionModule<PullEntry> = {
       }
     };
     const sha = desc.layer.digest.replace(/^sha256:/, '');
-    const env = digestEnv(desc.manifestDigest, desc.layer.digest);
+    const env = {
+      ...digestEnv(desc.manifestDigest, desc.layer.digest),
+      ...(desc.index ? { HADES_ARTIFACT_INDEX_DIGEST: desc.index.digest, HADES_ARTIFACT_PLATFORM: desc.platform ?? '' } : {}),
+    };
     const own = { owner: e.owner, group: e.group };
     if (e.via === 'host') return pullViaHost(e, rt, desc, what, env);
 
@@ -272,3 +315,15 @@ async function inspectPull(e: PullEntry, rt: Parameters<NonNullable<typeof pullA
   return inspectArtifactDir(rt, e, what, desc.manifestDigest);
 }
 pullAction.inspect = inspectPull;
+/** The host's platform from `uname -s; uname -m` (run like a `run:` command), once per host per run. */
+async function hostPlatform(rt: ActionRuntime, what: string): Promise<string> {
+  const detect = async (): Promise<string> => {
+    const res = await execQuiet(rt, platformProbeCommand(), `${what}: detect the platform of host ${rt.host.host}`, undefined, {
+      stdin: envScript(rt.env),
+    });
+    const p = platformFromUname(res.stdout);
+    if (typeof p === 'string') throw new ActionFailure(`${what}: host ${rt.host.host}: ${p}`);
+    return formatPlatform(p);
+  };
+  return rt.artifacts.hostPlatform ? rt.artifacts.hostPlatform(rt.host.host, detect) : detect();
+}

@@ -4,7 +4,10 @@
  * on the orchestrator. Same content under an existing tag → "unchanged"; different
  * content → refused (registries are immutable).
  */
-import { ActionFailure, type ActionModule, type BaseEntry } from './types.js';
+import { createHash } from 'node:crypto';
+import { annotationKeyProblem } from '../registry/push-rules.js';
+import { DEFAULT_CONFIG_MEDIA_TYPE, type IndexPushSource, type Registry } from '../registry/types.js';
+import { ActionFailure, type ActionModule, type ActionOutcome, type ActionRuntime, type BaseEntry } from './types.js';
 import { digestEnv, ORCHESTRATOR_NO_TIMEOUT, refField, registryField } from './registry-fields.js';
 import { resolveArtifact } from './copy.js';
 import { fileSize, meteredRegistry } from './progress.js';
@@ -26,6 +29,12 @@ export interface PushEntry extends BaseEntry {
   artifactType?: string;
   /** `sign:` or the registry's `sign_with:`: the pushed manifest is signed with this key. */
   sign?: PlannedSign;
+  /** A multi-platform artifact: one payload per platform, pushed as an OCI image index (path is then ''). */
+  platforms?: { platform: string; path: string }[];
+  /** `annotations:` (values expanded). */
+  annotations?: Record<string, string>;
+  /** The artifact's `config:` (JSON text, read when the hadesfile was loaded) and its media type. */
+  config?: { text: string; sha256: string; mediaType: string; source: string };
 }
 
 interface PushSpec {
@@ -37,12 +46,28 @@ interface PushSpec {
   aliases?: string;
   artifact_type?: string;
   sign?: unknown;
+  annotations?: Record<string, unknown>;
 }
 
 export const pushAction: ActionModule<PushEntry> = {
   kind: 'push',
   retryable: true,
   noTimeout: ORCHESTRATOR_NO_TIMEOUT,
+  check(c) {
+    const a = c.value?.annotations;
+    if (a && typeof a === 'object' && !Array.isArray(a))
+      for (const k of Object.keys(a)) {
+        const problem = annotationKeyProblem(k);
+        if (problem)
+          c.error(
+            problem,
+            c.pos('annotations'),
+            /set by Hades/.test(problem)
+              ? 'Hades sets created and title itself; choose another key'
+              : 'e.g. org.opencontainers.image.source',
+          );
+      }
+  },
   schema: {
     title: 'push',
     description: "Publish one of the job's artifacts to a registry as name:tag (runs once, on the orchestrator).",
@@ -83,6 +108,13 @@ export const pushAction: ActionModule<PushEntry> = {
         minLength: 1,
       },
       ...SIGN_SCHEMA,
+      annotations: {
+        description: 'Manifest annotations (key → value; values expand ${VAR}). created and title are set by Hades.',
+        type: 'object',
+        additionalProperties: {
+          type: 'string',
+        },
+      },
     },
   },
   runsOnOrchestrator: true,
@@ -95,6 +127,8 @@ export const pushAction: ActionModule<PushEntry> = {
     const tags = (s.tags ?? []).map((t, i) => refField(ctx, t, `tags`, 'tag') ?? `#${i}`);
     if (!registry || !art || !name || !tag) return undefined;
     const sign = signField(ctx, s.sign, registry);
+    const annotations: Record<string, string> = {};
+    for (const [k, v] of Object.entries(s.annotations ?? {})) annotations[k] = ctx.expand(String(v), `annotations`);
     return {
       kind: 'push',
       index: ctx.action.index,
@@ -110,28 +144,46 @@ export const pushAction: ActionModule<PushEntry> = {
       semverAliases: s.aliases === 'semver',
       ...(s.artifact_type ? { artifactType: ctx.expand(s.artifact_type, 'artifact_type') } : {}),
       ...(sign ? { sign } : {}),
+      ...(art.platforms ? { platforms: art.platforms } : {}),
+      ...(Object.keys(annotations).length ? { annotations } : {}),
+      ...(art.config
+        ? {
+            config: {
+              text: art.config.data.toString('utf8'),
+              sha256: createHash('sha256').update(art.config.data).digest('hex'),
+              mediaType: art.configMediaType ?? DEFAULT_CONFIG_MEDIA_TYPE,
+              source: art.config.source,
+            },
+          }
+        : {}),
     };
   },
   describe(e) {
     const extra = [...e.tags.map((t) => `${e.name}:${t}`), ...(e.semverAliases ? ['semver aliases (vX.Y, vX, latest)'] : [])];
+    const what = e.platforms ? `artifact ${e.artifact} for ${e.platforms.length} platforms` : e.path;
     return [
-      `publish ${e.path}${e.from ? ` (artifact ${e.artifact}, ${e.from})` : ''} as ${e.name}:${e.tag} in registry "${e.registry}"${extra.length ? ` (+ ${extra.join(', ')})` : ''}`,
+      `publish ${what}${e.from ? ` (${e.platforms ? '' : `artifact ${e.artifact}, `}${e.from})` : ''} as ${e.name}:${e.tag} in registry "${e.registry}"${extra.length ? ` (+ ${extra.join(', ')})` : ''}`,
+      ...(e.platforms ? ['an OCI image index of one manifest per platform:', ...e.platforms.map((p) => `  ${p.platform}: ${p.path}`)] : []),
+      ...Object.entries(e.annotations ?? {}).map(([k, v]) => `annotation ${k}=${v}`),
+      ...(e.config ? [`config blob ${e.config.mediaType}, sha256:${e.config.sha256} (${e.config.source})`] : []),
       'unchanged if the tag already holds these bytes; refused if it holds others (immutable)',
       ...(e.sign ? [signLine(e.sign, `${e.name}:${e.tag}`)] : []),
-      'sets HADES_ARTIFACT_DIGEST (manifest) and HADES_ARTIFACT_SHA256 (payload) for the next actions',
+      e.platforms
+        ? 'sets HADES_ARTIFACT_DIGEST and HADES_ARTIFACT_INDEX_DIGEST (the index) for the next actions'
+        : 'sets HADES_ARTIFACT_DIGEST (manifest) and HADES_ARTIFACT_SHA256 (payload) for the next actions',
     ];
   },
   async run(e, rt) {
     const reg = rt.artifacts.registry(e.registry);
+    const common = {
+      ...(e.artifactType ? { artifactType: e.artifactType } : {}),
+      ...(e.annotations ? { annotations: e.annotations } : {}),
+      ...(e.config ? { config: { data: Buffer.from(e.config.text, 'utf8'), mediaType: e.config.mediaType } } : {}),
+    };
+    const opts = { extraTags: e.tags, semverAliases: e.semverAliases };
+    if (e.platforms) return runIndexPush(e, rt, reg, common, opts);
     try {
-      const res = await meteredRegistry(rt, await fileSize(e.path), () =>
-        reg.push(
-          e.name,
-          e.tag,
-          { path: e.path, ...(e.artifactType ? { artifactType: e.artifactType } : {}) },
-          { extraTags: e.tags, semverAliases: e.semverAliases },
-        ),
-      );
+      const res = await meteredRegistry(rt, await fileSize(e.path), () => reg.push(e.name, e.tag, { path: e.path, ...common }, opts));
       const d = res.descriptor;
       const signed = e.sign ? await signArtifact(reg, e.name, d.manifestDigest, e.sign) : undefined;
       const moved = (res.aliases ?? []).filter((a) => a.moved).map((a) => a.tag);
@@ -147,3 +199,30 @@ export const pushAction: ActionModule<PushEntry> = {
     }
   },
 };
+
+/** A multi-platform push: the index is what the tags name (HADES_ARTIFACT_DIGEST = the index digest). */
+async function runIndexPush(
+  e: PushEntry,
+  rt: ActionRuntime,
+  reg: Registry,
+  common: Omit<IndexPushSource, 'platforms'>,
+  opts: { extraTags: string[]; semverAliases: boolean },
+): Promise<ActionOutcome> {
+  try {
+    const res = await meteredRegistry(rt, undefined, () => reg.pushIndex!(e.name, e.tag, { ...common, platforms: e.platforms! }, opts));
+    // Each platform's manifest is signed: that is the digest a host's pull verifies (the one it gets).
+    let newSigs = 0;
+    if (e.sign)
+      for (const p of res.platforms) if (!(await signArtifact(reg, e.name, p.descriptor.manifestDigest, e.sign)).existed) newSigs++;
+    const moved = (res.aliases ?? []).filter((a) => a.moved).map((a) => a.tag);
+    for (const tag of [e.tag, ...e.tags, ...moved])
+      rt.artifacts.record?.({ registry: e.registry, name: e.name, tag, digest: res.indexDigest, kind: 'push' });
+    return {
+      status: res.unchanged && newSigs === 0 ? 'unchanged' : 'changed',
+      detail: `${e.name}:${e.tag} = ${res.indexDigest} (${res.platforms.map((p) => p.platform).join(', ')})${moved.length ? `; aliases ${moved.join(', ')}` : ''}${e.sign ? `; each platform's manifest signed (${newSigs} new)` : ''}`,
+      env: { HADES_ARTIFACT_DIGEST: res.indexDigest, HADES_ARTIFACT_INDEX_DIGEST: res.indexDigest },
+    };
+  } catch (err) {
+    throw new ActionFailure(`push ${e.name}:${e.tag} to "${e.registry}": ${(err as Error).message}`);
+  }
+}

@@ -97,7 +97,13 @@ export interface ActionOutcome {
 /** Registries during a run: tags resolved once, payloads read and verified once. */
 export interface ArtifactAccess {
   registry(name: string): Registry;
-  resolve(registry: string, name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor>;
+  /**
+   * With `platform`: an image index resolves to that platform's entry (a single manifest
+   * ignores it). Without: an index rejects with PlatformNeeded (registry/types.ts).
+   */
+  resolve(registry: string, name: string, ref: { tag?: string; digest?: string }, platform?: string): Promise<ArtifactDescriptor>;
+  /** A host's platform (os/arch[/variant]): `detect` runs once per host per run, the result is kept. */
+  hostPlatform?(host: string, detect: () => Promise<string>): Promise<string>;
   /** A local, verified copy of the artifact's payload layer (read once per run, cached by digest). */
   materialize(desc: ArtifactDescriptor): Promise<string>;
   /** Checks an archive payload's entries before extraction (once per digest per run). */

@@ -36,9 +36,10 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
 
   cmd.addCommand(
     sub(new Command('inspect'))
-      .description('what name:tag resolves to')
+      .description('what name:tag resolves to (a multi-platform artifact: its platforms; annotations and config)')
       .argument('<registry>')
       .argument('<ref>', 'NAME:TAG or NAME@sha256:…')
+      .option('--platform <os/arch>', 'the entry of a multi-platform artifact for this platform')
       .action(lazy('inspect')),
   );
 
@@ -46,11 +47,25 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
     sub(new Command('push'))
       .description('publish a file or directory as name:tag (immutable: same content → unchanged, other content → refused)')
       .argument('<registry>')
-      .argument('<path>', 'file or directory')
-      .argument('<ref>', 'NAME:TAG')
+      .argument('<path>', 'file or directory (left out with --platform)')
+      .argument('[ref]', 'NAME:TAG')
       .option('--tag <tag>', 'extra tag (repeatable)', (v: string, p: string[]) => [...p, v], [])
       .option('--semver-aliases', 'also move vX.Y, vX and latest', false)
       .option('--artifact-type <type>', 'artifact media type')
+      .option(
+        '--platform <os/arch=path>',
+        'one payload per platform, pushed as an OCI image index (repeatable; instead of <path>)',
+        (v: string, p: string[]) => [...p, v],
+        [],
+      )
+      .option(
+        '--annotation <key=value>',
+        'manifest annotation (repeatable; created and title are set by Hades)',
+        (v: string, p: string[]) => [...p, v],
+        [],
+      )
+      .option('--config <file>', 'a JSON file stored as the manifest config blob')
+      .option('--config-media-type <type>', 'media type of --config (default application/vnd.hades.config.v1+json)')
       .action(lazy('push')),
   );
 
@@ -63,6 +78,15 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
       .addOption(new Option('--to <path>').hideHelp())
       .option('--offline', 'contact no registry: read NAME@sha256:… from the local artifact cache only (verified)', false)
       .option('--cache-dir <dir>', 'with --offline: the local artifact cache (default ~/.cache/hades)')
+
+      .option(
+        '--platform <os/arch>',
+        "a multi-platform artifact's platform (default this machine's); repeatable: each to <out>/<os>/<arch>[/<variant>]/<file>",
+        (v: string, p: string[]) => [...p, v],
+        [],
+      )
+      .option('--all-platforms', 'every platform of a multi-platform artifact, to <out>/<os>/<arch>[/<variant>]/<file>', false)
+      .option('--config-only', 'write only the config blob (verified) to -o', false)
       .action(lazy('pull')),
   );
 

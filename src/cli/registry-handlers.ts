@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Hadesfile } from '../config/model.js';
 import { formatDuration } from '../config/duration.js';
@@ -15,7 +15,8 @@ import { fetchArtifact, tempBeside, writeAtomically } from '../registry/fetch.js
 import { verifyStream } from '../registry/digest.js';
 import { openRegistry } from '../registry/open.js';
 import { parseReference, type Reference } from '../registry/reference.js';
-import type { ArtifactDescriptor, Registry } from '../registry/types.js';
+import { PlatformNeeded, type ArtifactDescriptor, type Registry } from '../registry/types.js';
+import { platformArg, pullTargets, pushMetadata, pushPlatforms } from './registry-platforms.js';
 import type { CommonOptions } from './options.js';
 
 export interface RegOptions extends CommonOptions {
@@ -63,10 +64,12 @@ export function wrap<A extends unknown[]>(fn: (...a: A) => Promise<void>) {
 function describe(d: ArtifactDescriptor): string {
   return [
     `${d.name}${d.tag ? `:${d.tag}` : ''} in registry "${d.registry}"`,
+    ...(d.index ? [`  index:         ${d.index.digest} (${d.index.platforms.join(', ')})`, `  platform:      ${d.platform}`] : []),
     `  digest:        ${d.manifestDigest}`,
     `  artifact type: ${d.artifactType}`,
     `  created:       ${d.created ?? '-'}`,
     `  payload:       ${d.layer.title} (${d.layer.directory ? 'directory, tar+gzip' : d.layer.mediaType}), ${d.layer.size} bytes, ${d.layer.digest}`,
+    ...(d.config ? [`  config:        ${d.config.mediaType}, ${d.config.size} bytes, ${d.config.digest}`] : []),
     ...Object.entries(d.annotations).map(([k, v]) => `  ${k}: ${v}`),
   ].join('\n');
 }
@@ -122,45 +125,94 @@ export const handlers = {
       tags
         .map(
           (t) =>
-            `${t.tag}\t${t.manifestDigest}\t${t.size}\t${t.created ?? '-'}${t.mutable ? '\t(mutable alias)' : ''}${signed.get(t.manifestDigest)?.length ? `\tsigned by ${signed.get(t.manifestDigest)!.join(', ')}` : ''}`,
+            `${t.tag}\t${t.manifestDigest}\t${t.size}\t${t.created ?? '-'}${t.mutable ? '\t(mutable alias)' : ''}${t.platforms ? `\t(${t.platforms.join(', ')})` : ''}${signed.get(t.manifestDigest)?.length ? `\tsigned by ${signed.get(t.manifestDigest)!.join(', ')}` : ''}`,
         )
         .join('\n'),
     );
   }),
-  inspect: wrap(async (regName: string, text: string, opts: RegOptions) => {
+  inspect: wrap(async (regName: string, text: string, opts: RegOptions & { platform?: string }) => {
     const r = ref(text, false);
     const hf = loadFiles(opts);
-    const d = await registryOf(hf, regName).resolve(r.name, r);
-    const signed = await (await import('./registry-trust.js')).signedBy(hf.registries.get(regName)!, r.name, d.manifestDigest);
-    print(
-      opts,
-      { ...d, signatures: signed },
-      `${describe(d)}\n  signed by:     ${signed.length ? signed.join('\n                 ') : '(no signature)'}`,
-    );
+    const reg = registryOf(hf, regName);
+    try {
+      const d = await reg.resolve(r.name, r, opts.platform !== undefined ? { platform: platformArg(opts.platform) } : {});
+      const signed = await (await import('./registry-trust.js')).signedBy(hf.registries.get(regName)!, r.name, d.manifestDigest);
+      print(
+        opts,
+        { ...d, signatures: signed },
+        `${describe(d)}\n  signed by:     ${signed.length ? signed.join('\n                 ') : '(no signature)'}`,
+      );
+    } catch (e) {
+      if (!(e instanceof PlatformNeeded)) throw e;
+      // A multi-platform artifact: the index and every platform's entry.
+      const entries = [];
+      for (const p of e.platforms) entries.push({ ...(await reg.resolve(r.name, { digest: e.indexDigest }, { platform: p })), ...r });
+      const index = entries[0]?.index;
+      print(
+        opts,
+        {
+          registry: regName,
+          name: r.name,
+          ...(r.tag ? { tag: r.tag } : {}),
+          indexDigest: e.indexDigest,
+          annotations: index?.annotations ?? {},
+          platforms: entries,
+        },
+        [
+          `${r.name}${r.tag ? `:${r.tag}` : ''} in registry "${regName}": multi-platform (OCI image index)`,
+          `  index:         ${e.indexDigest}`,
+          ...Object.entries(index?.annotations ?? {}).map(([k, v]) => `  ${k}: ${v}`),
+          ...entries.map((d) => `\n${describe(d)}`),
+        ].join('\n'),
+      );
+    }
   }),
   push: wrap(
     async (
       regName: string,
       path: string,
-      text: string,
-      opts: RegOptions & { tag: string[]; semverAliases: boolean; artifactType?: string },
+      refText: string | undefined,
+      opts: RegOptions & {
+        tag: string[];
+        semverAliases: boolean;
+        artifactType?: string;
+        platform: string[];
+        annotation: string[];
+        config?: string;
+        configMediaType?: string;
+      },
     ) => {
+      if (opts.platform.length && refText !== undefined)
+        throw new UserError({
+          message: `registry push takes a path or --platform, not both (${JSON.stringify(path)} and ${opts.platform.length} --platform)`,
+          hint: 'with --platform, leave the path out: hades registry push REGISTRY --platform os/arch=PATH … NAME:TAG',
+        });
+      if (!opts.platform.length && refText === undefined)
+        throw new UserError({
+          message: "missing required argument 'ref' (run with --help for usage)",
+          hint: 'hades registry push REGISTRY PATH NAME:TAG, or REGISTRY --platform os/arch=PATH … NAME:TAG',
+        });
+      const text = refText ?? path;
       const r = ref(text, true);
       const t0 = Date.now();
       const hf = loadFiles(opts);
       const reg = registryOf(hf, regName);
-      const res = await reg.push(
-        r.name,
-        r.tag!,
-        { path: resolve(process.cwd(), path), ...(opts.artifactType ? { artifactType: opts.artifactType } : {}) },
-        { extraTags: opts.tag, semverAliases: opts.semverAliases },
-      );
-      const signed = await (await import('./registry-trust.js')).signByDefault(
-        hf.registries.get(regName)!,
-        reg,
-        r.name,
-        res.descriptor.manifestDigest,
-      );
+      const trust = await import('./registry-trust.js');
+      const common = { ...(opts.artifactType ? { artifactType: opts.artifactType } : {}), ...pushMetadata(opts) };
+      const pushOpts = { extraTags: opts.tag, semverAliases: opts.semverAliases };
+      if (opts.platform.length) {
+        const res = await reg.pushIndex(r.name, r.tag!, { ...common, platforms: pushPlatforms(opts.platform) }, pushOpts);
+        // Each platform's manifest is signed (what a pull of one platform verifies).
+        for (const p of res.platforms) await trust.signByDefault(hf.registries.get(regName)!, reg, r.name, p.descriptor.manifestDigest);
+        print(
+          opts,
+          { ...res, durationMs: Date.now() - t0 },
+          `${res.unchanged ? 'unchanged' : 'pushed'} ${r.name}:${r.tag} = ${res.indexDigest} (${res.platforms.map((p) => p.platform).join(', ')}; ${formatDuration(Date.now() - t0)})`,
+        );
+        return;
+      }
+      const res = await reg.push(r.name, r.tag!, { path: resolve(process.cwd(), path), ...common }, pushOpts);
+      const signed = await trust.signByDefault(hf.registries.get(regName)!, reg, r.name, res.descriptor.manifestDigest);
       print(
         opts,
         { ...res, durationMs: Date.now() - t0 },
@@ -169,45 +221,67 @@ export const handlers = {
     },
   ),
   pull: wrap(
-    async (regName: string, text: string, opts: RegOptions & { out?: string; to?: string; offline?: boolean; cacheDir?: string }) => {
+    async (
+      regName: string,
+      text: string,
+      opts: RegOptions & {
+        out?: string;
+        to?: string;
+        platform: string[];
+        allPlatforms: boolean;
+        configOnly: boolean;
+        offline?: boolean;
+        cacheDir?: string;
+      },
+    ) => {
       const dest = opts.out ?? opts.to;
       if (!dest) throw new UserError({ message: 'registry pull needs a destination', hint: 'add -o PATH' });
       const r = ref(text, false);
       const hf = loadFiles(opts);
-      let d: ArtifactDescriptor;
-      let fetch: (path: string) => Promise<void>;
       if (opts.offline) {
+        if (opts.platform.length || opts.allPlatforms || opts.configOnly)
+          throw new UserError({
+            message: '--offline reads one cached artifact by digest: --platform, --all-platforms and --config-only need the registry',
+            hint: 'pull NAME@sha256:… of the platform you want (hades cache ls lists them)',
+          });
         if (!hf.registries.has(regName)) registryOf(hf, regName); // the unknown-registry message
-        ({ d, fetch } = await fromCache(regName, r, opts.cacheDir));
-      } else {
-        const reg = registryOf(hf, regName);
-        const found = await reg.resolve(r.name, r);
-        d = found;
-        await (await import('./registry-trust.js')).verifyByDefault(hf.registries.get(regName)!, reg, text, r.name, found.manifestDigest);
-        fetch = (path) => fetchArtifact(reg, found, path);
+        const { d, fetch } = await fromCache(regName, r, opts.cacheDir);
+        const to = resolve(process.cwd(), dest);
+        await pullOne(fetch, text, d, to);
+        print(opts, { ...d, path: to }, `pulled ${text} (${d.manifestDigest}) to ${to}`);
+        return;
       }
-      const to = resolve(process.cwd(), dest);
-      await mkdir(dirname(to), { recursive: true });
-      if (!d.layer.directory) {
-        // Straight to the destination: verified, through a temp file beside it, renamed when complete.
-        await fetch(to);
-      } else {
+      const reg = registryOf(hf, regName);
+      const trust = await import('./registry-trust.js');
+      if (opts.configOnly && (opts.allPlatforms || opts.platform.length > 1))
+        throw new UserError({ message: '--config-only writes one config: give at most one --platform' });
+      const targets = await pullTargets(reg, r, resolve(process.cwd(), dest), opts);
+      // A registry with verify: refuses (writing nothing) what no allowed principal signed.
+      for (const t of targets) await trust.verifyByDefault(hf.registries.get(regName)!, reg, text, r.name, t.desc.manifestDigest);
+      if (opts.configOnly) {
+        const d = targets[0]!.desc;
+        const to = targets[0]!.to;
+        await mkdir(dirname(to), { recursive: true });
         const tmp = tempBeside(to);
         try {
-          await fetch(tmp);
-          const problems = await checkTarEntries(tmp, { root: d.layer.title });
-          if (problems.length) throw new RunError(`refusing to extract ${text}: ${problems.map((p) => p.message).join('; ')}`);
-          const dir = `${tmp}.d`;
-          await mkdir(dir);
-          execFileSync('tar', ['-xzf', tmp, '-C', dir, '--no-same-owner', '--strip-components=1']);
-          if (await stat(to).catch(() => undefined)) await rm(to, { recursive: true });
-          await rename(dir, to);
+          await writeFile(tmp, await reg.readConfig(d), { flag: 'wx', mode: 0o644 });
+          await rename(tmp, to);
         } finally {
           await rm(tmp, { force: true });
-          await rm(`${tmp}.d`, { recursive: true, force: true });
         }
+        print(opts, { ...d, path: to }, `wrote the config of ${text} (${d.config?.digest ?? 'the empty config'}) to ${to}`);
+        return;
       }
-      print(opts, { ...d, path: to }, `pulled ${text} (${d.manifestDigest}) to ${to}`);
+      for (const t of targets) await pullOne((path) => fetchArtifact(reg, t.desc, path), text, t.desc, t.to);
+      const line = (t: (typeof targets)[number]) =>
+        `pulled ${text}${t.desc.platform ? ` ${t.desc.platform}` : ''} (${t.desc.manifestDigest}) to ${t.to}`;
+      if (targets.length === 1) print(opts, { ...targets[0]!.desc, path: targets[0]!.to }, line(targets[0]!));
+      else
+        print(
+          opts,
+          { registry: regName, name: r.name, platforms: targets.map((t) => ({ ...t.desc, path: t.to })) },
+          targets.map(line).join('\n'),
+        );
     },
   ),
   promote: wrap(async (from: string, toName: string, text: string, opts: RegOptions & { as?: string }) => {
@@ -230,3 +304,28 @@ export const handlers = {
     );
   }),
 };
+
+/** One payload to `to`: a file straight there (verified, temp + rename), a directory extracted after its entries are checked. */
+/** Writes one artifact to `to` (`fetch` writes the verified payload to a path: from the registry, or the cache). */
+async function pullOne(fetch: (path: string) => Promise<void>, text: string, d: ArtifactDescriptor, to: string): Promise<void> {
+  await mkdir(dirname(to), { recursive: true });
+  if (!d.layer.directory) {
+    // Straight to the destination: verified, through a temp file beside it, renamed when complete.
+    await fetch(to);
+  } else {
+    const tmp = tempBeside(to);
+    try {
+      await fetch(tmp);
+      const problems = await checkTarEntries(tmp, { root: d.layer.title });
+      if (problems.length) throw new RunError(`refusing to extract ${text}: ${problems.map((p) => p.message).join('; ')}`);
+      const dir = `${tmp}.d`;
+      await mkdir(dir);
+      execFileSync('tar', ['-xzf', tmp, '-C', dir, '--no-same-owner', '--strip-components=1']);
+      if (await stat(to).catch(() => undefined)) await rm(to, { recursive: true });
+      await rename(dir, to);
+    } finally {
+      await rm(tmp, { force: true });
+      await rm(`${tmp}.d`, { recursive: true, force: true });
+    }
+  }
+}

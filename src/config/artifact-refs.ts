@@ -5,7 +5,7 @@
  * earlier steps the nearest one wins (it built the file last). Pure.
  */
 import type { Position, Problem } from '../errors.js';
-import type { Hadesfile, JobSpec, PlanSpec } from './model.js';
+import type { ArtifactSpec, Hadesfile, JobSpec, PlanSpec } from './model.js';
 import { didYouMean } from './suggest.js';
 
 export interface VisibleArtifact {
@@ -14,6 +14,10 @@ export interface VisibleArtifact {
   /** The declaring job and the directory its file is in (a relative path resolves there). */
   job: string;
   baseDir: string;
+  /** A multi-platform artifact: one path per platform (path is then ''). */
+  platforms?: { platform: string; path: string }[];
+  config?: { data: Buffer; source: string };
+  configMediaType?: string;
   /** Undefined: the running job's own artifact. Else the earlier step that declares it. */
   step?: { index: number; name: string };
 }
@@ -25,16 +29,26 @@ export const ARTIFACT_KINDS = new Set(['copy', 'push']);
 export function visibleArtifacts(jobs: Map<string, JobSpec>, plan: PlanSpec, stepIndex: number): Map<string, VisibleArtifact> {
   const out = new Map<string, VisibleArtifact>();
   const own = jobs.get(plan.steps[stepIndex]?.job ?? '');
-  if (own) for (const [n, a] of Object.entries(own.artifacts)) out.set(n, { path: a.path, job: own.name, baseDir: own.baseDir });
+  if (own)
+    for (const [n, a] of Object.entries(own.artifacts)) out.set(n, { ...meta(a), path: a.path, job: own.name, baseDir: own.baseDir });
   for (let i = stepIndex - 1; i >= 0; i--) {
     const st = plan.steps[i]!;
     const j = jobs.get(st.job);
     if (!j) continue;
     for (const [n, a] of Object.entries(j.artifacts)) {
-      if (!out.has(n)) out.set(n, { path: a.path, job: j.name, baseDir: j.baseDir, step: { index: i, name: st.name } });
+      if (!out.has(n)) out.set(n, { ...meta(a), path: a.path, job: j.name, baseDir: j.baseDir, step: { index: i, name: st.name } });
     }
   }
   return out;
+}
+
+/** What an artifact carries besides its path. */
+export function meta(a: ArtifactSpec): Pick<VisibleArtifact, 'platforms' | 'config' | 'configMediaType'> {
+  return {
+    ...(a.platforms ? { platforms: a.platforms } : {}),
+    ...(a.config ? { config: a.config } : {}),
+    ...(a.configMediaType ? { configMediaType: a.configMediaType } : {}),
+  };
 }
 
 /** "declared by job build in step 1 (build)" — for dry-run and messages. */

@@ -29,6 +29,7 @@ import {
   type RegistrySpec,
   type StepSpec,
 } from './model.js';
+import { buildArtifactSpec } from './artifact-spec.js';
 import { ociUrlProblem } from './oci-url.js';
 import { describe } from './schema-errors.js';
 import { registryTrust } from './trust.js';
@@ -331,8 +332,8 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
       }
       if (isObj(j.artifacts)) {
         for (const [a, v] of Object.entries(j.artifacts)) {
-          if (isObj(v) && str(v.path))
-            job.artifacts[a] = { path: resolveUserPath(f.dir, v.path as string), pos: loc.keyPos([...jp, 'artifacts', a]) };
+          const spec = isObj(v) ? buildArtifactSpec(v, [...jp, 'artifacts', a], loc, (p) => resolveUserPath(f.dir, p), add) : undefined;
+          if (spec) job.artifacts[a] = spec;
         }
       }
       const ctxJob = { name, artifacts: isObj(j.artifacts) ? Object.keys(j.artifacts) : [] };

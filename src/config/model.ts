@@ -55,13 +55,25 @@ export interface ActionSpec {
   fieldPos: Record<string, Position>;
 }
 
+/** A job artifact (config/artifact-spec.ts). Paths absolute (or `${…}` still unexpanded). */
+export interface ArtifactSpec {
+  /** The payload; '' for a multi-platform artifact. */
+  path: string;
+  /** One payload per platform (os/arch[/variant], normalised), in the order written. */
+  platforms?: { platform: string; path: string }[];
+  /** `config:`: the JSON bytes stored as the manifest's config blob (read when the file was loaded). */
+  config?: { data: Buffer; source: string };
+  configMediaType?: string;
+  pos: Position;
+}
+
 export interface JobSpec {
   name: string;
   local: boolean;
   guard?: { if: string; pos: Position };
   /** undefined = no contract (job receives all step/plan vars). */
   env?: Record<string, EnvContractVar>;
-  artifacts: Record<string, { path: string; pos: Position }>; // absolute paths
+  artifacts: Record<string, ArtifactSpec>;
   actions: ActionSpec[];
   become?: Become;
   /** `default_timeout:` (ms) for the job's actions that set no `timeout` (not gates). */

@@ -16,7 +16,7 @@ import { cachedSignatures, descriptorOf, keepSignatures, noteUse, readRecord } f
 import { digestFile } from '../registry/digest.js';
 import { fetchArtifact } from '../registry/fetch.js';
 import { refusal, verifyArtifact, verifySignatures } from '../registry/trust.js';
-import type { ArtifactDescriptor, Registry } from '../registry/types.js';
+import { PlatformNeeded, type ArtifactDescriptor, type Registry } from '../registry/types.js';
 
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hades');
@@ -66,13 +66,49 @@ export class RunArtifacts implements ArtifactAccess {
     return r;
   }
 
-  resolve(registry: string, name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor> {
-    const key = `${registry}\0${name}\0${ref.tag ?? ''}\0${ref.digest ?? ''}`;
-    let p = this.resolved.get(key);
+  /**
+   * name:tag resolves once per run (every host gets the same digest); an image index is then
+   * resolved by ITS digest for each platform asked for, so every host of a platform gets the
+   * same manifest, and all of them entries of the same index.
+   */
+  resolve(registry: string, name: string, ref: { tag?: string; digest?: string }, platform?: string): Promise<ArtifactDescriptor> {
+    const base = `${registry}\0${name}\0${ref.tag ?? ''}\0${ref.digest ?? ''}`;
+    const once = (key: string, make: () => Promise<ArtifactDescriptor>, keepIf?: (e: unknown) => boolean) => {
+      let p = this.resolved.get(key);
+      if (!p) {
+        p = make();
+        this.resolved.set(key, p);
+        p.catch((e) => {
+          if (!keepIf?.(e)) this.resolved.delete(key);
+        });
+      }
+      return p;
+    };
+    // "This is an index" is an answer too: kept, so the tag is looked up once.
+    const direct = once(
+      base,
+      () => (this.options.offline ? this.fromCache(registry, name, ref) : this.registry(registry).resolve(name, ref)),
+      (e) => e instanceof PlatformNeeded,
+    );
+    if (platform === undefined) return direct;
+    return once(`${base}\0${platform}`, async () => {
+      try {
+        return await direct;
+      } catch (e) {
+        if (!(e instanceof PlatformNeeded)) throw e;
+        // The tag must still name the index the run saw (checked by the registry).
+        return this.registry(registry).resolve(name, { ...ref, digest: e.indexDigest }, { platform });
+      }
+    });
+  }
+
+  private readonly platforms = new Map<string, Promise<string>>();
+  hostPlatform(host: string, detect: () => Promise<string>): Promise<string> {
+    let p = this.platforms.get(host);
     if (!p) {
-      p = this.options.offline ? this.fromCache(registry, name, ref) : this.registry(registry).resolve(name, ref);
-      this.resolved.set(key, p);
-      p.catch(() => this.resolved.delete(key));
+      p = detect();
+      this.platforms.set(host, p);
+      p.catch(() => this.platforms.delete(host));
     }
     return p;
   }

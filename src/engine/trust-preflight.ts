@@ -28,10 +28,15 @@ export async function verifyBeforeRun(plan: RunPlan, artifacts: RunArtifacts): P
   for (const e of pulls.values()) {
     const ref = e.digest ? `${e.name}@${e.digest}` : `${e.name}:${e.tag}`;
     try {
-      const desc = await artifacts.resolve(e.registry, e.name, {
-        ...(e.tag ? { tag: e.tag } : {}),
-        ...(e.digest ? { digest: e.digest } : {}),
-      });
+      const desc = await artifacts.resolve(
+        e.registry,
+        e.name,
+        {
+          ...(e.tag ? { tag: e.tag } : {}),
+          ...(e.digest ? { digest: e.digest } : {}),
+        },
+        e.platform, // a multi-platform artifact without platform: is verified per host when it runs
+      );
       await artifacts.verifySignature(desc, ref, e.verify!.allowedSigners);
     } catch (err) {
       // Only a refusal stops the run here; anything else (not found, unreachable) is the pull's to report when it runs.

@@ -4,7 +4,7 @@
  * It reads nothing: orchestrator-side file facts come in through `Sources`; when a source
  * is missing the planner records the need and the caller plans again with it.
  */
-import { visibleArtifacts } from '../config/artifact-refs.js';
+import { meta, visibleArtifacts } from '../config/artifact-refs.js';
 import type { ActionSpec, Hadesfile, HostSpec, JobSpec, PlanSpec } from '../config/model.js';
 import { builtinEnv } from '../env/builtin.js';
 import type { StepEnv } from '../env/resolve.js';
@@ -130,7 +130,7 @@ export function buildRunPlan(input: PlanInput): RunPlan {
     if (input.literalsOnly === 'job') {
       for (const j of hf.jobs.values())
         for (const [n, a] of Object.entries(j.artifacts))
-          if (!artifacts.has(n)) artifacts.set(n, { path: a.path, job: j.name, baseDir: j.baseDir });
+          if (!artifacts.has(n)) artifacts.set(n, { ...meta(a), path: a.path, job: j.name, baseDir: j.baseDir });
     }
     const resolved = resolveTargets(hf, step.targets);
     for (const u of resolved.unknown) problems.add(`step "${step.name}": unknown target or host "${u}"`, step.pos);

@@ -368,7 +368,13 @@ export function sortedAnnotations(a: Record<string, string>): Record<string, str
 }
 
 /** The exact bytes of an artifact manifest, fields in oras's order. */
-export function manifestBytes(m: { artifactType: string; layer: Descriptor; annotations: Record<string, string> }): Buffer {
+export function manifestBytes(m: {
+  artifactType: string;
+  layer: Descriptor;
+  annotations: Record<string, string>;
+  /** A config blob (`config:` of an artifact); default the OCI empty config, inline. */
+  config?: { mediaType: string; digest: string; size: number };
+}): Buffer {
   const layer: Descriptor = {
     mediaType: m.layer.mediaType,
     digest: m.layer.digest,
@@ -379,7 +385,9 @@ export function manifestBytes(m: { artifactType: string; layer: Descriptor; anno
     schemaVersion: 2,
     mediaType: MEDIA_TYPE.manifest,
     artifactType: m.artifactType,
-    config: { mediaType: MEDIA_TYPE.empty, digest: EMPTY_DIGEST, size: 2, data: 'e30=' },
+    config: m.config
+      ? { mediaType: m.config.mediaType, digest: m.config.digest, size: m.config.size }
+      : { mediaType: MEDIA_TYPE.empty, digest: EMPTY_DIGEST, size: 2, data: 'e30=' },
     layers: [layer],
     annotations: sortedAnnotations(m.annotations),
   };

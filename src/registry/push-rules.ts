@@ -5,7 +5,7 @@
  * All pure: each backend reads what its tags hold (TagState) and writes what the rules decide.
  */
 import { RunError, UserError } from '../errors.js';
-import { ANNOTATION, MEDIA_TYPE, type ImageManifest } from './layout.js';
+import { ANNOTATION, EMPTY_DIGEST, MEDIA_TYPE, type ImageManifest } from './layout.js';
 import { compareSemver, parseSemverTag, semverAliases, validateDigest, validateTag, type SemverTag } from './reference.js';
 import type { AliasUpdate, ArtifactDescriptor, PushSource } from './types.js';
 
@@ -22,6 +22,17 @@ const RESERVED_ANNOTATIONS = new Set<string>([
   ANNOTATION.mutable,
   ANNOTATION.aliasOf,
 ]);
+
+/** OCI annotation keys: reverse-domain style (letters, digits, '.', '-', '_', '/'). */
+const ANNOTATION_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/;
+
+/** Why `key` can't be a user's annotation (bad syntax, or one Hades sets itself), or null. */
+export function annotationKeyProblem(key: string): string | null {
+  if (!ANNOTATION_KEY_RE.test(key))
+    return `annotation key ${JSON.stringify(key)} is not valid (letters, digits, '.', '-', '_', '/'; e.g. org.opencontainers.image.source)`;
+  if (RESERVED_ANNOTATIONS.has(key)) return `annotation ${key} is set by Hades itself`;
+  return null;
+}
 
 export function check(problem: string | null, hint?: string): void {
   if (problem) throw new UserError({ message: problem, ...(hint ? { hint } : {}) });
@@ -57,9 +68,14 @@ export function checkPushSource(source: PushSource, artifactType: string): Recor
   const extra = source.annotations ?? {};
   for (const [k, v] of Object.entries(extra)) {
     if (k === '' || typeof v !== 'string') check(`annotation ${JSON.stringify(k)} must have a non-empty key and a string value`);
-    if (RESERVED_ANNOTATIONS.has(k))
-      check(`annotation ${k} is set by Hades itself`, k === ANNOTATION.created ? 'set `created` instead' : undefined);
+    check(annotationKeyProblem(k), RESERVED_ANNOTATIONS.has(k) && k === ANNOTATION.created ? 'set `created` instead' : undefined);
   }
+  if (source.config !== undefined)
+    check(
+      MEDIA_TYPE_RE.test(source.config.mediaType)
+        ? null
+        : `config media type ${JSON.stringify(source.config.mediaType)} is not a media type (type/subtype)`,
+    );
   if (source.created !== undefined && !(RFC3339.test(source.created) && Number.isFinite(Date.parse(source.created))))
     check(`created ${JSON.stringify(source.created)} is not an RFC 3339 time such as 2024-05-01T12:00:00Z`);
   return extra;
@@ -101,7 +117,7 @@ export function describeManifest(
   };
   if (typeof m !== 'object' || m === null) bad('has a manifest that is not a JSON object');
   if (m.mediaType === MEDIA_TYPE.index || Array.isArray((m as { manifests?: unknown }).manifests))
-    bad('is an image index (several manifests); Hades artifacts are a single manifest');
+    bad('is a multi-platform image index: name a platform (copying an index between registries is not supported yet)');
   if (m.schemaVersion !== 2 || (m.mediaType !== undefined && m.mediaType !== MEDIA_TYPE.manifest))
     bad(`has an unsupported manifest (mediaType ${JSON.stringify(m.mediaType)})`);
   if (!Array.isArray(m.layers) || m.layers.length !== 1)
@@ -113,7 +129,15 @@ export function describeManifest(
   const tp = titleProblem(title);
   if (tp) bad(`layer ${tp}`);
   const annotations = { ...(m.annotations ?? {}) };
+  const c = m.config;
+  if (
+    c !== undefined &&
+    (typeof c !== 'object' || c === null || typeof c.digest !== 'string' || validateDigest(c.digest) || typeof c.size !== 'number')
+  )
+    bad('has an invalid config descriptor');
+  const config = c && c.digest !== EMPTY_DIGEST ? { config: { mediaType: c.mediaType, digest: c.digest, size: c.size } } : {};
   return {
+    ...config,
     registry,
     name,
     ...(tag !== undefined ? { tag } : {}),

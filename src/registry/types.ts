@@ -15,6 +15,8 @@ import type { Readable } from 'node:stream';
 import type { AddTagsResult, RemovedTag } from './lifecycle.js';
 
 export const DEFAULT_ARTIFACT_TYPE = 'application/vnd.hades.artifact.v1';
+/** The media type of a `config:` blob unless `config_media_type` says otherwise. */
+export const DEFAULT_CONFIG_MEDIA_TYPE = 'application/vnd.hades.config.v1+json';
 
 /** What a name:tag resolves to: the artifact's manifest and its single payload layer. */
 export interface ArtifactDescriptor {
@@ -26,6 +28,11 @@ export interface ArtifactDescriptor {
   artifactType: string;
   created?: string; // org.opencontainers.image.created
   annotations: Record<string, string>;
+  /** A config blob other than the OCI empty config (`config:` on an artifact). */
+  config?: { mediaType: string; digest: string; size: number };
+  /** Resolved through a multi-platform image index: the index, and the platform chosen from it. */
+  index?: { digest: string; platforms: string[]; annotations: Record<string, string> };
+  platform?: string;
   /** The payload: one file (or a tar+gzip of a directory). */
   layer: {
     digest: string; // "sha256:…" of the bytes delivered to hosts
@@ -45,6 +52,33 @@ export interface PushSource {
   /** Fixed creation time (ISO 8601) so identical bytes give identical manifests. */
   created?: string;
   annotations?: Record<string, string>;
+  /** Stored as the manifest's config blob instead of the OCI empty config. */
+  config?: { data: Buffer; mediaType: string };
+}
+
+/** A multi-platform push: one payload per platform (os/arch[/variant]), stored as an OCI image index. */
+export interface IndexPushSource extends Omit<PushSource, 'path'> {
+  platforms: { platform: string; path: string }[];
+}
+
+/** What a multi-platform push stored: the index (tagged) and its per-platform manifests. */
+export interface IndexPushResult {
+  indexDigest: string;
+  unchanged: boolean;
+  aliases?: AliasUpdate[];
+  platforms: { platform: string; descriptor: ArtifactDescriptor }[];
+}
+
+/** A pull of an image index without a platform: the caller must choose one (e.g. the host's). */
+export class PlatformNeeded extends RunError {
+  constructor(
+    message: string,
+    readonly indexDigest: string,
+    readonly platforms: string[],
+  ) {
+    super(message);
+    this.name = 'PlatformNeeded';
+  }
 }
 
 /** What a push with `semverAliases` did to one alias tag (v1.2, v1, latest). */
@@ -92,14 +126,29 @@ export interface TagInfo {
   created?: string;
   /** Semver alias tags (v1, v1.2, latest) move; every other tag is immutable. */
   mutable: boolean;
+  /** The tag names a multi-platform index: its platforms (size is then the sum of their payloads). */
+  platforms?: string[];
 }
 
 export interface Registry {
   readonly name: string;
   readonly type: 'filesystem' | 'oci';
   push(name: string, tag: string, source: PushSource, opts?: { extraTags?: string[]; semverAliases?: boolean }): Promise<PushResult>;
-  /** name + (tag | digest) → descriptor. Throws ArtifactNotFound when absent. */
-  resolve(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor>;
+  /** One OCI image index of per-platform artifacts under name:tag (see registry/image-index.ts). */
+  pushIndex(
+    name: string,
+    tag: string,
+    source: IndexPushSource,
+    opts?: { extraTags?: string[]; semverAliases?: boolean },
+  ): Promise<IndexPushResult>;
+  /**
+   * name + (tag | digest) → descriptor. Throws ArtifactNotFound when absent. An image index
+   * resolves to its entry for `opts.platform`; without one it throws PlatformNeeded (naming the
+   * platforms), with one it has no entry for, a RunError naming the platforms available.
+   */
+  resolve(name: string, ref: { tag?: string; digest?: string }, opts?: { platform?: string }): Promise<ArtifactDescriptor>;
+  /** The config blob of `desc` (its bytes verified against the digest); the OCI empty config is `{}`. */
+  readConfig(desc: ArtifactDescriptor): Promise<Buffer>;
   exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean>;
   /** A stream of the payload layer; errors if the bytes don't match the digest. */
   open(desc: ArtifactDescriptor): Promise<Readable>;

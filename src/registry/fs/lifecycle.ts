@@ -46,9 +46,9 @@ export async function addTags(
     }
     // For the report only (the commit decides, under the lock): which tags already held it.
     const had = new Set(((await readIndex(layout))?.manifests ?? []).filter((m) => m.digest === digest).map((m) => refName(m)));
-    const res = await reg.commitTags(layout, name, { ...descriptor, tag: tags[0]! }, bytes.length, tags, undefined);
+    const res = await reg.commitTags(layout, name, reg.entryOf(descriptor, bytes.length), tags, undefined);
     const added = res.unchanged ? [] : tags.filter((t) => !had.has(t));
-    return { descriptor: res.descriptor, added, unchanged: tags.filter((t) => !added.includes(t)) };
+    return { descriptor: { ...descriptor, tag: tags[0]! }, added, unchanged: tags.filter((t) => !added.includes(t)) };
   } finally {
     await flight.end();
   }

@@ -28,17 +28,16 @@
  * commit itself is fenced (layout.ts commitIndex): a writer that lost its lock while paused can
  * never overwrite another's commit.
  */
-import { createReadStream, promises as fsp, type Stats } from 'node:fs';
-import { basename, join, resolve as resolvePath } from 'node:path';
+import { promises as fsp } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FilesystemRegistrySpec } from '../../config/model.js';
 import { RunError, UserError } from '../../errors.js';
-import { newestMtime, packDirectory, scanDirectory } from '../archive.js';
-import { digestOf, verifyBytes } from '../digest.js';
-import { isCode } from '../errno.js';
+import { checkPlatforms, isImageIndex, resolveInIndex, summarizeIndex } from '../image-index.js';
+import { buildArtifact, buildIndex, layoutNames, sourceMtime, statSource } from './build.js';
+import { verifyBytes } from '../digest.js';
 import {
   ANNOTATION,
-  EMPTY_DIGEST,
   EMPTY_JSON,
   MEDIA_TYPE,
   type Descriptor,
@@ -47,7 +46,6 @@ import {
   ensureLayout,
   isLayout,
   layoutPath,
-  manifestBytes,
   openBlobVerified,
   readBlobVerified,
   readIndex,
@@ -69,7 +67,6 @@ import {
   pinnedCreated,
   refuseConflicts,
   tagConflict,
-  titleProblem,
   type TagState,
 } from '../push-rules.js';
 import { writeAtomically } from '../fetch.js';
@@ -86,6 +83,8 @@ import {
   type AliasUpdate,
   type ArtifactBundle,
   type ArtifactDescriptor,
+  type IndexPushResult,
+  type IndexPushSource,
   type PushResult,
   type PushSource,
   type Registry,
@@ -111,6 +110,15 @@ export interface FilesystemRegistryOptions {
 const STALE_TEMP_MS = 60 * 60 * 1000;
 /** OCI distribution's limit for manifests; anything larger is not read into memory. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** What index.json records for a tagged manifest or image index. */
+export interface IndexEntry {
+  digest: string;
+  size: number;
+  mediaType: string;
+  artifactType: string;
+  created?: string;
+}
 
 interface TagWrite {
   tag: string;
@@ -168,77 +176,87 @@ export class FilesystemRegistry implements Registry {
     const artifactType = source.artifactType ?? this.defaultArtifactType;
     const extra = checkPushSource(source, artifactType);
 
-    const path = resolvePath(source.path);
-    let st: Stats;
-    try {
-      st = await fsp.stat(path);
-    } catch (e) {
-      throw new UserError({
-        message: `cannot push ${path}: ${isCode(e, 'ENOENT') ? 'no such file or directory' : (e as Error).message}`,
-      });
-    }
-    if (!st.isFile() && !st.isDirectory()) check(`cannot push ${path}: not a regular file or directory`);
-    const title = basename(path);
-    check(titleProblem(title) ? `cannot push ${path}: it has no usable file name` : null);
-
+    await statSource(source.path);
     await ensureLayout(layout);
     await sweepTempFiles(layout, STALE_TEMP_MS).catch(() => 0);
     // Until the tags are committed, gc must not take what this push stores (fs/inflight.ts).
     const flight = await startFlight(layout, `push ${name}:${tag}`);
     try {
-      return await this.pushInFlight(layout, name, tag, tags, source, opts, { st, path, title, artifactType, extra }, flight);
+      // Re-publishing the same bytes under an existing tag must be "unchanged" even when the
+      // source was rebuilt (new mtime): reuse the tag's pinned `created`, so identical content
+      // gives the identical manifest; other content still differs and is refused.
+      const existingCreated = source.created === undefined ? await this.createdOfTag(layout, tag) : undefined;
+      const built = await buildArtifact(layout, source, artifactType, extra, source.created ?? existingCreated, this.env, flight.register);
+      const descriptor = this.describe(name, tag, built.manifestDigest, JSON.parse(built.manifest.toString('utf8')) as ImageManifest);
+      const res = await this.commitTags(
+        layout,
+        name,
+        this.entryOf(descriptor, built.manifest.length),
+        tags,
+        opts.semverAliases === true ? tag : undefined,
+      );
+      return { descriptor, ...res };
     } finally {
       await flight.end();
     }
   }
 
-  private async pushInFlight(
-    layout: string,
+  /**
+   * A multi-platform push (see image-index.ts): one manifest per platform, all with the same
+   * pinned `created` (the caller's, else the tag's when it exists, else the newest source), then
+   * the index, tagged like any push.
+   */
+  async pushIndex(
     name: string,
     tag: string,
-    tags: string[],
-    source: PushSource,
-    opts: { semverAliases?: boolean },
-    src: { st: Stats; path: string; title: string; artifactType: string; extra: Record<string, string> },
-    flight: Flight,
-  ): Promise<PushResult> {
-    const { st, path, title, artifactType, extra } = src;
-    // Re-publishing the same bytes under an existing tag must be "unchanged" even when the
-    // source was rebuilt (new mtime): reuse the tag's pinned `created`, so identical content
-    // gives the identical manifest; other content still differs and is refused.
-    const existingCreated = source.created === undefined ? await this.createdOfTag(layout, tag) : undefined;
-
-    let layer: Descriptor;
-    let created: string;
-    if (st.isFile()) {
-      created = source.created ?? existingCreated ?? pinnedCreated(this.env, Math.floor(st.mtimeMs / 1000));
-      const stored = await storeBlob(layout, createReadStream(path, { highWaterMark: 1024 * 1024 }), undefined, 'blob', flight.register);
-      if (stored.size !== st.size)
-        throw new RunError(`${path} changed while it was being pushed (size ${st.size} → ${stored.size}); push again`);
-      layer = { mediaType: MEDIA_TYPE.layerTar, digest: stored.digest, size: stored.size, annotations: { [ANNOTATION.title]: title } };
-    } else {
-      const entries = await scanDirectory(path, title);
-      created = source.created ?? existingCreated ?? pinnedCreated(this.env, newestMtime(entries));
-      const mtime = Math.max(0, Math.floor(Date.parse(created) / 1000));
-      const packed = packDirectory(entries, mtime);
-      const stored = await storeBlob(layout, packed.stream, undefined, 'blob', flight.register);
-      layer = {
-        mediaType: MEDIA_TYPE.layerTarGzip,
-        digest: stored.digest,
-        size: stored.size,
-        annotations: {
-          [ANNOTATION.contentDigest]: packed.tar().digest,
-          [ANNOTATION.unpack]: 'true',
-          [ANNOTATION.title]: title,
-        },
-      };
+    source: IndexPushSource,
+    opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+  ): Promise<IndexPushResult> {
+    const layout = this.layoutOf(name);
+    const tags = checkTags(tag, opts);
+    const artifactType = source.artifactType ?? this.defaultArtifactType;
+    const extra = checkPushSource({ ...source, path: '' }, artifactType);
+    const platforms = checkPlatforms(source.platforms);
+    let newest = 0;
+    for (const p of platforms) newest = Math.max(newest, await sourceMtime(p.path));
+    await ensureLayout(layout);
+    await sweepTempFiles(layout, STALE_TEMP_MS).catch(() => 0);
+    const flight = await startFlight(layout, `push ${name}:${tag}`);
+    try {
+      const created = source.created ?? (await this.createdOfTag(layout, tag)) ?? pinnedCreated(this.env, newest);
+      const { index, indexDigest, children } = await buildIndex(
+        layout,
+        source,
+        platforms,
+        artifactType,
+        extra,
+        created,
+        this.env,
+        (digest, m) => this.describe(name, undefined, digest, m),
+        flight.register,
+      );
+      const res = await this.commitTags(
+        layout,
+        name,
+        { digest: indexDigest, size: index.length, mediaType: MEDIA_TYPE.index, artifactType, created },
+        tags,
+        opts.semverAliases === true ? tag : undefined,
+      );
+      return { indexDigest, platforms: children, ...res };
+    } finally {
+      await flight.end();
     }
-    await storeBlobBytes(layout, EMPTY_JSON, EMPTY_DIGEST, 'empty config', flight.register);
-    const manifest = manifestBytes({ artifactType, layer, annotations: { ...extra, [ANNOTATION.created]: created } });
-    const manifestDigest = digestOf(manifest);
-    await storeBlobBytes(layout, manifest, manifestDigest, 'manifest', flight.register);
-    const descriptor = this.describe(name, tag, manifestDigest, JSON.parse(manifest.toString('utf8')) as ImageManifest);
-    return this.commitTags(layout, name, descriptor, manifest.length, tags, opts.semverAliases === true ? tag : undefined);
+  }
+
+  /** The index.json entry of a single-platform manifest. (Also used by fs/lifecycle.ts.) */
+  entryOf(d: ArtifactDescriptor, size: number): IndexEntry {
+    return {
+      digest: d.manifestDigest,
+      size,
+      mediaType: MEDIA_TYPE.manifest,
+      artifactType: d.artifactType,
+      ...(d.created !== undefined ? { created: d.created } : {}),
+    };
   }
 
   /** The `created` annotation of an existing immutable tag, if there is one. */
@@ -259,12 +277,11 @@ export class FilesystemRegistry implements Registry {
   async commitTags(
     layout: string,
     name: string,
-    descriptor: ArtifactDescriptor,
-    manifestSize: number,
+    entry: IndexEntry,
     tags: string[],
     aliasesOf: string | undefined,
-  ): Promise<PushResult> {
-    const digest = descriptor.manifestDigest;
+  ): Promise<Omit<PushResult, 'descriptor'>> {
+    const digest = entry.digest;
     await this.beforeTagLock?.();
     const lock = await acquireLock(join(layout, '.lock'), {
       timeoutMs: this.lockTimeoutMs,
@@ -285,12 +302,7 @@ export class FilesystemRegistry implements Registry {
         const setTags = new Set(writes.map((w) => w.tag));
         const kept = index.manifests.filter((m) => !setTags.has(m.annotations?.[ANNOTATION.refName] ?? '\0'));
         const added = writes.map((w) =>
-          this.indexEntry(
-            descriptor,
-            manifestSize,
-            w.tag,
-            w.mutable ? { [ANNOTATION.mutable]: 'true', [ANNOTATION.aliasOf]: w.version! } : {},
-          ),
+          this.indexEntry(entry, w.tag, w.mutable ? { [ANNOTATION.mutable]: 'true', [ANNOTATION.aliasOf]: w.version! } : {}),
         );
         return { ...index, manifests: [...kept, ...added] };
       };
@@ -305,7 +317,7 @@ export class FilesystemRegistry implements Registry {
         },
         onConflict: () => lock.assertHeld(),
       });
-      return { descriptor, unchanged: unchanged ?? true, ...(aliasesOf !== undefined ? { aliases } : {}) };
+      return { unchanged: unchanged ?? true, ...(aliasesOf !== undefined ? { aliases } : {}) };
     } finally {
       await lock.release();
     }
@@ -361,11 +373,11 @@ export class FilesystemRegistry implements Registry {
     return { kind: 'immutable', digest: (cur.find((m) => m.digest !== digest) ?? cur[0]!).digest };
   }
 
-  private indexEntry(d: ArtifactDescriptor, size: number, tag: string, extra: Record<string, string>): Descriptor {
+  private indexEntry(d: IndexEntry, tag: string, extra: Record<string, string>): Descriptor {
     return {
-      mediaType: MEDIA_TYPE.manifest,
-      digest: d.manifestDigest,
-      size,
+      mediaType: d.mediaType,
+      digest: d.digest,
+      size: d.size,
       annotations: sortedAnnotations({
         ...(d.created !== undefined ? { [ANNOTATION.created]: d.created } : {}),
         [ANNOTATION.refName]: tag,
@@ -397,11 +409,11 @@ export class FilesystemRegistry implements Registry {
     return cur[0]!;
   }
 
-  /** (Also used by fs/lifecycle.ts.) */
-  async loadManifest(
+  /** name + ref → the layout and the descriptor of the manifest (or index) it names. */
+  private async locate(
     name: string,
     ref: { tag?: string; digest?: string },
-  ): Promise<{ layout: string; bytes: Buffer; manifest: ImageManifest; descriptor: ArtifactDescriptor; mediaType: string }> {
+  ): Promise<{ layout: string; refText: string; desc: { digest: string; size?: number; mediaType?: string } }> {
     const layout = this.layoutOf(name);
     if (ref.tag === undefined && ref.digest === undefined) throw new UserError(`artifact ${name}: a tag or a digest is required`);
     if (ref.tag !== undefined) check(validateTag(ref.tag));
@@ -410,7 +422,6 @@ export class FilesystemRegistry implements Registry {
     const notFound = (): never => {
       throw new ArtifactNotFound(this.name, `${name}${refText}`);
     };
-    let desc: { digest: string; size?: number; mediaType?: string };
     if (ref.tag !== undefined) {
       const entry = await this.tagEntry(layout, name, ref.tag);
       if (!entry) return notFound();
@@ -418,21 +429,45 @@ export class FilesystemRegistry implements Registry {
         throw new UserError({
           message: `tag ${ref.tag} of ${name} in registry "${this.name}" is ${entry.digest}, not the expected ${ref.digest}`,
         });
-      desc = entry;
-    } else {
-      const index = await readIndex(layout);
-      const entry = index?.manifests.find((m) => m.digest === ref.digest);
-      if (entry) desc = entry;
-      else {
-        try {
-          await fsp.access(join(layout, 'blobs', 'sha256', ref.digest!.slice(7)));
-        } catch {
-          return notFound();
-        }
-        desc = { digest: ref.digest! };
-      }
+      return { layout, refText, desc: entry };
     }
+    const index = await readIndex(layout);
+    const entry = index?.manifests.find((m) => m.digest === ref.digest);
+    if (entry) return { layout, refText, desc: entry };
+    try {
+      await fsp.access(join(layout, 'blobs', 'sha256', ref.digest!.slice(7)));
+    } catch {
+      return notFound();
+    }
+    return { layout, refText, desc: { digest: ref.digest! } };
+  }
+
+  /** (Also used by fs/lifecycle.ts.) */
+  async loadManifest(
+    name: string,
+    ref: { tag?: string; digest?: string },
+  ): Promise<{ layout: string; bytes: Buffer; manifest: ImageManifest; descriptor: ArtifactDescriptor; mediaType: string }> {
+    const { layout, refText, desc } = await this.locate(name, ref);
     return { layout, ...(await this.readManifest(layout, name, ref.tag, refText, desc)) };
+  }
+
+  /** Reads and verifies one manifest (or index) blob, parsed, not yet described. */
+  private async readRaw(
+    layout: string,
+    name: string,
+    refText: string,
+    desc: { digest: string; size?: number },
+  ): Promise<{ bytes: Buffer; json: ImageManifest }> {
+    const what = `${this.what(name, refText)} (manifest)`;
+    let size = desc.size;
+    if (size === undefined) size = (await fsp.stat(join(layout, 'blobs', 'sha256', desc.digest.slice(7)))).size;
+    if (size > MAX_MANIFEST_BYTES) throw new RunError(`${what}: ${desc.digest} is ${size} bytes, too large for a manifest`);
+    const bytes = await readBlobVerified(layout, desc, what);
+    try {
+      return { bytes, json: JSON.parse(bytes.toString('utf8')) as ImageManifest };
+    } catch {
+      throw new RunError(`${what} is not valid JSON`);
+    }
   }
 
   /** Reads, verifies and describes one manifest blob. */
@@ -443,27 +478,34 @@ export class FilesystemRegistry implements Registry {
     refText: string,
     desc: { digest: string; size?: number; mediaType?: string },
   ): Promise<{ bytes: Buffer; manifest: ImageManifest; descriptor: ArtifactDescriptor; mediaType: string }> {
-    const what = `${this.what(name, refText)} (manifest)`;
-    let size = desc.size;
-    if (size === undefined) size = (await fsp.stat(join(layout, 'blobs', 'sha256', desc.digest.slice(7)))).size;
-    if (size > MAX_MANIFEST_BYTES) throw new RunError(`${what}: ${desc.digest} is ${size} bytes, too large for a manifest`);
-    const bytes = await readBlobVerified(layout, desc, what);
-    let manifest: ImageManifest;
-    try {
-      manifest = JSON.parse(bytes.toString('utf8')) as ImageManifest;
-    } catch {
-      throw new RunError(`${what} is not valid JSON`);
-    }
+    const { bytes, json: manifest } = await this.readRaw(layout, name, refText, desc);
     const descriptor = this.describe(name, tag, desc.digest, manifest);
     return { bytes, manifest, descriptor, mediaType: manifest.mediaType ?? desc.mediaType ?? MEDIA_TYPE.manifest };
   }
 
-  async resolve(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor> {
-    return (await this.loadManifest(name, ref)).descriptor;
+  async resolve(name: string, ref: { tag?: string; digest?: string }, opts: { platform?: string } = {}): Promise<ArtifactDescriptor> {
+    const { layout, refText, desc } = await this.locate(name, ref);
+    const { json } = await this.readRaw(layout, name, refText, desc);
+    if (!isImageIndex(json)) return this.describe(name, ref.tag, desc.digest, json);
+    return resolveInIndex(
+      { registry: this.name, name, ...(ref.tag !== undefined ? { tag: ref.tag } : {}), indexDigest: desc.digest, refText },
+      json,
+      opts.platform,
+      async (d) => (await this.readManifest(layout, name, undefined, `${refText} (${d.digest})`, d)).descriptor,
+    );
   }
 
-  exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean> {
-    return existsBy(() => this.loadManifest(name, ref));
+  async exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean> {
+    return existsBy(async () => {
+      const { layout, refText, desc } = await this.locate(name, ref);
+      await this.readRaw(layout, name, refText, desc);
+    });
+  }
+
+  async readConfig(desc: ArtifactDescriptor): Promise<Buffer> {
+    if (!desc.config) return Buffer.from(EMPTY_JSON);
+    const layout = this.layoutOf(desc.name);
+    return readBlobVerified(layout, desc.config, `${this.what(desc.name, `@${desc.manifestDigest}`)} (config ${desc.config.digest})`);
   }
 
   async open(desc: ArtifactDescriptor): Promise<Readable> {
@@ -482,29 +524,8 @@ export class FilesystemRegistry implements Registry {
     await writeAtomically(path, await this.open(desc));
   }
 
-  async names(): Promise<string[]> {
-    const out: string[] = [];
-    const walk = async (dir: string, rel: string[]): Promise<void> => {
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await fsp.readdir(dir, { withFileTypes: true });
-      } catch (e) {
-        if (isCode(e, 'ENOENT', 'ENOTDIR')) return;
-        throw e;
-      }
-      const here = rel.length > 0 && entries.some((e) => e.name === 'oci-layout' && e.isFile());
-      if (here) {
-        const name = rel.join('/');
-        if (!validateLayoutName(name)) out.push(name);
-      }
-      for (const e of entries) {
-        if (!e.isDirectory() || e.name.startsWith('.')) continue;
-        if (here && e.name === 'blobs') continue;
-        await walk(join(dir, e.name), [...rel, e.name]);
-      }
-    };
-    await walk(this.root, []);
-    return out.sort();
+  names(): Promise<string[]> {
+    return layoutNames(this.root);
   }
 
   async tags(name: string): Promise<TagInfo[]> {
@@ -515,14 +536,21 @@ export class FilesystemRegistry implements Registry {
     for (const m of index?.manifests ?? []) {
       const tag = m.annotations?.[ANNOTATION.refName];
       if (tag === undefined || validateTag(tag)) continue;
-      const d = (await this.readManifest(layout, name, tag, `:${tag}`, m)).descriptor;
-      out.push({
-        tag,
-        manifestDigest: m.digest,
-        size: d.layer.size,
-        ...(d.created !== undefined ? { created: d.created } : {}),
-        mutable: m.annotations?.[ANNOTATION.mutable] === 'true',
-      });
+      const { json } = await this.readRaw(layout, name, `:${tag}`, m);
+      const mutable = m.annotations?.[ANNOTATION.mutable] === 'true';
+      if (isImageIndex(json)) {
+        const sum = await summarizeIndex(
+          this.name,
+          name,
+          tag,
+          json,
+          async (d) => (await this.readManifest(layout, name, undefined, `:${tag}`, d)).descriptor,
+        );
+        out.push({ tag, manifestDigest: m.digest, ...sum, mutable });
+        continue;
+      }
+      const d = this.describe(name, tag, m.digest, json);
+      out.push({ tag, manifestDigest: m.digest, size: d.layer.size, ...(d.created !== undefined ? { created: d.created } : {}), mutable });
     }
     return out.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
   }
@@ -622,7 +650,8 @@ export class FilesystemRegistry implements Registry {
       );
     }
     await storeBlobBytes(layout, bundle.manifest, manifestDigest, 'manifest', flight.register);
-    return this.commitTags(layout, name, descriptor, bundle.manifest.length, tags, aliasesOf);
+    const res = await this.commitTags(layout, name, this.entryOf(descriptor, bundle.manifest.length), tags, aliasesOf);
+    return { descriptor, ...res };
   }
 
   async copyTo(target: Registry, name: string, tag: string, asTag?: string, opts: { semverAliases?: boolean } = {}): Promise<PushResult> {

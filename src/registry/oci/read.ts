@@ -62,20 +62,34 @@ export interface FetchedManifest {
  * registry's digest and the requested one.
  */
 export async function fetchManifest(reg: OciSettings, name: string, ref: { tag?: string; digest?: string }): Promise<FetchedManifest> {
+  const raw = await fetchRaw(reg, name, ref);
+  const descriptor = describeManifest(reg.name, name, ref.tag, raw.digest, raw.manifest);
+  return { ...raw, descriptor };
+}
+
+/** fetchManifest without describing it: a manifest or an image index, verified, parsed. */
+export async function fetchRaw(
+  reg: OciSettings,
+  name: string,
+  ref: { tag?: string; digest?: string },
+  opts: { originOnly?: boolean } = {},
+): Promise<RawManifest> {
   reg.checkName(name);
   if (ref.tag === undefined && ref.digest === undefined) throw new UserError(`artifact ${name}: a tag or a digest is required`);
   if (ref.tag !== undefined) check(validateTag(ref.tag));
   if (ref.digest !== undefined) check(validateDigest(ref.digest));
-  if (reg.mirrors.length === 0) return fetchManifestAt(reg, reg.origin, name, ref);
+  if (reg.mirrors.length === 0 || opts.originOnly) return fetchManifestAt(reg, reg.origin, name, ref);
   if (ref.tag === undefined) return viaMirrors(reg, `manifest ${name}@${ref.digest}`, (ep) => fetchManifestAt(reg, ep, name, ref));
   // The tag is resolved at the origin, always: a stale mirror must never pick the version.
   const digest = await tagDigest(reg, name, ref.tag);
   if (digest === undefined) throw new ArtifactNotFound(reg.name, `${name}:${ref.tag}`);
   if (ref.digest !== undefined && digest !== ref.digest)
     throw new UserError({ message: `tag ${ref.tag} of ${name} in registry "${reg.name}" is ${digest}, not the expected ${ref.digest}` });
-  const f = await viaMirrors(reg, `manifest ${name}@${digest}`, (ep) => fetchManifestAt(reg, ep, name, { digest }));
-  return { ...f, descriptor: describeManifest(reg.name, name, ref.tag, f.digest, f.manifest) };
+  return viaMirrors(reg, `manifest ${name}@${digest}`, (ep) => fetchManifestAt(reg, ep, name, { digest }));
 }
+
+/** A manifest or an image index as fetched: verified bytes, parsed, not yet described. */
+export type RawManifest = Omit<FetchedManifest, 'descriptor'> & { refText: string };
 
 /**
  * fetchManifest at the origin only, never a mirror: for what decides or lists tags (the
@@ -86,11 +100,8 @@ export async function fetchManifestAtOrigin(
   name: string,
   ref: { tag?: string; digest?: string },
 ): Promise<FetchedManifest> {
-  reg.checkName(name);
-  if (ref.tag === undefined && ref.digest === undefined) throw new UserError(`artifact ${name}: a tag or a digest is required`);
-  if (ref.tag !== undefined) check(validateTag(ref.tag));
-  if (ref.digest !== undefined) check(validateDigest(ref.digest));
-  return fetchManifestAt(reg, reg.origin, name, ref);
+  const raw = await fetchRaw(reg, name, ref, { originOnly: true });
+  return { ...raw, descriptor: describeManifest(reg.name, name, ref.tag, raw.digest, raw.manifest) };
 }
 
 /** fetchManifest at one endpoint (the origin, or a mirror: then by digest only). */
@@ -99,7 +110,7 @@ async function fetchManifestAt(
   ep: OciEndpoint,
   name: string,
   ref: { tag?: string; digest?: string },
-): Promise<FetchedManifest> {
+): Promise<RawManifest> {
   const refText = `${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
   const target = ref.tag !== undefined ? `${ep.repo(name)}:${ref.tag}` : `${ep.repo(name)}@${ref.digest}`;
   const what = `registry "${reg.name}": artifact ${name}${refText} (manifest${ep.mirror ? ` from ${ep.label}` : ''})`;
@@ -145,9 +156,8 @@ async function fetchManifestAt(
     } catch {
       throw new RunError(`${what} is not valid JSON`);
     }
-    const descriptor = describeManifest(reg.name, name, ref.tag, reported.digest, manifest);
     const mediaType = manifest.mediaType ?? (typeof reported.mediaType === 'string' ? reported.mediaType : MEDIA_TYPE.manifest);
-    return { bytes, digest: reported.digest, mediaType, manifest, descriptor };
+    return { bytes, digest: reported.digest, mediaType, manifest, refText };
   });
 }
 

@@ -43,7 +43,8 @@
  */
 import type { Readable } from 'node:stream';
 import type { OciRegistrySpec } from '../../config/model.js';
-import type { ImageManifest } from '../layout.js';
+import { EMPTY_JSON, type ImageManifest } from '../layout.js';
+import { isImageIndex, resolveInIndex } from '../image-index.js';
 import { check, describeManifest } from '../push-rules.js';
 import { validateTag } from '../reference.js';
 import {
@@ -51,18 +52,31 @@ import {
   existsBy,
   type ArtifactBundle,
   type ArtifactDescriptor,
+  type IndexPushResult,
+  type IndexPushSource,
   type PushResult,
   type PushSource,
   type Registry,
   type TagInfo,
 } from '../types.js';
 import { blobUrl, hostAuthorization } from './blob-url.js';
-import { exportArtifact, fetchManifest, fetchTo, listTags, names, openBlob, openLayer, tagDigest, type FetchedManifest } from './read.js';
-import { OciSettings, type OciRegistryOptions } from './settings.js';
-import { tagInfos } from './tags.js';
-import { importArtifact, push, receive } from './write.js';
 import { addTags, removeTag } from './lifecycle.js';
 import type { AddTagsResult, RemovedTag } from '../lifecycle.js';
+import {
+  exportArtifact,
+  fetchManifest,
+  fetchRaw,
+  fetchTo,
+  listTags,
+  names,
+  openBlob,
+  openLayer,
+  tagDigest,
+  type FetchedManifest,
+} from './read.js';
+import { OciSettings, type OciRegistryOptions } from './settings.js';
+import { tagInfos } from './tags.js';
+import { importArtifact, push, pushIndex, receive } from './write.js';
 
 export { OciRegistryError, orasVersion, MIN_ORAS_VERSION } from './oras.js';
 export type { OciRegistryOptions } from './settings.js';
@@ -156,12 +170,32 @@ export class OciRegistry extends OciSettings implements Registry {
     return tagInfos(this, name);
   }
 
-  async resolve(name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor> {
-    return (await this.fetchManifest(name, ref)).descriptor;
+  async resolve(name: string, ref: { tag?: string; digest?: string }, opts: { platform?: string } = {}): Promise<ArtifactDescriptor> {
+    const raw = await fetchRaw(this, name, ref);
+    if (!isImageIndex(raw.manifest)) return this.describe(name, ref.tag, raw.digest, raw.manifest);
+    return resolveInIndex(
+      { registry: this.name, name, ...(ref.tag !== undefined ? { tag: ref.tag } : {}), indexDigest: raw.digest, refText: raw.refText },
+      raw.manifest,
+      opts.platform,
+      async (d) => (await this.fetchManifest(name, { digest: d.digest })).descriptor,
+    );
   }
 
   exists(name: string, ref: { tag?: string; digest?: string }): Promise<boolean> {
-    return existsBy(() => this.fetchManifest(name, ref));
+    return existsBy(() => fetchRaw(this, name, ref));
+  }
+
+  /** The config blob, verified (the OCI empty config without a request). */
+  async readConfig(desc: ArtifactDescriptor): Promise<Buffer> {
+    if (!desc.config) return Buffer.from(EMPTY_JSON);
+    const s = await this.openBlob(
+      desc.name,
+      desc.config,
+      `registry "${this.name}": artifact ${desc.name}@${desc.manifestDigest} (config ${desc.config.digest})`,
+    );
+    const parts: Buffer[] = [];
+    for await (const c of s) parts.push(c as Buffer);
+    return Buffer.concat(parts);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -169,6 +203,15 @@ export class OciRegistry extends OciSettings implements Registry {
 
   push(name: string, tag: string, source: PushSource, opts: { extraTags?: string[]; semverAliases?: boolean } = {}): Promise<PushResult> {
     return push(this, name, tag, source, opts);
+  }
+
+  pushIndex(
+    name: string,
+    tag: string,
+    source: IndexPushSource,
+    opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+  ): Promise<IndexPushResult> {
+    return pushIndex(this, name, tag, source, opts);
   }
 
   importArtifact(

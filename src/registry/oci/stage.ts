@@ -15,18 +15,9 @@ import { promises as fsp, type Stats } from 'node:fs';
 import { basename, join, resolve as resolvePath } from 'node:path';
 import { RunError, type Position } from '../../errors.js';
 import { digestFile, digestHex, digestOf } from '../digest.js';
+import { storeConfig } from '../fs/build.js';
 import { FilesystemRegistry } from '../fs/registry.js';
-import {
-  ANNOTATION,
-  EMPTY_DIGEST,
-  EMPTY_JSON,
-  MEDIA_TYPE,
-  ensureLayout,
-  manifestBytes,
-  storeBlobBytes,
-  writeIndex,
-  type ImageManifest,
-} from '../layout.js';
+import { ANNOTATION, MEDIA_TYPE, ensureLayout, manifestBytes, storeBlobBytes, writeIndex, type ImageManifest } from '../layout.js';
 import type { PushSource } from '../types.js';
 import { check, checkPushSource, pinnedCreated, titleProblem } from '../push-rules.js';
 
@@ -100,12 +91,16 @@ export async function stageArtifact(
   const { digest, size } = await file.hash;
   if (size !== st.size) throw new RunError(`${path} changed while it was being pushed (size ${st.size} → ${size}); push again`);
   const layer = { mediaType: MEDIA_TYPE.layerTar, digest, size, annotations: { [ANNOTATION.title]: title } };
-  const manifest = manifestBytes({ artifactType: source.artifactType, layer, annotations: { ...extra, [ANNOTATION.created]: created } });
-  const manifestDigest = digestOf(manifest);
-
   const layout = join(dir, STAGE);
   await ensureLayout(layout);
-  await storeBlobBytes(layout, EMPTY_JSON, EMPTY_DIGEST, 'empty config');
+  const config = await storeConfig(layout, source);
+  const manifest = manifestBytes({
+    artifactType: source.artifactType,
+    layer,
+    annotations: { ...extra, [ANNOTATION.created]: created },
+    ...(config ? { config } : {}),
+  });
+  const manifestDigest = digestOf(manifest);
   await storeBlobBytes(layout, manifest, manifestDigest, 'manifest');
   await fsp.symlink(path, join(layout, 'blobs', 'sha256', digestHex(digest)));
   await writeIndex(layout, {

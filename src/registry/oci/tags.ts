@@ -6,7 +6,9 @@
 import type { TagState } from '../push-rules.js';
 import { ArtifactNotFound, type TagInfo } from '../types.js';
 import { compareSemver, isAliasLikeTag, parseSemverTag, semverAliases, validateTag } from '../reference.js';
-import { fetchManifestAtOrigin, listTags, tagDigest } from './read.js';
+import { fetchManifest, fetchRaw, listTags, tagDigest } from './read.js';
+import { isImageIndex, summarizeIndex } from '../image-index.js';
+import { describeManifest } from '../push-rules.js';
 import type { OciSettings } from './settings.js';
 
 /**
@@ -95,7 +97,7 @@ export async function tagInfos(reg: OciSettings, name: string): Promise<TagInfo[
   if (list === null) throw new ArtifactNotFound(reg.name, name);
   // `sha256-<hex>`: oras's referrers tag schema (signatures on registries without the referrers API), not an artifact.
   const valid = [...new Set(list)].filter((t) => validateTag(t) === null && !/^sha256-[a-f0-9]{64}$/.test(t));
-  const fetched = await mapLimit(valid, reg.concurrency, (t) => fetchManifestAtOrigin(reg, name, { tag: t }));
+  const fetched = await mapLimit(valid, reg.concurrency, (t) => summary(reg, name, t));
   const digestOf = new Map(valid.map((t, i) => [t, fetched[i]!.digest]));
   const isAlias = (t: string, d: string): boolean => aliasCandidates(t, valid).some((v) => digestOf.get(v) === d);
   return valid
@@ -104,10 +106,32 @@ export async function tagInfos(reg: OciSettings, name: string): Promise<TagInfo[
       return {
         tag,
         manifestDigest: f.digest,
-        size: f.descriptor.layer.size,
-        ...(f.descriptor.created !== undefined ? { created: f.descriptor.created } : {}),
+        size: f.size,
+        ...(f.created !== undefined ? { created: f.created } : {}),
         mutable: isAlias(tag, f.digest),
+        ...(f.platforms ? { platforms: f.platforms } : {}),
       };
     })
     .sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+}
+
+/** A tag's digest, payload size and created; for an image index its platforms and the sum of their payloads. */
+async function summary(
+  reg: OciSettings,
+  name: string,
+  tag: string,
+): Promise<{ digest: string; size: number; created?: string; platforms?: string[] }> {
+  const raw = await fetchRaw(reg, name, { tag }, { originOnly: true }); // listing tags: the origin only
+  if (!isImageIndex(raw.manifest)) {
+    const d = describeManifest(reg.name, name, tag, raw.digest, raw.manifest);
+    return { digest: raw.digest, size: d.layer.size, ...(d.created !== undefined ? { created: d.created } : {}) };
+  }
+  const sum = await summarizeIndex(
+    reg.name,
+    name,
+    tag,
+    raw.manifest,
+    async (d) => (await fetchManifest(reg, name, { digest: d.digest })).descriptor,
+  );
+  return { digest: raw.digest, ...sum };
 }

@@ -9,19 +9,22 @@ import { resolve as resolvePath } from 'node:path';
 import { RunError, UserError } from '../../errors.js';
 import { verifyBytes } from '../digest.js';
 import { FilesystemRegistry } from '../fs/registry.js';
-import type { ImageManifest } from '../layout.js';
+import { ANNOTATION, type ImageManifest } from '../layout.js';
+import { checkPlatforms } from '../image-index.js';
+import { statSource } from '../fs/build.js';
 import { aliasUpdate, check, checkTags, describeManifest, refuseConflicts, RFC3339, tagConflict } from '../push-rules.js';
 import { semverAliases, validateDigest } from '../reference.js';
 import {
   ArtifactNotFound,
   type AliasUpdate,
   type ArtifactBundle,
-  type ArtifactDescriptor,
+  type IndexPushResult,
+  type IndexPushSource,
   type PushResult,
   type PushSource,
 } from '../types.js';
 import { authFileForCopy } from './auth.js';
-import { fetchManifestAtOrigin, type FetchedManifest } from './read.js';
+import { fetchRaw, type FetchedManifest } from './read.js';
 import type { OciSettings } from './settings.js';
 import { fileChanged, prehashFile, stageArtifact, STAGE, type PrehashedFile } from './stage.js';
 import { RemoteTags } from './tags.js';
@@ -76,20 +79,7 @@ async function pushStaged(
   // (→ unchanged), even when the source was rebuilt: reuse the tag's pinned `created`.
   let created = source.created;
   if (created === undefined) {
-    let cur: FetchedManifest | undefined;
-    try {
-      cur = await fetchManifestAtOrigin(reg, name, { tag });
-    } catch (e) {
-      if (!(e instanceof ArtifactNotFound)) throw e;
-    }
-    state.known(tag, cur?.digest);
-    if (
-      cur &&
-      (await state.aliasVersion(tag, cur.digest)) === undefined &&
-      cur.descriptor.created !== undefined &&
-      RFC3339.test(cur.descriptor.created)
-    )
-      created = cur.descriptor.created;
+    created = await createdOfTag(reg, name, tag, state);
   }
   return reg.withTemp(async (dir) => {
     // Build exactly what the filesystem registry would store, in a private layout.
@@ -102,15 +92,16 @@ async function pushStaged(
     );
     const descriptor = describeManifest(reg.name, name, tag, staged.manifestDigest, staged.manifest);
     try {
-      return await commit(
+      const res = await commit(
         reg,
         name,
         tags,
-        descriptor,
+        { digest: descriptor.manifestDigest, bytes: descriptor.layer.size },
         state,
         { kind: 'layout', dir: staged.layout, tag },
         opts.semverAliases === true ? tag : undefined,
       );
+      return { descriptor, ...res };
     } catch (e) {
       // The file fast path uploads the source in place: if it changed, the registry refused it.
       if (staged.file && !(e instanceof UserError) && (await fileChanged(staged.file)))
@@ -128,21 +119,74 @@ async function commit(
   reg: OciSettings,
   name: string,
   tags: string[],
-  descriptor: ArtifactDescriptor,
+  target: { digest: string; bytes: number },
   state: RemoteTags,
   src: CopySource,
   aliasesOf: string | undefined,
-): Promise<PushResult> {
-  const digest = descriptor.manifestDigest;
+): Promise<Omit<PushResult, 'descriptor'>> {
+  const digest = target.digest;
   await throwConflicts(state, name, tags, digest);
   const missing: string[] = [];
   for (const t of tags) if ((await state.digestOf(t)) === undefined) missing.push(t);
   if (missing.length) {
-    await copyIn(reg, src, name, missing, digest, descriptor.layer.size);
+    await copyIn(reg, src, name, missing, digest, target.bytes);
     for (const t of missing) state.known(t, digest);
   }
   const aliases = aliasesOf !== undefined ? await moveAliases(reg, name, aliasesOf, digest, state) : undefined;
-  return { descriptor, unchanged: missing.length === 0, ...(aliases ? { aliases } : {}) };
+  return { unchanged: missing.length === 0, ...(aliases ? { aliases } : {}) };
+}
+
+/**
+ * The pinned `created` of an existing immutable tag (a manifest or an index), so identical
+ * bytes re-pushed give the identical digest (→ unchanged) even when the source was rebuilt.
+ */
+async function createdOfTag(reg: OciSettings, name: string, tag: string, state: RemoteTags): Promise<string | undefined> {
+  let cur: Awaited<ReturnType<typeof fetchRaw>> | undefined;
+  try {
+    cur = await fetchRaw(reg, name, { tag }, { originOnly: true }); // the immutability check: the origin only
+  } catch (e) {
+    if (!(e instanceof ArtifactNotFound)) throw e;
+  }
+  state.known(tag, cur?.digest);
+  if (!cur || (await state.aliasVersion(tag, cur.digest)) !== undefined) return undefined;
+  const created = (cur.manifest.annotations as Record<string, string> | undefined)?.[ANNOTATION.created];
+  return created !== undefined && RFC3339.test(created) ? created : undefined;
+}
+
+/** A multi-platform push: the index and its manifests built in a private layout (as the filesystem registry stores them), then one `oras cp`. */
+export async function pushIndex(
+  reg: OciSettings,
+  name: string,
+  tag: string,
+  source: IndexPushSource,
+  opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+): Promise<IndexPushResult> {
+  reg.checkName(name);
+  const tags = checkTags(tag, opts);
+  checkPlatforms(source.platforms);
+  for (const p of source.platforms) await statSource(p.path);
+  const state = new RemoteTags(reg, name);
+  const created = source.created ?? (await createdOfTag(reg, name, tag, state));
+  return reg.withTemp(async (dir) => {
+    const stage = new FilesystemRegistry({ name: reg.name, type: 'filesystem', path: dir, pos: reg.spec.pos }, { env: reg.env });
+    const built = await stage.pushIndex(STAGE, tag, {
+      ...source,
+      artifactType: source.artifactType ?? reg.defaultArtifactType,
+      ...(created !== undefined ? { created } : {}),
+    });
+    const bytes = built.platforms.reduce((n, p) => n + p.descriptor.layer.size, 0);
+    const res = await commit(
+      reg,
+      name,
+      tags,
+      { digest: built.indexDigest, bytes },
+      state,
+      { kind: 'layout', dir: stage.layoutOf(STAGE), tag },
+      opts.semverAliases === true ? tag : undefined,
+    );
+    const platforms = built.platforms.map((p) => ({ platform: p.platform, descriptor: { ...p.descriptor, registry: reg.name, name } }));
+    return { indexDigest: built.indexDigest, platforms, ...res };
+  });
 }
 
 /** `oras cp SRC <repo>:t1,t2` — from a staging layout or another oci registry. */
@@ -222,21 +266,26 @@ export async function importArtifact(
   await throwConflicts(state, name, tags, digest);
   const missing: string[] = [];
   for (const t of tags) if ((await state.digestOf(t)) === undefined) missing.push(t);
+  const target = { digest, bytes: descriptor.layer.size };
   if (missing.length === 0)
-    return commit(reg, name, tags, descriptor, state, { kind: 'layout', dir: '', tag }, opts.semverAliases === true ? tag : undefined);
+    return {
+      descriptor,
+      ...(await commit(reg, name, tags, target, state, { kind: 'layout', dir: '', tag }, opts.semverAliases === true ? tag : undefined)),
+    };
   return reg.withTemp(async (dir) => {
     // Stage the bundle (blobs verified on arrival), then copy those exact bytes.
     const stage = new FilesystemRegistry({ name: reg.name, type: 'filesystem', path: dir, pos: reg.spec.pos }, { env: reg.env });
     await stage.importArtifact(STAGE, tag, bundle);
-    return commit(
+    const res = await commit(
       reg,
       name,
       tags,
-      descriptor,
+      target,
       state,
       { kind: 'layout', dir: stage.layoutOf(STAGE), tag },
       opts.semverAliases === true ? tag : undefined,
     );
+    return { descriptor, ...res };
   });
 }
 
@@ -252,13 +301,14 @@ export async function receive(
   const tags = checkTags(tag, opts);
   const descriptor = describeManifest(reg.name, name, tag, f.digest, f.manifest);
   const state = new RemoteTags(reg, name);
-  return commit(
+  const res = await commit(
     reg,
     name,
     tags,
-    descriptor,
+    { digest: f.digest, bytes: descriptor.layer.size },
     state,
     { kind: 'remote', from, ref: `${from.repo(name)}@${f.digest}` },
     opts.semverAliases === true ? tag : undefined,
   );
+  return { descriptor, ...res };
 }
