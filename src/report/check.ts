@@ -29,6 +29,9 @@ export function checkLines(e: HadesEvent, newStep: boolean): string[] {
     case 'check.host':
       out.push(`[${e.host}] ${e.status}: ${e.message}`);
       break;
+    case 'registry.warning':
+      out.push(`warning: ${e.message}`);
+      break;
     case 'check.end':
       out.push(`check: ${e.message}${e.status === 'failed' ? ' (some actions would fail or could not be checked)' : ''}`);
       out.push('nothing was written on any host (read-only probes; no lock taken)');
