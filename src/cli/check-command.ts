@@ -56,6 +56,9 @@ export async function checkCommand(prep: Prepared, opts: RunOptions, mode: 'tty'
   if (mode === 'json') sinks.push(new (await import('../report/json.js')).JsonSink());
   else sinks.push(new (await import('../report/check.js')).CheckSink());
   const bus = new EventBus(redactor, sinks);
+  // `hades rollback --check` / `--replay --check`: which run is replayed and the digests pinned, as a run says it.
+  if (plan.origin && mode !== 'json')
+    process.stderr.write(`${(await import('../report/origin.js')).originLines(plan.origin).join('\n')}\n`);
 
   const sshHosts = plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.filter((h) => h.transport === 'ssh')));
   let pool: import('../transport/pool.js').TransportPool | undefined;

@@ -37,8 +37,10 @@ export type EventType =
   // A registry read that fell back (src/engine/registry-warnings.ts): `registry`, `message` (the mirror, why it failed, what is read instead).
   | 'registry.warning'
   // `--check` (src/engine/check.ts): one check.change per action per host (`status` = the change kind, `change`, `diff`);
-  // check.host when a host is not checked (guard, connection); check.end last, with `counts`.
+  // check.host when a host is not checked (guard, connection); check.step (`status` skipped, `message` why) for a step
+  // left out by --steps/--from-step/--limit; check.end last, with `counts`.
   | 'check.change'
+  | 'check.step'
   | 'check.host'
   | 'check.end';
 
