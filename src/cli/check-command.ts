@@ -34,20 +34,31 @@ export function refuseWithCheck(opts: RunOptions): void {
 
 export async function checkCommand(prep: Prepared, opts: RunOptions, mode: 'tty' | 'plain' | 'json'): Promise<number> {
   const { hf, plan, redactor } = prep;
-  const [{ checkPlan, SECRET_MARK }, { RunFiles }, { RunArtifacts, defaultCacheDir }, { openRegistry }, { EventBus }, { HostTransports }] =
-    await Promise.all([
-      import('../engine/check.js'),
-      import('../engine/files.js'),
-      import('../engine/artifacts.js'),
-      import('../registry/open.js'),
-      import('../report/sink.js'),
-      import('../transport/hosts.js'),
-    ]);
+  const [
+    { checkPlan, SECRET_MARK },
+    { RunFiles },
+    { RunArtifacts, defaultCacheDir },
+    { openRegistry },
+    { EventBus },
+    { HostTransports },
+    { reportingOpener },
+  ] = await Promise.all([
+    import('../engine/check.js'),
+    import('../engine/files.js'),
+    import('../engine/artifacts.js'),
+    import('../registry/open.js'),
+    import('../report/sink.js'),
+    import('../transport/hosts.js'),
+    import('../engine/registry-warnings.js'),
+  ]);
   const masked = await maskedPlan(prep, redactor, SECRET_MARK);
   const sinks: Sink[] = [];
   if (mode === 'json') sinks.push(new (await import('../report/json.js')).JsonSink());
   else sinks.push(new (await import('../report/check.js')).CheckSink());
   const bus = new EventBus(redactor, sinks);
+  // `hades rollback --check` / `--replay --check`: which run is replayed and the digests pinned, as a run says it.
+  if (plan.origin && mode !== 'json')
+    process.stderr.write(`${(await import('../report/origin.js')).originLines(plan.origin).join('\n')}\n`);
 
   const sshHosts = plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.filter((h) => h.transport === 'ssh')));
   let pool: import('../transport/pool.js').TransportPool | undefined;
@@ -72,7 +83,11 @@ export async function checkCommand(prep: Prepared, opts: RunOptions, mode: 'tty'
       transportFor: (ph: PlannedHost) => hosts.get(ph.host, hf.hosts.get(ph.host)),
       emit: bus.emit,
       files: new RunFiles(),
-      artifacts: new RunArtifacts(hf.registries, openRegistry, opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir()),
+      artifacts: new RunArtifacts(
+        hf.registries,
+        reportingOpener(openRegistry, bus.emit, plan.runId),
+        opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(),
+      ),
       redactor,
       signal: abort.signal,
       masked: (stepIndex, host, actionIndex) => masked?.get(`${stepIndex}\0${host}\0${actionIndex}`),

@@ -77,6 +77,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     { HostTransports },
     { CliGatekeeper },
     { verifyBeforeRun },
+    { reportingOpener },
   ] = await Promise.all([
     import('../engine/files.js'),
     import('../engine/artifacts.js'),
@@ -90,6 +91,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     import('../transport/hosts.js'),
     import('./gate.js'),
     import('../engine/trust-preflight.js'),
+    import('../engine/registry-warnings.js'),
   ]);
 
   const sinks: Sink[] = [];
@@ -157,7 +159,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   }
   const artifacts = new RunArtifacts(
     hf.registries,
-    openRegistry,
+    reportingOpener(openRegistry, bus.emit, plan.runId),
     opts.cacheDir ? resolve(process.cwd(), opts.cacheDir) : defaultCacheDir(),
     (rec) => audit.artifact(redactor.deep({ ...rec })),
     { offline: opts.offline },

@@ -32,7 +32,7 @@ export function buildProgram(done: (code: number) => void): Command {
     .option('--dry-run', 'print the run plan (every command, every host) and touch nothing', false)
     .option(
       '--check',
-      'connect and run only the read-only half of every action: per host what would change (create/replace/chmod/unchanged, unified diffs of text files up to 64 KiB, secrets redacted), run/push/promote/health listed as "would run"; no lock, nothing written; exit 0 checked, 1 an action would fail or a host could not be checked',
+      'connect and run only the read-only half of every action: per host what would change (create/replace/chmod/unchanged, unified diffs of text files up to 64 KiB, secrets redacted), run/push/promote/health listed as "would run", steps left out by --steps/--from-step/--limit as "skipped"; no lock, nothing written; exit 0 checked, 1 an action would fail or a host could not be checked',
     )
     .option('-y, --yes', 'approve every gate', false)
     .option('--approve <step>', 'approve the gates of this step (repeatable)', collect, [])

@@ -5,6 +5,7 @@
  * health / gpg are listed as "would run", gates as "would ask"; nothing is written on a host,
  * no lock is taken, no hook runs. What cannot be known is said: an action after a "would run"
  * on the same host (or after one on the orchestrator) is marked "after a run action: may differ".
+ * A step the selection leaves out (--steps, --from-step, --limit) is one check.step event.
  * Emits check.* events (engine/events.ts); the unified diff of text files is computed here.
  */
 import { canInspect, describeAction, inspectAction } from '../actions/index.js';
@@ -270,7 +271,12 @@ export async function checkPlan(plan: RunPlan, opts: CheckOptions): Promise<Chec
   }
 
   for (const step of plan.steps) {
-    if (step.skipped) continue;
+    if (step.skipped) {
+      // --steps / --from-step / --limit / --resume left it out: said, as the run says it (step.end skipped).
+      count('skipped steps');
+      emit({ type: 'check.step', step: step.name, stepIndex: step.index, status: 'skipped', message: step.skipped });
+      continue;
+    }
     const onOrchestrator = step.runsOn === 'orchestrator';
     let stepAfter: string | undefined;
     for (const batch of step.batches) {

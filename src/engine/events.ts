@@ -34,9 +34,13 @@ export type EventType =
   // Registry lifecycle (src/cli/registry-lifecycle.ts): what `registry rm --force` / `registry gc` removed (or why it failed), in `message`.
   | 'registry.removed'
   | 'registry.failed'
+  // A registry read that fell back (src/engine/registry-warnings.ts): `registry`, `message` (the mirror, why it failed, what is read instead).
+  | 'registry.warning'
   // `--check` (src/engine/check.ts): one check.change per action per host (`status` = the change kind, `change`, `diff`);
-  // check.host when a host is not checked (guard, connection); check.end last, with `counts`.
+  // check.host when a host is not checked (guard, connection); check.step (`status` skipped, `message` why) for a step
+  // left out by --steps/--from-step/--limit; check.end last, with `counts`.
   | 'check.change'
+  | 'check.step'
   | 'check.host'
   | 'check.end';
 
@@ -110,6 +114,8 @@ export interface HadesEvent {
   stream?: 'stdout' | 'stderr';
   data?: string; // one line of output (no trailing newline)
   message?: string;
+  /** registry.warning: the registry's name. */
+  registry?: string;
   /** action.attempt: which attempt of a polling action (1-based; `status` ok|failed, `message` what was seen);
    * action.retry: the attempt that failed, of how many; action.end: attempts taken (with retries). */
   attempt?: number;

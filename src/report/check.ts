@@ -1,7 +1,7 @@
 /**
  * `--check` as plain lines: per step, per host, one line per action ("would create …",
  * "would replace … (sha256 a→b)", "unchanged …", "would run …"), each unified diff indented
- * under its line, and the counts last. The same check.* events the JSON output prints.
+ * under its line, a step left out by the selection as "== step X: skipped (why)", and the counts last. The same check.* events the JSON output prints.
  */
 import type { HadesEvent } from '../engine/events.js';
 import type { Sink } from './sink.js';
@@ -18,6 +18,8 @@ export class CheckSink implements Sink {
 }
 
 export function checkLines(e: HadesEvent, newStep: boolean): string[] {
+  // A step left out by --steps / --from-step / --limit: its one line, as a run's plain output ends it.
+  if (e.type === 'check.step') return [`== step ${e.step}: ${e.status} (${e.message})`];
   const out: string[] = [];
   if (newStep && e.step !== undefined) out.push(`== step ${e.step}`);
   switch (e.type) {
@@ -28,6 +30,9 @@ export function checkLines(e: HadesEvent, newStep: boolean): string[] {
       break;
     case 'check.host':
       out.push(`[${e.host}] ${e.status}: ${e.message}`);
+      break;
+    case 'registry.warning':
+      out.push(`warning: ${e.message}`);
       break;
     case 'check.end':
       out.push(`check: ${e.message}${e.status === 'failed' ? ' (some actions would fail or could not be checked)' : ''}`);

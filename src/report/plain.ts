@@ -51,6 +51,8 @@ export function plainLine(e: HadesEvent): string | undefined {
       return `hook ${e.action} ${e.stream === 'stderr' ? '!' : '|'} ${e.data}`;
     case 'hook.end':
       return `hook ${e.action}: ${e.status === 'ok' ? 'ok' : `FAILED (${e.message}); the run's outcome is unchanged`}`;
+    case 'registry.warning':
+      return `warning: ${e.message}`;
     default:
       return undefined;
   }

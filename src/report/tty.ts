@@ -220,13 +220,13 @@ export class TtySink implements Sink {
         if (e.summary) this.permanent([formatSummary(e.summary)]);
         break;
       default:
-        // Host locks and plan hooks happen outside the steps: a plain line each, except that
+        // Host locks, plan hooks and registry warnings happen outside the steps: a plain line each, except that
         // locks taken and released are counted into one line (a fleet has hundreds).
         if (e.type === 'lock.acquired' || e.type === 'lock.released') {
           this.locks.set(e.type, (this.locks.get(e.type) ?? 0) + 1);
           return;
         }
-        if (e.type.startsWith('lock.') || e.type.startsWith('hook.')) {
+        if (e.type.startsWith('lock.') || e.type.startsWith('hook.') || e.type === 'registry.warning') {
           const line = plainLine(e);
           if (line !== undefined) this.permanent([line]);
         }

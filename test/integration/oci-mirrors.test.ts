@@ -7,7 +7,7 @@
  * API and by the CLI.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -266,6 +266,65 @@ plans:
       ),
     );
     expect(down.stderr).toMatch(new RegExp(`^warning: registry "prod": mirror ${mirror.url} failed \\(blob tool@sha256:`, 'm'));
+
+    // a plan run: the fallback is a registry.warning event, in --output json and in the audit log alike
+    const planDir = project({});
+    writeFileSync(
+      join(planDir, 'hadesfile.yaml'),
+      `registries:
+  prod:
+    type: oci
+    url: ${origin.url}/team
+    plain_http: true
+    mirrors: [${mirror.url}]
+hosts:
+  h1: { local: true }
+jobs:
+  deploy:
+    actions:
+      - pull: { registry: prod, name: tool, tag: v1, to: ${join(planDir, 'tool.bin')} }
+plans:
+  release:
+    steps:
+      - { name: deploy, job: deploy, targets: h1 }
+`,
+    );
+    const warningsOf = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { type: string; registry?: string; message?: string })
+        .filter((e) => e.type === 'registry.warning');
+    const run = await runCli(['plan', 'release', '--output', 'json', '--log-dir', 'logs', '--cache-dir', 'cache'], {
+      cwd: planDir,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(readFileSync(join(planDir, 'tool.bin')).equals(payload)).toBe(true);
+    const events = warningsOf(run.stdout);
+    expect(events.length).toBeGreaterThan(0);
+    expect(events[0]!.registry).toBe('prod');
+    expect(events[0]!.message).toMatch(
+      new RegExp(
+        `^registry "prod": mirror ${mirror.url} failed \\(manifest tool@sha256:[0-9a-f]{64}\\): cannot reach .*; using origin ${origin.url}/team$`,
+      ),
+    );
+    expect(run.stderr).not.toMatch(/warning/); // the event is the report, not a stray stderr line
+    const logs = readdirSync(join(planDir, 'logs'));
+    expect(logs).toHaveLength(1);
+    expect(warningsOf(readFileSync(join(planDir, 'logs', logs[0]!), 'utf8'))).toEqual(events);
+
+    // plain output shows the same warning; a secret's value in it is redacted like in every event
+    const plain = await runCli(
+      ['plan', 'release', '--output', 'plain', '--log-dir', 'logs2', '--cache-dir', 'cache2', '-e', `MIRROR_SECRET=${mirror.url}`],
+      { cwd: planDir },
+    );
+    expect(plain.code, plain.stdout + plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/^warning: registry "prod": mirror \*\*\* failed \(manifest tool@sha256:/m);
+    expect(plain.stdout + plain.stderr).not.toContain(mirror.url);
+    const logs2 = readdirSync(join(planDir, 'logs2'));
+    const audited = warningsOf(readFileSync(join(planDir, 'logs2', logs2[0]!), 'utf8'));
+    expect(audited.length).toBeGreaterThan(0);
+    for (const e of audited) expect(e.message).not.toContain(mirror.url);
 
     // both down: the origin's error is the error, and the mirror's failure was reported first
     const both = oci('127.0.0.1:9/team', { mirrors: [mirror.url] });
