@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { lockAcquireCommand, lockReleaseCommand } from '../../src/shell/lock.js';
+import { lockAcquireCommand, lockConfirmCommand, lockReleaseCommand } from '../../src/shell/lock.js';
 import { LOCK_HOSTS, requireLab } from '../lab/helpers.js';
 import type { LabInfo } from '../lab/lab.js';
 import { jsonEvents, runCli, startCli } from '../helpers/cli.js';
@@ -105,6 +105,28 @@ describe('host locks on the lab', () => {
     const again = await runCli(['plan', 'b', '-o', 'plain'], { cwd: dir, env });
     expect(again.code, again.stderr).toBe(0);
     expect(touched('h17')).toHaveLength(1);
+  });
+
+  it('overlapping runs started at the same instant: exactly one runs, the other exits 5 (both may be in the parallel phase)', async () => {
+    const { dir, env } = project(`  ab:
+    env: { NAP: "1" }
+    steps: [{ name: work, job: work, targets: [h15, h16, h17] }]
+  ba:
+    env: { NAP: "1" }
+    steps: [{ name: work, job: work, targets: [h17, h16, h15] }]
+`);
+    for (let round = 0; round < 3; round++) {
+      const [x, y] = await Promise.all([
+        runCli(['plan', 'ab', '-o', 'plain'], { cwd: dir, env }),
+        runCli(['plan', 'ba', '-o', 'plain'], { cwd: dir, env }),
+      ]);
+      expect([x.code, y.code].sort(), x.stdout + x.stderr + y.stdout + y.stderr).toEqual([0, 5]);
+      const loser = x.code === 5 ? x : y;
+      expect(loser.stderr).toMatch(/error: host h1[567] is locked by another run: run /);
+      expect(loser.stdout).not.toMatch(/^== step/m);
+    }
+    const status = await runCli(['lock', 'status', '--limit', 'h15,h16,h17'], { cwd: dir, env });
+    expect(status.stdout).toContain('3 host(s): 0 locked, 3 free');
   });
 
   it('disjoint runs both run, at the same time', async () => {
@@ -255,10 +277,14 @@ describe('host locks on the lab', () => {
       dir: '~/.hades/locks',
       path: '~/.hades/locks/h15.lock',
       acquire: lockAcquireCommand('~/.hades/locks', 'h15'),
+      confirm: lockConfirmCommand('~/.hades/locks', 'h15', plan.runId),
       release: lockReleaseCommand('~/.hades/locks', 'h15', plan.runId),
     });
     const text = await runCli(['plan', 'a', '--dry-run'], { cwd: dir, env });
-    expect(text.stdout).toContain('host locks: taken before step 1, one command per host in this order');
+    expect(text.stdout).toContain('host locks: taken before step 1, all hosts at once (record state: trying), then confirmed');
+    expect(text.stdout).toMatch(
+      /^ {4}confirm: \$ HADES_LOCK_RECORD=<the same record, state: held>; umask 077; .*l=\$\{c%\/\}\/h15\.lock; .*echo confirmed;/m,
+    );
     expect(text.stdout).toContain('  lock h15 (ssh): ~/.hades/locks/h15.lock');
     const limited = JSON.parse((await runCli(['plan', 'a', '--dry-run', '-o', 'json', '--limit', 'h16'], { cwd: dir, env })).stdout);
     expect(limited.locks.map((l: { host: string }) => l.host)).toEqual(['h16']);
