@@ -638,7 +638,14 @@ export interface ExtraSshd {
  */
 export async function startSshd(
   lab: LabInfo,
-  opts: { name?: string; extraConfig?: string[]; logLevel?: string; hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa' } = {},
+  opts: {
+    name?: string;
+    extraConfig?: string[];
+    logLevel?: string;
+    hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa';
+    /** More ports it listens on, besides 22, at its address (many endpoints from one sshd). */
+    extraPorts?: number[];
+  } = {},
 ): Promise<ExtraSshd> {
   const name = opts.name ?? 'extra';
   const dir = fs.mkdtempSync(path.join(lab.dir, `${name}-`));
@@ -664,7 +671,7 @@ export async function startSshd(
         pidFile: host.pidFile,
         authorizedKeysDir: path.join(lab.dir, 'authorized_keys'),
         logLevel: opts.logLevel ?? 'VERBOSE',
-        ...(opts.extraConfig ? { extra: opts.extraConfig } : {}),
+        extra: [...(opts.extraConfig ?? []), ...(opts.extraPorts ?? []).map((p) => `ListenAddress ${addr}:${p}`)],
       }),
     );
     fs.rmSync(host.logFile, { force: true });
