@@ -100,7 +100,9 @@ function preflight() {
   const need = 8 * Math.max(...sizes) + 256;
   const nofile = openFilesLimit();
   if (nofile !== undefined && nofile < need)
-    throw new Error(`cannot run the benchmark: the open-files limit is ${nofile}, ${Math.max(...sizes)} hosts need about ${need}: run it under \`ulimit -n 65536\``);
+    throw new Error(
+      `cannot run the benchmark: the open-files limit is ${nofile}, ${Math.max(...sizes)} hosts need about ${need}: run it under \`ulimit -n 65536\``,
+    );
 }
 
 /** This process's soft open-files limit (RLIMIT_NOFILE), from /proc/self/limits. */
@@ -165,7 +167,9 @@ async function main() {
   }
   log(`starting a lab of ${maxN} sshd hosts behind ${delayMs} ms-each-way delay proxies...`);
   const lab = await lab0.startLab({ hosts: maxN, jump: false, proxyDelayMs: delayMs, logLevel: 'ERROR' });
-  log(`lab up in ${lab.info.startMs} ms: ${maxN} hosts from ${lab.info.hosts[0].addr} (99 per 127.X.Y; each proxy at .100+i of its host's)`);
+  log(
+    `lab up in ${lab.info.startMs} ms: ${maxN} hosts from ${lab.info.hosts[0].addr} (99 per 127.X.Y; each proxy at .100+i of its host's)`,
+  );
   const work = mkdtempSync(join(tmpdir(), 'hades-bench-'));
   const results = []; // {n, case, tool, ms[], rssKb[]}
   let stopping = false;

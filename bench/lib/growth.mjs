@@ -18,7 +18,7 @@ export function growthTable(results) {
   const sizes = [...new Set(results.map((r) => r.n))].sort((a, b) => a - b);
   const tools = Object.keys(TOOLS).filter((t) => results.some((r) => r.tool === t));
   const cases = ['fresh', 'noop'].filter((c) => results.some((r) => r.case === c));
-  const L = ['| hosts | ' + cases.flatMap((c) => tools.map((t) => `${c} ${TOOLS[t]}`)).join(' | ') + ' | Hades peak RSS (max) |'];
+  const L = [`| hosts | ${cases.flatMap((c) => tools.map((t) => `${c} ${TOOLS[t]}`)).join(' | ')} | Hades peak RSS (max) |`];
   L.push(`|---:|${cases.flatMap(() => tools.map(() => '---:')).join('|')}|---:|`);
   for (const n of sizes) {
     const cells = cases.flatMap((c) =>
@@ -74,7 +74,10 @@ export function growthSvg(results) {
       name: TOOLS[t],
       color: COLORS[t],
       dash: t === 'raw',
-      points: sizes.map((n) => [n, median(results, n, c, t)]).filter((p) => p[1] !== undefined).map(([n, v]) => [n, v / 1000]),
+      points: sizes
+        .map((n) => [n, median(results, n, c, t)])
+        .filter((p) => p[1] !== undefined)
+        .map(([n, v]) => [n, v / 1000]),
     }));
   const rss = [
     {
