@@ -26,9 +26,9 @@ function transportOf(transportFor: (host: PlannedHost) => Transport, h: PlannedH
   }
 }
 
-/** Every batch of the plan in run order (steps, then their batches), with its ordinal. */
+/** Every batch that will run, in run order (steps, then their batches; skipped steps have none), keyed step/batch. */
 function batchesOf(plan: RunPlan): Array<{ key: string; hosts: PlannedHost[] }> {
-  return plan.steps.flatMap((s) => s.batches.map((b) => ({ key: `${s.index}/${b.index}`, hosts: b.hosts })));
+  return plan.steps.filter((s) => !s.skipped).flatMap((s) => s.batches.map((b) => ({ key: `${s.index}/${b.index}`, hosts: b.hosts })));
 }
 
 /** Host → the ordinals of the batches that use it, ascending. */

@@ -283,13 +283,13 @@ export async function acquireLocks(
   if (i < locks.length) {
     await releaseLocks(res.taken, transportFor, ev);
     res.taken = [];
-    for (const l of locks.slice(i + 1)) {
-      const s = await lockStatus(transportFor(l.host), l.dir);
-      if (s.state === 'held') {
-        res.held.push({ host: l.host, record: s.record });
-        ev.held(l.host, describeHolder(s.record));
-      }
-    }
+    const rest = locks.slice(i + 1);
+    const states = await Promise.all(rest.map((l) => lockStatus(transportFor(l.host), l.dir)));
+    states.forEach((s, k) => {
+      if (s.state !== 'held') return;
+      res.held.push({ host: rest[k]!.host, record: s.record });
+      ev.held(rest[k]!.host, describeHolder(s.record));
+    });
   }
   return res;
 }

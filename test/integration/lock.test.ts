@@ -129,6 +129,46 @@ describe('host locks on the lab', () => {
     expect(status.stdout).toContain('3 host(s): 0 locked, 3 free');
   });
 
+  it('a lock another run is still taking (state: trying) is waited for, then taken; one left behind fails the run after the wait, naming it', async () => {
+    const { dir, env } = project();
+    const plant = (state: string) =>
+      onHost(
+        'h16',
+        `su -s /bin/sh ${lab.user} -c 'umask 077; mkdir -p "$HOME/.hades/locks/h16.lock" && printf "run: other-run\\nplan: x\\nby: ops@elsewhere\\npid: 1\\nstarted: 2026-01-01T00:00:00.000Z\\nstate: ${state}\\n" > "$HOME/.hades/locks/h16.lock/info"'`,
+      );
+    const unplant = () => onHost('h16', `rm -rf /home/${lab.user}/.hades/locks/h16.lock`);
+    plant('trying');
+    const run = startCli(['plan', 'a', '-o', 'plain'], { cwd: dir, env });
+    let out = '';
+    run.child.stdout!.on('data', (c) => (out += c));
+    await new Promise<void>((res) => {
+      const t = setInterval(() => {
+        if (/^lock h16: HELD by another run: run other-run .*: it is taking its locks right now; waiting \(at most 10s\)$/m.test(out)) {
+          clearInterval(t);
+          res();
+        }
+      }, 50);
+    });
+    expect(out).not.toMatch(/^== step/m);
+    unplant(); // the other run gave it back: this one takes it and runs
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^lock h16: taken/m);
+
+    plant('trying'); // never resolved (a run killed during its parallel phase)
+    const stuck = await runCli(['plan', 'a', '-o', 'plain'], { cwd: dir, env });
+    expect(stuck.code).toBe(5);
+    expect(stuck.stderr).toContain('error: host h16 is locked by another run: run other-run (plan x, by ops@elsewhere, pid 1');
+    expect(stuck.stdout).not.toMatch(/^== step/m);
+    plant('held'); // a final lock: no waiting at all
+    const held = await runCli(['plan', 'a', '-o', 'plain'], { cwd: dir, env });
+    expect(held.code).toBe(5);
+    expect(held.stdout).not.toContain('waiting');
+    unplant();
+    const status = await runCli(['lock', 'status', '--limit', 'h15,h16'], { cwd: dir, env });
+    expect(status.stdout).toContain('2 host(s): 0 locked, 2 free');
+  }, 60_000);
+
   it('disjoint runs both run, at the same time', async () => {
     const { dir, env } = project();
     const first = await startHolding(dir, env, ['only15', '-e', 'NAP=3']);
