@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { requireLab } from '../lab/helpers.js';
 import { type ExtraSshd, startSshd } from '../lab/lab.js';
 import type { LabInfo } from '../lab/lab.js';
@@ -92,11 +92,24 @@ jobs:
   work:
     actions:
       - run: sleep 0.2; echo "did $HADES_HOST_NAME"
+  slow:
+    actions:
+      - run: sleep 2; echo "did $HADES_HOST_NAME"
 plans:
   batched:
     steps:
       - { name: first, job: work, targets: all, parallelism: 4 }
       - { name: second, job: work, targets: all, parallelism: 4 }
+  halves:
+    steps:
+      - { name: front, job: work, targets: [${hosts
+        .slice(0, HOSTS / 2)
+        .map((_, i) => name(i))
+        .join(', ')}], parallelism: 7 }
+      - { name: back, job: slow, targets: [${hosts
+        .slice(HOSTS / 2)
+        .map((_, i) => name(i + HOSTS / 2))
+        .join(', ')}] }
   onebatch:
     steps:
       - { name: first, job: work, targets: all }
@@ -124,6 +137,35 @@ plans:
     expect(peak).toBeLessThanOrEqual(8);
     expect(peak).toBeGreaterThanOrEqual(2);
     for (let i = 0; i < HOSTS; i++) expect(res.stdout.match(new RegExp(`did ${name(i)}$`, 'gm'))).toHaveLength(2);
+  }, 120_000);
+
+  it("a host's connection is closed after its last batch: while the second half runs, the first half is no longer connected", async () => {
+    // Default cap (256): all 42 are connected before step 1; the 21 of step 1 have no later work.
+    const run = startCli(['plan', 'halves', '-o', 'plain', '--no-lock'], { cwd: dir, env });
+    let out = '';
+    run.child.stdout!.on('data', (c) => (out += c));
+    let before = 0;
+    let during = 0;
+    let samplesDuring = 0;
+    let stop = false;
+    const sampler = (async () => {
+      while (!stop) {
+        const n = await established();
+        if (/^== step back: \d+ host/m.test(out)) {
+          during = Math.max(during, n);
+          samplesDuring++;
+        } else before = Math.max(before, n);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const res = await run.done;
+    stop = true;
+    await sampler;
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(before).toBeGreaterThan(HOSTS / 2); // the preflight connected (nearly) every host: more than the second half
+    expect(samplesDuring).toBeGreaterThan(5);
+    expect(during).toBeLessThanOrEqual(HOSTS / 2);
+    expect(during).toBeGreaterThanOrEqual(HOSTS / 2 - 1);
   }, 120_000);
 
   it('a bad --max-connections is a user error (exit 2) with a hint', async () => {
