@@ -12,8 +12,9 @@
  *   tunnelling through them) are closed to make room: the one whose next use is furthest away
  *   first (hosts with no later work first), then the least recently used. A closed
  *   connection reopens when its host is used again (a new handshake; nothing is retried).
- * - `tryReserve` never waits and never closes anything: the engine's prefetch of the next
- *   batch uses it, so prefetching only ever fills slots nobody is waiting for.
+ * - `tryReserve` never waits and never closes anything (the preflight). `prefetch` (the
+ *   engine's, for the next batch) never waits either, and closes only idle connections needed
+ *   later than the one it opens, only when nobody waits: it never takes a slot from a waiter.
  * - The slot is given back when the connection closes, fails to open, or drops.
  */
 import { TransportError } from './types.js';
@@ -31,8 +32,8 @@ export interface BudgetMember {
   readonly nextUse: number;
   /** When it was last busy (ms). */
   readonly lastUsed: number;
-  /** Closes it to make room (in the background; it calls release when closed). */
-  evict(): void;
+  /** Closes it to make room (it calls release when closed); settles when closed. */
+  evict(): Promise<void>;
 }
 
 interface Waiter {
@@ -108,6 +109,26 @@ export class ConnectionBudget {
     return true;
   }
 
+  /**
+   * For the engine's prefetch: the slots now if free; else, when nobody waits, closes idle
+   * connections whose next use is later than m's (furthest first) and takes their slots.
+   * Resolves false when there is no such room (nothing waits on it).
+   */
+  async prefetch(m: BudgetMember): Promise<boolean> {
+    if (this.tryReserve(m)) return true;
+    if (this.queue.length) return false;
+    const short = this.need(m).length - (this.max - this.holders.size);
+    const jumps = new Set([...this.holders].map((h) => h.jumpMember).filter(Boolean));
+    const victims = [...this.holders]
+      .filter((c) => !this.evicting.has(c) && !jumps.has(c) && c.idle() && c.nextUse > m.nextUse)
+      .sort((a, b) => b.nextUse - a.nextUse || a.lastUsed - b.lastUsed)
+      .slice(0, short);
+    if (victims.length < short) return false;
+    for (const c of victims) this.evicting.add(c);
+    await Promise.all(victims.map((c) => c.evict()));
+    return this.tryReserve(m);
+  }
+
   /** m closed, failed to open or dropped. */
   release(m: BudgetMember): void {
     this.evicting.delete(m);
@@ -146,7 +167,7 @@ export class ConnectionBudget {
         .slice(0, short);
       for (const c of victims) {
         this.evicting.add(c);
-        c.evict();
+        void c.evict();
       }
       return;
     }

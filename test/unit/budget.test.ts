@@ -23,10 +23,10 @@ class Member implements BudgetMember {
   wouldOpen(): boolean {
     return !this.open;
   }
-  evict(): void {
+  evict(): Promise<void> {
     this.evicted++;
     this.open = false;
-    queueMicrotask(() => this.budget.release(this));
+    return Promise.resolve().then(() => this.budget.release(this));
   }
   async connect(): Promise<void> {
     await this.budget.reserve(this);
@@ -119,5 +119,27 @@ describe('ConnectionBudget', () => {
     void w.connect();
     await tick();
     expect(b.tryReserve(new Member('y', b))).toBe(false); // a slot is free, but someone waits
+  });
+
+  it('prefetch closes idle connections needed later than the one it opens, never one needed sooner, never when someone waits', async () => {
+    const b = new ConnectionBudget(2);
+    const done = new Member('done', b); // finished, next needed much later
+    const soon = new Member('soon', b);
+    for (const m of [done, soon]) await m.connect();
+    done.busy = false;
+    done.nextUse = 9;
+    soon.busy = false;
+    soon.nextUse = 1;
+    const next = new Member('next', b);
+    next.nextUse = 2;
+    expect(await b.prefetch(next)).toBe(true);
+    expect(done.evicted).toBe(1);
+    expect(soon.evicted).toBe(0);
+    const far = new Member('far', b);
+    far.nextUse = 5;
+    next.open = true;
+    next.busy = false;
+    expect(await b.prefetch(far)).toBe(false); // only connections needed sooner (1, 2) are there
+    expect(soon.evicted + next.evicted).toBe(0);
   });
 });

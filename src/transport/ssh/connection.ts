@@ -118,8 +118,8 @@ export class SshConnection implements BudgetMember {
     return this.state === 'idle' || this.state === 'closed';
   }
 
-  evict(): void {
-    void this.close();
+  evict(): Promise<void> {
+    return this.close();
   }
 
   /** Keeps the connection from being closed to make room while a host's job runs; returns the release. */
@@ -134,7 +134,22 @@ export class SshConnection implements BudgetMember {
     };
   }
 
-  /** Connects now if the budget has a free slot nobody waits for (the engine's prefetch); never waits. */
+  /**
+   * The engine's prefetch of the next batch: connects if the budget has room for it without
+   * making anyone wait (closing idle connections needed later, ../budget.ts prefetch).
+   */
+  warm(): void {
+    if (!this.wouldOpen() || this.closing) return;
+    if (!this.ctx.budget) {
+      void this.connect().catch(() => undefined);
+      return;
+    }
+    void this.ctx.budget.prefetch(this).then((ok) => {
+      if (ok && this.wouldOpen()) return this.connect().catch(() => undefined); // a failure is kept: the host's turn reports it
+    });
+  }
+
+  /** Connects now if the budget has a free slot nobody waits for (the preflight); never waits. */
   prefetch(): Promise<void> | undefined {
     if (!this.wouldOpen()) return this.state === 'connecting' ? this.connecting : undefined;
     if (this.ctx.budget && !this.ctx.budget.tryReserve(this)) return undefined;

@@ -55,7 +55,7 @@ export class SshTransport implements Transport {
   }
 
   prefetch(): void {
-    void this.connection.prefetch();
+    this.connection.warm();
   }
 
   schedule(nextUse: number, closeIfIdle = false): void {
