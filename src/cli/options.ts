@@ -1,5 +1,6 @@
 /** The options every command shares, their types, and the flags that declare them. */
 import type { Command } from 'commander';
+import { UserError } from '../errors.js';
 
 export interface CommonOptions {
   file: string[];
@@ -36,6 +37,20 @@ export interface RunOptions extends CommonOptions {
   check?: boolean;
   /** `--no-lock`: false; the host locks are taken by default. */
   lock: boolean;
+  /** `--max-connections N` as given (default DEFAULT_MAX_CONNECTIONS; parsed by maxConnectionsOf). */
+  maxConnections?: string;
+}
+
+/** `--max-connections N`: a whole number ≥ 1 (a user mistake is exit 2). */
+export function maxConnectionsOf(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,6}$/.test(v.trim())) {
+    throw new UserError({
+      message: `--max-connections must be a whole number of at least 1, not ${JSON.stringify(v)}`,
+      hint: 'e.g. --max-connections 64 (default 256)',
+    });
+  }
+  return Number(v.trim());
 }
 
 /** A repeatable option's accumulator. */

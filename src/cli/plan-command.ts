@@ -12,7 +12,7 @@ import { preparePlan } from './context.js';
 import { fingerprint, type ShapeStep } from '../plan/select.js';
 import type { RunOrigin } from '../plan/types.js';
 import { originLines } from '../report/origin.js';
-import type { RunOptions } from './options.js';
+import { maxConnectionsOf, type RunOptions } from './options.js';
 import { VERSION } from './version.js';
 
 export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
@@ -23,6 +23,7 @@ export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
 
 export async function planCommand(name: string, opts: RunOptions): Promise<number> {
   if (opts.check) (await import('./check-command.js')).refuseWithCheck(opts);
+  const maxConnections = maxConnectionsOf(opts.maxConnections);
   const prepared = await preparePlan(name, opts);
   const { hf, plan, redactor, envFiles, shape } = prepared;
   const mode = outputMode(opts.output);
@@ -41,11 +42,13 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     return EXIT.ok;
   }
 
-  // Host keys are checked before any action: every SSH host of the plan is connected now
-  // (throttled). The handshakes start first — they are mostly waiting on the network — and
-  // the rest of the run's modules load meanwhile. An unknown or changed key fails the run
-  // below; a host that is down fails when its turn comes (its connection error is kept, not
-  // retried). ssh2 loads only when the plan has SSH hosts.
+  // Host keys are checked before any action: the plan's SSH hosts are connected now, in run
+  // order, as many as --max-connections allows (throttled; a plan with more hosts connects
+  // the rest in their turn, and a key problem there fails that host). The handshakes start
+  // first — they are mostly waiting on the network — and the rest of the run's modules load
+  // meanwhile. An unknown or changed key fails the run below; a host that is down fails when
+  // its turn comes (its connection error is kept, not retried). ssh2 loads only when the
+  // plan has SSH hosts.
   const sshHosts = plan.steps.flatMap((s) => s.batches.flatMap((b) => b.hosts.filter((h) => h.transport === 'ssh')));
   let pool: import('../transport/pool.js').TransportPool | undefined;
   /** The host-key problems of the preflight connections (when the plan has SSH hosts). */
@@ -59,10 +62,14 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
       knownHostsFiles: [defaultKnownHostsFile(), ...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
       acceptNewHosts: opts.acceptNewHosts,
       ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+      ...(maxConnections !== undefined ? { maxConnections } : {}),
       localCwd: hf.baseDir,
     });
+    const p = pool;
+    const { scheduleFirstUses } = await import('../engine/connections.js');
+    scheduleFirstUses(plan, (ph) => p.hosts.get(ph.host, hf.hosts.get(ph.host)));
     const specs = [...new Set(sshHosts.map((h) => h.host))].map((n) => hf.hosts.get(n)!).filter(Boolean);
-    keyProblems = pool.connectAll(specs).then((errors) => [...errors.values()].filter((e) => e instanceof HostKeyError));
+    keyProblems = pool.preconnect(specs).then((errors) => [...errors.values()].filter((e) => e instanceof HostKeyError));
   }
   const [
     { RunFiles },

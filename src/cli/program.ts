@@ -41,6 +41,10 @@ export function buildProgram(done: (code: number) => void): Command {
     .option('--known-hosts <file>', 'extra known_hosts file (repeatable)', collect, [])
     .option('--accept-new-hosts', 'accept and record keys of hosts not yet known (never a changed key)', false)
     .option('--connect-timeout <duration>', 'SSH connect timeout (default 10s)')
+    .option(
+      '--max-connections <n>',
+      'at most N SSH connections open at once, jump hosts included (default 256); a batch larger than N queues its hosts',
+    )
     .option('--cache-dir <dir>', 'local artifact cache (default ~/.cache/hades)')
     .option(
       '--offline',

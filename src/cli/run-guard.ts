@@ -56,14 +56,8 @@ export async function guardedRun(
     released: (host) => emit({ type: 'lock.released', host }),
   };
   const locks = plan.locks ?? [];
-  const record = lockRecordText({
-    run: plan.runId,
-    plan: plan.plan,
-    by: whoAmI(),
-    pid: String(process.pid),
-    started: new Date().toISOString(),
-  });
-  const got = await acquireLocks(locks, o.transportFor, record, ev);
+  const fields = { run: plan.runId, plan: plan.plan, by: whoAmI(), pid: String(process.pid), started: new Date().toISOString() };
+  const got = await acquireLocks(locks, o.transportFor, (state) => lockRecordText(fields, state), ev);
   const fatal = got.errors.filter((e) => !e.unreachable);
   if (got.held.length || fatal.length) {
     for (const h of got.held)
@@ -82,6 +76,7 @@ export async function guardedRun(
   const release = async () => {
     if (released) return;
     released = true;
+    await got.confirmed;
     const failed = await releaseLocks(got.taken, o.transportFor, ev);
     if (failed.length)
       process.stderr.write(

@@ -23,6 +23,7 @@ import type { PlannedHost, PlannedStep, RunPlan } from '../plan/types.js';
 import { envScript } from '../shell/command.js';
 import type { Transport } from '../transport/types.js';
 import { AttemptsFailed, runAttempts } from './attempts.js';
+import { ConnectionSchedule } from './connections.js';
 import type { RunControl } from './control.js';
 import { progressMeter } from './progress.js';
 import type { ActionSummary, Emit, HadesEvent, HostSummary, RunStatus, RunSummary, StepSummary } from './events.js';
@@ -250,6 +251,8 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
     return { host: ph.host, status: 'skipped', actions: [], error: why };
   }
 
+  /** When connections open and close (--max-connections): holds, prefetch, close after a host's last work. */
+  const conns = new ConnectionSchedule(plan, opts.transportFor);
   const steps: StepSummary[] = [];
   /** Host → the step it failed in (steps on hosts only; an orchestrator step has no host to skip later). */
   const failedIn = new Map<string, string>();
@@ -284,12 +287,14 @@ export async function runPlan(plan: RunPlan, opts: EngineOptions): Promise<RunSu
         continue;
       }
       emit({ type: 'batch.start', step: step.name, stepIndex: step.index, batch: batch.index, hosts: batch.hosts.map((h) => h.host) });
-      const results = await Promise.all(
-        batch.hosts.map((h) => {
-          const earlier = step.runsOn === 'hosts' ? failedIn.get(h.host) : undefined;
-          return earlier !== undefined ? skipFailed(step, batch.index, h, earlier) : runHost(step, batch.index, h);
-        }),
-      );
+      const jobs = batch.hosts.map((h) => {
+        const earlier = step.runsOn === 'hosts' ? failedIn.get(h.host) : undefined;
+        return earlier !== undefined
+          ? skipFailed(step, batch.index, h, earlier)
+          : conns.job(step.index, batch.index, h, () => runHost(step, batch.index, h));
+      });
+      conns.batchStarted(step.index, batch.index); // after this batch's hosts asked for their connections
+      const results = await Promise.all(jobs);
       hostResults.push(...results);
       emit({
         type: 'batch.end',

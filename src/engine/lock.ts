@@ -1,13 +1,37 @@
 /**
- * Host deploy locks (issue 14): before the first step a run locks every host it will touch,
- * one command per host, in inventory order, stopping at the first host another run holds
- * (ordered locking: of two overlapping runs, exactly one gets all its hosts). It then gives
- * back what it took, reads (read-only) who holds the hosts it did not try, and fails with
- * exit 5 naming each holder. Released at the end of every run that took them. A run killed
- * with kill -9 leaves its locks: no automatic takeover (`hades lock status|release --force`).
+ * Host deploy locks (issue 14): before the first step a run locks every host it will touch
+ * and fails with exit 5, naming each holder, when another run holds one. Released at the end
+ * of every run that took them. A run killed with kill -9 leaves its locks: no automatic
+ * takeover (`hades lock status|release --force`). The commands come from src/shell/lock.ts
+ * and are planned before anything runs, so `--dry-run` shows them exactly (RunPlan.locks).
  *
- * The commands come from src/shell/lock.ts and are planned before anything runs, so
- * `--dry-run` shows them exactly (RunPlan.locks).
+ * Acquisition costs one round trip when nobody else holds the hosts (issue 16):
+ *  1. Parallel phase: every lock is tried at once, with the record `state: trying`.
+ *     All taken → the run proceeds; `confirm` (also in parallel, not awaited before step 1,
+ *     awaited before any release) rewrites each record to `state: held`.
+ *  2. Any host held, or a failing lock command: everything taken is given back. A holder whose
+ *     record says `held` (final), or a failed command → the run fails; every host was tried,
+ *     so every holder is named. Only holders still `trying` (another run in its parallel
+ *     phase, or a record being written) → ordered phase.
+ *  3. Ordered phase: one host after another in inventory order, record `state: held`. A lock
+ *     that is `trying` is waited for (polled every 100 ms, at most 10 s, reported as
+ *     lock.held "…waiting"): it resolves within a round trip or two (confirmed or given back).
+ *     A `held` lock stops the run as before (give back, read the rest, fail).
+ *
+ * Why of two overlapping runs A and B exactly one proceeds. At most one: a run proceeds only
+ * holding all its locks, and mkdir is atomic. At least one: a run fails only on a `held` lock
+ * (or a broken lock command), never on a `trying` one. A `held` lock is either a confirmed one
+ * — its run took everything in its parallel phase and proceeds — or an ordered-phase one. So
+ * if both failed, each failed on an ordered-phase lock of the other: A failed at x held by B
+ * while B still tried hosts after x, and B failed at y held by A while A still tried hosts
+ * after y; ordered runs go in the same inventory order, so x was taken by B before B tried y
+ * (x < y) and y by A before A tried x (y < x): impossible. The cases the protocol adds:
+ * both in the parallel phase (each sees the other's `trying` locks, both give back, both go
+ * ordered, and wait out each other's leftovers); one in its ordered phase while the other's
+ * parallel phase runs (the ordered one waits on `trying`; the parallel one sees an ordered
+ * `held` lock or a `trying` one, gives back, and fails or goes ordered). No run waits while
+ * holding a `trying` lock, so waits form no cycle; a `trying` lock left by a run killed in
+ * its parallel phase makes the others fail after the 10 s wait, naming it.
  */
 import { join } from 'node:path';
 import type { Hadesfile, HostSpec } from '../config/model.js';
@@ -15,6 +39,7 @@ import type { PlannedHost, PlannedLock, RunPlan } from '../plan/types.js';
 import {
   DEFAULT_LOCK_DIR,
   lockAcquireCommand,
+  lockConfirmCommand,
   lockRecordPrefix,
   lockForceReleaseCommand,
   lockName,
@@ -49,6 +74,7 @@ export function planLocks(hf: Hadesfile, plan: RunPlan): PlannedLock[] {
       dir,
       path: `${dir}/${lockName(h.host)}`,
       acquire: lockAcquireCommand(dir, h.host),
+      confirm: lockConfirmCommand(dir, h.host, plan.runId),
       release: lockReleaseCommand(dir, h.host, plan.runId),
     };
   });
@@ -61,16 +87,25 @@ export interface LockRecord {
   by?: string;
   pid?: string;
   started?: string;
+  /** `trying` while its run is in the parallel phase, `held` once final (absent in records of older versions: final). */
+  state?: string;
 }
 
-export function lockRecordText(r: Required<LockRecord>): string {
-  return `run: ${r.run}\nplan: ${r.plan}\nby: ${r.by}\npid: ${r.pid}\nstarted: ${r.started}\n`;
+export type LockPhase = 'trying' | 'held';
+
+export function lockRecordText(r: Required<Omit<LockRecord, 'state'>>, state?: LockPhase): string {
+  return `run: ${r.run}\nplan: ${r.plan}\nby: ${r.by}\npid: ${r.pid}\nstarted: ${r.started}\n${state ? `state: ${state}\n` : ''}`;
+}
+
+/** A lock that will resolve by itself within a round trip or two: its run is in the parallel phase, or its record is being written. */
+export function isTransient(r: LockRecord): boolean {
+  return !r.run || r.state === 'trying';
 }
 
 export function parseLockRecord(lines: string[]): LockRecord {
   const out: Record<string, string> = {};
   for (const l of lines) {
-    const m = /^(run|plan|by|pid|started): (.*)$/.exec(l);
+    const m = /^(run|plan|by|pid|started|state): (.*)$/.exec(l);
     if (m) out[m[1]!] = m[2]!;
   }
   return out as LockRecord;
@@ -123,6 +158,10 @@ export interface AcquireResult {
   held: Array<{ host: string; record: LockRecord }>;
   /** Hosts whose lock command failed (untrusted lock_dir…), or that could not be reached. */
   errors: Array<{ host: string; message: string; unreachable: boolean }>;
+  /** Settles when the parallel phase's locks are confirmed (`state: held`): await it before releasing them. */
+  confirmed: Promise<void>;
+  /** Which phase decided: `parallel` (one round trip) or `ordered` (the fallback). */
+  phase: 'parallel' | 'ordered';
 }
 
 export interface LockEvents {
@@ -132,26 +171,99 @@ export interface LockEvents {
   released(host: string): void;
 }
 
+export interface AcquireOptions {
+  /** How long the ordered phase waits for a `trying` lock (default 10 s), and how often it looks (default 100 ms). */
+  waitMs?: number;
+  pollMs?: number;
+}
+
+type Answer = Awaited<ReturnType<typeof runLockCommand>>;
+
 /**
- * Takes the locks in order. An unreachable host is left unlocked and reported: nothing can
- * run there either (its connection error is kept for the run). A host held by another run,
- * or a failing lock command, stops the acquisition: what was taken is released, and the
- * hosts not yet tried are read (status only) so every holder is named.
+ * Takes the locks (the protocol is in this file's header). An unreachable host is left
+ * unlocked and reported: nothing can run there either (its connection error is kept for
+ * the run). `record(state)` is the run's lock record with that state line.
  */
 export async function acquireLocks(
   locks: PlannedLock[],
   transportFor: (host: string) => Transport,
-  record: string,
+  record: (state: LockPhase) => string,
   ev: LockEvents,
+  opts: AcquireOptions = {},
 ): Promise<AcquireResult> {
-  const res: AcquireResult = { taken: [], held: [], errors: [] };
+  const res: AcquireResult = { taken: [], held: [], errors: [], confirmed: Promise.resolve(), phase: 'parallel' };
+  const take = (l: PlannedLock, state: LockPhase) => runLockCommand(transportFor(l.host), lockRecordPrefix(record(state)) + l.acquire);
+  const unreachable = (l: PlannedLock, r: { error: string; unreachable: boolean }) => {
+    res.errors.push({ host: l.host, message: r.error, unreachable: r.unreachable });
+    ev.failed(l.host, r.unreachable ? `${r.error} (not locked: the host is unreachable, so nothing runs there either)` : r.error);
+  };
+  const unexpected = (first: string) => `unexpected answer from the lock command: ${JSON.stringify(first)}`;
+
+  // 1. Parallel phase.
+  const answers: Answer[] = await Promise.all(locks.map((l) => take(l, 'trying')));
+  const got: PlannedLock[] = [];
+  const holders: Array<{ host: string; record: LockRecord }> = [];
+  let fatal = false;
+  answers.forEach((r, i) => {
+    const l = locks[i]!;
+    if ('error' in r) {
+      if (!r.unreachable) fatal = true;
+    } else if (r.first === 'locked') got.push(l);
+    else if (r.first === 'held') holders.push({ host: l.host, record: parseLockRecord(r.rest) });
+    else fatal = true;
+  });
+  if (!fatal && !holders.length) {
+    answers.forEach((r, i) => {
+      if ('error' in r) unreachable(locks[i]!, r);
+    });
+    for (const l of got) ev.acquired(l.host, l.path);
+    res.taken = got;
+    res.confirmed = Promise.all(
+      got.map(async (l) => {
+        const r = await runLockCommand(transportFor(l.host), lockRecordPrefix(record('held')) + l.confirm);
+        if ('error' in r || r.first !== 'confirmed')
+          ev.failed(l.host, `cannot confirm the lock (it stays marked trying): ${'error' in r ? r.error : r.first}`);
+      }),
+    ).then(() => undefined);
+    return res;
+  }
+  await giveBack(got, transportFor, ev);
+  if (fatal || holders.some((h) => !isTransient(h.record))) {
+    answers.forEach((r, i) => {
+      const l = locks[i]!;
+      if ('error' in r) unreachable(l, r);
+      else if (r.first !== 'locked' && r.first !== 'held') {
+        res.errors.push({ host: l.host, message: unexpected(r.first), unreachable: false });
+        ev.failed(l.host, unexpected(r.first));
+      }
+    });
+    for (const h of holders) ev.held(h.host, describeHolder(h.record));
+    res.held = holders;
+    return res;
+  }
+
+  // 3. Ordered phase: only runs in their parallel phase were in the way.
+  res.phase = 'ordered';
+  const waitMs = opts.waitMs ?? 10_000;
+  const pollMs = opts.pollMs ?? 100;
   let i = 0;
   for (; i < locks.length; i++) {
     const l = locks[i]!;
-    const r = await runLockCommand(transportFor(l.host), lockRecordPrefix(record) + l.acquire);
+    const t0 = Date.now();
+    let r = await take(l, 'held');
+    let waited = false;
+    while (!('error' in r) && r.first === 'held' && isTransient(parseLockRecord(r.rest)) && Date.now() - t0 < waitMs) {
+      if (!waited)
+        ev.held(
+          l.host,
+          `${describeHolder(parseLockRecord(r.rest))}: it is taking its locks right now; waiting (at most ${waitMs / 1000}s)`,
+        );
+      waited = true;
+      await new Promise((ok) => setTimeout(ok, pollMs));
+      r = await take(l, 'held');
+    }
     if ('error' in r) {
-      res.errors.push({ host: l.host, message: r.error, unreachable: r.unreachable });
-      ev.failed(l.host, r.unreachable ? `${r.error} (not locked: the host is unreachable, so nothing runs there either)` : r.error);
+      unreachable(l, r);
       if (r.unreachable) continue;
       break;
     }
@@ -164,22 +276,27 @@ export async function acquireLocks(
       ev.held(l.host, describeHolder(rec));
       break;
     } else {
-      res.errors.push({ host: l.host, message: `unexpected answer from the lock command: ${JSON.stringify(r.first)}`, unreachable: false });
+      res.errors.push({ host: l.host, message: unexpected(r.first), unreachable: false });
       break;
     }
   }
   if (i < locks.length) {
     await releaseLocks(res.taken, transportFor, ev);
     res.taken = [];
-    for (const l of locks.slice(i + 1)) {
-      const s = await lockStatus(transportFor(l.host), l.dir);
-      if (s.state === 'held') {
-        res.held.push({ host: l.host, record: s.record });
-        ev.held(l.host, describeHolder(s.record));
-      }
-    }
+    const rest = locks.slice(i + 1);
+    const states = await Promise.all(rest.map((l) => lockStatus(transportFor(l.host), l.dir)));
+    states.forEach((s, k) => {
+      if (s.state !== 'held') return;
+      res.held.push({ host: rest[k]!.host, record: s.record });
+      ev.held(rest[k]!.host, describeHolder(s.record));
+    });
   }
   return res;
+}
+
+/** Gives back the parallel phase's locks after a conflict (they were never announced: only a failure is reported). */
+async function giveBack(taken: PlannedLock[], transportFor: (host: string) => Transport, ev: LockEvents): Promise<void> {
+  await releaseLocks(taken, transportFor, { ...ev, released: () => undefined });
 }
 
 /** Gives back every lock taken (concurrently); a failure is reported, the lock stays. */

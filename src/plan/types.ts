@@ -112,6 +112,8 @@ export interface PlannedLock {
   path: string;
   /** Takes it (run after `HADES_LOCK_RECORD=<the run's lock record>; `, see shell/lock.ts lockRecordPrefix). */
   acquire: string;
+  /** Makes a lock taken in the parallel phase final (`state: trying` → `held`; run after the record prefix too). */
+  confirm: string;
   /** Gives it back (only if it is still this run's). */
   release: string;
 }

@@ -94,11 +94,12 @@ function lockLines(plan: RunPlan): string[] {
   if (!plan.locks) return ['host locks: none (--no-lock)'];
   if (!plan.locks.length) return ['host locks: none (the plan touches no host)'];
   const out = [
-    `host locks: taken before step 1, one command per host in this order, as the login user (never become); another run holding one stops this run (exit 5) before anything runs; released at the end (also on failure, a declined gate, Ctrl-C):`,
+    `host locks: taken before step 1, all hosts at once (record state: trying), then confirmed (state: held); when another run holds one, given back and (only if that run is itself still taking its locks) taken again one host after another in this order; as the login user (never become); another run holding one stops this run (exit 5) before anything runs; released at the end (also on failure, a declined gate, Ctrl-C):`,
   ];
   for (const l of plan.locks) {
     out.push(`  lock ${l.host} (${l.transport === 'local' ? 'local shell' : 'ssh'}): ${l.path}`);
-    out.push(`    take: $ HADES_LOCK_RECORD=<the lock record: run, plan, by user@machine, pid, started>; ${l.acquire}`);
+    out.push(`    take: $ HADES_LOCK_RECORD=<the lock record: run, plan, by user@machine, pid, started, state>; ${l.acquire}`);
+    out.push(`    confirm: $ HADES_LOCK_RECORD=<the same record, state: held>; ${l.confirm}`);
     out.push(`    release: $ ${l.release}`);
   }
   return out;

@@ -61,6 +61,22 @@ export function lockRecordPrefix(record: string): string {
 }
 
 /**
+ * Make a lock taken in the parallel phase final (src/engine/lock.ts): replaces its record
+ * (`state: trying`) with `$HADES_LOCK_RECORD` (`state: held`, set by lockRecordPrefix in
+ * front), only when the lock still names this run. The new record is written to a temp
+ * file created exclusively inside the lock (a 0700 directory of the login user), then
+ * renamed over `info`. Prints `confirmed`, or `not held`.
+ */
+export function lockConfirmCommand(dir: string, host: string, runId: string): string {
+  return (
+    `umask 077; ${lockPath(dir, host, false)}` +
+    `if [ -d "$l" ] && [ ! -L "$l" ] && grep -qxF ${quote(`run: ${runId}`)} "$l/info" 2>/dev/null; then ` +
+    `t="$l/.info.$$"; rm -f -- "$t"; if (set -C; printf '%s' "$HADES_LOCK_RECORD" > "$t") && mv -fT -- "$t" "$l/info"; then echo confirmed; else rm -f -- "$t"; exit 1; fi; ` +
+    `else echo 'not held'; fi`
+  );
+}
+
+/**
  * Give the lock back: removes it only when its record names this run (`run: RUNID`), so a
  * run never removes a lock someone else took. Prints `released`, or `not held` when the
  * lock is absent or another run's.

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type { HostSpec } from '../config/model.js';
 import { type KnownHostEntry, loadKnownHosts } from './ssh/known-hosts.js';
 import { HostTransports } from './hosts.js';
+import { ConnectionBudget, DEFAULT_MAX_CONNECTIONS } from './budget.js';
 import { Semaphore } from './semaphore.js';
 import { SshConnection } from './ssh/connection.js';
 import { type ConnectionContext, DEFAULT_CONNECT_TIMEOUT_MS, type SshEndpoint } from './ssh/endpoint.js';
@@ -29,6 +30,8 @@ export interface PoolOptions {
   connectTimeoutMs?: number; // global default 10_000
   sshConfigPath?: string; // default ~/.ssh/config (missing file = fine)
   maxConcurrentHandshakes?: number; // default 32, stay under sshd MaxStartups
+  /** At most this many SSH connections open at once, jump hosts included (default 256; ./budget.ts). */
+  maxConnections?: number;
   /** Concurrent exec channels per connection (default 8, under OpenSSH's MaxSessions 10). */
   maxChannelsPerConnection?: number;
   /** Keepalive probe interval (default 15 s); 3 unanswered probes = connection dead. */
@@ -56,12 +59,15 @@ export class TransportPool {
   private readonly ctx: ConnectionContext;
   /** Concurrent handshakes (sshd MaxStartups). */
   private readonly handshakes: Semaphore;
+  /** Open connections (--max-connections). */
+  readonly budget: ConnectionBudget;
 
   constructor(private readonly opts: PoolOptions) {
     this.hosts = new HostTransports(opts.localCwd, (h) => this.sshTransport(h));
     this.sshConfig = new SshConfig(opts.sshConfigPath ?? defaultSshConfigPath());
     this.knownHostsFiles = opts.knownHostsFiles ?? [defaultKnownHostsFile()];
     this.handshakes = new Semaphore(Math.max(1, opts.maxConcurrentHandshakes ?? 32));
+    this.budget = new ConnectionBudget(Math.max(1, opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS));
     this.ctx = {
       knownHostsFiles: this.knownHostsFiles,
       acceptNewHosts: opts.acceptNewHosts ?? false,
@@ -71,6 +77,7 @@ export class TransportPool {
       },
       remember: (e) => this.remembered.push(...e),
       handshakeSlot: () => this.handshakes.acquire(),
+      budget: this.budget,
       opened: () => {
         this.stats.connectionsOpened++;
       },
@@ -106,6 +113,35 @@ export class TransportPool {
         }
       }),
     );
+    return errors;
+  }
+
+  /**
+   * The preflight: connects these hosts, in this order, while the budget has free slots
+   * (never waiting, never closing one to make room). Returns the failures by host name;
+   * a host not connected now connects in its turn (and its host key is checked then).
+   */
+  async preconnect(hosts: HostSpec[]): Promise<Map<string, Error>> {
+    const errors = new Map<string, Error>();
+    const started: Array<Promise<void>> = [];
+    for (const h of hosts) {
+      let t: Transport;
+      try {
+        t = this.get(h);
+      } catch (e) {
+        errors.set(h.name, e as Error);
+        continue;
+      }
+      if (!(t instanceof SshTransport)) continue;
+      const p = t.connection.prefetch();
+      if (!p) continue;
+      started.push(
+        t.connect().catch((e: unknown) => {
+          errors.set(h.name, e as Error);
+        }),
+      );
+    }
+    await Promise.all(started);
     return errors;
   }
 

@@ -43,6 +43,16 @@ export interface Transport {
    */
   openStream(host: string, port: number, opts?: StreamOptions): Promise<Duplex>;
   close(): Promise<void>;
+  /**
+   * The connection budget (SSH only; transport/budget.ts). `hold` keeps the connection from
+   * being closed to make room while a host's job runs (returns the release); `prefetch`
+   * connects now if a slot is free and nobody waits, never waiting itself; `schedule` says
+   * when the host is needed next (a batch ordinal, Infinity: no later work) and with
+   * `closeIfIdle` closes the connection now when nothing runs on it.
+   */
+  hold?(): () => void;
+  prefetch?(): void;
+  schedule?(nextUse: number, closeIfIdle?: boolean): void;
 }
 
 export interface StreamOptions {

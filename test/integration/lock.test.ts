@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { lockAcquireCommand, lockReleaseCommand } from '../../src/shell/lock.js';
+import { lockAcquireCommand, lockConfirmCommand, lockReleaseCommand } from '../../src/shell/lock.js';
 import { LOCK_HOSTS, requireLab } from '../lab/helpers.js';
 import type { LabInfo } from '../lab/lab.js';
 import { jsonEvents, runCli, startCli } from '../helpers/cli.js';
@@ -106,6 +106,68 @@ describe('host locks on the lab', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(touched('h17')).toHaveLength(1);
   });
+
+  it('overlapping runs started at the same instant: exactly one runs, the other exits 5 (both may be in the parallel phase)', async () => {
+    const { dir, env } = project(`  ab:
+    env: { NAP: "1" }
+    steps: [{ name: work, job: work, targets: [h15, h16, h17] }]
+  ba:
+    env: { NAP: "1" }
+    steps: [{ name: work, job: work, targets: [h17, h16, h15] }]
+`);
+    for (let round = 0; round < 3; round++) {
+      const [x, y] = await Promise.all([
+        runCli(['plan', 'ab', '-o', 'plain'], { cwd: dir, env }),
+        runCli(['plan', 'ba', '-o', 'plain'], { cwd: dir, env }),
+      ]);
+      expect([x.code, y.code].sort(), x.stdout + x.stderr + y.stdout + y.stderr).toEqual([0, 5]);
+      const loser = x.code === 5 ? x : y;
+      expect(loser.stderr).toMatch(/error: host h1[567] is locked by another run: run /);
+      expect(loser.stdout).not.toMatch(/^== step/m);
+    }
+    const status = await runCli(['lock', 'status', '--limit', 'h15,h16,h17'], { cwd: dir, env });
+    expect(status.stdout).toContain('3 host(s): 0 locked, 3 free');
+  });
+
+  it('a lock another run is still taking (state: trying) is waited for, then taken; one left behind fails the run after the wait, naming it', async () => {
+    const { dir, env } = project();
+    const plant = (state: string) =>
+      onHost(
+        'h16',
+        `su -s /bin/sh ${lab.user} -c 'umask 077; mkdir -p "$HOME/.hades/locks/h16.lock" && printf "run: other-run\\nplan: x\\nby: ops@elsewhere\\npid: 1\\nstarted: 2026-01-01T00:00:00.000Z\\nstate: ${state}\\n" > "$HOME/.hades/locks/h16.lock/info"'`,
+      );
+    const unplant = () => onHost('h16', `rm -rf /home/${lab.user}/.hades/locks/h16.lock`);
+    plant('trying');
+    const run = startCli(['plan', 'a', '-o', 'plain'], { cwd: dir, env });
+    let out = '';
+    run.child.stdout!.on('data', (c) => (out += c));
+    await new Promise<void>((res) => {
+      const t = setInterval(() => {
+        if (/^lock h16: HELD by another run: run other-run .*: it is taking its locks right now; waiting \(at most 10s\)$/m.test(out)) {
+          clearInterval(t);
+          res();
+        }
+      }, 50);
+    });
+    expect(out).not.toMatch(/^== step/m);
+    unplant(); // the other run gave it back: this one takes it and runs
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^lock h16: taken/m);
+
+    plant('trying'); // never resolved (a run killed during its parallel phase)
+    const stuck = await runCli(['plan', 'a', '-o', 'plain'], { cwd: dir, env });
+    expect(stuck.code).toBe(5);
+    expect(stuck.stderr).toContain('error: host h16 is locked by another run: run other-run (plan x, by ops@elsewhere, pid 1');
+    expect(stuck.stdout).not.toMatch(/^== step/m);
+    plant('held'); // a final lock: no waiting at all
+    const held = await runCli(['plan', 'a', '-o', 'plain'], { cwd: dir, env });
+    expect(held.code).toBe(5);
+    expect(held.stdout).not.toContain('waiting');
+    unplant();
+    const status = await runCli(['lock', 'status', '--limit', 'h15,h16'], { cwd: dir, env });
+    expect(status.stdout).toContain('2 host(s): 0 locked, 2 free');
+  }, 60_000);
 
   it('disjoint runs both run, at the same time', async () => {
     const { dir, env } = project();
@@ -255,10 +317,14 @@ describe('host locks on the lab', () => {
       dir: '~/.hades/locks',
       path: '~/.hades/locks/h15.lock',
       acquire: lockAcquireCommand('~/.hades/locks', 'h15'),
+      confirm: lockConfirmCommand('~/.hades/locks', 'h15', plan.runId),
       release: lockReleaseCommand('~/.hades/locks', 'h15', plan.runId),
     });
     const text = await runCli(['plan', 'a', '--dry-run'], { cwd: dir, env });
-    expect(text.stdout).toContain('host locks: taken before step 1, one command per host in this order');
+    expect(text.stdout).toContain('host locks: taken before step 1, all hosts at once (record state: trying), then confirmed');
+    expect(text.stdout).toMatch(
+      /^ {4}confirm: \$ HADES_LOCK_RECORD=<the same record, state: held>; umask 077; .*l=\$\{c%\/\}\/h15\.lock; .*echo confirmed;/m,
+    );
     expect(text.stdout).toContain('  lock h15 (ssh): ~/.hades/locks/h15.lock');
     const limited = JSON.parse((await runCli(['plan', 'a', '--dry-run', '-o', 'json', '--limit', 'h16'], { cwd: dir, env })).stdout);
     expect(limited.locks.map((l: { host: string }) => l.host)).toEqual(['h16']);

@@ -130,7 +130,7 @@ interface Proc {
 export async function startLab(opts: LabOptions): Promise<Lab> {
   const t0 = performance.now();
   const n = opts.hosts;
-  if (!Number.isInteger(n) || n < 1 || n > 99) throw new Error(`lab: hosts must be 1..99, got ${n}`);
+  if (!Number.isInteger(n) || n < 1 || n > 990) throw new Error(`lab: hosts must be 1..990, got ${n}`);
   const missing = labPrerequisites();
   if (missing.length) throw new Error(`lab: missing prerequisites: ${missing.join(', ')}`);
   const withJump = opts.jump ?? true;
@@ -143,7 +143,9 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
   const dir = fs.mkdtempSync('/tmp/hades-lab-');
   fs.chmodSync(dir, 0o755); // sshd reads authorized keys as the user
   const procs: Proc[] = [];
-  let lock: string | undefined;
+  /** One lock per 127.X.Y in use: hosts 1-99 at 127.X.Y.i (proxies .100+i), hosts 100-198 at 127.X.(Y+1).(i-99)… */
+  let locks: string[] = [];
+  const groups = Math.ceil(n / 99);
   const proxies: DelayProxy[] = [];
   let veth: string | undefined;
   try {
@@ -166,13 +168,20 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     let base = '';
     for (let attempt = 0; ; attempt++) {
       const x = 64 + Math.floor(Math.random() * 128);
-      const y = Math.floor(Math.random() * 256);
-      const l = takeLock(x, y, dir);
-      if (!l) continue;
-      lock = l;
+      const y = Math.floor(Math.random() * (257 - groups));
+      for (let g = 0; g < groups; g++) {
+        const l = takeLock(x, y + g, dir);
+        if (!l) break;
+        locks.push(l);
+      }
+      if (locks.length < groups) {
+        for (const l of locks) releaseLock(l);
+        locks = [];
+        continue;
+      }
       base = `127.${x}.${y}`;
       const started = await Promise.allSettled(
-        Array.from({ length: n }, (_, i) => startHost(dir, `h${i + 1}`, `${base}.${i + 1}`, opts.logLevel ?? 'VERBOSE')),
+        Array.from({ length: n }, (_, i) => startHost(dir, `h${i + 1}`, labAddr(x, y, i + 1), opts.logLevel ?? 'VERBOSE')),
       );
       for (const s of started) if (s.status === 'fulfilled') procs.push(s.value);
       const failed = started.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
@@ -185,8 +194,8 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
         break;
       }
       await killProcs(procs.splice(0));
-      releaseLock(lock);
-      lock = undefined;
+      for (const l of locks) releaseLock(l);
+      locks = [];
       if (attempt >= 5 || !/address already in use|cannot bind/i.test(String(failed.reason))) throw failed.reason;
     }
 
@@ -200,8 +209,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     const hosts = procs.filter((p) => /^h\d+$/.test(p.host.name)).map((p) => p.host);
     if (opts.proxyDelayMs !== undefined) {
       for (const h of hosts) {
-        const i = Number(h.name.slice(1));
-        const proxyAddr = `${base}.${100 + i}`;
+        const proxyAddr = labAddr(0, 0, Number(h.name.slice(1)), h.addr);
         proxies.push(await startDelayProxy({ host: proxyAddr, port: 22 }, { host: h.addr, port: 22 }, opts.proxyDelayMs));
         h.proxyAddr = proxyAddr;
       }
@@ -243,7 +251,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
         await Promise.all(proxies.map((p) => p.close()));
         await killProcs(procs);
         if (veth) await run('ip', ['link', 'del', veth]).catch(() => undefined); // usually gone with the netns
-        if (lock) releaseLock(lock);
+        for (const l of locks) releaseLock(l);
         fs.rmSync(dir, { recursive: true, force: true });
       },
     };
@@ -251,7 +259,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
     await Promise.all(proxies.map((p) => p.close()));
     await killProcs(procs);
     if (veth) await run('ip', ['link', 'del', veth]).catch(() => undefined);
-    if (lock) releaseLock(lock);
+    for (const l of locks) releaseLock(l);
     fs.rmSync(dir, { recursive: true, force: true });
     throw e;
   }
@@ -322,6 +330,16 @@ function pidAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Host i's address (1-based): 127.X.(Y+g).j with g = (i-1) div 99, j = (i-1) mod 99 + 1; given
+ * the host's own address, its delay proxy's (the same /24, .100+j).
+ */
+function labAddr(x: number, y: number, i: number, hostAddr?: string): string {
+  const j = ((i - 1) % 99) + 1;
+  if (hostAddr) return `${hostAddr.split('.').slice(0, 3).join('.')}.${100 + j}`;
+  return `127.${x}.${y + Math.floor((i - 1) / 99)}.${j}`;
 }
 
 /** Lock file per base; a stale lock (dead owner) is cleaned up, including its leftover sshds. */
@@ -638,7 +656,14 @@ export interface ExtraSshd {
  */
 export async function startSshd(
   lab: LabInfo,
-  opts: { name?: string; extraConfig?: string[]; logLevel?: string; hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa' } = {},
+  opts: {
+    name?: string;
+    extraConfig?: string[];
+    logLevel?: string;
+    hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa';
+    /** More ports it listens on, besides 22, at its address (many endpoints from one sshd). */
+    extraPorts?: number[];
+  } = {},
 ): Promise<ExtraSshd> {
   const name = opts.name ?? 'extra';
   const dir = fs.mkdtempSync(path.join(lab.dir, `${name}-`));
@@ -664,7 +689,7 @@ export async function startSshd(
         pidFile: host.pidFile,
         authorizedKeysDir: path.join(lab.dir, 'authorized_keys'),
         logLevel: opts.logLevel ?? 'VERBOSE',
-        ...(opts.extraConfig ? { extra: opts.extraConfig } : {}),
+        extra: [...(opts.extraConfig ?? []), ...(opts.extraPorts ?? []).map((p) => `ListenAddress ${addr}:${p}`)],
       }),
     );
     fs.rmSync(host.logFile, { force: true });

@@ -5,13 +5,25 @@
  * no planted link).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TRUSTED_WALK } from '../../src/shell/delivery.js';
 import {
   lockAcquireCommand,
+  lockConfirmCommand,
   lockRecordPrefix,
   lockDirWord,
   lockForceReleaseCommand,
@@ -19,7 +31,7 @@ import {
   lockReleaseCommand,
   lockStatusCommand,
 } from '../../src/shell/lock.js';
-import { describeHolder, parseLockRecord } from '../../src/engine/lock.js';
+import { describeHolder, isTransient, parseLockRecord } from '../../src/engine/lock.js';
 
 const sh = (script: string, input = '', env: NodeJS.ProcessEnv = process.env) => {
   const r = spawnSync('/bin/sh', ['-c', script], { input, encoding: 'utf8', env });
@@ -86,6 +98,26 @@ describe('lock commands in a real shell', () => {
     chmodSync(d, 0o755);
     return d;
   };
+
+  it('confirm turns a trying record into the final one, only for the run that holds the lock', () => {
+    const d = join(base(), 'locks');
+    const trying = `${record('run-a')}state: trying\n`;
+    const held = `${record('run-a')}state: held\n`;
+    expect(sh(lockRecordPrefix(trying) + lockAcquireCommand(d, 'web1')).out).toBe('locked\n');
+    const seen = sh(lockRecordPrefix(record('run-b')) + lockAcquireCommand(d, 'web1'))
+      .out.trim()
+      .split('\n');
+    expect(isTransient(parseLockRecord(seen.slice(1)))).toBe(true);
+    expect(sh(lockRecordPrefix(`${record('run-b')}state: held\n`) + lockConfirmCommand(d, 'web1', 'run-b')).out).toBe('not held\n');
+    expect(readFileSync(join(d, 'web1.lock', 'info'), 'utf8')).toBe(trying);
+    expect(sh(lockRecordPrefix(held) + lockConfirmCommand(d, 'web1', 'run-a'))).toMatchObject({ code: 0, out: 'confirmed\n' });
+    expect(readFileSync(join(d, 'web1.lock', 'info'), 'utf8')).toBe(held);
+    expect(readdirSync(join(d, 'web1.lock'))).toEqual(['info']);
+    expect(isTransient(parseLockRecord(held.split('\n')))).toBe(false);
+    expect(isTransient(parseLockRecord(record('run-a').split('\n')))).toBe(false); // a record of an older version: final
+    expect(isTransient(parseLockRecord([]))).toBe(true); // being written
+    expect(sh(lockConfirmCommand(d, 'web2', 'run-a')).out).toBe('not held\n');
+  });
 
   it('creates the lock directory 0700, takes the lock once, shows the holder to the next run, releases only its own', () => {
     const d = join(base(), 'state', 'locks');

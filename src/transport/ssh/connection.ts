@@ -26,6 +26,7 @@ import type { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { KnownHostEntry } from './known-hosts.js';
 import type { ExecOptions, ExecResult, StreamOptions } from '../types.js';
+import type { BudgetMember } from '../budget.js';
 import { type Release, Semaphore } from '../semaphore.js';
 import { TransportError } from '../types.js';
 import { killGroupCommand } from '../../shell/command.js';
@@ -48,8 +49,15 @@ import { type Ssh2Client, handshake, tcpConnect } from './handshake.js';
 type State = 'idle' | 'connecting' | 'ready' | 'failed' | 'dropped' | 'closed';
 
 /** One pooled SSH connection. Shared by every SshTransport that resolves to the same endpoint. */
-export class SshConnection {
+export class SshConnection implements BudgetMember {
   private state: State = 'idle';
+  /** Commands and streams in progress (from the call, connect included, to the end). */
+  private busy = 0;
+  /** Host jobs holding this connection open between their commands (hold()). */
+  private holds = 0;
+  /** When it is needed next (a batch ordinal; Infinity: no later work): the budget evicts the furthest first. */
+  nextUse = Number.MAX_SAFE_INTEGER;
+  lastUsed = 0;
   private client: Ssh2Client | undefined;
   /** The byte stream under `client` (a TCP socket, or a channel of the jump host's connection). */
   private sock: Duplex | undefined;
@@ -72,6 +80,8 @@ export class SshConnection {
    * command that begins after the close opens a new connection.
    */
   private closes = 0;
+  /** The close under way, if any. */
+  private closing: Promise<void> | undefined;
   /** Counters for tests and diagnostics. */
   readonly stats = { sessionsOpened: 0, spareUsed: 0 };
 
@@ -96,6 +106,71 @@ export class SshConnection {
     return this.state === 'ready';
   }
 
+  get jumpMember(): SshConnection | undefined {
+    return this.ep.jump;
+  }
+
+  idle(): boolean {
+    return this.state === 'ready' && this.busy === 0 && this.holds === 0;
+  }
+
+  wouldOpen(): boolean {
+    return this.state === 'idle' || this.state === 'closed';
+  }
+
+  evict(): Promise<void> {
+    return this.close();
+  }
+
+  /** Keeps the connection from being closed to make room while a host's job runs; returns the release. */
+  hold(): () => void {
+    this.holds++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.holds--;
+      this.quiet();
+    };
+  }
+
+  /**
+   * The engine's prefetch of the next batch: connects if the budget has room for it without
+   * making anyone wait (closing idle connections needed later, ../budget.ts prefetch).
+   */
+  warm(): void {
+    if (!this.wouldOpen() || this.closing) return;
+    if (!this.ctx.budget) {
+      void this.connect().catch(() => undefined);
+      return;
+    }
+    void this.ctx.budget.prefetch(this).then((ok) => {
+      if (ok && this.wouldOpen()) return this.connect().catch(() => undefined); // a failure is kept: the host's turn reports it
+    });
+  }
+
+  /** Connects now if the budget has a free slot nobody waits for (the preflight); never waits. */
+  prefetch(): Promise<void> | undefined {
+    if (!this.wouldOpen()) return this.state === 'connecting' ? this.connecting : undefined;
+    if (this.ctx.budget && !this.ctx.budget.tryReserve(this)) return undefined;
+    return this.connect().catch(() => undefined); // a failure is kept: the host's turn reports it
+  }
+
+  private enter(): void {
+    this.busy++;
+  }
+
+  private leave(): void {
+    this.busy--;
+    this.quiet();
+  }
+
+  private quiet(): void {
+    if (this.busy || this.holds) return;
+    this.lastUsed = Date.now();
+    this.ctx.budget?.idled();
+  }
+
   connect(): Promise<void> {
     switch (this.state) {
       case 'ready':
@@ -108,6 +183,7 @@ export class SshConnection {
         return Promise.reject(this.err(`the connection to ${this.where} was lost earlier (${this.dropReason}); not reconnecting`));
       case 'idle':
       case 'closed':
+        if (this.closing) return this.closing.then(() => this.connect());
         break;
     }
     this.state = 'connecting';
@@ -116,11 +192,13 @@ export class SshConnection {
         this.state = 'ready';
         this.connecting = undefined;
         this.preopen(); // the first command's channel opens while the other hosts' handshakes finish
+        this.quiet();
       },
       (e: Error) => {
         this.state = 'failed';
         this.failure = e;
         this.connecting = undefined;
+        this.ctx.budget?.release(this);
         throw e;
       },
     );
@@ -137,6 +215,8 @@ export class SshConnection {
 
   private async open(): Promise<void> {
     const ep = this.ep;
+    // A slot for this connection and its jump hosts not open yet, all at once (../budget.ts).
+    await this.ctx.budget?.reserve(this);
     let tunnel: Duplex | undefined;
     if (ep.jump) {
       try {
@@ -177,7 +257,11 @@ export class SshConnection {
     client.on('error', (e: Error & { level?: string }) => {
       this.dropReason = e.level === 'client-timeout' ? 'no keepalive answer' : e.message;
     });
-    client.on('close', () => this.onClosed());
+    // Only while it is this connection's client: a closed client's late event must not touch
+    // the connection opened after it (shut() has done its cleanup).
+    client.on('close', () => {
+      if (this.client === client) this.onClosed();
+    });
   }
 
   /** Opens the spare session channel for the next command, unless one is there (or refused). */
@@ -209,6 +293,7 @@ export class SshConnection {
 
   private onClosed(): void {
     this.spare = undefined;
+    this.ctx.budget?.release(this);
     if (this.state === 'ready') {
       this.state = 'dropped';
       this.dropReason ??= 'closed by the remote side';
@@ -236,10 +321,19 @@ export class SshConnection {
   /** A TCP stream to `host:port` as this host sees it: a direct-tcpip channel (see channel.ts openStream). */
   async openStream(host: string, port: number, opts: StreamOptions = {}): Promise<Duplex> {
     if (opts.signal?.aborted) throw this.err('aborted before start');
-    await this.connect();
-    const client = this.client;
-    if (!client || this.state !== 'ready') throw this.err(`the connection to ${this.where} is not open`);
-    return openStream(client, host, port, opts, this.ep.name, (message, cause) => this.err(message, cause));
+    this.enter();
+    let stream: Duplex | undefined;
+    try {
+      await this.connect();
+      const client = this.client;
+      if (!client || this.state !== 'ready') throw this.err(`the connection to ${this.where} is not open`);
+      stream = await openStream(client, host, port, opts, this.ep.name, (message, cause) => this.err(message, cause));
+      // Busy while the stream is open: the budget does not close a connection under it.
+      stream.once('close', () => this.leave());
+      return stream;
+    } finally {
+      if (!stream) this.leave();
+    }
   }
 
   private closedSince(closes: number): TransportError | undefined {
@@ -260,6 +354,15 @@ export class SshConnection {
 
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     if (opts.signal?.aborted) throw this.err('aborted before start');
+    this.enter();
+    try {
+      return await this.execIn(command, opts);
+    } finally {
+      this.leave();
+    }
+  }
+
+  private async execIn(command: string, opts: ExecOptions): Promise<ExecResult> {
     const closes = this.closes;
     await this.connect();
     let refusedSince = 0;
@@ -318,16 +421,31 @@ export class SshConnection {
     });
   }
 
-  async close(): Promise<void> {
-    const client = this.client;
+  /**
+   * Closes the connection. A second close() while one is under way waits for it; a connect()
+   * meanwhile waits for it too, then opens a new connection (the old one's slot is given
+   * back first, and its teardown never touches the new one).
+   */
+  close(): Promise<void> {
     this.closes++;
+    this.closing ??= this.shut().finally(() => {
+      this.closing = undefined;
+    });
+    return this.closing;
+  }
+
+  private async shut(): Promise<void> {
+    const client = this.client;
     if (this.state === 'connecting') await this.connecting?.catch(() => undefined);
     this.state = 'closed';
     this.failure = undefined;
     this.dropReason = undefined;
     this.spare = undefined; // closed with the connection
     const c = client ?? this.client;
-    if (!c) return;
+    if (!c) {
+      this.ctx.budget?.release(this);
+      return;
+    }
     const sock = this.sock;
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
@@ -346,7 +464,9 @@ export class SshConnection {
       sock?.once('finish', done);
       c.end();
     });
-    this.client = undefined;
+    // What the close event does, unless it came first: fail what still runs, give back the slot.
+    if (this.client === c) this.onClosed();
     this.sock = undefined;
+    this.ctx.budget?.release(this);
   }
 }

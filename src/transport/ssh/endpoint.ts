@@ -2,6 +2,7 @@
  * What one SSH connection is made of: the endpoint (already merged from HostSpec and ssh
  * config), what the pool provides to it, the defaults, and the pieces its messages share.
  */
+import type { ConnectionBudget } from '../budget.js';
 import { TransportError } from '../types.js';
 import type { SshConnection } from './connection.js';
 import type { KnownHostEntry } from './known-hosts.js';
@@ -47,6 +48,8 @@ export interface ConnectionContext {
   handshakeSlot(): Promise<() => void>;
   /** Called once per connection that reached "authenticated". */
   opened(): void;
+  /** The connection budget (--max-connections; ../budget.ts): a slot per open connection. */
+  budget?: ConnectionBudget;
   /** Env to read passphrases and SSH_AUTH_SOCK from (default process.env). */
   env?: NodeJS.ProcessEnv;
 }

@@ -50,6 +50,19 @@ export class SshTransport implements Transport {
     });
   }
 
+  hold(): () => void {
+    return this.connection.hold();
+  }
+
+  prefetch(): void {
+    this.connection.warm();
+  }
+
+  schedule(nextUse: number, closeIfIdle = false): void {
+    this.connection.nextUse = nextUse;
+    if (closeIfIdle && this.connection.idle()) void this.connection.close();
+  }
+
   /** Closes the underlying (shared) connection; a later connect() opens a new one. */
   close(): Promise<void> {
     return this.connection.close();
