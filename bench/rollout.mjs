@@ -288,7 +288,7 @@ function report(mach, results, planning) {
     `- Runs: ${runs} timed runs per tool and case, tools alternating (order rotated every round), after one untimed warm-up run per tool whose result is verified on every host (sha256 + mode). Times are wall clock of the whole command, from spawn to exit. Median (min–max).`,
   );
   L.push(
-    "- **Hades**: the real CLI as a child process, `node dist/bin/hades.js plan release --output plain --yes` (artifact pushed once to a filesystem registry before timing; delivered with `pull`). Every run's events (its audit log) are checked: fresh = mkdir/pull `changed`, no-op = `unchanged`. Peak RSS of the orchestrator from GNU time (`%M`). **Hades, TTY view**: the same with `--output tty` in a pseudo-terminal (`script`, 120×50): the live listr2 view must not slow the run.",
+    "- **Hades**: the real CLI as a child process, `node dist/bin/hades.js plan release --output plain --yes` (artifact pushed once to a filesystem registry before timing; delivered with `pull`). Every run's events (its audit log) are checked: fresh = mkdir/pull `changed`, no-op = `unchanged`. Peak RSS of the orchestrator from GNU time (`%M`). **Hades, TTY view**: the same with `--output tty` in a pseudo-terminal (`script`, 120×50): the live frame must not slow the run.",
   );
   L.push(`- **Ansible (tuned)**: ${ANSIBLE_TUNING}. Every run's PLAY RECAP is checked.`);
   L.push(`- **raw ssh**: ${RAW_DESCRIPTION}`);

@@ -1,5 +1,5 @@
 /**
- * One event shape for every sink (listr2, plain lines, JSON lines, the audit log), so
+ * One event shape for every sink (the TTY frame, plain lines, JSON lines, the audit log), so
  * every view shows the same truth. JSON output is exactly these objects, one per line.
  */
 import type { Selection } from '../inventory/selection.js';

@@ -123,8 +123,9 @@ describe('health over SSH (real sshd)', () => {
     );
     // Nothing ran on c2 and c3, nothing was probed from them: the run only connected to them
     // (the preflight host-key check connects every host of the plan before any action) and
-    // took and gave back its host lock there (two commands on every host: take, release).
-    const lockCommands = 2;
+    // took and gave back its host lock there (three commands on every host: take — all hosts at
+    // once —, confirm, release; src/engine/lock.ts).
+    const lockCommands = 3;
     expect(ev.filter((e) => e.type === 'lock.acquired').map((e) => e.host)).toEqual(['c1', 'c2', 'c3']);
     expect(hosts.map((h, i) => execs(h) - before[i]!)).toEqual([1 + lockCommands, lockCommands, lockCommands]);
     expect(hosts.map((h) => tunnels(h, svc.port))).toEqual([attempts.length, 0, 0]);

@@ -1,5 +1,5 @@
 /**
- * The TTY view through a real pseudo-terminal (util-linux `script`): the listr2 tree, the
+ * The TTY view through a real pseudo-terminal (util-linux `script`): the live frame, the
  * gate asked on the terminal, approved or declined by typing.
  */
 import { spawn } from 'node:child_process';
