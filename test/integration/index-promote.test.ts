@@ -61,7 +61,7 @@ hosts:
 jobs:
   promote:
     actions:
-      - promote: { from: prod, to: prod2, name: app, tag: v1 }
+      - promote: { from: prod, to: prod2, name: app, tag: v1, as_tag: release-1 }
 plans:
   promote:
     steps:
@@ -107,18 +107,24 @@ plans:
 
     const run = await cli('plan', 'promote');
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    expect(run.stdout).toContain(`app:v1 = ${pushed.indexDigest} (linux/amd64, linux/arm64); 2 signature(s) copied`);
+    expect(run.stdout).toContain(`app:release-1 = ${pushed.indexDigest} (linux/amd64, linux/arm64); 2 signature(s) copied`);
+    // A replay pins the index digest the run recorded: the tag still names it, so the copy goes ahead (unchanged).
+    const dryReplay = await cli('plan', 'promote', '--replay', 'last', '--dry-run');
+    expect(dryReplay.stdout).toContain(`only if app:v1 in "prod" is still ${pushed.indexDigest}`);
+    const replay = await cli('plan', 'promote', '--replay', 'last', '-o', 'plain');
+    expect(replay.code, replay.stdout + replay.stderr).toBe(0);
+    expect(replay.stdout + replay.stderr).toMatch(/unchanged/);
 
     const ls = await cli('registry', 'ls', 'prod2', 'app');
     expect(ls.stdout).toMatch(
-      new RegExp(`^v1\\t${pushed.indexDigest}\\t${12 + 20}\\t2023-11-14T22:13:20Z\\t\\(linux/amd64, linux/arm64\\)\\n$`),
+      new RegExp(`^release-1\\t${pushed.indexDigest}\\t${12 + 20}\\t2023-11-14T22:13:20Z\\t\\(linux/amd64, linux/arm64\\)\\n$`),
     );
     for (const [platform, bytes] of [
       ['linux/amd64', 'amd64 bytes\n'],
       ['linux/arm64', 'arm64 bytes, longer\n'],
     ] as const) {
       const out = `out/${platform.replace('/', '-')}`;
-      const p = await cli('registry', 'pull', 'prod2', 'app:v1', '--platform', platform, '-o', out);
+      const p = await cli('registry', 'pull', 'prod2', 'app:release-1', '--platform', platform, '-o', out);
       expect(p.code, p.stderr).toBe(0);
       expect(readFileSync(join(dir, out), 'utf8')).toBe(bytes);
     }
@@ -134,9 +140,9 @@ plans:
     writeFileSync(join(dir, 'dist/amd64/app'), 'amd64 bytes v2\n');
     const other = await push('staging', 'v2');
     writeFileSync(join(dir, 'dist/amd64/app'), 'amd64 bytes\n');
-    const clash = await cli('registry', 'promote', 'staging', 'prod2', 'app:v2', '--as', 'v1');
+    const clash = await cli('registry', 'promote', 'staging', 'prod2', 'app:v2', '--as', 'release-1');
     expect(clash.code).toBe(2);
-    expect(clash.stderr).toContain(`tag v1 of app already exists with ${pushed.indexDigest}; registries are immutable`);
+    expect(clash.stderr).toContain(`tag release-1 of app already exists with ${pushed.indexDigest}; registries are immutable`);
     expect(other.indexDigest).not.toBe(pushed.indexDigest);
   });
 
