@@ -8,6 +8,8 @@ import { digestEnv, ORCHESTRATOR_NO_TIMEOUT, refField, registryField } from './r
 import { meteredRegistry } from './progress.js';
 
 import { copySignatures, signArtifact } from '../registry/trust.js';
+import { promoteArtifact } from '../registry/index-copy.js';
+import { PlatformNeeded } from '../registry/types.js';
 import { SIGN_SCHEMA, signField, signLine, type PlannedSign } from './trust-fields.js';
 
 export interface PromoteEntry extends BaseEntry {
@@ -94,27 +96,51 @@ export const promoteAction: ActionModule<PromoteEntry> = {
   },
   async run(e, rt) {
     try {
+      const from = rt.artifacts.registry(e.from);
+      const target = rt.artifacts.registry(e.to);
       if (e.digest) {
-        const now = await rt.artifacts.resolve(e.from, e.name, { tag: e.tag });
-        if (now.manifestDigest !== e.digest)
+        const now = await rt.artifacts.resolve(e.from, e.name, { tag: e.tag }).then(
+          (d) => d.manifestDigest,
+          (err: unknown) => {
+            if (err instanceof PlatformNeeded) return err.indexDigest; // a multi-platform artifact: its index
+            throw err;
+          },
+        );
+        if (now !== e.digest)
           throw new Error(
-            `tag ${e.tag} moved since the replayed run: it was ${e.digest}, it is now ${now.manifestDigest}; refusing to follow it (skip this step with --steps/--from-step)`,
+            `tag ${e.tag} moved since the replayed run: it was ${e.digest}, it is now ${now}; refusing to follow it (skip this step with --steps/--from-step)`,
           );
       }
-      const res = await meteredRegistry(rt, undefined, () =>
-        rt.artifacts.registry(e.from).copyTo(rt.artifacts.registry(e.to), e.name, e.tag, e.asTag),
-      );
-      const d = res.descriptor;
-      const target = rt.artifacts.registry(e.to);
-      const copied = await copySignatures(rt.artifacts.registry(e.from), target, e.name, d.manifestDigest);
-      const signed = e.sign ? await signArtifact(target, e.name, d.manifestDigest, e.sign) : undefined;
-      const added = copied + (signed && !signed.existed ? 1 : 0);
-      rt.artifacts.record?.({ registry: e.to, name: e.name, tag: e.asTag ?? e.tag, digest: d.manifestDigest, kind: 'promote' });
-      if (e.asTag) rt.artifacts.record?.({ registry: e.from, name: e.name, tag: e.tag, digest: d.manifestDigest, kind: 'promote' });
+      // A multi-platform artifact is copied as its index (same digest); each platform's manifest keeps its signatures.
+      const res = await meteredRegistry(rt, undefined, () => promoteArtifact(from, target, e.name, e.tag, e.asTag));
+      let copied = 0;
+      let newSigs = 0;
+      let existed = 0;
+      let referrer: string | undefined;
+      for (const m of res.manifests) {
+        copied += await copySignatures(from, target, e.name, m);
+        if (!e.sign) continue;
+        const signed = await signArtifact(target, e.name, m, e.sign);
+        if (signed.existed) existed++;
+        else newSigs++;
+        referrer = signed.referrer;
+      }
+      const added = copied + newSigs;
+      const digest = res.digest;
+      rt.artifacts.record?.({ registry: e.to, name: e.name, tag: e.asTag ?? e.tag, digest, kind: 'promote' });
+      if (e.asTag) rt.artifacts.record?.({ registry: e.from, name: e.name, tag: e.tag, digest, kind: 'promote' });
+      const signedText = !e.sign
+        ? ''
+        : res.index
+          ? `; each platform's manifest signed (${newSigs} new)`
+          : `; signed (${existed ? 'signature already attached' : `referrer ${referrer}`})`;
+      const platforms = res.index ? ` (${res.index.platforms.map((p) => p.platform).join(', ')})` : '';
       return {
         status: res.unchanged && added === 0 ? 'unchanged' : 'changed',
-        detail: `${e.name}:${e.asTag ?? e.tag} = ${d.manifestDigest}${copied ? `; ${copied} signature(s) copied` : ''}${signed ? `; signed (${signed.existed ? 'signature already attached' : `referrer ${signed.referrer}`})` : ''}`,
-        env: digestEnv(d.manifestDigest, d.layer.digest),
+        detail: `${e.name}:${e.asTag ?? e.tag} = ${digest}${platforms}${copied ? `; ${copied} signature(s) copied` : ''}${signedText}`,
+        env: res.single
+          ? digestEnv(digest, res.single.descriptor.layer.digest)
+          : { HADES_ARTIFACT_DIGEST: digest, HADES_ARTIFACT_INDEX_DIGEST: digest },
       };
     } catch (err) {
       throw new ActionFailure(`promote ${e.name}:${e.tag} from "${e.from}" to "${e.to}": ${(err as Error).message}`);

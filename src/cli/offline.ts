@@ -6,7 +6,7 @@
  * from; dry-run prints it.
  */
 import { Problems } from '../errors.js';
-import { checkCached, descriptorOf, noteUse } from '../engine/cache.js';
+import { checkCached, checkCachedIndex, descriptorOf, noteUse } from '../engine/cache.js';
 import type { RunPlan } from '../plan/types.js';
 
 /** `touch`: a real run marks the cached artifacts as in use now (a dry-run writes nothing). */
@@ -53,9 +53,19 @@ export async function checkOffline(plan: RunPlan, cacheDir: string, touch: boole
             await once(`digest\0${digest}`, async () => {
               artifacts.add(digest);
               const got = await checkCached(cacheDir, digest);
-              if ('missing' in got) {
+              // A multi-platform artifact (the replay pins its index): every platform an online run cached.
+              const index = 'missing' in got ? await checkCachedIndex(cacheDir, digest) : undefined;
+              if (index && 'index' in index) {
+                if (touch)
+                  for (const p of index.platforms)
+                    await noteUse(cacheDir, {
+                      ...descriptorOf(p.record, a.registry, a.name),
+                      index: { digest, platforms: index.index.platforms, annotations: index.index.annotations },
+                      platform: p.platform,
+                    });
+              } else if ('missing' in got) {
                 problems.add(
-                  `--offline: ${a.name}@${digest} (registry "${a.registry}"): ${got.missing} (${cacheDir})`,
+                  `--offline: ${a.name}@${digest} (registry "${a.registry}"): ${index?.missing ?? got.missing} (${cacheDir})`,
                   a.pos,
                   'run once without --offline to fill the cache (--cache-dir if it is elsewhere)',
                 );

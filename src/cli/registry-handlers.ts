@@ -288,19 +288,22 @@ export const handlers = {
     const r = ref(text, true);
     const hf = loadFiles(opts);
     const [src, dst] = [registryOf(hf, from), registryOf(hf, toName)];
-    const res = await src.copyTo(dst, r.name, r.tag!, opts.as);
-    // Signatures (OCI referrers) travel with the artifact; the destination's sign_with adds its own.
-    const copied = await (await import('../registry/trust.js')).copySignatures(src, dst, r.name, res.descriptor.manifestDigest);
-    const signed = await (await import('./registry-trust.js')).signByDefault(
-      hf.registries.get(toName)!,
-      dst,
-      r.name,
-      res.descriptor.manifestDigest,
-    );
+    // A multi-platform artifact is copied as its image index (same digest), every platform's manifest with it.
+    const res = await (await import('../registry/index-copy.js')).promoteArtifact(src, dst, r.name, r.tag!, opts.as);
+    // Signatures (OCI referrers) travel with each manifest; the destination's sign_with adds its own.
+    const { copySignatures } = await import('../registry/trust.js');
+    const { signByDefault } = await import('./registry-trust.js');
+    let copied = 0;
+    let signed = '';
+    for (const m of res.manifests) {
+      copied += await copySignatures(src, dst, r.name, m);
+      signed = (await signByDefault(hf.registries.get(toName)!, dst, r.name, m)) || signed;
+    }
+    const platforms = res.index ? ` (${res.index.platforms.map((p) => p.platform).join(', ')})` : '';
     print(
       opts,
-      { ...res, signaturesCopied: copied },
-      `${res.unchanged && !copied ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.descriptor.manifestDigest}${copied ? ` (+ ${copied} signature(s))` : ''}${signed}`,
+      { ...(res.single ?? { indexDigest: res.digest, ...res.index }), signaturesCopied: copied },
+      `${res.unchanged && !copied ? 'unchanged' : 'promoted'} ${r.name}:${opts.as ?? r.tag} in "${toName}" = ${res.digest}${platforms}${copied ? ` (+ ${copied} signature(s))` : ''}${signed}`,
     );
   }),
 };

@@ -60,12 +60,24 @@ export const lifecycleHandlers = {
     const r = ref(text, false);
     const reg = registryOf(loadFiles(opts), regName);
     const res = await lifecycleOf(reg).addTags(r.name, r, newTags);
-    const d = res.descriptor.manifestDigest;
+    const d = res.digest;
+    const platforms = res.platforms ? ` (${res.platforms.join(', ')})` : '';
     const lines = [
-      ...(res.added.length ? [`tagged ${text} = ${d} as ${res.added.join(', ')}`] : []),
+      ...(res.added.length ? [`tagged ${text} = ${d}${platforms} as ${res.added.join(', ')}`] : []),
       ...(res.unchanged.length ? [`unchanged ${res.unchanged.join(', ')} (already ${d})`] : []),
     ];
-    print(opts, { registry: regName, name: r.name, digest: d, added: res.added, unchanged: res.unchanged }, lines.join('\n'));
+    print(
+      opts,
+      {
+        registry: regName,
+        name: r.name,
+        digest: d,
+        ...(res.platforms ? { platforms: res.platforms } : {}),
+        added: res.added,
+        unchanged: res.unchanged,
+      },
+      lines.join('\n'),
+    );
   }),
 
   /** 0 present, 1 absent, 2 on any error — whatever the error (unknown registry, bad reference, unreachable registry). */

@@ -12,7 +12,8 @@ import type { ArtifactAccess, ArtifactRecord } from '../actions/types.js';
 import type { RegistrySpec } from '../config/model.js';
 import type { Problem } from '../errors.js';
 import { checkTarEntries, stripComponentsFor, type CheckTarOptions } from '../registry/archive.js';
-import { cachedSignatures, descriptorOf, keepSignatures, noteUse, readRecord } from './cache.js';
+import { cachedSignatures, descriptorOf, keepSignatures, noteUse, readIndexRecord, readRecord } from './cache.js';
+import { choosePlatform } from '../registry/platform.js';
 import { digestFile } from '../registry/digest.js';
 import { fetchArtifact } from '../registry/fetch.js';
 import { refusal, verifyArtifact, verifySignatures } from '../registry/trust.js';
@@ -96,6 +97,7 @@ export class RunArtifacts implements ArtifactAccess {
         return await direct;
       } catch (e) {
         if (!(e instanceof PlatformNeeded)) throw e;
+        if (this.options.offline) return this.fromCacheIndex(registry, name, e.indexDigest, platform, ref.tag);
         // The tag must still name the index the run saw (checked by the registry).
         return this.registry(registry).resolve(name, { ...ref, digest: e.indexDigest }, { platform });
       }
@@ -116,8 +118,43 @@ export class RunArtifacts implements ArtifactAccess {
   private async fromCache(registry: string, name: string, ref: { tag?: string; digest?: string }): Promise<ArtifactDescriptor> {
     if (!ref.digest) throw new Error(`--offline: ${name}:${ref.tag} would need its tag resolved by registry "${registry}"`);
     const rec = await readRecord(this.cacheDir, ref.digest);
-    if (!rec) throw new Error(`--offline: ${name}@${ref.digest} is not in the cache ${this.cacheDir}`);
-    return descriptorOf(rec, registry, name);
+    if (rec) return descriptorOf(rec, registry, name);
+    // A multi-platform artifact: the index's record (written by the online run) picks the platform's manifest.
+    const index = await readIndexRecord(this.cacheDir, ref.digest);
+    if (!index) throw new Error(`--offline: ${name}@${ref.digest} is not in the cache ${this.cacheDir}`);
+    throw new PlatformNeeded(
+      `--offline: ${name}@${ref.digest} is multi-platform (${index.platforms.join(', ')}): choose a platform`,
+      ref.digest,
+      index.platforms,
+    );
+  }
+
+  /** --offline, name@indexDigest for `platform`: the manifest an online run resolved for that platform, from the cache. */
+  private async fromCacheIndex(
+    registry: string,
+    name: string,
+    indexDigest: string,
+    platform: string,
+    tag: string | undefined,
+  ): Promise<ArtifactDescriptor> {
+    const index = await readIndexRecord(this.cacheDir, indexDigest);
+    if (!index) throw new Error(`--offline: ${name}@${indexDigest} is not in the cache ${this.cacheDir}`);
+    const entries = index.platforms.map((p) => ({ platform: p, descriptor: { mediaType: '', digest: index.manifests[p] ?? '', size: 0 } }));
+    const chosen = choosePlatform(entries, platform);
+    if (!chosen)
+      throw new Error(`--offline: ${name}@${indexDigest} has no platform ${platform}; platforms available: ${index.platforms.join(', ')}`);
+    const digest = index.manifests[chosen.platform];
+    const rec = digest ? await readRecord(this.cacheDir, digest) : undefined;
+    if (!rec)
+      throw new Error(
+        `--offline: the ${chosen.platform} manifest of ${name}@${indexDigest} is not in the cache ${this.cacheDir} (cached platforms: ${Object.keys(index.manifests).join(', ') || 'none'})`,
+      );
+    return {
+      ...descriptorOf(rec, registry, name),
+      ...(tag !== undefined ? { tag } : {}),
+      index: { digest: indexDigest, platforms: index.platforms, annotations: index.annotations },
+      platform: chosen.platform,
+    };
   }
 
   /**

@@ -4,6 +4,9 @@
  *   blobs/sha256/<hex>              payload bytes, content-addressed (verified on every read)
  *   artifacts/sha256/<hex>.json     one record per manifest digest: what it resolves to (the
  *                                   payload layer), name:tag last seen, registry, last used
+ *   indexes/sha256/<hex>.json       one record per image index a run resolved a platform of:
+ *                                   its platforms, and which manifest each resolved platform
+ *                                   named (so --offline resolves index + platform)
  *   in-use/<pid>-<rand>.json        one per running run that uses the cache (prune respects it)
  * Every file is written whole to a temp file beside it and renamed (concurrent runs: the last
  * writer of a record wins, and each write is whole).
@@ -41,6 +44,122 @@ function hexOf(digest: string): string {
 export const blobPathIn = (cacheDir: string, layerDigest: string): string => join(cacheDir, 'blobs', 'sha256', hexOf(layerDigest));
 export const recordPathIn = (cacheDir: string, manifestDigest: string): string =>
   join(cacheDir, 'artifacts', 'sha256', `${hexOf(manifestDigest)}.json`);
+
+export const indexRecordPathIn = (cacheDir: string, indexDigest: string): string =>
+  join(cacheDir, 'indexes', 'sha256', `${hexOf(indexDigest)}.json`);
+
+/** What an online run learnt of a multi-platform artifact's index: every platform, and the manifests of those it resolved. */
+export interface IndexRecord {
+  indexDigest: string;
+  registry: string;
+  name: string;
+  tag?: string;
+  lastUsed: string;
+  /** Every platform of the index, in index order. */
+  platforms: string[];
+  /** platform → manifest digest, for each platform a run resolved (only those are in the cache). */
+  manifests: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+function isIndexRecord(v: unknown): v is IndexRecord {
+  const r = v as IndexRecord;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.indexDigest === 'string' &&
+    DIGEST.test(r.indexDigest) &&
+    typeof r.registry === 'string' &&
+    typeof r.name === 'string' &&
+    typeof r.lastUsed === 'string' &&
+    Array.isArray(r.platforms) &&
+    r.platforms.every((p) => typeof p === 'string') &&
+    typeof r.manifests === 'object' &&
+    r.manifests !== null &&
+    Object.values(r.manifests).every((d) => typeof d === 'string' && DIGEST.test(d)) &&
+    typeof r.annotations === 'object'
+  );
+}
+
+/** The record of an index digest; undefined when there is none; throws when it is damaged. */
+export async function readIndexRecord(cacheDir: string, indexDigest: string): Promise<IndexRecord | undefined> {
+  const path = indexRecordPathIn(cacheDir, indexDigest);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new Error(`cache record ${path} is not JSON`);
+  }
+  if (!isIndexRecord(v) || v.indexDigest !== indexDigest) throw new Error(`cache record ${path} is damaged`);
+  return v;
+}
+
+/** Read-modify-writes of one index record in this process, one after the other (hosts of several platforms note theirs at once). */
+const indexWrites = new Map<string, Promise<void>>();
+
+/**
+ * `desc` was resolved through an index: its record learns (or refreshes) which manifest
+ * `desc.platform` names. Serialised per record within a run; between concurrent runs the last
+ * writer wins (a platform it did not know is then resolved online again by a later run).
+ */
+function noteIndexUse(cacheDir: string, desc: ArtifactDescriptor, now: Date): Promise<void> {
+  if (!desc.index || desc.platform === undefined) return Promise.resolve();
+  const path = indexRecordPathIn(cacheDir, desc.index.digest);
+  const next = (indexWrites.get(path) ?? Promise.resolve()).catch(() => undefined).then(() => writeIndexUse(cacheDir, path, desc, now));
+  indexWrites.set(path, next);
+  void next.finally(() => indexWrites.get(path) === next && indexWrites.delete(path)).catch(() => undefined);
+  return next;
+}
+
+async function writeIndexUse(cacheDir: string, path: string, desc: ArtifactDescriptor, now: Date): Promise<void> {
+  if (!desc.index || desc.platform === undefined) return;
+  await mkdir(join(path, '..'), { recursive: true, mode: 0o700 });
+  const old = await readIndexRecord(cacheDir, desc.index.digest).catch(() => undefined);
+  const tag = desc.tag ?? (old && old.name === desc.name ? old.tag : undefined);
+  const rec: IndexRecord = {
+    indexDigest: desc.index.digest,
+    registry: desc.registry,
+    name: desc.name,
+    ...(tag !== undefined ? { tag } : {}),
+    lastUsed: now.toISOString(),
+    platforms: desc.index.platforms,
+    manifests: { ...(old?.manifests ?? {}), [desc.platform]: desc.manifestDigest },
+    annotations: desc.index.annotations,
+  };
+  await writeWhole(path, `${JSON.stringify(rec)}\n`);
+}
+
+/**
+ * Whether the cache can serve the index `indexDigest` offline: undefined when it has no record
+ * of it; else every platform it recorded, each checked as checkCached does.
+ */
+export async function checkCachedIndex(
+  cacheDir: string,
+  indexDigest: string,
+): Promise<{ index: IndexRecord; platforms: { platform: string; record: CacheRecord }[] } | { missing: string } | undefined> {
+  let index: IndexRecord | undefined;
+  try {
+    index = await readIndexRecord(cacheDir, indexDigest);
+  } catch (e) {
+    return { missing: (e as Error).message };
+  }
+  if (!index) return undefined;
+  const platforms: { platform: string; record: CacheRecord }[] = [];
+  for (const [platform, digest] of Object.entries(index.manifests)) {
+    const got = await checkCached(cacheDir, digest);
+    if ('missing' in got) return { missing: `its ${platform} manifest ${digest}: ${got.missing}` };
+    platforms.push({ platform, record: got.record });
+  }
+  if (!platforms.length) return { missing: 'no platform of this multi-platform artifact is in the cache' };
+  return { index, platforms };
+}
 
 /** The signatures (sshsig blobs) a run verified for a manifest: what `--offline` verifies against. */
 export const signaturesDirIn = (cacheDir: string, manifestDigest: string): string =>
@@ -155,6 +274,7 @@ export async function noteUse(cacheDir: string, desc: ArtifactDescriptor, now: D
     layer: { ...desc.layer },
   };
   await writeWhole(path, `${JSON.stringify(rec)}\n`);
+  await noteIndexUse(cacheDir, desc, now);
 }
 
 /** Why the cache cannot serve `manifestDigest` offline (after a full sha256 of the blob), or its record. */

@@ -11,12 +11,13 @@
  * Entries are in the order the platforms were given; the index and every manifest in it carry
  * the same pinned `created` (so the same bytes give the same index digest). Reading: an index
  * resolves to the entry for the platform asked for (platform.ts choosePlatform), never a guess.
- * Pure, except `resolveInIndex`, which reads the chosen manifest through the backend.
+ * Pure, except `resolveInIndex`, which reads the chosen manifest through the backend, and
+ * `indexDigestOf`, which asks a registry.
  */
 import { RunError, UserError } from '../errors.js';
 import { ANNOTATION, type Descriptor, type ImageIndex, MEDIA_TYPE, sortedAnnotations } from './layout.js';
 import { choosePlatform, formatPlatform, parsePlatform, platformEntries, type Platform } from './platform.js';
-import { PlatformNeeded, type ArtifactDescriptor } from './types.js';
+import { PlatformNeeded, type ArtifactBundle, type ArtifactDescriptor, type Registry } from './types.js';
 
 /** True for an image index (by media type, or a `manifests` array without `layers`). */
 export function isImageIndex(m: unknown): m is ImageIndex {
@@ -135,4 +136,27 @@ export async function summarizeIndex(
   for (const e of entries) size += (await read(e.descriptor)).layer.size;
   const created = indexCreated(index);
   return { size, ...(created !== undefined ? { created } : {}), platforms: entries.map((e) => e.platform) };
+}
+
+/**
+ * An image index by value, for copies between registries (index-copy.ts): its exact bytes (so
+ * the index digest is preserved) and one ArtifactBundle per platform entry.
+ */
+export interface IndexBundle {
+  registry: string;
+  name: string;
+  digest: string;
+  bytes: Buffer;
+  children: { platform: string; bundle: ArtifactBundle }[];
+}
+
+/** The index digest name:ref names in `reg`, or undefined when it names a single artifact. */
+export async function indexDigestOf(reg: Registry, name: string, ref: { tag?: string; digest?: string }): Promise<string | undefined> {
+  try {
+    await reg.resolve(name, ref);
+    return undefined;
+  } catch (e) {
+    if (e instanceof PlatformNeeded) return e.indexDigest;
+    throw e;
+  }
 }

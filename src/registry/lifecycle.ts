@@ -16,7 +16,12 @@ import { isAliasLikeTag, validateTag } from './reference.js';
 import type { ArtifactDescriptor } from './types.js';
 
 export interface AddTagsResult {
-  descriptor: ArtifactDescriptor;
+  /** The digest the tags name: a manifest, or the image index of a multi-platform artifact. */
+  digest: string;
+  /** A single artifact: its descriptor. */
+  descriptor?: ArtifactDescriptor;
+  /** A multi-platform artifact: its platforms (the index, its manifests and blobs are tagged as one). */
+  platforms?: string[];
   /** Tags written now. */
   added: string[];
   /** Tags that already held this digest (nothing written). */

@@ -117,7 +117,7 @@ export function describeManifest(
   };
   if (typeof m !== 'object' || m === null) bad('has a manifest that is not a JSON object');
   if (m.mediaType === MEDIA_TYPE.index || Array.isArray((m as { manifests?: unknown }).manifests))
-    bad('is a multi-platform image index: name a platform (copying an index between registries is not supported yet)');
+    bad('is a multi-platform image index: name a platform');
   if (m.schemaVersion !== 2 || (m.mediaType !== undefined && m.mediaType !== MEDIA_TYPE.manifest))
     bad(`has an unsupported manifest (mediaType ${JSON.stringify(m.mediaType)})`);
   if (!Array.isArray(m.layers) || m.layers.length !== 1)

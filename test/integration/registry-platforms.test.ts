@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { openFilesystemRegistry } from '../../src/registry/fs/registry.js';
 import { openOciRegistry } from '../../src/registry/oci/registry.js';
+import { promoteArtifact } from '../../src/registry/index-copy.js';
 import { PlatformNeeded, type Registry } from '../../src/registry/types.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../lab/registry.js';
 
@@ -250,15 +251,35 @@ describe.skipIf(skip)('multi-platform artifacts, annotations and config (filesys
     expect(b.indexDigest).toBe(a.indexDigest);
   });
 
-  it('refuses to copy (promote) an index between registries, naming why', async () => {
-    const from = kinds[0]!.open();
-    const to = kinds[0]!.open();
-    await from.pushIndex('app', 'v1', { platforms: [{ platform: 'linux/amd64', path: amd }] });
-    const e = await rejection(from.copyTo(to, 'app', 'v1'));
-    expect(e.message).toContain(
-      'is a multi-platform image index: name a platform (copying an index between registries is not supported yet)',
-    );
-  });
+  for (const [f, t] of [
+    [0, 0],
+    [0, 1],
+    [1, 0],
+    [1, 1],
+  ] as const)
+    it(`promotes an index ${kinds[f]!.kind} → ${kinds[t]!.kind}: same index digest, every platform's bytes; again → unchanged`, async () => {
+      const from = kinds[f]!.open();
+      const to = kinds[t]!.open();
+      const pushed = await from.pushIndex('app', 'v1', {
+        platforms: [
+          { platform: 'linux/amd64', path: amd },
+          { platform: 'linux/arm64', path: arm },
+        ],
+      });
+      const res = await promoteArtifact(from, to, 'app', 'v1', 'prod-1');
+      expect(res).toMatchObject({ digest: pushed.indexDigest, unchanged: false });
+      expect(res.manifests).toEqual(pushed.platforms.map((p) => p.descriptor.manifestDigest));
+      expect(sha(oras(['manifest', 'fetch', ...orasTarget(to, 'app', 'prod-1')]))).toBe(pushed.indexDigest);
+      for (const [platform, path] of [
+        ['linux/amd64', amd],
+        ['linux/arm64', arm],
+      ] as const) {
+        const d = await to.resolve('app', { tag: 'prod-1' }, { platform });
+        expect(d.index?.digest).toBe(pushed.indexDigest);
+        expect(await bytes(await to.open(d))).toEqual(readFileSync(path));
+      }
+      expect((await promoteArtifact(from, to, 'app', 'v1', 'prod-1')).unchanged).toBe(true);
+    });
 
   it('refuses a platform listed twice and a bad platform before anything is written', async () => {
     const r = kinds[0]!.open();

@@ -14,11 +14,12 @@
  */
 import { RunError, UserError } from '../../errors.js';
 import { checkNewTags, type AddTagsResult, type RemovedTag } from '../lifecycle.js';
-import { check, refuseConflicts, tagConflict } from '../push-rules.js';
+import { check, describeManifest, refuseConflicts, tagConflict } from '../push-rules.js';
 import { validateTag } from '../reference.js';
 import { ArtifactNotFound } from '../types.js';
 import { OciRegistryError } from './oras.js';
-import { fetchManifest, listTags, tagDigest } from './read.js';
+import { fetchRaw, listTags, tagDigest } from './read.js';
+import { indexPlatforms, isImageIndex } from '../image-index.js';
 import type { OciSettings } from './settings.js';
 import { RemoteTags } from './tags.js';
 
@@ -30,7 +31,10 @@ export async function addTags(
 ): Promise<AddTagsResult> {
   reg.checkName(name);
   const tags = checkNewTags(newTags);
-  const f = await fetchManifest(reg, name, ref);
+  // A multi-platform artifact: its index is tagged (`oras tag` of the index digest; its manifests stay with it).
+  const f = await fetchRaw(reg, name, ref);
+  const platforms = isImageIndex(f.manifest) ? indexPlatforms(reg.name, name, f.refText, f.manifest).map((e) => e.platform) : undefined;
+  const descriptor = platforms ? undefined : describeManifest(reg.name, name, ref.tag, f.digest, f.manifest);
   const state = new RemoteTags(reg, name);
   const conflicts: (string | null)[] = [];
   for (const t of tags) conflicts.push(tagConflict(name, t, f.digest, await state.state(t)));
@@ -41,7 +45,13 @@ export async function addTags(
     await reg.oras.run(
       reg.call(['tag'], [`${reg.repo(name)}@${f.digest}`, ...added], { what: `tag ${name}@${f.digest} as ${added.join(', ')}` }),
     );
-  return { descriptor: f.descriptor, added, unchanged: tags.filter((t) => !added.includes(t)) };
+  return {
+    digest: f.digest,
+    ...(descriptor ? { descriptor } : {}),
+    ...(platforms ? { platforms } : {}),
+    added,
+    unchanged: tags.filter((t) => !added.includes(t)),
+  };
 }
 
 /** The tags among `tags` that point at `digest` (a few lookups at a time). */

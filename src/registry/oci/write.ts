@@ -10,7 +10,8 @@ import { RunError, UserError } from '../../errors.js';
 import { verifyBytes } from '../digest.js';
 import { FilesystemRegistry } from '../fs/registry.js';
 import { ANNOTATION, type ImageManifest } from '../layout.js';
-import { checkPlatforms } from '../image-index.js';
+import { checkPlatforms, indexPlatforms, isImageIndex, type IndexBundle } from '../image-index.js';
+import { importIndex as importFsIndex } from '../fs/import-index.js';
 import { statSource } from '../fs/build.js';
 import { aliasUpdate, check, checkTags, describeManifest, refuseConflicts, RFC3339, tagConflict } from '../push-rules.js';
 import { semverAliases, validateDigest } from '../reference.js';
@@ -311,4 +312,71 @@ export async function receive(
     opts.semverAliases === true ? tag : undefined,
   );
   return { descriptor, ...res };
+}
+
+/** Sum of the payload sizes of an index's manifests (for the transfer timeout). */
+const payloadBytes = (platforms: IndexPushResult['platforms']): number => platforms.reduce((n, p) => n + p.descriptor.layer.size, 0);
+
+/**
+ * A multi-platform artifact given by value into this registry, keeping the index digest: staged
+ * (every blob and manifest verified on arrival, fs/import-index.ts) in a private layout, then
+ * one `oras cp` of those exact bytes, after the tag rules.
+ */
+export async function importIndex(
+  reg: OciSettings,
+  name: string,
+  tag: string,
+  bundle: IndexBundle,
+  opts: { extraTags?: string[]; semverAliases?: boolean } = {},
+): Promise<IndexPushResult> {
+  reg.checkName(name);
+  const tags = checkTags(tag, opts);
+  check(validateDigest(bundle.digest));
+  verifyBytes(bundle.bytes, { digest: bundle.digest }, `copy of ${bundle.name} from registry "${bundle.registry}" (index)`);
+  const state = new RemoteTags(reg, name);
+  await throwConflicts(state, name, tags, bundle.digest); // before moving any bytes
+  return reg.withTemp(async (dir) => {
+    const stage = new FilesystemRegistry({ name: reg.name, type: 'filesystem', path: dir, pos: reg.spec.pos }, { env: reg.env });
+    const staged = await importFsIndex(stage, STAGE, tag, bundle);
+    const platforms = staged.platforms.map((p) => ({ platform: p.platform, descriptor: { ...p.descriptor, name } }));
+    const res = await commit(
+      reg,
+      name,
+      tags,
+      { digest: bundle.digest, bytes: payloadBytes(platforms) },
+      state,
+      { kind: 'layout', dir: stage.layoutOf(STAGE), tag },
+      opts.semverAliases === true ? tag : undefined,
+    );
+    return { indexDigest: bundle.digest, platforms, ...res };
+  });
+}
+
+/** The destination side of an oci → oci copy of an index: one `oras cp` by digest (it copies the index with its manifests and blobs). */
+export async function receiveIndex(
+  reg: OciSettings,
+  from: OciSettings,
+  name: string,
+  tag: string,
+  digest: string,
+  opts: { semverAliases?: boolean },
+): Promise<IndexPushResult> {
+  const tags = checkTags(tag, opts);
+  const raw = await fetchRaw(from, name, { digest });
+  if (!isImageIndex(raw.manifest)) throw new RunError(`registry "${from.name}": ${name}@${digest} is not an image index`);
+  const platforms: IndexPushResult['platforms'] = [];
+  for (const e of indexPlatforms(from.name, name, `@${digest}`, raw.manifest)) {
+    const child = await fetchRaw(from, name, { digest: e.descriptor.digest });
+    platforms.push({ platform: e.platform, descriptor: describeManifest(reg.name, name, undefined, child.digest, child.manifest) });
+  }
+  const res = await commit(
+    reg,
+    name,
+    tags,
+    { digest, bytes: payloadBytes(platforms) },
+    new RemoteTags(reg, name),
+    { kind: 'remote', from, ref: `${from.repo(name)}@${digest}` },
+    opts.semverAliases === true ? tag : undefined,
+  );
+  return { indexDigest: digest, platforms, ...res };
 }
