@@ -6,7 +6,6 @@
  * would fail / be refused or a host could not be checked, 2 for input mistakes.
  */
 import { resolve } from 'node:path';
-import { durationField } from '../config/duration.js';
 import type { StepEnv } from '../env/resolve.js';
 import type { Redactor } from '../env/secrets.js';
 import { EXIT, UserError } from '../errors.js';
@@ -14,6 +13,7 @@ import type { ActionEntry, PlannedHost, RunPlan } from '../plan/types.js';
 import type { Sink } from '../report/sink.js';
 import type { Prepared } from './context.js';
 import type { RunOptions } from './options.js';
+import { poolOptions } from './pool-options.js';
 
 /** Flags that mean nothing for a check (it runs nothing, writes no log): refused, never silently ignored. */
 export function refuseWithCheck(opts: RunOptions): void {
@@ -64,14 +64,7 @@ export async function checkCommand(prep: Prepared, opts: RunOptions, mode: 'tty'
   let pool: import('../transport/pool.js').TransportPool | undefined;
   if (sshHosts.length) {
     const { TransportPool, defaultKnownHostsFile } = await import('../transport/pool.js');
-    const connectTimeoutMs = opts.connectTimeout !== undefined ? durationField(opts.connectTimeout) : undefined;
-    pool = new TransportPool({
-      hosts: hf.hosts,
-      knownHostsFiles: [defaultKnownHostsFile(), ...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
-      acceptNewHosts: opts.acceptNewHosts,
-      ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
-      localCwd: hf.baseDir,
-    });
+    pool = new TransportPool(poolOptions(hf, opts, defaultKnownHostsFile()));
   }
   const hosts = pool?.hosts ?? new HostTransports(hf.baseDir);
   const abort = new AbortController();

@@ -3,7 +3,6 @@ import { hostname, userInfo } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { durationField } from '../config/duration.js';
 import { EXIT } from '../errors.js';
 import type { PlannedHost } from '../plan/types.js';
 import type { Sink } from '../report/sink.js';
@@ -13,6 +12,7 @@ import { fingerprint, type ShapeStep } from '../plan/select.js';
 import type { RunOrigin } from '../plan/types.js';
 import { originLines } from '../report/origin.js';
 import { maxConnectionsOf, type RunOptions } from './options.js';
+import { poolOptions } from './pool-options.js';
 import { VERSION } from './version.js';
 
 export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
@@ -23,7 +23,7 @@ export function outputMode(o: RunOptions['output']): 'tty' | 'plain' | 'json' {
 
 export async function planCommand(name: string, opts: RunOptions): Promise<number> {
   if (opts.check) (await import('./check-command.js')).refuseWithCheck(opts);
-  const maxConnections = maxConnectionsOf(opts.maxConnections);
+  maxConnectionsOf(opts.maxConnections); // a bad --max-connections fails before anything is planned
   const prepared = await preparePlan(name, opts);
   const { hf, plan, redactor, envFiles, shape } = prepared;
   const mode = outputMode(opts.output);
@@ -55,16 +55,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
   let keyProblems: Promise<Error[]> = Promise.resolve([]);
   if (sshHosts.length) {
     const { TransportPool, HostKeyError, defaultKnownHostsFile } = await import('../transport/pool.js');
-    const connectTimeoutMs = opts.connectTimeout !== undefined ? durationField(opts.connectTimeout) : undefined;
-    pool = new TransportPool({
-      hosts: hf.hosts,
-      // ~/.ssh/known_hosts first: it is where --accept-new-hosts records new keys.
-      knownHostsFiles: [defaultKnownHostsFile(), ...hf.knownHosts, ...opts.knownHosts.map((f) => resolve(process.cwd(), f))],
-      acceptNewHosts: opts.acceptNewHosts,
-      ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
-      ...(maxConnections !== undefined ? { maxConnections } : {}),
-      localCwd: hf.baseDir,
-    });
+    pool = new TransportPool(poolOptions(hf, opts, defaultKnownHostsFile()));
     const p = pool;
     const { scheduleFirstUses } = await import('../engine/connections.js');
     scheduleFirstUses(plan, (ph) => p.hosts.get(ph.host, hf.hosts.get(ph.host)));

@@ -82,8 +82,15 @@ function isIndexRecord(v: unknown): v is IndexRecord {
 }
 
 /** The record of an index digest; undefined when there is none; throws when it is damaged. */
-export async function readIndexRecord(cacheDir: string, indexDigest: string): Promise<IndexRecord | undefined> {
-  const path = indexRecordPathIn(cacheDir, indexDigest);
+export function readIndexRecord(cacheDir: string, indexDigest: string): Promise<IndexRecord | undefined> {
+  return readJsonRecord(
+    indexRecordPathIn(cacheDir, indexDigest),
+    (v): v is IndexRecord => isIndexRecord(v) && v.indexDigest === indexDigest,
+  );
+}
+
+/** A JSON record file: undefined when there is none; throws when it is not JSON or `valid` says no. */
+async function readJsonRecord<T>(path: string, valid: (v: unknown) => v is T): Promise<T | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -97,7 +104,7 @@ export async function readIndexRecord(cacheDir: string, indexDigest: string): Pr
   } catch {
     throw new Error(`cache record ${path} is not JSON`);
   }
-  if (!isIndexRecord(v) || v.indexDigest !== indexDigest) throw new Error(`cache record ${path} is damaged`);
+  if (!valid(v)) throw new Error(`cache record ${path} is damaged`);
   return v;
 }
 
@@ -219,23 +226,11 @@ function isRecord(v: unknown): v is CacheRecord {
 }
 
 /** The record of a manifest digest; undefined when there is none; throws when it is damaged. */
-export async function readRecord(cacheDir: string, manifestDigest: string): Promise<CacheRecord | undefined> {
-  const path = recordPathIn(cacheDir, manifestDigest);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new Error(`cache record ${path} is not JSON`);
-  }
-  if (!isRecord(v) || v.manifestDigest !== manifestDigest) throw new Error(`cache record ${path} is damaged`);
-  return v;
+export function readRecord(cacheDir: string, manifestDigest: string): Promise<CacheRecord | undefined> {
+  return readJsonRecord(
+    recordPathIn(cacheDir, manifestDigest),
+    (v): v is CacheRecord => isRecord(v) && v.manifestDigest === manifestDigest,
+  );
 }
 
 /** The descriptor a record stands for, as `registry`/`name` of this run ask for it. */

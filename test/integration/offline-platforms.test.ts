@@ -118,7 +118,7 @@ plans:
     writeFileSync(join(dir, 'dist/app-amd64'), 'amd64\n');
     writeFileSync(join(dir, 'dist/app-arm64'), 'arm64\n');
     mkdirSync(join(dir, 'fakebin'));
-    writeFileSync(join(dir, 'fakebin/uname'), '#!/bin/sh\ncase "$1" in -s) echo Linux ;; -m) cat ' + join(dir, 'machine') + ' ;; esac\n');
+    writeFileSync(join(dir, 'fakebin/uname'), `#!/bin/sh\ncase "$1" in -s) echo Linux ;; -m) cat ${join(dir, 'machine')} ;; esac\n`);
     chmodSync(join(dir, 'fakebin/uname'), 0o755);
     writeFileSync(join(dir, 'machine'), 'x86_64\n');
     mkdirSync(join(dir, 'hosts'));
