@@ -185,23 +185,19 @@ export function fileDeliverCommand(
   return becomeWrap(script, become);
 }
 
-/** The directory check as a script: exit 3 without a parent; "unchanged" when the marker names this digest. */
-function dirCheckScript(to: string, digest: string, unchanged: string, otherwise: string): string {
-  const d = quote(to);
-  const parent = quote(dirname(to));
-  return (
-    `if [ ! -d ${parent} ]; then echo ${quote(`parent directory ${dirname(to)} does not exist`)} >&2; exit 3; fi; ` +
-    `if [ -d ${d} ] && [ "$(cat ${quote(`${to}/.hades-artifact`)} 2>/dev/null)" = ${quote(digest)} ]; then ${unchanged}; ${otherwise}`
-  );
-}
-
 /**
  * Directory delivery check: the marker file `.hades-artifact` inside `to` names the
- * artifact digest that was extracted there. Exit 3 when the parent directory is missing.
- * Read-only: it writes nothing, so it needs no trusted walk.
+ * artifact digest that was extracted there. Read-only, but behind the same trusted walk as
+ * the write (its read-only form: a missing parent is exit 3 with a message, never created):
+ * a user who controls the parent could otherwise plant `to` with their own files and a
+ * marker naming the (public) digest, and the pull would report "unchanged" where the write
+ * refuses. Exit 3 when the parent directory is missing or not trusted.
  */
 export function dirCheckCommand(to: string, digest: string, become?: string): string {
-  return becomeWrap(dirCheckScript(to, digest, 'echo unchanged', 'else echo changed; fi'), become);
+  return becomeWrap(
+    `${dirTarget(to)}if [ -d "$d" ] && [ "$(cat "$d/.hades-artifact" 2>/dev/null)" = ${quote(digest)} ]; then echo unchanged; else echo changed; fi`,
+    become,
+  );
 }
 
 export interface ArchiveOptions {

@@ -154,12 +154,13 @@ describe('generated commands (exact strings)', () => {
   it('directory delivery: check, write, and both in one command', () => {
     const sha = 'b'.repeat(64);
     const opts = { gzip: true, stripComponents: 1 };
-    expect(dirCheckCommand('/srv/site', 'sha256:m')).toBe(
-      `if [ ! -d /srv ]; then echo 'parent directory /srv does not exist' >&2; exit 3; fi; if [ -d /srv/site ] && [ "$(cat /srv/site/.hades-artifact 2>/dev/null)" = sha256:m ]; then echo unchanged; else echo changed; fi`,
-    );
     const tmp = tempPathFor('/srv/site');
     const write = dirWriteCommand('/srv/site', tmp, sha, 'sha256:m', opts);
     const pre = `${W}${fast('/ /srv', 2, '/srv', "'parent directory /srv does not exist'")}d=\${c%/}/site; `;
+    // The check walks to the trusted parent first, like the write: a marker planted under a directory another user controls is refused, never "unchanged".
+    expect(dirCheckCommand('/srv/site', 'sha256:m')).toBe(
+      `${pre}if [ -d "$d" ] && [ "$(cat "$d/.hades-artifact" 2>/dev/null)" = sha256:m ]; then echo unchanged; else echo changed; fi`,
+    );
     expect(fileDeliverCommand('/srv/my app/x', tempPathFor('/srv/my app/x'), sha, 0o644, {})).toContain(
       `${fast("/ /srv '/srv/my app'", 3, "'/srv/my app'", "'parent directory /srv/my app does not exist'")}f=\${c%/}/x; `,
     );
