@@ -77,13 +77,14 @@ async function fromCache(
   regName: string,
   r: Reference,
   cacheDir: string | undefined,
+  verify: { allowedSigners: string } | undefined,
 ): Promise<{ d: ArtifactDescriptor; fetch: (path: string) => Promise<void> }> {
   if (r.digest === undefined)
     throw new UserError({
       message: `--offline: ${r.name}:${r.tag} needs its tag resolved by registry "${regName}"`,
       hint: 'give the digest: NAME@sha256:… (hades cache ls lists the cached ones)',
     });
-  const [{ checkCached, descriptorOf, blobPathIn }, { defaultCacheDir }] = await Promise.all([
+  const [{ checkCached, descriptorOf, blobPathIn, cachedSignatures }, { defaultCacheDir }] = await Promise.all([
     import('../engine/cache.js'),
     import('../engine/artifacts.js'),
   ]);
@@ -95,6 +96,20 @@ async function fromCache(
       hint: 'pull it once without --offline in a plan run (that fills the cache), or give --cache-dir',
     });
   const d = descriptorOf(got.record, regName, r.name);
+  // The cache is keyed by digest, not by registry: bytes cached from an open registry must
+  // not pass for this one's. Its verify: checks the signatures an online run kept, as a plan's
+  // --offline pull does (engine/artifacts.ts verifySignature).
+  if (verify) {
+    const { verifySignatures, refusal } = await import('../registry/trust.js');
+    const outcome = await verifySignatures(
+      await cachedSignatures(dir, r.digest),
+      r.name,
+      r.digest,
+      verify.allowedSigners,
+      'no signature in the cache (--offline verifies only signatures an online run of this machine has read)',
+    );
+    if (!outcome.ok) throw refusal(regName, `${r.name}@${r.digest}`, r.digest, verify.allowedSigners, outcome);
+  }
   const blob = blobPathIn(dir, d.layer.digest);
   return {
     d,
@@ -179,7 +194,7 @@ export const handlers = {
       let fetch: (path: string) => Promise<void>;
       if (opts.offline) {
         if (!hf.registries.has(regName)) registryOf(hf, regName); // the unknown-registry message
-        ({ d, fetch } = await fromCache(regName, r, opts.cacheDir));
+        ({ d, fetch } = await fromCache(regName, r, opts.cacheDir, hf.registries.get(regName)!.verify));
       } else {
         const reg = registryOf(hf, regName);
         const found = await reg.resolve(r.name, r);
