@@ -139,6 +139,8 @@ export async function inspectFileTarget(
       if (h.sha256 === sha256) return { ...base, change: diff.mode ? 'chmod' : diff.owner ? 'chown' : 'unchanged', ...diff };
       const change: CheckChange = { ...base, change: 'replace', sha256: { from: h.sha256, to: sha256 }, ...diff };
       if (!newText) change.noDiff = 'not compared as text';
+      else if (h.foreign)
+        change.noDiff = `${w.dst} belongs to ${h.owner} in a world-writable directory: its bytes are not read (it could be swapped for a link)`;
       else if (h.size > CHECK_TEXT_CAP) change.noDiff = `the host's file is over ${CHECK_TEXT_CAP} bytes`;
       else change.text = { old: r.rest, new: newText };
       return change;
