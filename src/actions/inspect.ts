@@ -136,6 +136,15 @@ export async function inspectFileTarget(
       return { ...base, change: 'fail', message: `${w.dst} is a directory: the run fails` };
     case 'file': {
       const diff = attrs(w, h);
+      // In a sticky world-writable directory another user's file is replaced even with the same bytes (delivery.ts ownFileTest).
+      if (h.sha256 === sha256 && h.foreign && !w.owner)
+        return {
+          ...base,
+          change: 'replace',
+          sha256: { from: h.sha256, to: sha256 },
+          ...diff,
+          message: `${w.dst} belongs to ${h.owner} in a world-writable directory: it is replaced by a file of the delivery's own`,
+        };
       if (h.sha256 === sha256) return { ...base, change: diff.mode ? 'chmod' : diff.owner ? 'chown' : 'unchanged', ...diff };
       const change: CheckChange = { ...base, change: 'replace', sha256: { from: h.sha256, to: sha256 }, ...diff };
       if (!newText) change.noDiff = 'not compared as text';

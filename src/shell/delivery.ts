@@ -18,6 +18,15 @@ function ownershipTest(o: Ownership, file: string): string {
   return ` && [ "$(stat -c ${fmt} ${file})" = ${quote(want)} ]`;
 }
 
+/**
+ * In a sticky world-writable directory (`k` = 514) anyone may have created the name first: a
+ * file there counts as already delivered only when root or the command's user owns it (with
+ * `owner:` given, ownershipTest decides). Elsewhere only they can create entries.
+ */
+function ownFileTest(file: string): string {
+  return `{ [ "$k" != 514 ] || [ "$(stat -c %u ${file})" = 0 ] || [ "$(stat -c %u ${file})" = "$u" ]; } && `;
+}
+
 function chownSpec(o: Ownership): string {
   return o.owner ? (o.group ? `${o.owner}:${o.group}` : o.owner) : `:${o.group}`;
 }
@@ -175,7 +184,7 @@ export function fileDeliverCommand(
   const script =
     `${walkTo(dirname(dst))}f=\${c%/}/${quote(basename(dst))}; ` +
     `if [ -d ${f} ]; then echo ${quote(`${dst} is a directory`)} >&2; exit 3; fi; ` +
-    `if [ -f ${f} ] && [ ! -L ${f} ] && [ "$(${sha256Of(f)})" = ${sha256} ]; then ` +
+    `if [ -f ${f} ] && [ ! -L ${f} ] && ${own.owner ? '' : ownFileTest(f)}[ "$(${sha256Of(f)})" = ${sha256} ]; then ` +
     `if [ "$(stat -c %a ${f})" = ${statMode(mode)} ]${ownershipTest(own, f)}; then echo unchanged; exit; fi; ` +
     `if [ "$k" != 514 ]; then ${chownCmd(own, f)}chmod ${octal(mode)} ${f} && echo meta; exit; fi; fi; ` +
     `${receive.prepare ?? ''}umask 077; ${privateTemp(tmp)}echo send; ` +

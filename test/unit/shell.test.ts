@@ -133,7 +133,8 @@ describe('generated commands (exact strings)', () => {
     expect(fileDeliverCommand('/opt/a b', tempPathFor('/opt/a b'), sha, 0o644, {})).toBe(
       `${W}${fast('/ /opt', 2, '/opt', "'parent directory /opt does not exist'")}f=\${c%/}/'a b'; ` +
         `if [ -d "$f" ]; then echo '/opt/a b is a directory' >&2; exit 3; fi; ` +
-        `if [ -f "$f" ] && [ ! -L "$f" ] && [ "$(${h('"$f"')})" = ${sha} ]; then ` +
+        // in a sticky world-writable parent (k=514) only a file of root or the user counts as delivered
+        `if [ -f "$f" ] && [ ! -L "$f" ] && { [ "$k" != 514 ] || [ "$(stat -c %u "$f")" = 0 ] || [ "$(stat -c %u "$f")" = "$u" ]; } && [ "$(${h('"$f"')})" = ${sha} ]; then ` +
         `if [ "$(stat -c %a "$f")" = 644 ]; then echo unchanged; exit; fi; if [ "$k" != 514 ]; then chmod 0644 "$f" && echo meta; exit; fi; fi; ` +
         `umask 077; ${temp(`'.a b.hades-tmp-XXXXXXXXXX'`)}echo send; ` +
         `cat > "$t/f" && sync "$t/f" && s=$(${h('"$t/f"')}) && ` +
