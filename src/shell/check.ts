@@ -19,7 +19,7 @@ export const PROBE_MISSING = 'hades-check: missing parent directory';
 export type ProbeHead =
   | { type: 'absent' }
   | { type: 'link' }
-  | { type: 'dir'; mode: string; owner: string; group: string; marker?: string }
+  | { type: 'dir'; mode: string; owner: string; group: string; marker?: string; foreign?: true }
   | { type: 'file'; sha256: string; mode: string; owner: string; group: string; size: number; foreign?: true }
   | { type: 'other' };
 
@@ -64,16 +64,20 @@ export function dirProbeCommand(path: string, become?: string): string {
 /**
  * An extracted artifact directory (pull): like dirProbeCommand, and a `dir` line ends with
  * the first line of its `.hades-artifact` marker (the digest the delivery wrote) when that
- * is a regular file — the same marker the real run compares.
+ * is a regular file — the same marker the real run compares. In a sticky world-writable
+ * parent, a directory of another user than root, the command's and `owner` ends with
+ * ` foreign`: the real run does not take its marker (delivery.ts ownDirTest).
  */
-export function artifactDirProbeCommand(to: string, become?: string): string {
+export function artifactDirProbeCommand(to: string, become?: string, owner?: string): string {
   const d = '"$d"';
   const m = '"$d/.hades-artifact"';
+  const st = `"$(stat -c %u -- ${d})"`;
   const script =
     `${walkParent(to)}d=\${c%/}/${quote(basename(to))}; ` +
     `if [ -L ${d} ]; then echo link; elif [ -d ${d} ]; then ` +
-    `if [ -f ${m} ] && [ ! -L ${m} ]; then echo "dir $(stat -c '%a %U %G' -- ${d}) $(head -c 200 -- ${m} | head -n 1)"; ` +
-    `else echo "dir $(stat -c '%a %U %G' -- ${d})"; fi; ` +
+    `z=; if [ "$k" = 514 ] && [ ${st} != 0 ] && [ ${st} != "$u" ]${owner ? ` && [ "$(stat -c %U -- ${d})" != ${quote(owner)} ]` : ''}; then z=' foreign'; fi; ` +
+    `if [ -f ${m} ] && [ ! -L ${m} ]; then echo "dir $(stat -c '%a %U %G' -- ${d}) $(head -c 200 -- ${m} | head -n 1)$z"; ` +
+    `else echo "dir $(stat -c '%a %U %G' -- ${d})$z"; fi; ` +
     `elif [ -e ${d} ]; then echo other; else echo absent; fi`;
   return becomeWrap(script, become);
 }
@@ -86,10 +90,20 @@ export function parseProbeHead(line: string): ProbeHead | undefined {
     case 'link':
     case 'other':
       return w.length === 1 ? { type: w[0] } : undefined;
-    case 'dir':
+    case 'dir': {
       if (w.length === 1) return { type: 'dir', mode: '', owner: '', group: '' };
+      const foreign = w.length > 4 && w[w.length - 1] === 'foreign';
+      if (foreign) w.pop();
       if (w.length !== 4 && w.length !== 5) return undefined;
-      return { type: 'dir', mode: w[1]!, owner: w[2]!, group: w[3]!, ...(w[4] ? { marker: w[4] } : {}) };
+      return {
+        type: 'dir',
+        mode: w[1]!,
+        owner: w[2]!,
+        group: w[3]!,
+        ...(w[4] ? { marker: w[4] } : {}),
+        ...(foreign ? { foreign: true as const } : {}),
+      };
+    }
     case 'file':
       if (!(w.length === 6 || (w.length === 7 && w[6] === 'foreign')) || !/^[0-9a-f]{64}$/.test(w[1]!) || !/^\d+$/.test(w[5]!))
         return undefined;

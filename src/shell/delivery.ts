@@ -202,11 +202,17 @@ export function fileDeliverCommand(
  * marker naming the (public) digest, and the pull would report "unchanged" where the write
  * refuses. Exit 3 when the parent directory is missing or not trusted.
  */
-export function dirCheckCommand(to: string, digest: string, become?: string): string {
+export function dirCheckCommand(to: string, digest: string, become?: string, owner?: string): string {
   return becomeWrap(
-    `${dirTarget(to)}if [ -d "$d" ] && [ "$(cat "$d/.hades-artifact" 2>/dev/null)" = ${quote(digest)} ]; then echo unchanged; else echo changed; fi`,
+    `${dirTarget(to)}if [ -d "$d" ] && ${ownDirTest(owner)}[ "$(cat "$d/.hades-artifact" 2>/dev/null)" = ${quote(digest)} ]; then echo unchanged; else echo changed; fi`,
     become,
   );
+}
+
+/** ownFileTest for the extracted directory "$d" (with `owner:`, that user's directory counts too: the tree is chowned to it). */
+function ownDirTest(owner?: string): string {
+  const st = '"$(stat -c %u "$d")"';
+  return `{ [ "$k" != 514 ] || [ ${st} = 0 ] || [ ${st} = "$u" ]${owner ? ` || [ "$(stat -c %U "$d")" = ${quote(owner)} ]` : ''}; } && `;
 }
 
 export interface ArchiveOptions {
@@ -277,7 +283,7 @@ export function dirDeliverCommand(
   receive: Receive = FROM_STDIN,
 ): string {
   return becomeWrap(
-    `${dirTarget(to)}if [ -d "$d" ] && [ "$(cat "$d/.hades-artifact" 2>/dev/null)" = ${quote(digest)} ]; then echo unchanged; exit; fi; ` +
+    `${dirTarget(to)}if [ -d "$d" ] && ${ownDirTest(opts.owner)}[ "$(cat "$d/.hades-artifact" 2>/dev/null)" = ${quote(digest)} ]; then echo unchanged; exit; fi; ` +
       `${dirWriteBody(tmp, sha256, digest, opts, 'echo send; ', receive)} && echo changed`,
     become,
   );

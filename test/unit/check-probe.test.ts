@@ -38,8 +38,9 @@ describe('probe builders (exact strings)', () => {
     expect(artifactDirProbeCommand('/srv/app/cur')).toBe(
       `${TRUSTED_WALK}hades_walk /srv/app 'hades-check: missing parent directory'; d=\${c%/}/cur; ` +
         `if [ -L "$d" ]; then echo link; elif [ -d "$d" ]; then ` +
-        `if [ -f "$d/.hades-artifact" ] && [ ! -L "$d/.hades-artifact" ]; then echo "dir $(stat -c '%a %U %G' -- "$d") $(head -c 200 -- "$d/.hades-artifact" | head -n 1)"; ` +
-        `else echo "dir $(stat -c '%a %U %G' -- "$d")"; fi; ` +
+        `z=; if [ "$k" = 514 ] && [ "$(stat -c %u -- "$d")" != 0 ] && [ "$(stat -c %u -- "$d")" != "$u" ]; then z=' foreign'; fi; ` +
+        `if [ -f "$d/.hades-artifact" ] && [ ! -L "$d/.hades-artifact" ]; then echo "dir $(stat -c '%a %U %G' -- "$d") $(head -c 200 -- "$d/.hades-artifact" | head -n 1)$z"; ` +
+        `else echo "dir $(stat -c '%a %U %G' -- "$d")$z"; fi; ` +
         `elif [ -e "$d" ]; then echo other; else echo absent; fi`,
     );
   });
@@ -132,6 +133,16 @@ describe('probes on real trees (/bin/sh)', () => {
       `file ${sha('theirs\n')} 644 ${name(65534, 'passwd')} ${name(65534, 'group')} 7 foreign\n`,
     );
     expect(parseProbeHead(`file ${SHA} 644 nobody nogroup 7 foreign`)).toMatchObject({ type: 'file', foreign: true });
+    const site = join(tmp, 'site');
+    mkdirSync(site);
+    writeFileSync(join(site, '.hades-artifact'), 'sha256:feed\n');
+    chownSync(site, 65534, 65534);
+    expect(parseProbeHead(sh(artifactDirProbeCommand(site)).stdout.trim())).toMatchObject({
+      type: 'dir',
+      marker: 'sha256:feed',
+      foreign: true,
+    });
+    expect(parseProbeHead(sh(artifactDirProbeCommand(site, undefined, name(65534, 'passwd'))).stdout.trim())).not.toHaveProperty('foreign');
     // Root's own file there cannot be swapped by anyone else (sticky): read as usual.
     expect(sh(fileProbeCommand(ours, SHA, 100)).stdout).toBe(`file ${sha('ours\n')} 644 root root 5\nours\n`);
   });

@@ -160,7 +160,8 @@ describe('generated commands (exact strings)', () => {
     const pre = `${W}${fast('/ /srv', 2, '/srv', "'parent directory /srv does not exist'")}d=\${c%/}/site; `;
     // The check walks to the trusted parent first, like the write: a marker planted under a directory another user controls is refused, never "unchanged".
     expect(dirCheckCommand('/srv/site', 'sha256:m')).toBe(
-      `${pre}if [ -d "$d" ] && [ "$(cat "$d/.hades-artifact" 2>/dev/null)" = sha256:m ]; then echo unchanged; else echo changed; fi`,
+      `${pre}if [ -d "$d" ] && { [ "$k" != 514 ] || [ "$(stat -c %u "$d")" = 0 ] || [ "$(stat -c %u "$d")" = "$u" ]; } && ` +
+        `[ "$(cat "$d/.hades-artifact" 2>/dev/null)" = sha256:m ]; then echo unchanged; else echo changed; fi`,
     );
     expect(fileDeliverCommand('/srv/my app/x', tempPathFor('/srv/my app/x'), sha, 0o644, {})).toContain(
       `${fast("/ /srv '/srv/my app'", 3, "'/srv/my app'", "'parent directory /srv/my app does not exist'")}f=\${c%/}/x; `,
@@ -181,7 +182,8 @@ describe('generated commands (exact strings)', () => {
       `chown -hR app "$t/n" && if [ -e "$d" ]`,
     );
     expect(dirDeliverCommand('/srv/site', tmp, sha, 'sha256:m', opts)).toBe(
-      `${pre}if [ -d "$d" ] && [ "$(cat "$d/.hades-artifact" 2>/dev/null)" = sha256:m ]; then echo unchanged; exit; fi; ` +
+      `${pre}if [ -d "$d" ] && { [ "$k" != 514 ] || [ "$(stat -c %u "$d")" = 0 ] || [ "$(stat -c %u "$d")" = "$u" ]; } && ` +
+        `[ "$(cat "$d/.hades-artifact" 2>/dev/null)" = sha256:m ]; then echo unchanged; exit; fi; ` +
         body.replace(`${temp('.site.hades-tmp-XXXXXXXXXX')}`, `${temp('.site.hades-tmp-XXXXXXXXXX')}echo send; `) +
         ' && echo changed',
     );

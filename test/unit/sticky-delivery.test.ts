@@ -11,7 +11,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileDeliverCommand, tempPathFor } from '../../src/shell/delivery.js';
+import { dirCheckCommand, fileDeliverCommand, tempPathFor } from '../../src/shell/delivery.js';
 
 const root = mkdtempSync(join(tmpdir(), 'hades-sticky-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -46,5 +46,20 @@ describe('file delivery into a sticky world-writable directory', () => {
     chownSync(dst, 65534, 65534);
     const name = spawnSync('sh', ['-c', 'getent passwd 65534 | cut -d: -f1'], { encoding: 'utf8' }).stdout.trim();
     expect(deliver(dst, 'b=2\n', { owner: name }).stdout).toBe('unchanged\n');
+  });
+
+  it("another user's directory with a marker naming the digest: the directory pull's check says changed, not unchanged", () => {
+    const d = join(root, 'tmp', 'site');
+    mkdirSync(d);
+    writeFileSync(join(d, '.hades-artifact'), 'sha256:feed\n');
+    writeFileSync(join(d, 'index.html'), 'theirs\n');
+    chownSync(d, 65534, 65534);
+    const check = (owner?: string) =>
+      spawnSync('/bin/sh', ['-c', dirCheckCommand(d, 'sha256:feed', undefined, owner)], { encoding: 'utf8' }).stdout;
+    expect(check()).toBe('changed\n');
+    const name = spawnSync('sh', ['-c', 'getent passwd 65534 | cut -d: -f1'], { encoding: 'utf8' }).stdout.trim();
+    expect(check(name)).toBe('unchanged\n'); // owner: that user — the tree is theirs by request
+    chownSync(d, 0, 0);
+    expect(check()).toBe('unchanged\n');
   });
 });
