@@ -39,6 +39,10 @@ plans:
   expect(change?.message).toContain('world-writable directory');
   expect(statSync(dst).uid).toBe(65534);
   const run = await runCli(['plan', 'p', '--no-lock', '--output', 'json'], { cwd: dir });
-  expect(jsonEvents(run.stdout).filter((e) => e.type === 'action.end').map((e) => e.status)).toEqual(['changed']);
+  expect(
+    jsonEvents(run.stdout)
+      .filter((e) => e.type === 'action.end')
+      .map((e) => e.status),
+  ).toEqual(['changed']);
   expect(statSync(dst).uid).toBe(0);
 });
