@@ -13,3 +13,12 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 export function terminalSafe(text: string): string {
   return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
+
+/**
+ * JSON text that is safe on a terminal too: JSON.stringify escapes C0 controls but leaves DEL
+ * and the C1 range (U+009B is CSI on UTF-8 terminals), and U+2028/2029: those are written as
+ * \uXXXX escapes — the same JSON value, parsed back unchanged.
+ */
+export function jsonSafe(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -2,7 +2,7 @@
  * What `hades registry ls|inspect|push|pull|promote` do (registry-command.ts declares them;
  * this module loads only when one runs).
  */
-import { terminalSafe } from '../terminal.js';
+import { jsonSafe, terminalSafe } from '../terminal.js';
 import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
@@ -45,7 +45,7 @@ export function ref(text: string, needTag: boolean): Reference {
 }
 
 export function print(opts: RegOptions, json: unknown, text: string): void {
-  process.stdout.write(opts.output === 'json' ? `${JSON.stringify(json)}\n` : terminalSafe(text).replace(/\n?$/, '\n'));
+  process.stdout.write(opts.output === 'json' ? `${jsonSafe(json)}\n` : terminalSafe(text).replace(/\n?$/, '\n'));
 }
 
 /** A handler returns its exit code; a failure that is not a user mistake becomes a RunError (exit 1). */
