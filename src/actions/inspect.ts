@@ -136,9 +136,20 @@ export async function inspectFileTarget(
       return { ...base, change: 'fail', message: `${w.dst} is a directory: the run fails` };
     case 'file': {
       const diff = attrs(w, h);
+      // In a sticky world-writable directory another user's file is replaced even with the same bytes (delivery.ts ownFileTest).
+      if (h.sha256 === sha256 && h.foreign && !w.owner)
+        return {
+          ...base,
+          change: 'replace',
+          sha256: { from: h.sha256, to: sha256 },
+          ...diff,
+          message: `${w.dst} belongs to ${h.owner} in a world-writable directory: it is replaced by a file of the delivery's own`,
+        };
       if (h.sha256 === sha256) return { ...base, change: diff.mode ? 'chmod' : diff.owner ? 'chown' : 'unchanged', ...diff };
       const change: CheckChange = { ...base, change: 'replace', sha256: { from: h.sha256, to: sha256 }, ...diff };
       if (!newText) change.noDiff = 'not compared as text';
+      else if (h.foreign)
+        change.noDiff = `${w.dst} belongs to ${h.owner} in a world-writable directory: its bytes are not read (it could be swapped for a link)`;
       else if (h.size > CHECK_TEXT_CAP) change.noDiff = `the host's file is over ${CHECK_TEXT_CAP} bytes`;
       else change.text = { old: r.rest, new: newText };
       return change;
@@ -196,16 +207,24 @@ export async function inspectFile(e: FileEntry, rt: ActionRuntime): Promise<Chec
 /** An extracted artifact directory (pull): unchanged when its marker names `digest`, as the real run decides. */
 export async function inspectArtifactDir(
   rt: ActionRuntime,
-  e: { to: string; become?: string },
+  e: { to: string; become?: string; owner?: string },
   what: string,
   digest: string,
 ): Promise<CheckChange> {
-  const r = await probe(rt, artifactDirProbeCommand(e.to, e.become), what, e.become);
+  const r = await probe(rt, artifactDirProbeCommand(e.to, e.become, e.owner), what, e.become);
   const base = { path: e.to };
   if ('refused' in r) return { ...base, change: 'refuse', message: r.refused };
   if ('missing' in r) return { ...base, change: 'create', missingParent: dirname(e.to), sha256: { to: digest } };
   const h = r.head;
   if (h.type === 'absent') return { ...base, change: 'create', sha256: { to: digest } };
+  if (h.type === 'dir' && h.foreign)
+    return {
+      ...base,
+      change: 'replace',
+      sha256: { from: h.marker ?? 'no .hades-artifact marker', to: digest },
+      message: `${e.to} belongs to ${h.owner} in a world-writable directory: its marker is not taken, it is replaced`,
+      noDiff: 'a directory artifact: compared by its marker',
+    };
   if (h.type === 'dir' && h.marker === digest) return { ...base, change: 'unchanged' };
   const from = h.type === 'dir' ? (h.marker ?? 'no .hades-artifact marker') : h.type === 'link' ? 'a symbolic link' : 'not a directory';
   return { ...base, change: 'replace', sha256: { from, to: digest }, noDiff: 'a directory artifact: compared by its marker' };

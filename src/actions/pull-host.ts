@@ -88,7 +88,7 @@ export async function pullViaHost(
     };
   }
 
-  const check = await execQuiet(rt, dirCheckCommand(e.to, desc.manifestDigest, e.become), what, e.become);
+  const check = await execQuiet(rt, dirCheckCommand(e.to, desc.manifestDigest, e.become, e.owner), what, e.become);
   if (check.stdout.trim() === 'unchanged') return { status: 'unchanged', detail: desc.manifestDigest, env };
   let local: string;
   try {

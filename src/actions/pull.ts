@@ -267,7 +267,7 @@ export const pullAction: ActionModule<PullEntry> = {
       throw new ActionFailure(
         `${what}: refusing to extract ${ref}: ${archive.problems.map((p) => p.message).join('; ')} (nothing was written on the host)`,
       );
-    const check = await execQuiet(rt, dirCheckCommand(e.to, desc.manifestDigest, e.become), what, e.become);
+    const check = await execQuiet(rt, dirCheckCommand(e.to, desc.manifestDigest, e.become, e.owner), what, e.become);
     if (check.stdout.trim() === 'unchanged') return { status: 'unchanged', detail: desc.manifestDigest, env };
     await execQuiet(
       rt,

@@ -2,6 +2,7 @@
  * `hades cache ls [--output json]` and `hades cache prune [--older-than 30d] [--keep-last N]`:
  * the local artifact cache (engine/cache.ts keeps its records; loaded only when one runs).
  */
+import { terminalSafe } from '../terminal.js';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { parseDuration } from '../config/duration.js';
@@ -52,7 +53,7 @@ async function ls(opts: CacheOptions): Promise<number> {
         : `${e.name}:${e.tag ?? '-'} (registry "${e.registry}")`;
     return `${e.digest}\t${e.size}\t${what}\t${iso(e.lastUsed)}${e.present || e.damaged ? '' : '\t(payload not in the cache)'}`;
   });
-  process.stdout.write(`${lines.length ? lines.join('\n') : `(the cache ${dir} is empty)`}\n`);
+  process.stdout.write(`${terminalSafe(lines.length ? lines.join('\n') : `(the cache ${dir} is empty)`)}\n`);
   return EXIT.ok;
 }
 
@@ -91,7 +92,7 @@ async function prune(opts: CacheOptions): Promise<number> {
     `${res.removed.length} entr${res.removed.length === 1 ? 'y' : 'ies'}, ${res.blobs.length} payload(s), ${res.bytes} bytes removed from ${dir}`,
   );
   if (res.inUseSince !== undefined) out.push(`kept everything used since ${iso(res.inUseSince)}: a run using the cache is still going`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  process.stdout.write(`${terminalSafe(out.join('\n'))}\n`);
   return EXIT.ok;
 }
 

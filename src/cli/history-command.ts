@@ -4,6 +4,7 @@
  * run's summary and resolved env (as the log holds it: secrets masked). Read from the audit
  * logs; a damaged log is listed as such.
  */
+import { terminalSafe } from '../terminal.js';
 import { formatDuration } from '../config/duration.js';
 import { EXIT, UserError } from '../errors.js';
 import { listRuns, type RunArtifact, type RunRecord } from '../report/history.js';
@@ -71,7 +72,7 @@ export async function historyCommand(plan: string | undefined, opts: HistoryOpti
     process.stdout.write(`no runs${what ? ` ${what}` : ''} recorded in ${dir}\n`);
     return EXIT.ok;
   }
-  for (const r of runs) process.stdout.write(`${line(r, opts.host)}\n`);
+  for (const r of runs) process.stdout.write(`${terminalSafe(line(r, opts.host))}\n`);
   return EXIT.ok;
 }
 
@@ -107,6 +108,6 @@ export async function historyShowCommand(ref: string, opts: HistoryOptions): Pro
     for (const a of r.artifacts) out.push(`  ${artifactText(a, false)}${a.kind ? ` (${a.kind})` : ''}`);
   }
   if (r.summary) out.push(formatSummary(r.summary));
-  process.stdout.write(`${out.join('\n')}\n`);
+  process.stdout.write(`${terminalSafe(out.join('\n'))}\n`);
   return EXIT.ok;
 }

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { EXIT } from '../errors.js';
+import { terminalSafe } from '../terminal.js';
 import type { PlannedHost } from '../plan/types.js';
 import type { Sink } from '../report/sink.js';
 import type { Transport } from '../transport/types.js';
@@ -147,7 +148,7 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
 
   const keyErrors = await keyProblems;
   if (keyErrors.length) {
-    for (const e of keyErrors) process.stderr.write(`error: ${redactor.text(e.message)}\n`);
+    for (const e of keyErrors) process.stderr.write(`error: ${terminalSafe(redactor.text(e.message))}\n`);
     process.stderr.write(`no action was run: ${keyErrors.length} host key problem(s)\n`);
     await pool?.closeAll();
     await bus.close();
@@ -168,7 +169,9 @@ export async function planCommand(name: string, opts: RunOptions): Promise<numbe
     (e: Error) => e,
   );
   if (refused) {
-    process.stderr.write(`error: ${redactor.text(refused.message)}\nno action was run: an artifact's signature was refused\n`);
+    process.stderr.write(
+      `error: ${terminalSafe(redactor.text(refused.message))}\nno action was run: an artifact's signature was refused\n`,
+    );
     await pool?.closeAll();
     await bus.close();
     process.off('SIGINT', onSignal);

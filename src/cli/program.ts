@@ -7,6 +7,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { redactOutput } from '../env/secrets.js';
 import { EXIT, RunError, UserError } from '../errors.js';
+import { terminalSafe } from '../terminal.js';
 import { type CommonOptions, collect, common, type RunOptions } from './options.js';
 import { cacheCommand } from './cache-command.js';
 import { lockCommand } from './lock-command-def.js';
@@ -208,18 +209,18 @@ export async function runProgram(argv: string[]): Promise<number> {
     }
     // Every message may carry a value (a bad path built from a secret): scrubbed first.
     if (e instanceof UserError) {
-      process.stderr.write(`${redactOutput(e.format())}\n`);
+      process.stderr.write(`${terminalSafe(redactOutput(e.format()))}\n`);
       return EXIT.usage;
     }
     if (e instanceof RunError) {
-      process.stderr.write(`${redactOutput(`error: ${e.message}`)}\n`);
+      process.stderr.write(`${terminalSafe(redactOutput(`error: ${e.message}`))}\n`);
       return EXIT.failed;
     }
     const hint =
       process.sourceMapsEnabled || !import.meta.url.includes('/dist/bin/')
         ? ''
         : '\n(the places above are in the bundle, dist/bin/; run with NODE_OPTIONS=--enable-source-maps to see them in src/)';
-    process.stderr.write(`${INTERNAL_ERROR}:\n${redactOutput((e as Error)?.stack ?? String(e))}${hint}\n`);
+    process.stderr.write(`${INTERNAL_ERROR}:\n${terminalSafe(redactOutput((e as Error)?.stack ?? String(e)))}${hint}\n`);
     return EXIT.failed;
   }
 }

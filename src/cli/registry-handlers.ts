@@ -2,6 +2,7 @@
  * What `hades registry ls|inspect|push|pull|promote` do (registry-command.ts declares them;
  * this module loads only when one runs).
  */
+import { jsonSafe, terminalSafe } from '../terminal.js';
 import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -45,7 +46,7 @@ export function ref(text: string, needTag: boolean): Reference {
 }
 
 export function print(opts: RegOptions, json: unknown, text: string): void {
-  process.stdout.write(opts.output === 'json' ? `${JSON.stringify(json)}\n` : text.replace(/\n?$/, '\n'));
+  process.stdout.write(opts.output === 'json' ? `${jsonSafe(json)}\n` : terminalSafe(text).replace(/\n?$/, '\n'));
 }
 
 /** A handler returns its exit code; a failure that is not a user mistake becomes a RunError (exit 1). */
@@ -79,13 +80,14 @@ async function fromCache(
   regName: string,
   r: Reference,
   cacheDir: string | undefined,
+  verify: { allowedSigners: string } | undefined,
 ): Promise<{ d: ArtifactDescriptor; fetch: (path: string) => Promise<void> }> {
   if (r.digest === undefined)
     throw new UserError({
       message: `--offline: ${r.name}:${r.tag} needs its tag resolved by registry "${regName}"`,
       hint: 'give the digest: NAME@sha256:… (hades cache ls lists the cached ones)',
     });
-  const [{ checkCached, descriptorOf, blobPathIn }, { defaultCacheDir }] = await Promise.all([
+  const [{ checkCached, descriptorOf, blobPathIn, cachedSignatures }, { defaultCacheDir }] = await Promise.all([
     import('../engine/cache.js'),
     import('../engine/artifacts.js'),
   ]);
@@ -97,6 +99,20 @@ async function fromCache(
       hint: 'pull it once without --offline in a plan run (that fills the cache), or give --cache-dir',
     });
   const d = descriptorOf(got.record, regName, r.name);
+  // The cache is keyed by digest, not by registry: bytes cached from an open registry must
+  // not pass for this one's. Its verify: checks the signatures an online run kept, as a plan's
+  // --offline pull does (engine/artifacts.ts verifySignature).
+  if (verify) {
+    const { verifySignatures, refusal } = await import('../registry/trust.js');
+    const outcome = await verifySignatures(
+      await cachedSignatures(dir, r.digest),
+      r.name,
+      r.digest,
+      verify.allowedSigners,
+      'no signature in the cache (--offline verifies only signatures an online run of this machine has read)',
+    );
+    if (!outcome.ok) throw refusal(regName, `${r.name}@${r.digest}`, r.digest, verify.allowedSigners, outcome);
+  }
   const blob = blobPathIn(dir, d.layer.digest);
   return {
     d,
@@ -245,7 +261,7 @@ export const handlers = {
             hint: 'pull NAME@sha256:… of the platform you want (hades cache ls lists them)',
           });
         if (!hf.registries.has(regName)) registryOf(hf, regName); // the unknown-registry message
-        const { d, fetch } = await fromCache(regName, r, opts.cacheDir);
+        const { d, fetch } = await fromCache(regName, r, opts.cacheDir, hf.registries.get(regName)!.verify);
         const to = resolve(process.cwd(), dest);
         await pullOne(fetch, text, d, to);
         print(opts, { ...d, path: to }, `pulled ${text} (${d.manifestDigest}) to ${to}`);

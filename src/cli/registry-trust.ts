@@ -3,6 +3,7 @@
  * NAME:TAG` (README "Trust"): the same signing and verification as push/pull, by hand. `verify`
  * exits 0 only for a valid signature of an allowed principal, else 1 naming what was found.
  */
+import { jsonSafe, terminalSafe } from '../terminal.js';
 import { resolve } from 'node:path';
 import type { Hadesfile, RegistrySpec } from '../config/model.js';
 import { EXIT, RunError, UserError } from '../errors.js';
@@ -32,7 +33,7 @@ function refOf(text: string): { name: string; tag?: string; digest?: string } {
 }
 
 function print(opts: RegOptions, json: unknown, text: string): void {
-  process.stdout.write(opts.output === 'json' ? `${JSON.stringify(json)}\n` : `${text}\n`);
+  process.stdout.write(opts.output === 'json' ? `${jsonSafe(json)}\n` : `${terminalSafe(text)}\n`);
 }
 
 export async function signCommand(

@@ -5,6 +5,7 @@
  */
 import type { HadesEvent } from '../engine/events.js';
 import type { Sink } from './sink.js';
+import { terminalSafe } from '../terminal.js';
 
 export class CheckSink implements Sink {
   private step: string | undefined;
@@ -12,7 +13,7 @@ export class CheckSink implements Sink {
   event(e: HadesEvent): void {
     const line = checkLines(e, e.step !== this.step);
     if (e.step !== undefined) this.step = e.step;
-    if (line.length) this.out.write(`${line.join('\n')}\n`);
+    if (line.length) this.out.write(`${terminalSafe(line.join('\n'))}\n`);
   }
   async close(): Promise<void> {}
 }

@@ -4,6 +4,7 @@ import { formatDuration } from '../config/duration.js';
 import type { Sink } from './sink.js';
 import { formatAmount, formatProgress, ProgressTracker } from './progress.js';
 import { formatSummary } from './summary.js';
+import { terminalSafe } from '../terminal.js';
 
 export function plainLine(e: HadesEvent): string | undefined {
   const h = `[${e.host}]`;
@@ -80,7 +81,7 @@ export class PlainSink implements Sink {
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
   event(e: HadesEvent): void {
     const line = this.lines.line(e);
-    if (line !== undefined) this.out.write(`${line}\n`);
+    if (line !== undefined) this.out.write(`${terminalSafe(line)}\n`);
   }
   async close(): Promise<void> {}
 }

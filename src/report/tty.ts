@@ -19,6 +19,7 @@ import { PlainLines, plainLine } from './plain.js';
 import { ProgressTracker } from './progress.js';
 import type { Sink } from './sink.js';
 import { formatSummary } from './summary.js';
+import { terminalSafe } from '../terminal.js';
 
 /** At most one redraw per this many ms (it also animates the spinner). */
 export const REDRAW_MS = 100;
@@ -94,7 +95,7 @@ export class TtySink implements Sink {
   private permanent(lines: string[], stream: NodeJS.WritableStream = this.out): void {
     if (!lines.length) return;
     this.erase();
-    stream.write(`${lines.join('\n')}\n`);
+    stream.write(`${terminalSafe(lines.join('\n'))}\n`);
     if (this.live) this.draw();
   }
 

@@ -18,6 +18,15 @@ function ownershipTest(o: Ownership, file: string): string {
   return ` && [ "$(stat -c ${fmt} ${file})" = ${quote(want)} ]`;
 }
 
+/**
+ * In a sticky world-writable directory (`k` = 514) anyone may have created the name first: a
+ * file there counts as already delivered only when root or the command's user owns it (with
+ * `owner:` given, ownershipTest decides). Elsewhere only they can create entries.
+ */
+function ownFileTest(file: string): string {
+  return `{ [ "$k" != 514 ] || [ "$(stat -c %u ${file})" = 0 ] || [ "$(stat -c %u ${file})" = "$u" ]; } && `;
+}
+
 function chownSpec(o: Ownership): string {
   return o.owner ? (o.group ? `${o.owner}:${o.group}` : o.owner) : `:${o.group}`;
 }
@@ -175,7 +184,7 @@ export function fileDeliverCommand(
   const script =
     `${walkTo(dirname(dst))}f=\${c%/}/${quote(basename(dst))}; ` +
     `if [ -d ${f} ]; then echo ${quote(`${dst} is a directory`)} >&2; exit 3; fi; ` +
-    `if [ -f ${f} ] && [ ! -L ${f} ] && [ "$(${sha256Of(f)})" = ${sha256} ]; then ` +
+    `if [ -f ${f} ] && [ ! -L ${f} ] && ${own.owner ? '' : ownFileTest(f)}[ "$(${sha256Of(f)})" = ${sha256} ]; then ` +
     `if [ "$(stat -c %a ${f})" = ${statMode(mode)} ]${ownershipTest(own, f)}; then echo unchanged; exit; fi; ` +
     `if [ "$k" != 514 ]; then ${chownCmd(own, f)}chmod ${octal(mode)} ${f} && echo meta; exit; fi; fi; ` +
     `${receive.prepare ?? ''}umask 077; ${privateTemp(tmp)}echo send; ` +
@@ -185,23 +194,25 @@ export function fileDeliverCommand(
   return becomeWrap(script, become);
 }
 
-/** The directory check as a script: exit 3 without a parent; "unchanged" when the marker names this digest. */
-function dirCheckScript(to: string, digest: string, unchanged: string, otherwise: string): string {
-  const d = quote(to);
-  const parent = quote(dirname(to));
-  return (
-    `if [ ! -d ${parent} ]; then echo ${quote(`parent directory ${dirname(to)} does not exist`)} >&2; exit 3; fi; ` +
-    `if [ -d ${d} ] && [ "$(cat ${quote(`${to}/.hades-artifact`)} 2>/dev/null)" = ${quote(digest)} ]; then ${unchanged}; ${otherwise}`
+/**
+ * Directory delivery check: the marker file `.hades-artifact` inside `to` names the
+ * artifact digest that was extracted there. Read-only, but behind the same trusted walk as
+ * the write (its read-only form: a missing parent is exit 3 with a message, never created):
+ * a user who controls the parent could otherwise plant `to` with their own files and a
+ * marker naming the (public) digest, and the pull would report "unchanged" where the write
+ * refuses. Exit 3 when the parent directory is missing or not trusted.
+ */
+export function dirCheckCommand(to: string, digest: string, become?: string, owner?: string): string {
+  return becomeWrap(
+    `${dirTarget(to)}if [ -d "$d" ] && ${ownDirTest(owner)}[ "$(cat "$d/.hades-artifact" 2>/dev/null)" = ${quote(digest)} ]; then echo unchanged; else echo changed; fi`,
+    become,
   );
 }
 
-/**
- * Directory delivery check: the marker file `.hades-artifact` inside `to` names the
- * artifact digest that was extracted there. Exit 3 when the parent directory is missing.
- * Read-only: it writes nothing, so it needs no trusted walk.
- */
-export function dirCheckCommand(to: string, digest: string, become?: string): string {
-  return becomeWrap(dirCheckScript(to, digest, 'echo unchanged', 'else echo changed; fi'), become);
+/** ownFileTest for the extracted directory "$d" (with `owner:`, that user's directory counts too: the tree is chowned to it). */
+function ownDirTest(owner?: string): string {
+  const st = '"$(stat -c %u "$d")"';
+  return `{ [ "$k" != 514 ] || [ ${st} = 0 ] || [ ${st} = "$u" ]${owner ? ` || [ "$(stat -c %U "$d")" = ${quote(owner)} ]` : ''}; } && `;
 }
 
 export interface ArchiveOptions {
@@ -272,7 +283,7 @@ export function dirDeliverCommand(
   receive: Receive = FROM_STDIN,
 ): string {
   return becomeWrap(
-    `${dirTarget(to)}if [ -d "$d" ] && [ "$(cat "$d/.hades-artifact" 2>/dev/null)" = ${quote(digest)} ]; then echo unchanged; exit; fi; ` +
+    `${dirTarget(to)}if [ -d "$d" ] && ${ownDirTest(opts.owner)}[ "$(cat "$d/.hades-artifact" 2>/dev/null)" = ${quote(digest)} ]; then echo unchanged; exit; fi; ` +
       `${dirWriteBody(tmp, sha256, digest, opts, 'echo send; ', receive)} && echo changed`,
     become,
   );

@@ -16,6 +16,11 @@
  * (exit 6 with that message). Neither tool: exit 6. A failed download: exit 7 with the tool's
  * reason and a hint. curl follows redirects (`-L`, http/https only) as registries that
  * redirect to blob storage need, and does not send the Authorization header to another host.
+ *
+ * The download cannot fill the host's disk: curl's --max-filesize only refuses a body whose
+ * length is announced, so a registry (or the storage it redirects to) that sends a chunked
+ * body longer than the manifest's size is stopped by a file size limit on the download
+ * (`ulimit -f`, 512-byte blocks: the first block past the size), exit 7 naming it.
  */
 import type { Receive } from './delivery.js';
 import { quote } from './command.js';
@@ -41,18 +46,22 @@ export function hostDownload(f: HostFetch): Receive {
   // curl's messages start with "curl: "; wget's do not name it.
   const fail = (tool: string) =>
     `{ printf 'cannot download %s on this host (${tool}%s): ${hint}\\n' ${url} "$(printf %s "$e" | tr '\\n' ' ')" >&2; exit 7; }`;
+  // Inside the download's own subshell: at most the blob's size (rounded up to the next 512-byte block) is written.
+  const limit = `ulimit -f ${Math.floor(Math.max(0, f.size) / 512) + 1} 2>/dev/null; `;
+  const over = (file: string) =>
+    ` || { r=$?; if [ -f ${file} ] && [ "$(stat -c %s ${file})" -gt ${Math.max(0, f.size)} ]; then echo ${quote(`the registry sent more than the ${f.size} bytes the manifest says`)}; fi; exit $r; }`;
   const curl =
-    `e=$({ [ -z "$a" ] || printf 'header = "Authorization: %s"\\n' "$a"; } | curl -K - -fsSL --proto =http,https --proto-redir =http,https ` +
-    `--max-redirs 10 --connect-timeout 30${f.size > 0 ? ` --max-filesize ${f.size}` : ''}${f.insecure ? ' -k' : ''} -o FILE -- ${url} 2>&1) || ${fail('')}`;
+    `e=$(${limit}{ [ -z "$a" ] || printf 'header = "Authorization: %s"\\n' "$a"; } | curl -K - -fsSL --proto =http,https --proto-redir =http,https ` +
+    `--max-redirs 10 --connect-timeout 30${f.size > 0 ? ` --max-filesize ${f.size}` : ''}${f.insecure ? ' -k' : ''} -o FILE -- ${url} 2>&1${over('FILE')}) || ${fail('')}`;
   const wget =
     `{ [ -z "$a" ] || { echo ${quote(WGET_AUTH)} >&2; exit 6; }; } && ` +
-    `e=$(wget -nv --max-redirect=10 --timeout=30${f.insecure ? ' --no-check-certificate' : ''} -O FILE -- ${url} 2>&1) || ${fail('wget: ')}`;
+    `e=$(${limit}wget -nv --max-redirect=10 --timeout=30${f.insecure ? ' --no-check-certificate' : ''} -O FILE -- ${url} 2>&1${over('FILE')}) || ${fail('wget: ')}`;
   return {
     prepare:
       `if command -v curl >/dev/null 2>&1; then g=curl; elif command -v wget >/dev/null 2>&1; then g=wget; ` +
       `else echo ${quote(NO_TOOL)} >&2; exit 6; fi; `,
     into: (file) =>
       `{ IFS= read -r a || { echo 'no credentials line on stdin' >&2; exit 1; }; ` +
-      `if [ $g = curl ]; then ${curl.replace('FILE', file)}; else ${wget.replace('FILE', file)}; fi; }`,
+      `if [ $g = curl ]; then ${curl.replaceAll('FILE', file)}; else ${wget.replaceAll('FILE', file)}; fi; }`,
   };
 }

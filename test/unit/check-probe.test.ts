@@ -20,8 +20,9 @@ describe('probe builders (exact strings)', () => {
     expect(fileProbeCommand('/srv/app/app.conf', SHA, 65536)).toBe(
       `${TRUSTED_WALK}hades_walk /srv/app 'hades-check: missing parent directory'; f=\${c%/}/app.conf; ` +
         `if [ -L "$f" ]; then echo link; elif [ -d "$f" ]; then echo dir; elif [ -f "$f" ]; then ` +
-        `set -- $(stat -c '%a %U %G %s' -- "$f") && s=$(${sha256Of('"$f"')}) && echo "file $s $1 $2 $3 $4" && ` +
-        `if [ "$s" != ${SHA} ] && [ "$4" -le 65536 ]; then head -c 65536 -- "$f"; fi; ` +
+        `set -- $(stat -c '%a %U %G %s %u' -- "$f") && s=$(${sha256Of('"$f"')}) && ` +
+        `if [ "$k" = 514 ] && [ "$5" != 0 ] && [ "$5" != "$u" ]; then echo "file $s $1 $2 $3 $4 foreign"; else echo "file $s $1 $2 $3 $4" && ` +
+        `if [ "$s" != ${SHA} ] && [ "$4" -le 65536 ]; then head -c 65536 -- "$f"; fi; fi; ` +
         `elif [ -e "$f" ]; then echo other; else echo absent; fi`,
     );
   });
@@ -37,8 +38,9 @@ describe('probe builders (exact strings)', () => {
     expect(artifactDirProbeCommand('/srv/app/cur')).toBe(
       `${TRUSTED_WALK}hades_walk /srv/app 'hades-check: missing parent directory'; d=\${c%/}/cur; ` +
         `if [ -L "$d" ]; then echo link; elif [ -d "$d" ]; then ` +
-        `if [ -f "$d/.hades-artifact" ] && [ ! -L "$d/.hades-artifact" ]; then echo "dir $(stat -c '%a %U %G' -- "$d") $(head -c 200 -- "$d/.hades-artifact" | head -n 1)"; ` +
-        `else echo "dir $(stat -c '%a %U %G' -- "$d")"; fi; ` +
+        `z=; if [ "$k" = 514 ] && [ "$(stat -c %u -- "$d")" != 0 ] && [ "$(stat -c %u -- "$d")" != "$u" ]; then z=' foreign'; fi; ` +
+        `if [ -f "$d/.hades-artifact" ] && [ ! -L "$d/.hades-artifact" ]; then echo "dir $(stat -c '%a %U %G' -- "$d") $(head -c 200 -- "$d/.hades-artifact" | head -n 1)$z"; ` +
+        `else echo "dir $(stat -c '%a %U %G' -- "$d")$z"; fi; ` +
         `elif [ -e "$d" ]; then echo other; else echo absent; fi`,
     );
   });
@@ -113,6 +115,36 @@ describe('probes on real trees (/bin/sh)', () => {
     const { [join(root, 'app')]: appBefore, ...restBefore } = before;
     expect(restAfter).toEqual(restBefore);
     expect(appAfter!.split(' ').slice(0, 3)).toEqual(appBefore!.split(' ').slice(0, 3));
+  });
+
+  it('in a sticky world-writable directory, a file of another user is never read (it could be swapped for a link to a root-only file)', () => {
+    const root = tree();
+    const tmp = join(root, 'tmp');
+    mkdirSync(tmp);
+    chmodSync(tmp, 0o1777);
+    const theirs = join(tmp, 'app.conf');
+    writeFileSync(theirs, 'theirs\n', { mode: 0o644 });
+    chownSync(theirs, 65534, 65534);
+    const ours = join(tmp, 'ours.conf');
+    writeFileSync(ours, 'ours\n', { mode: 0o644 });
+    const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+    const name = (id: number, db: 'passwd' | 'group') => sh(`getent ${db} ${id} | cut -d: -f1`).stdout.trim();
+    expect(sh(fileProbeCommand(theirs, SHA, 100)).stdout).toBe(
+      `file ${sha('theirs\n')} 644 ${name(65534, 'passwd')} ${name(65534, 'group')} 7 foreign\n`,
+    );
+    expect(parseProbeHead(`file ${SHA} 644 nobody nogroup 7 foreign`)).toMatchObject({ type: 'file', foreign: true });
+    const site = join(tmp, 'site');
+    mkdirSync(site);
+    writeFileSync(join(site, '.hades-artifact'), 'sha256:feed\n');
+    chownSync(site, 65534, 65534);
+    expect(parseProbeHead(sh(artifactDirProbeCommand(site)).stdout.trim())).toMatchObject({
+      type: 'dir',
+      marker: 'sha256:feed',
+      foreign: true,
+    });
+    expect(parseProbeHead(sh(artifactDirProbeCommand(site, undefined, name(65534, 'passwd'))).stdout.trim())).not.toHaveProperty('foreign');
+    // Root's own file there cannot be swapped by anyone else (sticky): read as usual.
+    expect(sh(fileProbeCommand(ours, SHA, 100)).stdout).toBe(`file ${sha('ours\n')} 644 root root 5\nours\n`);
   });
 
   it('a missing parent is reported (exit 3, PROBE_MISSING), never created', () => {

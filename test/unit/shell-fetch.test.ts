@@ -27,11 +27,13 @@ describe('hostDownload (exact strings)', () => {
   it('reads the header value from stdin and hands it to curl on its config stdin; wget only without credentials', () => {
     const fail = (tool: string) =>
       `{ printf 'cannot download %s on this host (${tool}%s): ${HINT}\\n' ${URL_} "$(printf %s "$e" | tr '\\n' ' ')" >&2; exit 7; }`;
+    // A body longer than the size is cut by the file size limit (one 512-byte block past it) and named.
+    const over = ` || { r=$?; if [ -f "$t/f" ] && [ "$(stat -c %s "$t/f")" -gt 10 ]; then echo 'the registry sent more than the 10 bytes the manifest says'; fi; exit $r; }`;
     expect(hostDownload({ url: URL_, size: 10, insecure: false }).into('"$t/f"')).toBe(
       `{ IFS= read -r a || { echo 'no credentials line on stdin' >&2; exit 1; }; if [ $g = curl ]; then ` +
-        `e=$({ [ -z "$a" ] || printf 'header = "Authorization: %s"\\n' "$a"; } | curl -K - -fsSL --proto =http,https --proto-redir =http,https --max-redirs 10 --connect-timeout 30 --max-filesize 10 -o "$t/f" -- ${URL_} 2>&1) || ${fail('')}; ` +
+        `e=$(ulimit -f 1 2>/dev/null; { [ -z "$a" ] || printf 'header = "Authorization: %s"\\n' "$a"; } | curl -K - -fsSL --proto =http,https --proto-redir =http,https --max-redirs 10 --connect-timeout 30 --max-filesize 10 -o "$t/f" -- ${URL_} 2>&1${over}) || ${fail('')}; ` +
         `else { [ -z "$a" ] || { echo 'this host has wget but not curl: wget takes credentials only in argv or a file, so pulling via: host from a registry with credentials needs curl on the host (install curl), or pull with via: orchestrator' >&2; exit 6; }; } && ` +
-        `e=$(wget -nv --max-redirect=10 --timeout=30 -O "$t/f" -- ${URL_} 2>&1) || ${fail('wget: ')}; fi; }`,
+        `e=$(ulimit -f 1 2>/dev/null; wget -nv --max-redirect=10 --timeout=30 -O "$t/f" -- ${URL_} 2>&1${over}) || ${fail('wget: ')}; fi; }`,
     );
   });
 
@@ -67,6 +69,8 @@ describe('the via: host delivery command, run with sh + curl against a local HTT
   const seen: Array<{ path: string; auth?: string }> = [];
   const body = randomBytes(300_000);
   const sha = createHash('sha256').update(body).digest('hex');
+  const ENDLESS = 256 * 1024 * 1024;
+  let endlessSent = 0;
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'hades-fetch-'));
@@ -75,6 +79,20 @@ describe('the via: host delivery command, run with sh + curl against a local HTT
       if (req.url === '/redirect') return void res.writeHead(307, { location: `http://127.0.0.1:${port}/blob` }).end();
       if (req.url === '/wrong') return void res.end(Buffer.concat([body.subarray(1), Buffer.from('x')]));
       if (req.url === '/missing') return void res.writeHead(404).end('no');
+      if (req.url === '/endless') {
+        // A hostile registry: chunked (no length announced), far more than the manifest says.
+        endlessSent = 0;
+        const chunk = Buffer.alloc(64 * 1024, 0x41);
+        const more = (): void => {
+          while (endlessSent < ENDLESS) {
+            endlessSent += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        res.on('close', () => undefined);
+        return more();
+      }
       res.end(body);
     });
     srv.listen(0, '127.0.0.1');
@@ -142,6 +160,17 @@ describe('the via: host delivery command, run with sh + curl against a local HTT
     expect(r.stderr).toContain(`checksum mismatch on host: expected ${sha}, got `);
     expect(existsSync(dst)).toBe(false);
     expect(readdirSync(tmp).filter((f) => f.includes('hades-tmp'))).toEqual([]);
+  });
+
+  it('a registry that sends more than the manifest says (chunked, no length): stopped at the size, exit 7, nothing renamed', async () => {
+    const dst = join(tmp, 'endless');
+    const r = await run('/endless', dst, '\n');
+    expect(r.code).toBe(7);
+    expect(r.stderr).toContain(`the registry sent more than the ${body.length} bytes the manifest says`);
+    expect(existsSync(dst)).toBe(false);
+    expect(readdirSync(tmp).filter((f) => f.includes('hades-tmp'))).toEqual([]);
+    // The host's disk got at most the blob's size: the server could push only what the sockets buffer beyond it.
+    expect(endlessSent).toBeLessThan(ENDLESS / 4);
   });
 
   it("an HTTP error: exit 7 with curl's reason and the hint", async () => {

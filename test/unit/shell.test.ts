@@ -133,7 +133,8 @@ describe('generated commands (exact strings)', () => {
     expect(fileDeliverCommand('/opt/a b', tempPathFor('/opt/a b'), sha, 0o644, {})).toBe(
       `${W}${fast('/ /opt', 2, '/opt', "'parent directory /opt does not exist'")}f=\${c%/}/'a b'; ` +
         `if [ -d "$f" ]; then echo '/opt/a b is a directory' >&2; exit 3; fi; ` +
-        `if [ -f "$f" ] && [ ! -L "$f" ] && [ "$(${h('"$f"')})" = ${sha} ]; then ` +
+        // in a sticky world-writable parent (k=514) only a file of root or the user counts as delivered
+        `if [ -f "$f" ] && [ ! -L "$f" ] && { [ "$k" != 514 ] || [ "$(stat -c %u "$f")" = 0 ] || [ "$(stat -c %u "$f")" = "$u" ]; } && [ "$(${h('"$f"')})" = ${sha} ]; then ` +
         `if [ "$(stat -c %a "$f")" = 644 ]; then echo unchanged; exit; fi; if [ "$k" != 514 ]; then chmod 0644 "$f" && echo meta; exit; fi; fi; ` +
         `umask 077; ${temp(`'.a b.hades-tmp-XXXXXXXXXX'`)}echo send; ` +
         `cat > "$t/f" && sync "$t/f" && s=$(${h('"$t/f"')}) && ` +
@@ -154,12 +155,14 @@ describe('generated commands (exact strings)', () => {
   it('directory delivery: check, write, and both in one command', () => {
     const sha = 'b'.repeat(64);
     const opts = { gzip: true, stripComponents: 1 };
-    expect(dirCheckCommand('/srv/site', 'sha256:m')).toBe(
-      `if [ ! -d /srv ]; then echo 'parent directory /srv does not exist' >&2; exit 3; fi; if [ -d /srv/site ] && [ "$(cat /srv/site/.hades-artifact 2>/dev/null)" = sha256:m ]; then echo unchanged; else echo changed; fi`,
-    );
     const tmp = tempPathFor('/srv/site');
     const write = dirWriteCommand('/srv/site', tmp, sha, 'sha256:m', opts);
     const pre = `${W}${fast('/ /srv', 2, '/srv', "'parent directory /srv does not exist'")}d=\${c%/}/site; `;
+    // The check walks to the trusted parent first, like the write: a marker planted under a directory another user controls is refused, never "unchanged".
+    expect(dirCheckCommand('/srv/site', 'sha256:m')).toBe(
+      `${pre}if [ -d "$d" ] && { [ "$k" != 514 ] || [ "$(stat -c %u "$d")" = 0 ] || [ "$(stat -c %u "$d")" = "$u" ]; } && ` +
+        `[ "$(cat "$d/.hades-artifact" 2>/dev/null)" = sha256:m ]; then echo unchanged; else echo changed; fi`,
+    );
     expect(fileDeliverCommand('/srv/my app/x', tempPathFor('/srv/my app/x'), sha, 0o644, {})).toContain(
       `${fast("/ /srv '/srv/my app'", 3, "'/srv/my app'", "'parent directory /srv/my app does not exist'")}f=\${c%/}/x; `,
     );
@@ -179,7 +182,8 @@ describe('generated commands (exact strings)', () => {
       `chown -hR app "$t/n" && if [ -e "$d" ]`,
     );
     expect(dirDeliverCommand('/srv/site', tmp, sha, 'sha256:m', opts)).toBe(
-      `${pre}if [ -d "$d" ] && [ "$(cat "$d/.hades-artifact" 2>/dev/null)" = sha256:m ]; then echo unchanged; exit; fi; ` +
+      `${pre}if [ -d "$d" ] && { [ "$k" != 514 ] || [ "$(stat -c %u "$d")" = 0 ] || [ "$(stat -c %u "$d")" = "$u" ]; } && ` +
+        `[ "$(cat "$d/.hades-artifact" 2>/dev/null)" = sha256:m ]; then echo unchanged; exit; fi; ` +
         body.replace(`${temp('.site.hades-tmp-XXXXXXXXXX')}`, `${temp('.site.hades-tmp-XXXXXXXXXX')}echo send; `) +
         ' && echo changed',
     );

@@ -85,7 +85,9 @@ export function registryCredentials(reg: OciSettings): { user: string; password:
   try {
     cfg = JSON.parse(readFileSync(file, 'utf8')) as typeof cfg;
   } catch (e) {
-    throw new RunError(`registry "${reg.name}": cannot read ${file}: ${(e as Error).message}`);
+    // JSON.parse's message quotes the text around the error, which may be a credential: not shown.
+    const why = e instanceof SyntaxError ? 'it is not valid JSON' : (e as Error).message;
+    throw new RunError(`registry "${reg.name}": cannot read ${file}: ${why}`);
   }
   const entry = cfg.auths?.[reg.host] ?? cfg.auths?.[`https://${reg.host}`] ?? cfg.auths?.[`http://${reg.host}`];
   if (entry?.auth) {

@@ -17,6 +17,7 @@ import { check } from '../push-rules.js';
 import { validateName } from '../reference.js';
 import { DEFAULT_ARTIFACT_TYPE } from '../types.js';
 import { authHint, authSecrets, mirrorAuth, mirrorAuthHint, resolveOciAuth, type OciAuth } from './auth.js';
+import { terminalSafe } from '../../terminal.js';
 import { REGISTRY_AUTH_ENV } from './env-auth.js';
 import { endpointCall, mirrorRepo, type OciEndpoint } from './mirrors.js';
 import { DEFAULT_METADATA_TIMEOUT_MS, DEFAULT_MIN_TRANSFER_RATE, DEFAULT_TRANSFER_TIMEOUT_MS, OrasRunner, type OrasCall } from './oras.js';
@@ -155,7 +156,7 @@ export class OciSettings {
         call: (words, rest, o) => endpointCall(auth, this.connArgs(), this.timeoutMs, words, rest, o),
       };
     });
-    this.warn = opts.onWarning ?? ((message) => void process.stderr.write(`warning: ${message}\n`));
+    this.warn = opts.onWarning ?? ((message) => void process.stderr.write(`warning: ${terminalSafe(message)}\n`));
   }
 
   /** The repository of an artifact name: `<url>/<name>`. */
