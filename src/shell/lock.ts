@@ -49,9 +49,13 @@ function lockPath(dir: string, host: string, create: boolean): string {
 export function lockAcquireCommand(dir: string, host: string): string {
   return (
     `umask 077; ${lockPath(dir, host, true)}` +
-    `if mkdir -- "$l" 2>/dev/null; then printf '%s' "$HADES_LOCK_RECORD" > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; ` +
+    // A lock given back between the failed mkdir and the test (another run's parallel phase
+    // releasing) is simply free again: mkdir once more (at most 3 times), never "not a lock".
+    `n=0; while :; do ` +
+    `if mkdir -- "$l" 2>/dev/null; then printf '%s' "$HADES_LOCK_RECORD" > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; exit 0; ` +
     `elif [ -d "$l" ] && [ ! -L "$l" ]; then echo held; cat -- "$l/info" 2>/dev/null; exit 0; ` +
-    `else printf '%s exists and is not a lock directory\\n' "$l" >&2; exit 3; fi`
+    `elif [ ! -e "$l" ] && [ ! -L "$l" ] && [ "$n" -lt 3 ]; then n=$((n+1)); ` +
+    `else printf '%s exists and is not a lock directory\\n' "$l" >&2; exit 3; fi; done`
   );
 }
 

@@ -16,6 +16,7 @@ import {
   readdirSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,9 +55,11 @@ describe('lock command strings', () => {
       `umask 077; ${TRUSTED_WALK}hades_walk /var/lib/deploy; ` +
         `if [ "$k" = 514 ]; then printf 'refusing lock directory %s: it is writable by every user (sticky, like /tmp), so another user could create the lock first\\n' "$c" >&2; exit 3; fi; ` +
         'l=${c%/}/web1.lock; ' +
-        `if mkdir -- "$l" 2>/dev/null; then printf '%s' "$HADES_LOCK_RECORD" > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; ` +
+        'n=0; while :; do ' +
+        `if mkdir -- "$l" 2>/dev/null; then printf '%s' "$HADES_LOCK_RECORD" > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; exit 0; ` +
         'elif [ -d "$l" ] && [ ! -L "$l" ]; then echo held; cat -- "$l/info" 2>/dev/null; exit 0; ' +
-        `else printf '%s exists and is not a lock directory\\n' "$l" >&2; exit 3; fi`,
+        'elif [ ! -e "$l" ] && [ ! -L "$l" ] && [ "$n" -lt 3 ]; then n=$((n+1)); ' +
+        `else printf '%s exists and is not a lock directory\\n' "$l" >&2; exit 3; fi; done`,
     );
   });
 
@@ -65,9 +68,11 @@ describe('lock command strings', () => {
       `umask 077; [ -n "$HOME" ] || { echo 'HOME is not set on this host: set lock_dir to an absolute path' >&2; exit 3; }; ${TRUSTED_WALK}hades_walk "$HOME"/.hades/locks; ` +
         `if [ "$k" = 514 ]; then printf 'refusing lock directory %s: it is writable by every user (sticky, like /tmp), so another user could create the lock first\\n' "$c" >&2; exit 3; fi; ` +
         'l=${c%/}/web1.lock; ' +
-        `if mkdir -- "$l" 2>/dev/null; then printf '%s' "$HADES_LOCK_RECORD" > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; ` +
+        'n=0; while :; do ' +
+        `if mkdir -- "$l" 2>/dev/null; then printf '%s' "$HADES_LOCK_RECORD" > "$l/info" || { rm -rf -- "$l"; exit 1; }; echo locked; exit 0; ` +
         'elif [ -d "$l" ] && [ ! -L "$l" ]; then echo held; cat -- "$l/info" 2>/dev/null; exit 0; ' +
-        `else printf '%s exists and is not a lock directory\\n' "$l" >&2; exit 3; fi`,
+        'elif [ ! -e "$l" ] && [ ! -L "$l" ] && [ "$n" -lt 3 ]; then n=$((n+1)); ' +
+        `else printf '%s exists and is not a lock directory\\n' "$l" >&2; exit 3; fi; done`,
     );
   });
 
@@ -203,6 +208,19 @@ describe('lock commands in a real shell', () => {
     expect(r2.code).toBe(3);
     expect(r2.err).toContain(`refusing to write under ${gw}`);
     expect(existsSync(join(gw, 'locks'))).toBe(false);
+  });
+
+  it('a lock given back between the failed mkdir and the check (another run releasing) is taken, not reported as "not a lock"', () => {
+    const d = join(base(), 'locks');
+    mkdirSync(d, { mode: 0o700 });
+    // A mkdir on PATH that fails once as if another run held the lock, which is gone by the check.
+    const bin = mkdtempSync(join(tmpdir(), 'hades-lock-bin-'));
+    const once = join(bin, 'failed-once');
+    writeFileSync(join(bin, 'mkdir'), `#!/bin/sh\nif [ ! -e '${once}' ]; then : > '${once}'; exit 1; fi\nexec /bin/mkdir "$@"\n`, { mode: 0o755 });
+    const r = sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand(d, 'web1'), '', { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+    expect(r).toMatchObject({ code: 0, out: 'locked\n' });
+    expect(existsSync(once)).toBe(true);
+    expect(readFileSync(join(d, 'web1.lock', 'info'), 'utf8')).toBe(record('run-a'));
   });
 
   it('never follows a link planted as the lock', () => {

@@ -66,8 +66,9 @@ export async function startFlight(layout: string, purpose: string): Promise<Flig
   // writes); another writer may remove it between our mkdir and open: make it again.
   let fh: fsp.FileHandle | undefined;
   for (let attempt = 0; !fh; attempt++) {
-    await fsp.mkdir(dir, { recursive: true });
     try {
+      // (a recursive mkdir racing another writer's rmdir of the same directory can say ENOENT too)
+      await fsp.mkdir(dir, { recursive: true });
       fh = await fsp.open(path, 'wx', 0o644);
     } catch (e) {
       if (!isCode(e, 'ENOENT') || attempt >= 100) throw e;
