@@ -216,8 +216,13 @@ describe('lock commands in a real shell', () => {
     // A mkdir on PATH that fails once as if another run held the lock, which is gone by the check.
     const bin = mkdtempSync(join(tmpdir(), 'hades-lock-bin-'));
     const once = join(bin, 'failed-once');
-    writeFileSync(join(bin, 'mkdir'), `#!/bin/sh\nif [ ! -e '${once}' ]; then : > '${once}'; exit 1; fi\nexec /bin/mkdir "$@"\n`, { mode: 0o755 });
-    const r = sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand(d, 'web1'), '', { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+    writeFileSync(join(bin, 'mkdir'), `#!/bin/sh\nif [ ! -e '${once}' ]; then : > '${once}'; exit 1; fi\nexec /bin/mkdir "$@"\n`, {
+      mode: 0o755,
+    });
+    const r = sh(lockRecordPrefix(record('run-a')) + lockAcquireCommand(d, 'web1'), '', {
+      ...process.env,
+      PATH: `${bin}:${process.env.PATH}`,
+    });
     expect(r).toMatchObject({ code: 0, out: 'locked\n' });
     expect(existsSync(once)).toBe(true);
     expect(readFileSync(join(d, 'web1.lock', 'info'), 'utf8')).toBe(record('run-a'));
