@@ -123,9 +123,14 @@ plans:
     const { res, peak, samples } = await sampled(['plan', 'batched', '-o', 'plain', '--max-connections', '8']);
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(samples).toBeGreaterThan(5);
-    // KNOWN BUG (issue 16 stays open, see the session notes): under load the lab side sometimes
-    // sees 9 established connections for a cap of 8 — one connection outlives its slot. Until it
-    // is found, the check allows that one; anything more fails.
+    // OPEN (issue 16): the lab side sometimes samples 9 for a cap of 8. Session 6 found no
+    // connection outliving its slot: instrumented, Hades never had more than 8 sockets between
+    // net.connect and its FIN (every slot is handed on only after the old socket's FIN). The 9 is
+    // the measurement: an `ss` dump is no snapshot (the kernel walks its socket hash bucket by
+    // bucket, over several reads with ~1000 sockets on the machine), so a connection closed during
+    // the walk and the one opened after it are both listed — 8 server-side connections recycled
+    // one at a time (each FIN seen by the server before the next connect) were listed as up to 13.
+    // A sound lab-side count is still to be built; until then this allows the one.
     expect(peak, `peak ${peak}\n${res.stderr}`).toBeLessThanOrEqual(9);
     expect(peak).toBeGreaterThanOrEqual(4); // a batch of 4 ran at once
     for (let i = 0; i < HOSTS; i++) expect(res.stdout.match(new RegExp(`did ${name(i)}$`, 'gm'))).toHaveLength(2);
