@@ -8,7 +8,7 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Hadesfile } from '../config/model.js';
 import { formatDuration } from '../config/duration.js';
-import { loadRegistryFiles as loadFiles, openForCli, printResult } from './registry-output.js';
+import { loadRegistryFiles as loadFiles, openForCli, printResult, refuseSecretMetadata } from './registry-output.js';
 import { EXIT, RunError, UserError } from '../errors.js';
 import { checkTarEntries } from '../registry/archive.js';
 import { fetchArtifact, tempBeside, writeAtomically } from '../registry/fetch.js';
@@ -214,6 +214,7 @@ export const handlers = {
       const reg = registryOf(hf, regName);
       const trust = await import('./registry-trust.js');
       const common = { ...(opts.artifactType ? { artifactType: opts.artifactType } : {}), ...pushMetadata(opts) };
+      refuseSecretMetadata(common.annotations, common.config?.data, opts.config);
       const pushOpts = { extraTags: opts.tag, semverAliases: opts.semverAliases };
       if (opts.platform.length) {
         const res = await reg.pushIndex(r.name, r.tag!, { ...common, platforms: pushPlatforms(opts.platform) }, pushOpts);

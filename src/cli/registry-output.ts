@@ -37,28 +37,70 @@ export function registryRedactor(
   osEnv: Record<string, string | undefined>,
 ): Redactor {
   const r = new Redactor([...DEFAULT_SECRET_PATTERNS, ...hf.secretPatterns, ...opts.secretPattern]);
+  known.length = 0;
+  const named = (env: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(env)) if (v && r.isSecret(k)) known.push([k, v]);
+  };
   r.learn(osEnv);
   const problems = new Problems();
   const sources = loadEnvSources(hf, { cliVars: opts.env, envFiles: opts.envFile, cwd: process.cwd(), osEnv }, problems);
   r.taint(sources.refs);
   r.learn(sources.fileVars);
   r.learn(sources.cliVars);
-  for (const s of registryAuthSecrets(osEnv)) r.addValue(s);
+  for (const env of [sources.cliVars, sources.fileVars, osEnv]) named(env);
+  const add = (label: string, v: string | undefined) => {
+    if (!v) return;
+    r.addValue(v);
+    known.push([label, v]);
+  };
+  for (const s of registryAuthSecrets(osEnv)) add('HADES_REGISTRY_AUTH', s);
   const value = (name: string | undefined) => (name !== undefined ? osEnv[name] : undefined);
   for (const spec of hf.registries.values()) {
-    for (const v of registrySecrets(spec, osEnv)) r.addValue(v);
-    const phrase = value(spec.signWith?.passphraseEnv);
-    if (phrase) r.addValue(phrase);
+    for (const v of registrySecrets(spec, osEnv)) add((spec as { passwordEnv: string }).passwordEnv, v);
+    add(spec.signWith?.passphraseEnv ?? '', value(spec.signWith?.passphraseEnv));
   }
-  for (const h of hf.hosts.values()) {
-    const phrase = value(h.passphraseEnv);
-    if (phrase) r.addValue(phrase);
-  }
-  const phrase = value(opts.passphraseEnv);
-  if (phrase) r.addValue(phrase);
+  for (const h of hf.hosts.values()) add(h.passphraseEnv ?? '', value(h.passphraseEnv));
+  add(opts.passphraseEnv ?? '', value(opts.passphraseEnv));
   // An env file that cannot be read is a mistake like in `hades plan` (its secrets would be unknown).
   problems.throwIfAny();
   return r;
+}
+
+/** The secrets the last registryRedactor learned, by the variable that holds them (for refusals that name it). */
+const known: Array<[string, string]> = [];
+
+/** The variable whose secret value `text` holds (values of 4+ characters, as the Redactor scrubs), or undefined. */
+export function secretHeldBy(text: string): string | undefined {
+  return known.find(([, v]) => v.length >= 4 && text.includes(v))?.[0];
+}
+
+/**
+ * `registry push --annotation K=V` / `--config FILE`: what is pushed stays in the registry,
+ * readable by anyone who can pull — a value holding a known secret is refused (exit 2).
+ */
+export function refuseSecretMetadata(
+  annotations: Record<string, string> | undefined,
+  config: Buffer | undefined,
+  configArg?: string,
+): void {
+  const problems = new Problems();
+  for (const [k, v] of Object.entries(annotations ?? {})) {
+    const name = secretHeldBy(`${k}=${v}`);
+    if (name)
+      problems.add(
+        `--annotation ${k}: holds the value of ${name}, a secret: annotations are stored in the registry, readable by anyone who can pull`,
+        undefined,
+        'put no secret in an annotation (e.g. a build URL without its token), or leave it out',
+      );
+  }
+  const name = config ? secretHeldBy(config.toString('utf8')) : undefined;
+  if (name)
+    problems.add(
+      `--config ${configArg} holds the value of ${name}, a secret: the config blob is stored in the registry, readable by anyone who can pull`,
+      undefined,
+      'remove the secret from the config file',
+    );
+  problems.throwIfAny();
 }
 
 /** An oci registry's password (and its base64 `user:password`); nothing for the others. */

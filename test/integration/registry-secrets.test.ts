@@ -150,11 +150,11 @@ plans:
       const r = await runCli(['plan', 'release', '-e', `API_KEY=${apiKey}`, ...extra], { cwd: dir, env });
       expect(r.code, r.stdout + r.stderr).toBe(2);
       expect(r.stderr).toContain(
-        'hadesfile.yaml:15:25: error: push.annotations.com.acme.ci: uses ${DEPLOY_TOKEN}, a secret: annotations are stored in the registry, readable by anyone who can pull',
+        'hadesfile.yaml:15:26: error: push.annotations.com.acme.ci: uses ${DEPLOY_TOKEN}, a secret: annotations are stored in the registry, readable by anyone who can pull',
       );
-      expect(r.stderr).toContain('hadesfile.yaml:16:26: error: push.annotations.com.acme.url: uses ${BUILD_URL}, a secret');
-      expect(r.stderr).toContain('hadesfile.yaml:17:26: error: push.annotations.com.acme.key: holds the value of API_KEY, a secret');
-      expect(r.stderr).toContain('hadesfile.yaml:7:34: error: push: the config of artifact "conf" holds the value of API_KEY, a secret');
+      expect(r.stderr).toContain('hadesfile.yaml:16:27: error: push.annotations.com.acme.url: uses ${BUILD_URL}, a secret');
+      expect(r.stderr).toContain('hadesfile.yaml:17:27: error: push.annotations.com.acme.key: holds the value of API_KEY, a secret');
+      expect(r.stderr).toContain('hadesfile.yaml:7:40: error: push: the config of artifact "conf" holds the value of API_KEY, a secret');
       expect(r.stderr).toContain('hint: ');
       expect(r.stderr).not.toContain('com.acme.fine');
       expect(r.stdout + r.stderr).not.toContain(token);
