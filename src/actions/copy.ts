@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { FileEntry } from './deliver.js';
 import { deliverFile, describeFile, planFileEntry } from './deliver.js';
 import { declaredBy, meta, type VisibleArtifact } from '../config/artifact-refs.js';
+import type { ArtifactSpec } from '../config/model.js';
 import { absolutePath, FILE_ATTRS_SCHEMA, modeField, ownership } from './fields.js';
 import { inspectFile } from './inspect.js';
 import type { ActionModule, PlanContext } from './types.js';
@@ -26,7 +27,7 @@ export interface ResolvedArtifact {
   path: string;
   from?: string;
   platforms?: { platform: string; path: string }[];
-  config?: { data: Buffer; source: string };
+  config?: ArtifactSpec['config'];
   configMediaType?: string;
 }
 

@@ -128,7 +128,24 @@ export const pushAction: ActionModule<PushEntry> = {
     if (!registry || !art || !name || !tag) return undefined;
     const sign = signField(ctx, s.sign, registry);
     const annotations: Record<string, string> = {};
-    for (const [k, v] of Object.entries(s.annotations ?? {})) annotations[k] = ctx.expand(String(v), `annotations`);
+    for (const [k, v] of Object.entries(s.annotations ?? {})) {
+      annotations[k] = ctx.expand(String(v), `annotations`);
+      // Annotations live in the manifest: anyone who can pull reads them (and a digest never hides them).
+      const why = ctx.secretIn?.(String(v), annotations[k]);
+      if (why)
+        ctx.problems.add(
+          `push.annotations.${k}: ${why}: annotations are stored in the registry, readable by anyone who can pull`,
+          ctx.fieldPos(`annotations.${k}`),
+          'put no secret in an annotation (e.g. a build URL without its token), or drop the annotation',
+        );
+    }
+    const secretConfig = art?.config ? ctx.secretIn?.(undefined, art.config.data.toString('utf8')) : undefined;
+    if (secretConfig)
+      ctx.problems.add(
+        `push: the config of artifact "${art!.name}" ${secretConfig}: the config blob is stored in the registry, readable by anyone who can pull`,
+        art!.config!.pos ?? ctx.fieldPos('artifact'),
+        'remove the secret from the config (the registry stores the config blob as written)',
+      );
     return {
       kind: 'push',
       index: ctx.action.index,

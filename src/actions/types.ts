@@ -82,6 +82,12 @@ export interface PlanContext {
   /** `${VAR}`-expand a structured field; missing vars become problems at `pos`. */
   expand(value: string, field: string): string;
   fieldPos(field: string): Position;
+  /**
+   * Why a value that is stored for good (a push's annotations, its config blob) would carry a
+   * secret — `raw` as written uses a secret `${NAME}`, or `text` holds a secret var's value —
+   * else undefined (plan/secret-refs.ts).
+   */
+  secretIn?(raw: string | undefined, text: string | undefined): string | undefined;
 }
 
 export type ActionStatus = 'ok' | 'changed' | 'unchanged';

@@ -60,11 +60,11 @@ export function registryCommand(common: (c: Command) => Command, done: (code: nu
       )
       .option(
         '--annotation <key=value>',
-        'manifest annotation (repeatable; created and title are set by Hades)',
+        'manifest annotation (repeatable; created and title are set by Hades; a value holding a known secret is refused, exit 2)',
         (v: string, p: string[]) => [...p, v],
         [],
       )
-      .option('--config <file>', 'a JSON file stored as the manifest config blob')
+      .option('--config <file>', 'a JSON file stored as the manifest config blob (refused if it holds a known secret)')
       .option('--config-media-type <type>', 'media type of --config (default application/vnd.hades.config.v1+json)')
       .action(lazy('push')),
   );

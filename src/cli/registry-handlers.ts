@@ -2,19 +2,17 @@
  * What `hades registry ls|inspect|push|pull|promote` do (registry-command.ts declares them;
  * this module loads only when one runs).
  */
-import { jsonSafe, terminalSafe } from '../terminal.js';
 import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Hadesfile } from '../config/model.js';
 import { formatDuration } from '../config/duration.js';
-import { loadFiles } from './files.js';
+import { loadRegistryFiles as loadFiles, openForCli, printResult, refuseSecretMetadata } from './registry-output.js';
 import { EXIT, RunError, UserError } from '../errors.js';
 import { checkTarEntries } from '../registry/archive.js';
 import { fetchArtifact, tempBeside, writeAtomically } from '../registry/fetch.js';
 import { verifyStream } from '../registry/digest.js';
-import { openRegistry } from '../registry/open.js';
 import { parseReference, type Reference } from '../registry/reference.js';
 import { PlatformNeeded, type ArtifactDescriptor, type Registry } from '../registry/types.js';
 import { platformArg, pullTargets, pushMetadata, pushPlatforms } from './registry-platforms.js';
@@ -33,7 +31,7 @@ export function registryOf(hf: Hadesfile, name: string): Registry {
       hint: names.length ? `registries: ${names.join(', ')}` : `no registries are declared in ${hf.files.join(', ')}`,
     });
   }
-  return openRegistry(spec);
+  return openForCli(spec);
 }
 
 export function ref(text: string, needTag: boolean): Reference {
@@ -45,8 +43,9 @@ export function ref(text: string, needTag: boolean): Reference {
   return r;
 }
 
+/** A result on stdout, secrets scrubbed (registry-output.ts). */
 export function print(opts: RegOptions, json: unknown, text: string): void {
-  process.stdout.write(opts.output === 'json' ? `${jsonSafe(json)}\n` : terminalSafe(text).replace(/\n?$/, '\n'));
+  printResult(opts.output, json, text);
 }
 
 /** A handler returns its exit code; a failure that is not a user mistake becomes a RunError (exit 1). */
@@ -215,6 +214,7 @@ export const handlers = {
       const reg = registryOf(hf, regName);
       const trust = await import('./registry-trust.js');
       const common = { ...(opts.artifactType ? { artifactType: opts.artifactType } : {}), ...pushMetadata(opts) };
+      refuseSecretMetadata(common.annotations, common.config?.data, opts.config);
       const pushOpts = { extraTags: opts.tag, semverAliases: opts.semverAliases };
       if (opts.platform.length) {
         const res = await reg.pushIndex(r.name, r.tag!, { ...common, platforms: pushPlatforms(opts.platform) }, pushOpts);

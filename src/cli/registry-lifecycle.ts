@@ -11,12 +11,13 @@ import { hostname, userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { formatDuration, durationField } from '../config/duration.js';
 import type { Hadesfile } from '../config/model.js';
+import { outputRedactor } from '../env/secrets.js';
 import { EXIT, UserError } from '../errors.js';
 import { collectGarbage, DEFAULT_GC_GRACE_MS } from '../registry/fs/gc.js';
 import { FilesystemRegistry } from '../registry/fs/registry.js';
 import type { Registry } from '../registry/types.js';
 import { makeRunId } from './context.js';
-import { loadFiles } from './files.js';
+import { loadRegistryFiles as loadFiles } from './registry-output.js';
 import { print, ref, registryOf, wrap, type RegOptions } from './registry-handlers.js';
 import { VERSION } from './version.js';
 
@@ -37,16 +38,24 @@ async function openAudit(
   } catch {
     /* keep $USER */
   }
-  const audit = new AuditSink(dir, runId, {
-    hades: VERSION,
-    command,
-    user,
-    host: hostname(),
-    cwd: process.cwd(),
-    argv: process.argv.slice(2),
-    files: hf.files,
-    registry,
-  });
+  // What goes to disk is scrubbed like what is printed (a registry's error text may repeat a secret).
+  const scrub = outputRedactor();
+  const audit = new AuditSink(
+    dir,
+    runId,
+    scrub.deep({
+      hades: VERSION,
+      command,
+      user,
+      host: hostname(),
+      cwd: process.cwd(),
+      argv: process.argv.slice(2),
+      files: hf.files,
+      registry,
+    }),
+  );
+  const write = audit.event.bind(audit);
+  audit.event = (e) => write(scrub.deep(e));
   return { audit, runId };
 }
 

@@ -3,15 +3,13 @@
  * NAME:TAG` (README "Trust"): the same signing and verification as push/pull, by hand. `verify`
  * exits 0 only for a valid signature of an allowed principal, else 1 naming what was found.
  */
-import { jsonSafe, terminalSafe } from '../terminal.js';
 import { resolve } from 'node:path';
 import type { Hadesfile, RegistrySpec } from '../config/model.js';
 import { EXIT, RunError, UserError } from '../errors.js';
-import { openRegistry } from '../registry/open.js';
 import { parseReference } from '../registry/reference.js';
 import { refusal, signArtifact, signers, verifyArtifact } from '../registry/trust.js';
 import type { Registry } from '../registry/types.js';
-import { loadFiles } from './files.js';
+import { loadRegistryFiles as loadFiles, openForCli, printErr, printResult } from './registry-output.js';
 import type { RegOptions } from './registry-handlers.js';
 
 function specOf(hf: Hadesfile, name: string): RegistrySpec {
@@ -33,7 +31,7 @@ function refOf(text: string): { name: string; tag?: string; digest?: string } {
 }
 
 function print(opts: RegOptions, json: unknown, text: string): void {
-  process.stdout.write(opts.output === 'json' ? `${jsonSafe(json)}\n` : `${terminalSafe(text)}\n`);
+  printResult(opts.output, json, text);
 }
 
 export async function signCommand(
@@ -52,7 +50,7 @@ export async function signCommand(
       hint: `add --key ~/.ssh/release_ed25519 (or sign_with: on registry "${regName}")`,
     });
   const r = refOf(text);
-  const reg = openRegistry(spec);
+  const reg = openForCli(spec);
   const d = await reg.resolve(r.name, r);
   const res = await signArtifact(reg, r.name, d.manifestDigest, key);
   print(
@@ -73,7 +71,7 @@ export async function verifyCommand(regName: string, text: string, opts: RegOpti
       hint: `add --allowed-signers FILE (or verify: {allowed_signers: FILE} on registry "${regName}")`,
     });
   const r = refOf(text);
-  const reg = openRegistry(spec);
+  const reg = openForCli(spec);
   const d = await reg.resolve(r.name, r);
   const outcome = await verifyArtifact(reg, r.name, d.manifestDigest, allowed);
   if (opts.output === 'json')
@@ -81,7 +79,7 @@ export async function verifyCommand(regName: string, text: string, opts: RegOpti
   if (!outcome.ok) {
     const e = refusal(regName, text, d.manifestDigest, allowed, outcome);
     if (opts.output === 'json') {
-      process.stderr.write(`hades: ${e.message}\n`);
+      printErr(`hades: ${e.message}`);
       return EXIT.failed;
     }
     throw e;
@@ -94,7 +92,7 @@ export async function verifyCommand(regName: string, text: string, opts: RegOpti
 /** "signed by" lines of inspect/ls: verified principals when the registry has verify:, else the keys. */
 export async function signedBy(spec: RegistrySpec, name: string, manifestDigest: string): Promise<string[]> {
   try {
-    return await signers(openRegistry(spec), name, manifestDigest, spec.verify?.allowedSigners);
+    return await signers(openForCli(spec), name, manifestDigest, spec.verify?.allowedSigners);
   } catch (e) {
     if (e instanceof UserError) throw e;
     throw new RunError(`registry "${spec.name}": cannot list the signatures of ${name}@${manifestDigest}: ${(e as Error).message}`);

@@ -16,7 +16,7 @@ export interface VisibleArtifact {
   baseDir: string;
   /** A multi-platform artifact: one path per platform (path is then ''). */
   platforms?: { platform: string; path: string }[];
-  config?: { data: Buffer; source: string };
+  config?: ArtifactSpec['config'];
   configMediaType?: string;
   /** Undefined: the running job's own artifact. Else the earlier step that declares it. */
   step?: { index: number; name: string };

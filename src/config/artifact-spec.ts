@@ -72,13 +72,13 @@ export function buildArtifactSpec(
     if (data) {
       try {
         JSON.parse(data.toString('utf8'));
-        spec.config = { data, source: file };
+        spec.config = { data, source: file, pos: cp };
       } catch (e) {
         add(`config file ${file} is not JSON (${(e as Error).message.split('\n')[0]})`, cp, 'the config blob must be a JSON document');
       }
     }
   } else if (isObj(v.config)) {
-    spec.config = { data: Buffer.from(JSON.stringify(v.config)), source: 'inline' };
+    spec.config = { data: Buffer.from(JSON.stringify(v.config)), source: 'inline', pos: loc.valuePos([...path, 'config']) };
   }
   if (typeof v.config_media_type === 'string') {
     if (v.config === undefined)

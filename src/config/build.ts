@@ -378,7 +378,12 @@ export function buildFile(f: SourceFile, problems: Problem[], kinds: ActionKindT
     if (isObj(raw)) {
       const s: Obj = { ...raw };
       spec = s;
-      for (const k of Object.keys(raw)) fieldPos[k] = loc.valuePos([...kp, k]);
+      for (const k of Object.keys(raw)) {
+        fieldPos[k] = loc.valuePos([...kp, k]);
+        // One level down too (`annotations.KEY`): a problem of one entry of a map points at it.
+        const sub = raw[k];
+        if (isObj(sub)) for (const j of Object.keys(sub)) fieldPos[`${k}.${j}`] = loc.valuePos([...kp, k, j]);
+      }
       // A mode is parsed from its source token (0644 vs 644), so the loader does it for every kind that has one.
       if (rules?.hasMode && (typeof raw.mode === 'number' || typeof raw.mode === 'string')) {
         const r = parseModeToken(loc.token([...kp, 'mode']) ?? String(raw.mode));

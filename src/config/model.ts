@@ -62,7 +62,7 @@ export interface ArtifactSpec {
   /** One payload per platform (os/arch[/variant], normalised), in the order written. */
   platforms?: { platform: string; path: string }[];
   /** `config:`: the JSON bytes stored as the manifest's config blob (read when the file was loaded). */
-  config?: { data: Buffer; source: string };
+  config?: { data: Buffer; source: string; pos?: Position };
   configMediaType?: string;
   pos: Position;
 }

@@ -16,6 +16,7 @@ import { actionModule, ORCHESTRATOR_KINDS, planAction } from '../actions/index.j
 import type { FileFact, PlanContext, Sources } from '../actions/types.js';
 import { runWithEnv } from '../shell/command.js';
 import type { ActionEntry, PlannedHost, PlannedStep, RunPlan } from './types.js';
+import { secretFinder } from './secret-refs.js';
 
 /** Sources backed by a map the caller filled. Pure. */
 export class MapSources implements Sources {
@@ -162,6 +163,10 @@ export function buildRunPlan(input: PlanInput): RunPlan {
         }),
       };
       const env = input.literalsOnly ? anyVarSet(written) : written;
+      // `hades validate` without a plan knows names only (the env is a stand-in).
+      const secretIn = input.literalsOnly
+        ? secretFinder(input.hf.secretPatterns, [], undefined)
+        : secretFinder(input.hf.secretPatterns, input.secretNames ?? [], written);
       const actions: ActionEntry[] = [];
       for (const action of job.actions) {
         if (!actionModule(action.kind)) {
@@ -186,6 +191,7 @@ export function buildRunPlan(input: PlanInput): RunPlan {
           registries: input.hf.registries,
           problems: actionProblems,
           fieldPos,
+          secretIn,
           expand(value: string, field: string): string {
             if (input.literalsOnly && value.includes('${')) {
               const p = fieldPos(field);
