@@ -48,7 +48,6 @@ import {
   openBlobVerified,
   readBlobVerified,
   readIndex,
-  commitIndex,
   type CommitIndexHooks,
   storeBlob,
   storeBlobBytes,
