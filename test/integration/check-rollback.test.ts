@@ -5,58 +5,29 @@
  * releases `hades rollback --check` shows each host getting the first release's bytes back —
  * without writing anything on a host or in the registry.
  */
-import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonEvents, project, runCli } from '../helpers/cli.js';
-import { requireLab } from '../lab/helpers.js';
-import { startSshd, type ExtraSshd } from '../lab/lab.js';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { jsonEvents, runCli } from '../helpers/cli.js';
+import { fileSshd, labProject } from '../helpers/lab-project.js';
+import { sha256 as sha, treeHashes } from '../helpers/tree.js';
 
 const HOSTS = ['a1', 'a2'];
-const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-let sshd: ExtraSshd;
-beforeAll(async () => {
-  sshd = await startSshd(requireLab(), { name: 'check-rollback' });
-});
-afterAll(async () => {
-  await sshd?.stop();
-});
-
-/** Every file under `dir` with its sha256 (what the hosts and the registry hold). */
-function hashes(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out[relative(dir, p)] = sha(readFileSync(p));
-    }
-  };
-  if (existsSync(dir)) walk(dir);
-  return out;
-}
+const sshd = fileSshd('check-rollback');
+/** Every file under `dir` with its sha256 (what the hosts and the registry hold); a missing `dir` holds nothing. */
+const hashes = (dir: string) => treeHashes(dir, { missingIsEmpty: true });
 
 /** build (local) → publish (push ${VERSION}) → deploy (pull ${VERSION} to each host). */
 function releaseProject() {
-  const lab = requireLab();
-  const dir = project({});
-  chmodSync(dir, 0o755);
-  writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
-  for (const d of ['hosts', 'locks']) {
-    mkdirSync(join(dir, d));
-    execFileSync('chown', [lab.user, join(dir, d)]);
-  }
-  mkdirSync(join(dir, 'home'));
+  const { dir, env, hostLines } = labProject(sshd(), { userDirs: ['hosts', 'locks'] });
   writeFileSync(
     join(dir, 'hadesfile.yaml'),
     `registries:
   r: { type: filesystem, path: ./reg }
 hosts:
   build-server: { local: true }
-${HOSTS.map((n) => `  ${n}: { addr: ${sshd.host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey}, lock_dir: ${dir}/locks }`).join('\n')}
+${hostLines(HOSTS, `lock_dir: ${dir}/locks`)}
 known_hosts: [${dir}/known_hosts]
 jobs:
   build:
@@ -86,7 +57,7 @@ plans:
 `,
   );
   const cli = (args: string[], extra: Record<string, string> = {}) =>
-    runCli([...args, '--cache-dir', join(dir, 'cache')], { cwd: dir, env: { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '', ...extra } });
+    runCli([...args, '--cache-dir', join(dir, 'cache')], { cwd: dir, env: { ...env, ...extra } });
   return { dir, cli };
 }
 

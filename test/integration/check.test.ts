@@ -9,22 +9,16 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jsonEvents, project, runCli } from '../helpers/cli.js';
+import { fileSshd, labProject } from '../helpers/lab-project.js';
 import { requireLab } from '../lab/helpers.js';
-import { startSshd, type ExtraSshd } from '../lab/lab.js';
 
 const HOSTS = ['a1', 'a2'];
 const OLD_SECRET = 'old-pw-5d1e8c';
 const NEW_SECRET = 'new-pw-93fa2b';
 
-let sshd: ExtraSshd;
-beforeAll(async () => {
-  sshd = await startSshd(requireLab(), { name: 'check' });
-});
-afterAll(async () => {
-  await sshd?.stop();
-});
+const sshd = fileSshd('check');
 
 /** Every entry under `dir`: type, mode, owner, size, mtime (ns), and the bytes' sha256 or the link target. */
 function treeState(dir: string): Record<string, string> {
@@ -44,22 +38,17 @@ function treeState(dir: string): Record<string, string> {
 }
 
 function checkProject() {
-  const lab = requireLab();
-  const dir = project({
-    'conf.tmpl': 'greeting={{ vars.greeting }}\nhost={{ host.name }}\npassword={{ env.DB_PASSWORD | upper }}\nport=8080\n',
-    'files/data.txt': 'one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n',
+  const { dir, env, hostLines } = labProject(sshd(), {
+    files: {
+      'conf.tmpl': 'greeting={{ vars.greeting }}\nhost={{ host.name }}\npassword={{ env.DB_PASSWORD | upper }}\nport=8080\n',
+      'files/data.txt': 'one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n',
+    },
+    userDirs: ['hosts', 'locks'],
   });
-  chmodSync(dir, 0o755);
-  writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
-  for (const d of ['hosts', 'locks']) {
-    mkdirSync(join(dir, d));
-    execFileSync('chown', [lab.user, join(dir, d)]);
-  }
-  mkdirSync(join(dir, 'home'));
   writeFileSync(
     join(dir, 'hadesfile.yaml'),
     `hosts:
-${HOSTS.map((n) => `  ${n}: { addr: ${sshd.host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey}, lock_dir: ${dir}/locks }`).join('\n')}
+${hostLines(HOSTS, `lock_dir: ${dir}/locks`)}
 known_hosts: [${dir}/known_hosts]
 targets:
   apps: [${HOSTS.join(', ')}]
@@ -77,8 +66,7 @@ plans:
       - { name: deploy, job: deploy, targets: apps }
 `,
   );
-  const cli = (args: string[], extra: Record<string, string>) =>
-    runCli(args, { cwd: dir, env: { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '', ...extra } });
+  const cli = (args: string[], extra: Record<string, string>) => runCli(args, { cwd: dir, env: { ...env, ...extra } });
   return { dir, cli };
 }
 
@@ -179,7 +167,7 @@ describe('plan --check on the lab', () => {
     const lab = requireLab();
     const dir = project({ 'data.txt': 'x\n', 't.tmpl': 'v={{ env.V }}\n' });
     chmodSync(dir, 0o755);
-    writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    writeFileSync(join(dir, 'known_hosts'), `${sshd().knownHostsLine}\n`);
     for (const d of ['hosts', 'hosts/a1', 'locks']) {
       mkdirSync(join(dir, d));
       execFileSync('chown', [lab.user, join(dir, d)]);
@@ -191,7 +179,7 @@ describe('plan --check on the lab', () => {
     writeFileSync(
       join(dir, 'hadesfile.yaml'),
       `hosts:
-  a1: { addr: ${sshd.host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey}, lock_dir: ${dir}/locks }
+  a1: { addr: ${sshd().host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey}, lock_dir: ${dir}/locks }
 known_hosts: [${dir}/known_hosts]
 jobs:
   deploy:
@@ -300,7 +288,7 @@ plans:
     const lab = requireLab();
     const dir = project({});
     chmodSync(dir, 0o755);
-    writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
+    writeFileSync(join(dir, 'known_hosts'), `${sshd().knownHostsLine}\n`);
     for (const d of ['hosts', 'locks', 'build', 'build/site']) mkdirSync(join(dir, d));
     for (const d of ['hosts', 'locks']) execFileSync('chown', [lab.user, join(dir, d)]);
     mkdirSync(join(dir, 'home'));
@@ -310,7 +298,7 @@ plans:
   r: { type: filesystem, path: ./reg }
 hosts:
   build-server: { local: true }
-  a1: { addr: ${sshd.host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey}, lock_dir: ${dir}/locks }
+  a1: { addr: ${sshd().host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey}, lock_dir: ${dir}/locks }
 known_hosts: [${dir}/known_hosts]
 jobs:
   build:

@@ -3,39 +3,15 @@
  * the built CLI: real plans on real OpenSSH hosts (one sshd of this file's own), a real
  * filesystem registry, the audit logs the runs wrote.
  */
-import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { jsonEvents, project, runCli } from '../helpers/cli.js';
-import { requireLab } from '../lab/helpers.js';
-import { startSshd, type ExtraSshd } from '../lab/lab.js';
-
-const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+import { fileSshd, labProject } from '../helpers/lab-project.js';
+import { sha256 as sha, treeHashes } from '../helpers/tree.js';
 const APPS = ['app-1', 'app-2', 'app-3'];
 
-let sshd: ExtraSshd;
-beforeAll(async () => {
-  sshd = await startSshd(requireLab(), { name: 'history' });
-});
-afterAll(async () => {
-  await sshd?.stop();
-});
-
-/** Every file of a tree with its sha256: what a registry holds. */
-function treeHashes(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out[relative(dir, p)] = sha(readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
+const sshd = fileSshd('history');
 
 /**
  * build → publish (push ${VERSION} with semver aliases) → canary → rollout; the deploy job
@@ -43,22 +19,15 @@ function treeHashes(dir: string): Record<string, string> {
  * `fail`: a marker file that makes the deploy's check fail on that host.
  */
 function releaseProject() {
-  const lab = requireLab();
-  const dir = project({});
-  chmodSync(dir, 0o755);
-  const kh = join(dir, 'known_hosts');
-  writeFileSync(kh, `${sshd.knownHostsLine}\n`);
-  mkdirSync(join(dir, 'hosts'));
-  execFileSync('chown', [lab.user, join(dir, 'hosts')]);
-  mkdirSync(join(dir, 'home'));
+  const { dir, knownHosts, env, hostLines } = labProject(sshd(), { userDirs: ['hosts'] });
   writeFileSync(
     join(dir, 'hadesfile.yaml'),
     `registries:
   reg: { type: filesystem, path: ./registry }
 hosts:
   build-server: { local: true }
-${APPS.map((n) => `  ${n}: { addr: ${sshd.host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey} }`).join('\n')}
-known_hosts: [${kh}]
+${hostLines(APPS)}
+known_hosts: [${knownHosts}]
 targets:
   apps: [${APPS.join(', ')}]
 jobs:
@@ -90,7 +59,6 @@ plans:
       - { name: build, job: build, targets: build-server }
 `,
   );
-  const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '' };
   const cli = (args: string[], extra: Record<string, string> = {}) =>
     runCli([...args, '--cache-dir', join(dir, 'cache')], { cwd: dir, env: { ...env, ...extra } });
   const plain = (args: string[]) => runCli(args, { cwd: dir, env });

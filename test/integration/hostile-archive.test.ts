@@ -4,51 +4,12 @@
  * entry, before any byte reaches the host: nothing outside the tree changes (a sentinel's
  * bytes and lstat), the destination does not appear. Good archives still extract.
  */
-import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import {
-  ANNOTATION,
-  EMPTY_DIGEST,
-  EMPTY_JSON,
-  MEDIA_TYPE,
-  ensureLayout,
-  layoutPath,
-  manifestBytes,
-  storeBlobBytes,
-  writeIndex,
-} from '../../src/registry/layout.js';
 import { project, runCli } from '../helpers/cli.js';
+import { writeDirectoryArtifact } from '../helpers/raw-artifact.js';
 import { rawTar, type RawEntry } from '../fixtures/registry/rawtar.js';
-
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** A directory artifact (oras layout: tar+gzip, unpack=true, title = the top directory) written straight into a filesystem registry. */
-async function writeDirectoryArtifact(registryRoot: string, name: string, tag: string, title: string, tar: Buffer): Promise<void> {
-  const layout = layoutPath(registryRoot, name);
-  await ensureLayout(layout);
-  const gz = gzipSync(tar);
-  const blob = await storeBlobBytes(layout, gz);
-  await storeBlobBytes(layout, EMPTY_JSON, EMPTY_DIGEST, 'empty config');
-  const manifest = manifestBytes({
-    artifactType: 'application/vnd.unknown.artifact.v1',
-    layer: {
-      mediaType: MEDIA_TYPE.layerTarGzip,
-      digest: blob.digest,
-      size: gz.length,
-      annotations: { [ANNOTATION.title]: title, [ANNOTATION.unpack]: 'true', [ANNOTATION.contentDigest]: sha(tar) },
-    },
-    annotations: { [ANNOTATION.created]: '2024-01-01T00:00:00Z' },
-  });
-  const m = await storeBlobBytes(layout, manifest, undefined, 'manifest');
-  await writeIndex(layout, {
-    schemaVersion: 2,
-    mediaType: MEDIA_TYPE.index,
-    manifests: [{ mediaType: MEDIA_TYPE.manifest, digest: m.digest, size: manifest.length, annotations: { [ANNOTATION.refName]: tag } }],
-  });
-}
 
 function deployProject(pull: (dir: string) => string): string {
   const dir = project({});

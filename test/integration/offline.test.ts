@@ -5,78 +5,42 @@
  * bytes from the cache, while the same run without --offline fails on the unreachable
  * registry. Tags that need resolving and digests not in the cache fail before anything runs.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ANNOTATION,
-  EMPTY_DIGEST,
-  EMPTY_JSON,
-  MEDIA_TYPE,
-  ensureLayout,
-  layoutPath,
-  manifestBytes,
-  storeBlobBytes,
-  writeIndex,
-} from '../../src/registry/layout.js';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { rawTar } from '../fixtures/registry/rawtar.js';
 import { project, runCli } from '../helpers/cli.js';
-import { requireLab } from '../lab/helpers.js';
-import { startSshd, type ExtraSshd } from '../lab/lab.js';
+import { fileSshd, labProject } from '../helpers/lab-project.js';
+import { writeDirectoryArtifact } from '../helpers/raw-artifact.js';
+import { sha256 as sha, treeHashes } from '../helpers/tree.js';
 import { registrySkipReason, startRegistry, type TestRegistry } from '../lab/registry.js';
 
-const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const APPS = ['app-1', 'app-2'];
 
-let sshd: ExtraSshd;
-beforeAll(async () => {
-  sshd = await startSshd(requireLab(), { name: 'offline' });
-});
-afterAll(async () => {
-  await sshd?.stop();
-});
-
-/** Every file of a tree with its sha256. */
-function treeHashes(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out[relative(dir, p)] = sha(readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
+const sshd = fileSshd('offline');
 
 /**
  * publish (push a file and a directory by ${VERSION}) → deploy (pull both by tag onto the
  * hosts); plan `pinned` pulls the file by `digest: ${APP_DIGEST}`.
  */
 function releaseProject(registryYaml: string) {
-  const lab = requireLab();
-  const dir = project({});
-  chmodSync(dir, 0o755);
-  const kh = join(dir, 'known_hosts');
-  writeFileSync(kh, `${sshd.knownHostsLine}\n`);
-  mkdirSync(join(dir, 'hosts'));
-  execFileSync('chown', [lab.user, join(dir, 'hosts')]);
-  mkdirSync(join(dir, 'home'));
-  mkdirSync(join(dir, 'site', 'css'), { recursive: true });
-  writeFileSync(join(dir, 'site', 'index.html'), '<h1>v1</h1>\n');
-  writeFileSync(join(dir, 'site', 'css', 'a.css'), 'body{}\n');
+  const {
+    dir,
+    knownHosts,
+    env: labEnv,
+    hostLines,
+  } = labProject(sshd(), {
+    files: { 'site/index.html': '<h1>v1</h1>\n', 'site/css/a.css': 'body{}\n' },
+    userDirs: ['hosts'],
+  });
   writeFileSync(
     join(dir, 'hadesfile.yaml'),
     `registries:
   reg: ${registryYaml}
 hosts:
   build-server: { local: true }
-${APPS.map((n) => `  ${n}: { addr: ${sshd.host.addr}, port: 22, user: ${lab.user}, identity_file: ${lab.clientKey} }`).join('\n')}
-known_hosts: [${kh}]
+${hostLines(APPS)}
+known_hosts: [${knownHosts}]
 targets:
   apps: [${APPS.join(', ')}]
 jobs:
@@ -110,7 +74,7 @@ plans:
 `,
   );
   const xdg = join(dir, 'xdg');
-  const env = { HOME: join(dir, 'home'), SSH_AUTH_SOCK: '', XDG_CACHE_HOME: xdg };
+  const env = { ...labEnv, XDG_CACHE_HOME: xdg };
   const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { cwd: dir, env: { ...env, ...extra } });
   const hostFiles = (h: string) => ({
     app: sha(readFileSync(join(dir, 'hosts', h, 'app'))),
@@ -276,32 +240,12 @@ describe('--offline still checks archives on the cached bytes', () => {
     const dir = project({});
     mkdirSync(join(dir, 'out'));
     // A directory artifact whose tree holds a link out of it, written straight into a filesystem registry.
-    const layout = layoutPath(join(dir, 'reg'), 'site');
-    await ensureLayout(layout);
     const tar = rawTar([
       { name: 'app', typeflag: '5', mode: 0o755 },
       { name: 'app/index.html', typeflag: '0', data: '<h1>hi</h1>\n' },
       { name: 'app/.hades-artifact', typeflag: '2', linkname: '../passwd' },
     ]);
-    const gz = gzipSync(tar);
-    const blob = await storeBlobBytes(layout, gz);
-    await storeBlobBytes(layout, EMPTY_JSON, EMPTY_DIGEST, 'empty config');
-    const manifest = manifestBytes({
-      artifactType: 'application/vnd.unknown.artifact.v1',
-      layer: {
-        mediaType: MEDIA_TYPE.layerTarGzip,
-        digest: blob.digest,
-        size: gz.length,
-        annotations: { [ANNOTATION.title]: 'app', [ANNOTATION.unpack]: 'true', [ANNOTATION.contentDigest]: `sha256:${sha(tar)}` },
-      },
-      annotations: { [ANNOTATION.created]: '2024-01-01T00:00:00Z' },
-    });
-    const m = await storeBlobBytes(layout, manifest, undefined, 'manifest');
-    await writeIndex(layout, {
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPE.index,
-      manifests: [{ mediaType: MEDIA_TYPE.manifest, digest: m.digest, size: manifest.length, annotations: { [ANNOTATION.refName]: 'v1' } }],
-    });
+    const m = { digest: await writeDirectoryArtifact(join(dir, 'reg'), 'site', 'v1', 'app', tar) };
     const hadesfile = (ref: string) => `registries:
   r: { type: filesystem, path: ./reg }
 hosts:

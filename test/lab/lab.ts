@@ -19,26 +19,22 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+
+import { pidsInMountNs, releaseLock, reserveAddr, sweepStaleLabs, takeLock } from './locks.js';
+import { startDelayProxy, type DelayProxy } from './proxy.js';
+import { labPaths, sshdConfig } from './sshd-config.js';
+import { ensureUsers, homeMounts, LAB_SHELL_USERS, LAB_USERS } from './users.js';
+
+export { pidsInMountNs } from './locks.js';
+export { startDelayProxy, startLabProxy, type DelayProxy } from './proxy.js';
+export { LAB_SHELL_USERS, LAB_USERS } from './users.js';
 
 const run = promisify(execFile);
 
 export const SSHD = '/usr/sbin/sshd';
 export const DEPLOY_DIRS = ['/opt', '/srv', '/var/lib/app', '/etc/app'];
-export const LAB_USERS = { user: 'hades-lab', sudoUser: 'hades-sudo', nosudoUser: 'hades-nosudo' } as const;
-/**
- * Lab users whose login shell is not /bin/sh (the users above have /bin/sh): sshd runs a
- * command as `$SHELL -c STRING`, so these show what a bash, fish or tcsh login does to it.
- * Each has passwordless sudo (its own sudoers file, so the file above stays as it was).
- */
-export const LAB_SHELL_USERS = {
-  bashUser: { name: 'hades-bash', shell: '/bin/bash' },
-  fishUser: { name: 'hades-fish', shell: '/usr/bin/fish' },
-  tcshUser: { name: 'hades-tcsh', shell: '/usr/bin/tcsh' },
-} as const;
-const LOCK_DIR = '/tmp/hades-lab-locks';
 export const HIDDEN_NAME = 'hades-hidden';
 
 export interface LabHost {
@@ -269,69 +265,6 @@ async function keygen(file: string, comment: string): Promise<void> {
   await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
 }
 
-/** Machine-wide lab users; idempotent and safe when two labs start at once. */
-async function ensureUsers(): Promise<void> {
-  const users = [...Object.values(LAB_USERS).map((name) => ({ name, shell: '/bin/sh' })), ...Object.values(LAB_SHELL_USERS)];
-  for (const { name: u, shell } of users) {
-    const exists = await run('id', ['-u', u]).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) {
-      await run('useradd', ['-m', '-s', shell, u]).catch(async (e) => {
-        // Lost a race with another lab: fine if the user exists now.
-        await run('id', ['-u', u]).catch(() => {
-          throw e;
-        });
-      });
-    }
-    // useradd leaves the password locked ("!"); with UsePAM no, sshd then refuses key logins.
-    const shadow = fs.readFileSync('/etc/shadow', 'utf8');
-    const line = shadow.split('\n').find((l) => l.startsWith(`${u}:`));
-    if (line?.split(':')[1] !== '*') await run('usermod', ['-p', '*', u]);
-    const pw = fs
-      .readFileSync('/etc/passwd', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith(`${u}:`));
-    if (pw?.split(':')[6] !== shell) await run('usermod', ['-s', shell, u]);
-  }
-  await writeSudoers(
-    '/etc/sudoers.d/hades-lab-shells',
-    `# hades test lab: passwordless sudo for the users with other login shells\n${Object.values(LAB_SHELL_USERS)
-      .map((x) => `${x.name} ALL=(ALL) NOPASSWD:ALL\n`)
-      .join('')}`,
-  );
-  await writeSudoers(
-    '/etc/sudoers.d/hades-lab',
-    `# hades test lab: passwordless sudo for the sudo user only\n${LAB_USERS.sudoUser} ALL=(ALL) NOPASSWD:ALL\n`,
-  );
-}
-
-/** Writes a sudoers.d file (mode 0440, temp + rename) unless it already holds `want`. */
-async function writeSudoers(sudoers: string, want: string): Promise<void> {
-  let have = '';
-  try {
-    have = fs.readFileSync(sudoers, 'utf8');
-  } catch {
-    /* missing */
-  }
-  if (have !== want) {
-    const tmp = `${sudoers}.tmp${process.pid}`;
-    fs.writeFileSync(tmp, want, { mode: 0o440 });
-    fs.chmodSync(tmp, 0o440);
-    fs.renameSync(tmp, sudoers);
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Host i's address (1-based): 127.X.(Y+g).j with g = (i-1) div 99, j = (i-1) mod 99 + 1; given
  * the host's own address, its delay proxy's (the same /24, .100+j).
@@ -340,153 +273,6 @@ function labAddr(x: number, y: number, i: number, hostAddr?: string): string {
   const j = ((i - 1) % 99) + 1;
   if (hostAddr) return `${hostAddr.split('.').slice(0, 3).join('.')}.${100 + j}`;
   return `127.${x}.${y + Math.floor((i - 1) / 99)}.${j}`;
-}
-
-/** Lock file per base; a stale lock (dead owner) is cleaned up, including its leftover sshds. */
-function takeLock(x: number, y: number, dir: string): string | undefined {
-  fs.mkdirSync(LOCK_DIR, { recursive: true, mode: 0o755 });
-  const file = path.join(LOCK_DIR, `127.${x}.${y}.lock`);
-  for (let i = 0; i < 2; i++) {
-    try {
-      fs.writeFileSync(file, JSON.stringify({ pid: process.pid, dir }), { flag: 'wx' });
-      return file;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let owner: { pid: number; dir: string } | undefined;
-      try {
-        owner = JSON.parse(fs.readFileSync(file, 'utf8'));
-      } catch {
-        /* half-written or gone */
-      }
-      if (!owner || pidAlive(owner.pid)) return undefined;
-      cleanupStale(owner.dir);
-      fs.rmSync(file, { force: true });
-    }
-  }
-  return undefined;
-}
-
-/**
- * Labs whose owner died (their sshds died with it, see spawnHost) leave a lock and a dir:
- * remove those. A dead owner's lab with processes still running is left alone here.
- */
-function sweepStaleLabs(): void {
-  let locks: string[];
-  try {
-    locks = fs.readdirSync(LOCK_DIR).filter((f) => f.endsWith('.lock'));
-  } catch {
-    return;
-  }
-  const cmdlines = (() => {
-    const out: string[] = [];
-    for (const d of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(d)) continue;
-      try {
-        out.push(fs.readFileSync(`/proc/${d}/cmdline`, 'utf8'));
-      } catch {
-        /* gone */
-      }
-    }
-    return out;
-  })();
-  for (const l of locks) {
-    const file = path.join(LOCK_DIR, l);
-    try {
-      const owner = JSON.parse(fs.readFileSync(file, 'utf8')) as { pid: number; dir: string };
-      if (pidAlive(owner.pid) || !owner.dir.startsWith('/tmp/hades-lab-')) continue;
-      if (cmdlines.some((c) => c.includes(`${owner.dir}/`))) continue;
-      fs.rmSync(owner.dir, { recursive: true, force: true });
-      fs.rmSync(file, { force: true });
-    } catch {
-      /* being written or removed by someone else */
-    }
-  }
-}
-
-function releaseLock(file: string): void {
-  fs.rmSync(file, { force: true });
-}
-
-/** A previous lab's process died without teardown: kill its sshds (found by pid files) and remove its dir. */
-function cleanupStale(dir: string): void {
-  if (!dir.startsWith('/tmp/hades-lab-') || !fs.existsSync(dir)) return;
-  for (const sub of fs.readdirSync(dir)) {
-    const pidFile = path.join(dir, sub, 'sshd.pid');
-    try {
-      const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes(dir)) {
-        const ns = fs.readlinkSync(`/proc/${pid}/ns/mnt`);
-        for (const p of pidsInMountNs(new Set([ns]))) process.kill(p, 'SIGKILL');
-      }
-    } catch {
-      /* not running */
-    }
-  }
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-
-interface SshdPaths {
-  listen: string;
-  hostKey: string;
-  pidFile: string;
-  authorizedKeysDir: string;
-  logLevel: string;
-  extra?: string[];
-}
-
-function sshdConfig(p: SshdPaths): string {
-  return [
-    // Extra lines first: for most keywords sshd keeps the first value it reads.
-    ...(p.extra ?? []),
-    `ListenAddress ${p.listen}:22`,
-    `HostKey ${p.hostKey}`,
-    `PidFile ${p.pidFile}`,
-    `AuthorizedKeysFile ${p.authorizedKeysDir}/%u`,
-    'StrictModes no', // the keys live under /tmp (world-writable parent)
-    'UsePAM no',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'PubkeyAuthentication yes',
-    'PermitRootLogin no',
-    'MaxSessions 64',
-    'MaxStartups 200:30:400',
-    'MaxAuthTries 10',
-    'AllowTcpForwarding yes',
-    'UseDNS no',
-    'PrintMotd no',
-    'Subsystem sftp internal-sftp',
-    `LogLevel ${p.logLevel}`,
-    '',
-  ].join('\n');
-}
-
-function labPaths(dir: string, name: string, listen: string, logLevel: string, extra?: string[]): SshdPaths {
-  return {
-    listen,
-    hostKey: path.join(dir, name, 'ssh_host_ed25519_key'),
-    pidFile: path.join(dir, name, 'sshd.pid'),
-    authorizedKeysDir: path.join(dir, 'authorized_keys'),
-    logLevel,
-    ...(extra ? { extra } : {}),
-  };
-}
-
-/**
- * Each lab user's ~/.hades is private to the host too (a tmpfs owned by the user, mode
- * 0700): that is where a run's host locks live by default, and the users' homes are shared
- * by every host and every lab on the machine — a real host has its own home.
- */
-function homeMounts(): string[] {
-  const passwd = fs.readFileSync('/etc/passwd', 'utf8').split('\n');
-  const out: string[] = [];
-  for (const u of [...Object.values(LAB_USERS), ...Object.values(LAB_SHELL_USERS).map((x) => x.name)]) {
-    const f = passwd.find((l) => l.startsWith(`${u}:`))?.split(':');
-    if (!f?.[5]?.startsWith('/home/')) continue;
-    const d = `${f[5]}/.hades`;
-    out.push(`mkdir -p ${d}`, `mount -t tmpfs -o mode=0700,uid=${f[2]},gid=${f[3]},size=16m hades-lab ${d}`);
-  }
-  return out;
 }
 
 function mountScript(extra: string[] = []): string {
@@ -724,38 +510,6 @@ export async function startSshd(
   }
 }
 
-/** An exclusive claim on one extra-sshd address (a file naming the owner pid); a dead owner's claim is taken over. */
-function reserveAddr(addr: string): string | undefined {
-  fs.mkdirSync(LOCK_DIR, { recursive: true, mode: 0o755 });
-  const file = path.join(LOCK_DIR, `${addr}.addr`);
-  for (let i = 0; i < 2; i++) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
-      return file;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const owner = Number(fs.readFileSync(file, 'utf8'));
-      if (!owner || pidAlive(owner)) return undefined; // alive, or still being written
-      fs.rmSync(file, { force: true });
-    }
-  }
-  return undefined;
-}
-
-/** Every pid whose mount namespace is one of `nss`. */
-export function pidsInMountNs(nss: Set<string>): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (nss.has(fs.readlinkSync(`/proc/${d}/ns/mnt`))) out.push(Number(d));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return out;
-}
-
 /** Kills each host's sshd and everything started inside its mount namespace (sessions, commands). */
 async function killProcs(procs: Proc[]): Promise<void> {
   if (procs.length === 0) return;
@@ -795,146 +549,4 @@ async function killProcs(procs: Proc[]): Promise<void> {
       } catch {
         /* gone */
       }
-}
-
-// ---------------------------------------------------------------------------------------
-// Latency proxy (benchmarks): imitates WAN latency without netem.
-
-export interface DelayProxy {
-  listen: { host: string; port: number };
-  target: { host: string; port: number };
-  delayMs: number;
-  /** Connections accepted so far. */
-  readonly connections: number;
-  /** Bytes carried so far in each direction (counted here, independently of either end). */
-  readonly bytes: { toTarget: number; fromTarget: number };
-  /** Connections open right now (accepted, not yet closed on both sides). */
-  readonly open: number;
-  /**
-   * Stops (true) or restarts (false) forwarding towards the target: the client's bytes wait
-   * in the proxy (TCP backpressure), e.g. to hold a transfer half-way while a test looks.
-   */
-  holdToTarget(on: boolean): void;
-  /** Holds (as holdToTarget(true)) as soon as `bytes.toTarget` reaches `total`: a transfer stopped part-way, deterministically. */
-  holdToTargetAt(total: number): void;
-  close(): Promise<void>;
-}
-
-/**
- * TCP proxy delaying every chunk by `delayMs` in each direction (order preserved; the
- * source is paused while more than 1 MiB is in flight). Listen on another loopback address.
- *
- * Both sockets set TCP_NODELAY: without it, Nagle's algorithm holds back a small write while
- * an earlier one is unacknowledged, and the receiver's delayed ACK (40 ms on Linux) turns
- * that into random ~40 ms stalls that a real network path (where both SSH ends set
- * TCP_NODELAY) does not have — one ssh2 exec with a small stdin at 30 ms RTT: 146 ms
- * without, 97 ms with.
- */
-export async function startDelayProxy(
-  listen: { host: string; port: number },
-  target: { host: string; port: number },
-  delayMs: number,
-): Promise<DelayProxy> {
-  const sockets = new Set<net.Socket>();
-  let count = 0;
-  let open = 0;
-  const bytes = { toTarget: 0, fromTarget: 0 };
-  let held = false;
-  let holdAt = Infinity;
-  const clients = new Set<net.Socket>();
-  const pipeDelayed = (from: net.Socket, to: net.Socket, dir: keyof typeof bytes) => {
-    let inFlight = 0;
-    const HIGH = 1 << 20;
-    const holding = () => dir === 'toTarget' && held;
-    from.on('data', (chunk: Buffer) => {
-      bytes[dir] += chunk.length;
-      if (dir === 'toTarget' && bytes.toTarget >= holdAt) {
-        held = true;
-        for (const c of clients) c.pause();
-      }
-      inFlight += chunk.length;
-      if (inFlight > HIGH || holding()) from.pause();
-      setTimeout(() => {
-        inFlight -= chunk.length;
-        if (!to.destroyed) to.write(chunk);
-        if (inFlight <= HIGH && !holding() && from.isPaused() && !from.destroyed) from.resume();
-      }, delayMs);
-    });
-    from.on('end', () => setTimeout(() => to.end(), delayMs));
-  };
-  const server = net.createServer((client) => {
-    count++;
-    open++;
-    let closed = 0;
-    clients.add(client);
-    client.on('close', () => clients.delete(client));
-    if (held) client.pause();
-    const upstream = net.connect(target);
-    for (const s of [client, upstream]) {
-      s.setNoDelay(true);
-      sockets.add(s);
-      s.on('close', () => {
-        sockets.delete(s);
-        if (++closed === 2) open--;
-      });
-      s.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.on('close', () => setTimeout(() => upstream.destroy(), delayMs));
-    upstream.on('close', () => setTimeout(() => client.destroy(), delayMs));
-    pipeDelayed(client, upstream, 'toTarget');
-    pipeDelayed(upstream, client, 'fromTarget');
-  });
-  server.listen(listen.port, listen.host);
-  await once(server, 'listening');
-  return {
-    listen,
-    target,
-    delayMs,
-    get connections() {
-      return count;
-    },
-    get bytes() {
-      return { ...bytes };
-    },
-    get open() {
-      return open;
-    },
-    holdToTargetAt(total: number) {
-      holdAt = total;
-    },
-    holdToTarget(on: boolean) {
-      held = on;
-      if (!on) holdAt = Infinity;
-      for (const c of clients) {
-        if (c.destroyed) continue;
-        if (on) c.pause();
-        else c.resume();
-      }
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/**
- * A proxy (0 ms delay unless told) in front of `target` on a free 127.X.Y.(150..199):22 of a
- * running lab — for tests that count the bytes a run sends to a host, or its connections.
- * The address is picked at random and retried when taken (parallel test files).
- */
-export async function startLabProxy(lab: LabInfo, target: { host: string; port: number }, delayMs = 0): Promise<DelayProxy> {
-  for (let attempt = 0; ; attempt++) {
-    const host = `${lab.base}.${150 + Math.floor(Math.random() * 50)}`;
-    try {
-      return await startDelayProxy({ host, port: 22 }, target, delayMs);
-    } catch (e) {
-      if (attempt < 20 && (e as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
-      throw e;
-    }
-  }
 }

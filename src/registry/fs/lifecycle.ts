@@ -26,7 +26,8 @@ import { validateTag } from '../reference.js';
 import { ArtifactNotFound } from '../types.js';
 import { startFlight } from './inflight.js';
 import { acquireLock } from './lock.js';
-import type { FilesystemRegistry, IndexEntry } from './registry.js';
+import type { FilesystemRegistry } from './registry.js';
+import type { IndexEntry } from './tags.js';
 
 const refName = (m: Descriptor): string | undefined => m.annotations?.[ANNOTATION.refName];
 

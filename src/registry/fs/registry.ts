@@ -41,7 +41,6 @@ import {
   EMPTY_JSON,
   MEDIA_TYPE,
   type Descriptor,
-  type ImageIndex,
   type ImageManifest,
   ensureLayout,
   isLayout,
@@ -49,38 +48,26 @@ import {
   openBlobVerified,
   readBlobVerified,
   readIndex,
-  commitIndex,
   type CommitIndexHooks,
   storeBlob,
   storeBlobBytes,
   sweepTempFiles,
   validateLayoutName,
   hasVerifiedBlob,
-  sortedAnnotations,
 } from '../layout.js';
-import {
-  aliasUpdate,
-  check,
-  checkPushSource,
-  checkTags,
-  describeManifest,
-  pinnedCreated,
-  refuseConflicts,
-  tagConflict,
-  type TagState,
-} from '../push-rules.js';
+import { check, checkPushSource, checkTags, describeManifest, pinnedCreated } from '../push-rules.js';
 import { writeAtomically } from '../fetch.js';
 import { startFlight, type Flight } from './inflight.js';
 import { addTags, removeTag } from './lifecycle.js';
 import type { AddTagsResult, RemovedTag } from '../lifecycle.js';
-import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './lock.js';
-import { semverAliases, validateDigest, validateTag } from '../reference.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STALE_LOCK_MS } from './lock.js';
+import { commitTags, entryOf, refuseTagConflicts, type IndexEntry } from './tags.js';
+import { validateDigest, validateTag } from '../reference.js';
 import {
   ArtifactNotFound,
   copyByImport,
   existsBy,
   DEFAULT_ARTIFACT_TYPE,
-  type AliasUpdate,
   type ArtifactBundle,
   type ArtifactDescriptor,
   type IndexPushResult,
@@ -110,22 +97,6 @@ export interface FilesystemRegistryOptions {
 const STALE_TEMP_MS = 60 * 60 * 1000;
 /** OCI distribution's limit for manifests; anything larger is not read into memory. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-
-/** What index.json records for a tagged manifest or image index. */
-export interface IndexEntry {
-  digest: string;
-  size: number;
-  mediaType: string;
-  artifactType: string;
-  created?: string;
-}
-
-interface TagWrite {
-  tag: string;
-  mutable: boolean;
-  /** For aliases: the version tag they point to. */
-  version?: string;
-}
 
 export class FilesystemRegistry implements Registry {
   readonly type = 'filesystem' as const;
@@ -250,13 +221,7 @@ export class FilesystemRegistry implements Registry {
 
   /** The index.json entry of a single-platform manifest. (Also used by fs/lifecycle.ts.) */
   entryOf(d: ArtifactDescriptor, size: number): IndexEntry {
-    return {
-      digest: d.manifestDigest,
-      size,
-      mediaType: MEDIA_TYPE.manifest,
-      artifactType: d.artifactType,
-      ...(d.created !== undefined ? { created: d.created } : {}),
-    };
+    return entryOf(d, size);
   }
 
   /** The `created` annotation of an existing immutable tag, if there is one. */
@@ -270,121 +235,20 @@ export class FilesystemRegistry implements Registry {
     return manifest.annotations?.[ANNOTATION.created];
   }
 
-  /**
-   * Inside the layout's lock: check every tag against index.json, then write them all (or none).
-   * `aliasesOf` is the version tag whose semver aliases move. (Also used by fs/lifecycle.ts.)
-   */
-  async commitTags(
+  /** tags.ts commitTags with this registry's lock timings and hooks. (Also used by fs/lifecycle.ts, fs/import-index.ts.) */
+  commitTags(
     layout: string,
     name: string,
     entry: IndexEntry,
     tags: string[],
     aliasesOf: string | undefined,
   ): Promise<Omit<PushResult, 'descriptor'>> {
-    const digest = entry.digest;
-    await this.beforeTagLock?.();
-    const lock = await acquireLock(join(layout, '.lock'), {
-      timeoutMs: this.lockTimeoutMs,
-      staleMs: this.staleLockMs,
-      purpose: `push ${name}:${tags[0]}`,
+    return commitTags(layout, name, entry, tags, aliasesOf, {
+      lockTimeoutMs: this.lockTimeoutMs,
+      staleLockMs: this.staleLockMs,
+      indexCommitHooks: this.indexCommitHooks,
+      beforeTagLock: this.beforeTagLock,
     });
-    try {
-      await ensureLayout(layout);
-      let unchanged: boolean | undefined;
-      let aliases: AliasUpdate[] = [];
-      // Called again on the newer index whenever another writer committed first (fenced commit).
-      const build = (current: ImageIndex | null): ImageIndex | null => {
-        const index: ImageIndex = current ?? { schemaVersion: 2, mediaType: MEDIA_TYPE.index, manifests: [] };
-        const { writes, aliases: a, unchanged: u } = this.planTagWrites(index, name, tags, digest, aliasesOf);
-        aliases = a;
-        unchanged ??= u; // whether the tags were there before this push began
-        if (!writes.length) return null;
-        const setTags = new Set(writes.map((w) => w.tag));
-        const kept = index.manifests.filter((m) => !setTags.has(m.annotations?.[ANNOTATION.refName] ?? '\0'));
-        const added = writes.map((w) =>
-          this.indexEntry(entry, w.tag, w.mutable ? { [ANNOTATION.mutable]: 'true', [ANNOTATION.aliasOf]: w.version! } : {}),
-        );
-        return { ...index, manifests: [...kept, ...added] };
-      };
-      const hooks = this.indexCommitHooks;
-      await commitIndex(layout, build, {
-        ...hooks,
-        // Right before committing, and after another writer came first: still ours? (Else
-        // LockLostError: nothing of this push was written.)
-        beforeClaim: async () => {
-          await lock.assertHeld();
-          await hooks.beforeClaim?.();
-        },
-        onConflict: () => lock.assertHeld(),
-      });
-      return { unchanged: unchanged ?? true, ...(aliasesOf !== undefined ? { aliases } : {}) };
-    } finally {
-      await lock.release();
-    }
-  }
-
-  /** The tag entries a push has to write into `index` (throws UserError on a conflict). */
-  private planTagWrites(
-    index: ImageIndex,
-    name: string,
-    tags: string[],
-    digest: string,
-    aliasesOf: string | undefined,
-  ): { writes: TagWrite[]; aliases: AliasUpdate[]; unchanged: boolean } {
-    const byTag = (t: string): Descriptor[] => index.manifests.filter((m) => m.annotations?.[ANNOTATION.refName] === t);
-    const writes: TagWrite[] = [];
-    this.throwConflicts(index, name, tags, digest);
-    let unchanged = true;
-    for (const t of tags) {
-      if (byTag(t).length === 0) {
-        writes.push({ tag: t, mutable: false });
-        unchanged = false;
-      }
-    }
-
-    const aliases: AliasUpdate[] = [];
-    if (aliasesOf !== undefined) {
-      for (const a of semverAliases(aliasesOf)) {
-        const update = aliasUpdate(aliasesOf, a, this.tagState(index, a));
-        aliases.push(update);
-        if (!update.moved) continue;
-        const cur = byTag(a);
-        if (cur.length === 1 && cur[0]!.digest === digest && cur[0]!.annotations?.[ANNOTATION.aliasOf] === aliasesOf) continue;
-        writes.push({ tag: a, mutable: true, version: aliasesOf });
-      }
-    }
-    return { writes, aliases, unchanged };
-  }
-
-  /** Refuses (UserError) when any immutable tag exists with other content, or is a moving alias (push-rules.ts). */
-  private throwConflicts(index: ImageIndex | null, name: string, tags: string[], digest: string): void {
-    refuseConflicts(tags.map((t) => tagConflict(name, t, digest, this.tagState(index, t, digest))));
-  }
-
-  /**
-   * What `tag` holds in `index`, as the shared tag rules see it: an alias when an entry is marked
-   * mutable, else immutable (with several entries, the first whose digest is not `digest`).
-   */
-  private tagState(index: ImageIndex | null, tag: string, digest?: string): TagState | undefined {
-    const cur = (index?.manifests ?? []).filter((m) => m.annotations?.[ANNOTATION.refName] === tag);
-    if (cur.length === 0) return undefined;
-    if (cur.some((m) => m.annotations?.[ANNOTATION.mutable] === 'true'))
-      return { kind: 'alias', digest: cur[0]!.digest, version: cur[0]!.annotations?.[ANNOTATION.aliasOf] };
-    return { kind: 'immutable', digest: (cur.find((m) => m.digest !== digest) ?? cur[0]!).digest };
-  }
-
-  private indexEntry(d: IndexEntry, tag: string, extra: Record<string, string>): Descriptor {
-    return {
-      mediaType: d.mediaType,
-      digest: d.digest,
-      size: d.size,
-      annotations: sortedAnnotations({
-        ...(d.created !== undefined ? { [ANNOTATION.created]: d.created } : {}),
-        [ANNOTATION.refName]: tag,
-        ...extra,
-      }),
-      artifactType: d.artifactType,
-    };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -604,7 +468,7 @@ export class FilesystemRegistry implements Registry {
     const descriptor = this.describe(name, tag, manifestDigest, manifest);
     const wanted = [manifest.config, ...manifest.layers];
     // Fail fast before moving any bytes (checked again inside the lock when the tag is written).
-    if (await isLayout(layout)) this.throwConflicts(await readIndex(layout), name, tags, manifestDigest);
+    if (await isLayout(layout)) refuseTagConflicts(await readIndex(layout), name, tags, manifestDigest);
     await ensureLayout(layout);
     const flight = await startFlight(layout, `copy into ${name}:${tag}`);
     try {
