@@ -42,10 +42,7 @@ await prepareHosts(lab, lab.info.hosts);
 const w = new HadesWorkload(lab, lab.info.hosts, work, artifact, { cli: resolve(flags.cli) });
 await w.setup();
 const wipe = join(work, 'wipe');
-writeFileSync(
-  wipe,
-  `#!/bin/sh\n${lab.info.hosts.map((h) => `nsenter -t ${h.pid} -m -- rm -rf ${DST_DIR} &`).join('\n')}\nwait\n`,
-);
+writeFileSync(wipe, `#!/bin/sh\n${lab.info.hosts.map((h) => `nsenter -t ${h.pid} -m -- rm -rf ${DST_DIR} &`).join('\n')}\nwait\n`);
 chmodSync(wipe, 0o755);
 const env = Object.entries(w.env)
   .filter(([k]) => ['HOME', 'SSH_AUTH_SOCK', 'NO_COLOR'].includes(k))
