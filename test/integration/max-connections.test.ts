@@ -61,7 +61,10 @@ async function sampled(args: string[]) {
   let stop = false;
   const sampler = (async () => {
     while (!stop) {
-      peak = Math.max(peak, await established());
+      // One `ss` listing is no atomic snapshot (see below): a connection closed while the kernel
+      // walks its table and the one opened after it can both be listed. An overshoot that is
+      // real lasts longer than two back-to-back listings, so a sample is the smaller of two.
+      peak = Math.max(peak, Math.min(await established(), await established()));
       samples++;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -123,15 +126,12 @@ plans:
     const { res, peak, samples } = await sampled(['plan', 'batched', '-o', 'plain', '--max-connections', '8']);
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(samples).toBeGreaterThan(5);
-    // OPEN (issue 16): the lab side sometimes samples 9 for a cap of 8. Session 6 found no
-    // connection outliving its slot: instrumented, Hades never had more than 8 sockets between
-    // net.connect and its FIN (every slot is handed on only after the old socket's FIN). The 9 is
-    // the measurement: an `ss` dump is no snapshot (the kernel walks its socket hash bucket by
-    // bucket, over several reads with ~1000 sockets on the machine), so a connection closed during
-    // the walk and the one opened after it are both listed — 8 server-side connections recycled
-    // one at a time (each FIN seen by the server before the next connect) were listed as up to 13.
-    // A sound lab-side count is still to be built; until then this allows the one.
-    expect(peak, `peak ${peak}\n${res.stderr}`).toBeLessThanOrEqual(9);
+    // Session 6 instrumented Hades: never more than 8 sockets between net.connect and the FIN
+    // (every slot is handed on only after the old socket's FIN). A single `ss` dump is no
+    // snapshot (the kernel walks its socket hash over several reads), so 8 connections recycled
+    // one at a time were listed as up to 13 (test/lab/ss-snapshot-experiment.mjs); hence each
+    // sample is the smaller of two back-to-back listings (sampled above).
+    expect(peak, `peak ${peak}\n${res.stderr}`).toBeLessThanOrEqual(8);
     expect(peak).toBeGreaterThanOrEqual(4); // a batch of 4 ran at once
     for (let i = 0; i < HOSTS; i++) expect(res.stdout.match(new RegExp(`did ${name(i)}$`, 'gm'))).toHaveLength(2);
     // The locks were taken and released on every host through the same budget.
