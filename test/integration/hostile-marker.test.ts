@@ -7,28 +7,14 @@
  * real attacker user, a real filesystem registry, the built CLI as hades-sudo with `become`.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  ANNOTATION,
-  EMPTY_DIGEST,
-  EMPTY_JSON,
-  MEDIA_TYPE,
-  ensureLayout,
-  layoutPath,
-  manifestBytes,
-  storeBlobBytes,
-  writeIndex,
-} from '../../src/registry/layout.js';
 import { jsonEvents, runCli } from '../helpers/cli.js';
+import { writeDirectoryArtifact } from '../helpers/raw-artifact.js';
 import { describeLab } from '../lab/helpers.js';
 import { type ExtraSshd, startSshd } from '../lab/lab.js';
-
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 describeLab('a planted artifact marker under a hostile parent directory (real sshd, real attacker)', (lab) => {
   let sshd: ExtraSshd;
@@ -48,28 +34,7 @@ describeLab('a planted artifact marker under a hostile parent directory (real ss
     mkdirSync(join(dir, 'src', 'site'), { recursive: true });
     writeFileSync(join(dir, 'src', 'site', 'index.html'), '<h1>the real site</h1>\n');
     const tar = execFileSync('tar', ['-cf', '-', '-C', join(dir, 'src'), 'site']);
-    const layout = layoutPath(join(dir, 'reg'), 'site');
-    await ensureLayout(layout);
-    const gz = gzipSync(tar);
-    const blob = await storeBlobBytes(layout, gz);
-    await storeBlobBytes(layout, EMPTY_JSON, EMPTY_DIGEST, 'empty config');
-    const manifest = manifestBytes({
-      artifactType: 'application/vnd.unknown.artifact.v1',
-      layer: {
-        mediaType: MEDIA_TYPE.layerTarGzip,
-        digest: blob.digest,
-        size: gz.length,
-        annotations: { [ANNOTATION.title]: 'site', [ANNOTATION.unpack]: 'true', [ANNOTATION.contentDigest]: sha(tar) },
-      },
-      annotations: { [ANNOTATION.created]: '2024-01-01T00:00:00Z' },
-    });
-    const m = await storeBlobBytes(layout, manifest, undefined, 'manifest');
-    digest = m.digest;
-    await writeIndex(layout, {
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPE.index,
-      manifests: [{ mediaType: MEDIA_TYPE.manifest, digest, size: manifest.length, annotations: { [ANNOTATION.refName]: 'v1' } }],
-    });
+    digest = await writeDirectoryArtifact(join(dir, 'reg'), 'site', 'v1', 'site', tar);
     writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
     writeFileSync(
       join(dir, 'hadesfile.yaml'),

@@ -12,18 +12,9 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ANNOTATION,
-  EMPTY_DIGEST,
-  EMPTY_JSON,
-  MEDIA_TYPE,
-  ensureLayout,
-  layoutPath,
-  manifestBytes,
-  storeBlobBytes,
-  writeIndex,
-} from '../../src/registry/layout.js';
+import { ANNOTATION } from '../../src/registry/layout.js';
 import { CLI, project, runCli } from '../helpers/cli.js';
+import { writeRawArtifact } from '../helpers/raw-artifact.js';
 import { describeLab } from '../lab/helpers.js';
 import { type ExtraSshd, startSshd } from '../lab/lab.js';
 
@@ -128,26 +119,11 @@ describe("a hostile publisher's annotations never drive the operator terminal", 
     const dir = project({
       'hadesfile.yaml': 'registries:\n  r: { type: filesystem, path: ./reg }\nhosts:\n  h: { local: true }\njobs: {}\nplans: {}\n',
     });
-    const layout = layoutPath(join(dir, 'reg'), 'app');
-    await ensureLayout(layout);
-    const payload = Buffer.from('hello\n');
-    const blob = await storeBlobBytes(layout, payload);
-    await storeBlobBytes(layout, EMPTY_JSON, EMPTY_DIGEST, 'empty config');
-    const manifest = manifestBytes({
-      artifactType: 'application/vnd.unknown.artifact.v1',
-      layer: {
-        mediaType: 'application/vnd.oci.image.layer.v1.tar',
-        digest: blob.digest,
-        size: payload.length,
-        annotations: { [ANNOTATION.title]: 'app.txt' },
-      },
+    await writeRawArtifact(join(dir, 'reg'), 'app', 'v1', {
+      payload: Buffer.from('hello\n'),
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      layerAnnotations: { [ANNOTATION.title]: 'app.txt' },
       annotations: { [ANNOTATION.created]: '2024-01-01T00:00:00Z\u001b]0;owned-title\u0007', 'org.example.note': 'fine\u001b[2J\rPWNED' },
-    });
-    const m = await storeBlobBytes(layout, manifest, undefined, 'manifest');
-    await writeIndex(layout, {
-      schemaVersion: 2,
-      mediaType: MEDIA_TYPE.index,
-      manifests: [{ mediaType: MEDIA_TYPE.manifest, digest: m.digest, size: manifest.length, annotations: { [ANNOTATION.refName]: 'v1' } }],
     });
     const inspect = await runCli(['registry', 'inspect', 'r', 'app:v1'], { cwd: dir });
     expect(inspect.code, inspect.stderr).toBe(0);
