@@ -16,7 +16,7 @@ import { actionModule, ORCHESTRATOR_KINDS, planAction } from '../actions/index.j
 import type { FileFact, PlanContext, Sources } from '../actions/types.js';
 import { runWithEnv } from '../shell/command.js';
 import type { ActionEntry, PlannedHost, PlannedStep, RunPlan } from './types.js';
-import { secretFinder } from './secret-refs.js';
+import { type SecretFinder, secretFinder } from './secret-refs.js';
 
 /** Sources backed by a map the caller filled. Pure. */
 export class MapSources implements Sources {
@@ -163,10 +163,15 @@ export function buildRunPlan(input: PlanInput): RunPlan {
         }),
       };
       const env = input.literalsOnly ? anyVarSet(written) : written;
-      // `hades validate` without a plan knows names only (the env is a stand-in).
-      const secretIn = input.literalsOnly
-        ? secretFinder(input.hf.secretPatterns, [], undefined)
-        : secretFinder(input.hf.secretPatterns, input.secretNames ?? [], written);
+      // `hades validate` without a plan knows names only (the env is a stand-in). Built on first
+      // use: only a push asks, and planning thousands of hosts must not pay for it per host.
+      let finder: SecretFinder | undefined;
+      const secretIn: SecretFinder = (raw, text) => {
+        finder ??= input.literalsOnly
+          ? secretFinder(input.hf.secretPatterns, [], undefined)
+          : secretFinder(input.hf.secretPatterns, input.secretNames ?? [], written);
+        return finder(raw, text);
+      };
       const actions: ActionEntry[] = [];
       for (const action of job.actions) {
         if (!actionModule(action.kind)) {
